@@ -1,0 +1,60 @@
+/**
+ * Every default of the transport, in one place. The README's option table is
+ * generated from nothing: keep it in step with this file by hand.
+ */
+
+/** Wire protocol version spoken by this package (see docs/PROTOCOL.md). */
+export const PROTOCOL_VERSION = 1;
+
+/** Milliseconds `connect()` waits for a first server to complete the handshake. */
+export const DEFAULT_CONNECT_TIMEOUT = 5_000;
+
+/**
+ * Milliseconds a request may wait for its next reply message (first chunk,
+ * next chunk, end or error) before it fails with `TIMEOUT`. `0` disables it.
+ */
+export const DEFAULT_REQUEST_TIMEOUT = 30_000;
+
+/** Largest payload frame, in bytes, either side sends or accepts (16 MiB). */
+export const DEFAULT_MAX_PAYLOAD_SIZE = 16 * 1024 * 1024;
+
+/** Most envelopes a socket's outbound queue holds before `send()` fails with `QUEUE_FULL`. */
+export const DEFAULT_SEND_QUEUE_LIMIT = 100_000;
+
+/** Most envelopes the writer coalesces into one ZeroMQ multipart message. */
+export const DEFAULT_MAX_BATCH = 256;
+
+/** Most payload bytes the writer coalesces into one ZeroMQ multipart message. */
+export const DEFAULT_MAX_BATCH_BYTES = 1024 * 1024;
+
+/**
+ * Milliseconds a ROUTER send may block on a full peer before the envelopes
+ * for it are dropped (and counted). Keeps one stalled peer from blocking the
+ * server's writer forever (libzmq PR #4665).
+ */
+export const DEFAULT_SEND_TIMEOUT = 2_000;
+
+/** Milliseconds unsent messages linger after a socket is closed. */
+export const DEFAULT_LINGER = 200;
+
+/** ZeroMQ high-water marks, in messages (each message may hold a batch). */
+export const DEFAULT_SEND_HWM = 10_000;
+export const DEFAULT_RECEIVE_HWM = 10_000;
+
+/** Most envelopes one received ZeroMQ message may carry; more is malformed. */
+export const MAX_ENVELOPES_PER_MESSAGE = 4_096;
+
+/** Largest pattern, in UTF-8 bytes. */
+export const MAX_PATTERN_BYTES = 4_096;
+
+/** Largest encoded metadata section, in bytes. */
+export const MAX_METADATA_BYTES = 16 * 1024;
+
+/** Largest handshake (hello / welcome) payload, in bytes. */
+export const MAX_HANDSHAKE_BYTES = 256 * 1024;
+
+/** Milliseconds between heartbeats, announced in the handshake. */
+export const DEFAULT_HEARTBEAT_INTERVAL = 1_000;
+
+/** Missed heartbeat intervals before a peer is declared dead. */
+export const DEFAULT_HEARTBEAT_LIVENESS = 3;

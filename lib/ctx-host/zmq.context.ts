@@ -1,0 +1,44 @@
+import { BaseRpcContext } from '@nestjs/microservices';
+
+/** Arguments of {@link ZmqContext}: pattern, peer id, request id, metadata. */
+export type ZmqContextArgs = [
+  pattern: string,
+  peerId: string,
+  requestId: number | undefined,
+  metadata: Record<string, string> | null,
+];
+
+/**
+ * What `@Ctx()` gives a ZeroMQ handler.
+ *
+ * ```ts
+ * @MessagePattern('sum')
+ * sum(@Payload() n: number[], @Ctx() ctx: ZmqContext) {
+ *   ctx.getPeerId(); // the calling client's id
+ * }
+ * ```
+ */
+export class ZmqContext extends BaseRpcContext<ZmqContextArgs> {
+  /** The normalized pattern of the request or event. */
+  getPattern(): string {
+    return this.args[0];
+  }
+
+  /** The id the calling client announced in its handshake. */
+  getPeerId(): string {
+    return this.args[1];
+  }
+
+  /** The request id (unique per client connection); `undefined` for events. */
+  getRequestId(): number | undefined {
+    return this.args[2];
+  }
+
+  /**
+   * Packet metadata the client set with `setOnDispatchHook` (Nest 12), or
+   * `null` when it sent none.
+   */
+  getMetadata(): Record<string, string> | null {
+    return this.args[3];
+  }
+}

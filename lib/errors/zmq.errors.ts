@@ -1,0 +1,198 @@
+/**
+ * Stable error codes. Match on `err.code`, never on the message.
+ * Codes a server puts on the wire (`NO_HANDLER`, `NOT_READY`, `MALFORMED`,
+ * `VERSION_MISMATCH`) reach the caller as a {@link ZmqRemoteError} with that code.
+ */
+export const ZmqErrorCode = {
+  /** No server completed the handshake within `connectTimeout`. */
+  CONNECT_TIMEOUT: 'CONNECT_TIMEOUT',
+  /** A request got no reply message within `requestTimeout`. */
+  TIMEOUT: 'TIMEOUT',
+  /** The client or server was closed while the call was pending. */
+  CLOSED: 'CLOSED',
+  /** The socket's outbound queue is full (`sendQueueLimit`). */
+  QUEUE_FULL: 'QUEUE_FULL',
+  /** A payload is larger than `maxPayloadSize`. */
+  TOO_LARGE: 'TOO_LARGE',
+  /** No connected server to send to. */
+  NO_PEER: 'NO_PEER',
+  /** The peer a request was sent to went away before it answered. */
+  PEER_LOST: 'PEER_LOST',
+  /** A value could not be encoded for the wire. */
+  SERIALIZATION: 'SERIALIZATION',
+  /** The peer speaks another protocol version. */
+  VERSION_MISMATCH: 'VERSION_MISMATCH',
+  /** `listen()` could not bind an endpoint. */
+  BIND_FAILED: 'BIND_FAILED',
+  /** The server refused the handshake. */
+  HANDSHAKE_REFUSED: 'HANDSHAKE_REFUSED',
+  /** The server has no handler for the request's pattern. */
+  NO_HANDLER: 'NO_HANDLER',
+  /** The server got a request from a peer that has not completed the handshake. */
+  NOT_READY: 'NOT_READY',
+  /** The server could not decode the request. */
+  MALFORMED: 'MALFORMED',
+  /** A remote handler failed and its error carried no `code` of its own. */
+  REMOTE_ERROR: 'REMOTE_ERROR',
+} as const;
+
+export type ZmqErrorCode = (typeof ZmqErrorCode)[keyof typeof ZmqErrorCode];
+
+/** Base class of every error this package raises. */
+export class ZmqError extends Error {
+  /** Stable, machine-readable code. */
+  readonly code: string;
+
+  constructor(code: string, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = new.target.name;
+    this.code = code;
+  }
+}
+
+/** `connect()` found no server that completed the handshake in time. */
+export class ZmqConnectTimeoutError extends ZmqError {
+  constructor(
+    readonly endpoints: readonly string[],
+    readonly timeoutMs: number,
+  ) {
+    super(
+      ZmqErrorCode.CONNECT_TIMEOUT,
+      `No server completed the handshake within ${timeoutMs} ms (endpoints: ${endpoints.join(', ')})`,
+    );
+  }
+}
+
+/** A request saw no reply message within `requestTimeout`. */
+export class ZmqTimeoutError extends ZmqError {
+  constructor(
+    readonly pattern: string,
+    readonly timeoutMs: number,
+  ) {
+    super(ZmqErrorCode.TIMEOUT, `Request "${pattern}" got no reply within ${timeoutMs} ms`);
+  }
+}
+
+/** The client or server was closed while the call was pending. */
+export class ZmqClosedError extends ZmqError {
+  constructor(what = 'client') {
+    super(ZmqErrorCode.CLOSED, `The ZeroMQ ${what} was closed`);
+  }
+}
+
+/** The outbound queue of a socket is full. */
+export class ZmqQueueFullError extends ZmqError {
+  constructor(readonly limit: number) {
+    super(ZmqErrorCode.QUEUE_FULL, `The outbound queue is full (${limit} envelopes are waiting)`);
+  }
+}
+
+/** A payload exceeds `maxPayloadSize`. */
+export class ZmqMessageTooLargeError extends ZmqError {
+  constructor(
+    readonly size: number,
+    readonly limit: number,
+  ) {
+    super(ZmqErrorCode.TOO_LARGE, `Payload of ${size} bytes exceeds the maximum of ${limit} bytes`);
+  }
+}
+
+/** There is no connected server to send to. */
+export class ZmqNoPeerError extends ZmqError {
+  constructor(readonly pattern?: string) {
+    super(
+      ZmqErrorCode.NO_PEER,
+      pattern === undefined ? 'No connected server' : `No connected server to send "${pattern}" to`,
+    );
+  }
+}
+
+/** The peer went away before the request ended. */
+export class ZmqPeerLostError extends ZmqError {
+  constructor(
+    readonly peerId: string,
+    readonly reason: string,
+  ) {
+    super(ZmqErrorCode.PEER_LOST, `Peer ${peerId} was lost (${reason}) before the request ended`);
+  }
+}
+
+/** A value could not be encoded for the wire. */
+export class ZmqSerializationError extends ZmqError {
+  constructor(cause: unknown) {
+    super(
+      ZmqErrorCode.SERIALIZATION,
+      `Could not encode the payload: ${cause instanceof Error ? cause.message : String(cause)}`,
+      { cause },
+    );
+  }
+}
+
+/** The peer speaks a different protocol version. */
+export class ZmqVersionMismatchError extends ZmqError {
+  constructor(
+    readonly localVersion: number,
+    readonly remoteVersion: number,
+  ) {
+    super(
+      ZmqErrorCode.VERSION_MISMATCH,
+      `Protocol version mismatch: this side speaks ${localVersion}, the peer speaks ${remoteVersion}`,
+    );
+  }
+}
+
+/** `listen()` could not bind one of its endpoints. */
+export class ZmqBindError extends ZmqError {
+  /** The underlying ZeroMQ error code, e.g. `EADDRINUSE`. */
+  readonly reason: string | undefined;
+
+  constructor(
+    readonly endpoint: string,
+    cause: unknown,
+  ) {
+    const reason = (cause as { code?: unknown } | null)?.code;
+    super(
+      ZmqErrorCode.BIND_FAILED,
+      `Could not bind ${endpoint}: ${cause instanceof Error ? cause.message : String(cause)}`,
+      { cause },
+    );
+    this.reason = typeof reason === 'string' ? reason : undefined;
+  }
+}
+
+/** The server refused the handshake (the message says why). */
+export class ZmqHandshakeRefusedError extends ZmqError {
+  constructor(message: string) {
+    super(ZmqErrorCode.HANDSHAKE_REFUSED, message);
+  }
+}
+
+/**
+ * A remote handler's error, as the caller sees it. `message`, `code` and
+ * `status` are copied from the remote error when present; the raw remote
+ * value is kept in `error`.
+ */
+export class ZmqRemoteError extends ZmqError {
+  /** `status` of the remote error object, when it had one (Nest uses `'error'`). */
+  readonly status: unknown;
+
+  constructor(readonly error: unknown) {
+    const fields = typeof error === 'object' && error !== null ? (error as Record<string, unknown>) : undefined;
+    const message =
+      typeof error === 'string'
+        ? error
+        : typeof fields?.message === 'string'
+          ? fields.message
+          : 'Remote error';
+    const code = fields?.code;
+    super(typeof code === 'string' || typeof code === 'number' ? String(code) : ZmqErrorCode.REMOTE_ERROR, message);
+    this.status = fields?.status;
+  }
+}
+
+/** A reply could not be decoded; the call it belongs to fails with this. */
+export class ZmqProtocolError extends ZmqError {
+  constructor(message: string) {
+    super(ZmqErrorCode.MALFORMED, message);
+  }
+}

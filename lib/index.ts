@@ -1,0 +1,11 @@
+export { ServerZmq, ZMQ_TRANSPORT } from './server/server-zmq';
+export type { ZmqServerStats } from './server/server-zmq';
+export { ClientZmq } from './client/client-zmq';
+export type { ZmqClientStats } from './client/client-zmq';
+export { ZmqContext } from './ctx-host/zmq.context';
+export type { ZmqContextArgs } from './ctx-host/zmq.context';
+export * from './errors/zmq.errors';
+export * from './interfaces/zmq-options.interface';
+export * from './interfaces/zmq-events.interface';
+export type { DropCounts, DropCounterKey } from './protocol/drop-counter';
+export * as defaults from './constants';

@@ -1,0 +1,71 @@
+/**
+ * Options shared by {@link ServerZmq} and {@link ClientZmq}. Every default
+ * lives in `lib/constants.ts`.
+ */
+export interface ZmqCommonOptions {
+  /**
+   * This side's id, sent in the handshake and shown to peers as `peerId`.
+   * @default a random 16-byte hex string
+   */
+  id?: string;
+  /** Free-form JSON metadata sent to peers in the handshake. @default {} */
+  metadata?: Record<string, unknown>;
+  /**
+   * Largest payload in bytes this side sends or accepts. A larger outgoing
+   * payload fails with `TOO_LARGE`; a larger incoming one is dropped and counted.
+   * @default 16 MiB (DEFAULT_MAX_PAYLOAD_SIZE)
+   */
+  maxPayloadSize?: number;
+  /**
+   * Most envelopes waiting in a socket's outbound queue; one more fails with
+   * `QUEUE_FULL`. @default 100000 (DEFAULT_SEND_QUEUE_LIMIT)
+   */
+  sendQueueLimit?: number;
+  /** Milliseconds unsent messages linger after close. @default 200 (DEFAULT_LINGER) */
+  linger?: number;
+  /** ZeroMQ send high-water mark, in messages. @default 10000 */
+  sendHighWaterMark?: number;
+  /** ZeroMQ receive high-water mark, in messages. @default 10000 */
+  receiveHighWaterMark?: number;
+  /** Heartbeat interval announced in the handshake, in ms. @default 1000 */
+  heartbeatInterval?: number;
+  /** Missed heartbeat intervals before a peer counts as dead. @default 3 */
+  heartbeatLiveness?: number;
+}
+
+/** Options of {@link ServerZmq}. */
+export interface ZmqServerOptions extends ZmqCommonOptions {
+  /**
+   * Endpoint(s) the ROUTER binds: `tcp://127.0.0.1:4000`, `tcp://127.0.0.1:*`
+   * (a free port; read it back from `server.endpoints` after listen),
+   * `ipc:///tmp/svc.sock`, `inproc://svc`.
+   */
+  bind: string | string[];
+  /**
+   * Symbol that `@MessagePattern(pattern, transportId)` can name to bind a
+   * handler to this server only. @default ZMQ_TRANSPORT
+   */
+  transportId?: symbol;
+  /**
+   * Milliseconds a send to a peer that does not read may block before the
+   * envelopes are dropped and counted. @default 2000 (DEFAULT_SEND_TIMEOUT)
+   */
+  sendTimeout?: number;
+}
+
+/** Options of {@link ClientZmq}. */
+export interface ZmqClientOptions extends ZmqCommonOptions {
+  /** Server endpoint(s); one DEALER connects to each. */
+  connect: string | string[];
+  /**
+   * Milliseconds `connect()` waits for a first server to complete the
+   * handshake before it rejects with `CONNECT_TIMEOUT`. @default 5000
+   */
+  connectTimeout?: number;
+  /**
+   * Milliseconds a request may wait for its next reply message before it
+   * fails with `TIMEOUT` (the clock restarts at every streamed chunk); `0`
+   * disables it. @default 30000 (DEFAULT_REQUEST_TIMEOUT)
+   */
+  requestTimeout?: number;
+}

@@ -1,0 +1,77 @@
+import { EMPTY, Encoding, MalformedError } from './frames';
+
+/** An encoded payload frame. */
+export interface EncodedPayload {
+  encoding: Encoding;
+  bytes: Buffer;
+}
+
+const NONE: EncodedPayload = { encoding: Encoding.None, bytes: EMPTY };
+
+/**
+ * Encodes a value as a payload frame: `undefined` as NONE, a Buffer or
+ * Uint8Array as RAW (no copy for a Buffer), anything else as JSON.
+ * Throws what JSON.stringify throws (BigInt, cycles).
+ */
+export function encodePayload(value: unknown): EncodedPayload {
+  if (value === undefined) {
+    return NONE;
+  }
+  if (Buffer.isBuffer(value)) {
+    return { encoding: Encoding.Raw, bytes: value };
+  }
+  if (value instanceof Uint8Array) {
+    return { encoding: Encoding.Raw, bytes: Buffer.from(value.buffer, value.byteOffset, value.byteLength) };
+  }
+  const text = JSON.stringify(value);
+  // Functions and symbols stringify to undefined: they travel as "no value".
+  return text === undefined ? NONE : { encoding: Encoding.Json, bytes: Buffer.from(text, 'utf8') };
+}
+
+/** Decodes a payload frame, or throws {@link MalformedError}. */
+export function decodePayload(encoding: Encoding, bytes: Buffer, id = 0): unknown {
+  switch (encoding) {
+    case Encoding.None:
+      return undefined;
+    case Encoding.Raw:
+      return bytes;
+    default:
+      try {
+        return JSON.parse(bytes.toString('utf8'));
+      } catch {
+        throw new MalformedError('payload', 'payload is not valid JSON', id);
+      }
+  }
+}
+
+/**
+ * Turns any thrown or emitted error value into something JSON can carry.
+ * Never throws: cycles, BigInt and exotic values degrade to `{ message }`.
+ */
+export function encodeErrorPayload(err: unknown): EncodedPayload {
+  let value: unknown = err;
+  if (err instanceof Error) {
+    const plain: Record<string, unknown> = { name: err.name, message: err.message };
+    for (const key of Object.keys(err)) {
+      plain[key] = (err as unknown as Record<string, unknown>)[key];
+    }
+    value = plain;
+  } else if (err === undefined) {
+    value = { status: 'error', message: 'Unknown error' };
+  }
+  try {
+    const text = JSON.stringify(value);
+    if (text !== undefined) {
+      return { encoding: Encoding.Json, bytes: Buffer.from(text, 'utf8') };
+    }
+  } catch {
+    // fall through to the safe form
+  }
+  let message: string;
+  try {
+    message = err instanceof Error ? err.message : String(err);
+  } catch {
+    message = 'Unserializable error';
+  }
+  return { encoding: Encoding.Json, bytes: Buffer.from(JSON.stringify({ status: 'error', message }), 'utf8') };
+}

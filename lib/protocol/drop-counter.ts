@@ -1,0 +1,38 @@
+import { DropReason } from './frames';
+
+/** Reasons beyond decoding for which an inbound or outbound message is dropped. */
+export type DropCounterKey = DropReason | 'unroutable' | 'lateReply' | 'sendFailed';
+
+export type DropCounts = Record<DropCounterKey, number>;
+
+/** Counts of dropped messages, by reason. */
+export class DropCounter {
+  private readonly counts: DropCounts = {
+    frameCount: 0,
+    version: 0,
+    type: 0,
+    header: 0,
+    metadata: 0,
+    payload: 0,
+    oversized: 0,
+    notReady: 0,
+    unexpected: 0,
+    unroutable: 0,
+    lateReply: 0,
+    sendFailed: 0,
+  };
+
+  add(reason: DropCounterKey, n = 1): void {
+    this.counts[reason] += n;
+  }
+
+  get total(): number {
+    let sum = 0;
+    for (const key of Object.keys(this.counts) as DropCounterKey[]) sum += this.counts[key];
+    return sum;
+  }
+
+  snapshot(): DropCounts {
+    return { ...this.counts };
+  }
+}

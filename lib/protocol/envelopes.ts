@@ -1,0 +1,47 @@
+import { ZmqMessageTooLargeError, ZmqSerializationError } from '../errors/zmq.errors';
+import { EncodedPayload, encodeErrorPayload, encodePayload } from './codec';
+import { EMPTY, Encoding, MessageType, OutEnvelope } from './frames';
+
+/** An envelope with no payload (END, CANCEL, PING, PONG, BYE). */
+export function controlEnvelope(type: MessageType, id = 0): OutEnvelope {
+  return { type, flags: 0, encoding: Encoding.None, id, pattern: undefined, metadata: undefined, payload: EMPTY };
+}
+
+/**
+ * An envelope carrying `value`. Throws {@link ZmqSerializationError} when the
+ * value cannot be encoded and {@link ZmqMessageTooLargeError} above `maxPayload`.
+ */
+export function dataEnvelope(
+  type: MessageType,
+  id: number,
+  value: unknown,
+  maxPayload: number,
+  flags = 0,
+  pattern?: Buffer,
+  metadata?: Buffer,
+): OutEnvelope {
+  let encoded: EncodedPayload;
+  try {
+    encoded = encodePayload(value);
+  } catch (err) {
+    throw new ZmqSerializationError(err);
+  }
+  if (encoded.bytes.length > maxPayload) {
+    throw new ZmqMessageTooLargeError(encoded.bytes.length, maxPayload);
+  }
+  return { type, flags, encoding: encoded.encoding, id, pattern, metadata, payload: encoded.bytes };
+}
+
+/** An ERROR envelope; never throws (see encodeErrorPayload). */
+export function errorEnvelope(id: number, err: unknown): OutEnvelope {
+  const encoded = encodeErrorPayload(err);
+  return {
+    type: MessageType.Error,
+    flags: 0,
+    encoding: encoded.encoding,
+    id,
+    pattern: undefined,
+    metadata: undefined,
+    payload: encoded.bytes,
+  };
+}

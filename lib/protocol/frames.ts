@@ -1,0 +1,253 @@
+import {
+  MAX_ENVELOPES_PER_MESSAGE,
+  MAX_METADATA_BYTES,
+  MAX_PATTERN_BYTES,
+  PROTOCOL_VERSION,
+} from '../constants';
+
+/** Envelope types; the numbers are on the wire (docs/PROTOCOL.md §3). */
+export const enum MessageType {
+  Hello = 1,
+  Welcome = 2,
+  Request = 3,
+  Chunk = 4,
+  End = 5,
+  Error = 6,
+  Event = 7,
+  Cancel = 8,
+  Ping = 9,
+  Pong = 10,
+  Bye = 11,
+}
+
+const MAX_TYPE = MessageType.Bye;
+
+/** Header flag bits. */
+export const enum Flag {
+  /** On a CHUNK: this chunk is also the last one of the reply. */
+  End = 0x01,
+  /** A metadata section follows the pattern. */
+  Metadata = 0x02,
+}
+
+const KNOWN_FLAGS = Flag.End | Flag.Metadata;
+
+/** How the payload frame is encoded. */
+export const enum Encoding {
+  /** Empty frame: the value is `undefined`. */
+  None = 0,
+  /** UTF-8 JSON text. */
+  Json = 1,
+  /** Opaque bytes, delivered as a Buffer. */
+  Raw = 2,
+}
+
+const MAX_ENCODING = Encoding.Raw;
+
+/** Fixed part of the header: version, type, flags, encoding, id, pattern length. */
+export const HEADER_FIXED_BYTES = 10;
+
+/** Types whose header carries a pattern. */
+function hasPattern(type: number): boolean {
+  return type === MessageType.Request || type === MessageType.Event;
+}
+
+/**
+ * Types that refer to a request and so need a non-zero id. ERROR may carry
+ * id 0: a connection-level error such as a refused handshake.
+ */
+function needsId(type: number): boolean {
+  return (
+    type === MessageType.Request ||
+    type === MessageType.Chunk ||
+    type === MessageType.End ||
+    type === MessageType.Cancel
+  );
+}
+
+export type Metadata = Record<string, string>;
+
+/** A decoded envelope. `payload` is the raw payload frame. */
+export interface Envelope {
+  type: MessageType;
+  flags: number;
+  encoding: Encoding;
+  id: number;
+  pattern: string | undefined;
+  metadata: Metadata | undefined;
+  payload: Buffer;
+}
+
+/**
+ * An envelope waiting to be written. The header is encoded at flush time so
+ * that a queued last CHUNK can still take the END flag (see SocketWriter).
+ */
+export interface OutEnvelope {
+  type: MessageType;
+  flags: number;
+  encoding: Encoding;
+  id: number;
+  pattern: Buffer | undefined;
+  metadata: Buffer | undefined;
+  payload: Buffer;
+}
+
+/** Why an inbound message or envelope was dropped. Counted per reason. */
+export type DropReason =
+  | 'frameCount'
+  | 'version'
+  | 'type'
+  | 'header'
+  | 'metadata'
+  | 'payload'
+  | 'oversized'
+  | 'notReady'
+  | 'unexpected';
+
+export class MalformedError extends Error {
+  constructor(
+    readonly reason: DropReason,
+    message: string,
+    /** Request id, when the header was readable far enough to know it. */
+    readonly id = 0,
+  ) {
+    super(message);
+  }
+}
+
+export const EMPTY = Buffer.alloc(0);
+
+/** Encodes an envelope's header frame. */
+export function encodeHeader(env: OutEnvelope): Buffer {
+  const patternLen = env.pattern?.length ?? 0;
+  const metaLen = env.metadata === undefined ? 0 : 2 + env.metadata.length;
+  const buf = Buffer.allocUnsafe(HEADER_FIXED_BYTES + patternLen + metaLen);
+  buf[0] = PROTOCOL_VERSION;
+  buf[1] = env.type;
+  buf[2] = env.metadata === undefined ? env.flags & ~Flag.Metadata : env.flags | Flag.Metadata;
+  buf[3] = env.encoding;
+  buf.writeUInt32BE(env.id >>> 0, 4);
+  buf.writeUInt16BE(patternLen, 8);
+  let offset = HEADER_FIXED_BYTES;
+  if (env.pattern !== undefined) {
+    env.pattern.copy(buf, offset);
+    offset += patternLen;
+  }
+  if (env.metadata !== undefined) {
+    buf.writeUInt16BE(env.metadata.length, offset);
+    env.metadata.copy(buf, offset + 2);
+  }
+  return buf;
+}
+
+/** Encodes a metadata map for the header, or throws if it is too large. */
+export function encodeMetadata(metadata: Metadata): Buffer {
+  const bytes = Buffer.from(JSON.stringify(metadata), 'utf8');
+  if (bytes.length > MAX_METADATA_BYTES) {
+    throw new RangeError(`metadata of ${bytes.length} bytes exceeds ${MAX_METADATA_BYTES}`);
+  }
+  return bytes;
+}
+
+/** Encodes a pattern for the header, or throws if it is too large. */
+export function encodePattern(pattern: string): Buffer {
+  const bytes = Buffer.from(pattern, 'utf8');
+  if (bytes.length > MAX_PATTERN_BYTES) {
+    throw new RangeError(`pattern of ${bytes.length} bytes exceeds ${MAX_PATTERN_BYTES}`);
+  }
+  return bytes;
+}
+
+function decodeMetadata(buf: Buffer, start: number, end: number, id: number): Metadata {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(buf.toString('utf8', start, end));
+  } catch {
+    throw new MalformedError('metadata', 'metadata is not JSON', id);
+  }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
+    throw new MalformedError('metadata', 'metadata is not an object', id);
+  }
+  // A null-prototype copy: a "__proto__" key stays an ordinary key.
+  const out: Metadata = Object.create(null);
+  for (const key of Object.keys(parsed)) {
+    const value = (parsed as Record<string, unknown>)[key];
+    if (typeof value !== 'string') {
+      throw new MalformedError('metadata', `metadata value of "${key}" is not a string`, id);
+    }
+    out[key] = value;
+  }
+  return out;
+}
+
+/**
+ * Decodes one header frame plus its payload frame. Throws {@link MalformedError}
+ * for anything docs/PROTOCOL.md §6 says to drop.
+ */
+export function decodeEnvelope(header: Buffer, payload: Buffer, maxPayload: number): Envelope {
+  if (header.length < HEADER_FIXED_BYTES) {
+    throw new MalformedError('header', `header of ${header.length} bytes is shorter than ${HEADER_FIXED_BYTES}`);
+  }
+  const version = header[0]!;
+  const type = header[1]!;
+  const flags = header[2]!;
+  const encoding = header[3]!;
+  const id = header.readUInt32BE(4);
+  if (version !== PROTOCOL_VERSION) {
+    throw new MalformedError('version', `unsupported protocol version ${version}`, id);
+  }
+  if (type < MessageType.Hello || type > MAX_TYPE) {
+    throw new MalformedError('type', `unknown message type ${type}`, id);
+  }
+  if ((flags & ~KNOWN_FLAGS) !== 0 || encoding > MAX_ENCODING) {
+    throw new MalformedError('header', `unknown flags 0x${flags.toString(16)} or encoding ${encoding}`, id);
+  }
+  if (needsId(type) && id === 0) {
+    throw new MalformedError('header', `message type ${type} needs a request id`);
+  }
+  const patternLen = header.readUInt16BE(8);
+  let offset = HEADER_FIXED_BYTES;
+  let pattern: string | undefined;
+  if (hasPattern(type)) {
+    if (patternLen === 0 || offset + patternLen > header.length) {
+      throw new MalformedError('header', 'missing or truncated pattern', id);
+    }
+    pattern = header.toString('utf8', offset, offset + patternLen);
+    offset += patternLen;
+  } else if (patternLen !== 0) {
+    throw new MalformedError('header', `message type ${type} carries no pattern`, id);
+  }
+  let metadata: Metadata | undefined;
+  if (flags & Flag.Metadata) {
+    if (offset + 2 > header.length) {
+      throw new MalformedError('header', 'truncated metadata length', id);
+    }
+    const metaLen = header.readUInt16BE(offset);
+    offset += 2;
+    if (offset + metaLen > header.length) {
+      throw new MalformedError('header', 'truncated metadata', id);
+    }
+    metadata = decodeMetadata(header, offset, offset + metaLen, id);
+    offset += metaLen;
+  }
+  if (offset !== header.length) {
+    throw new MalformedError('header', `${header.length - offset} trailing header bytes`, id);
+  }
+  if (payload.length > maxPayload) {
+    throw new MalformedError('oversized', `payload of ${payload.length} bytes exceeds ${maxPayload}`, id);
+  }
+  if (encoding === Encoding.None && payload.length !== 0) {
+    throw new MalformedError('payload', 'payload frame must be empty for encoding NONE', id);
+  }
+  return { type, flags, encoding, id, pattern, metadata, payload };
+}
+
+/**
+ * Checks the frame layout of a received message: a positive, even number of
+ * frames (header + payload pairs), at most {@link MAX_ENVELOPES_PER_MESSAGE}.
+ * `start` skips the ROUTER's routing-id frame.
+ */
+export function checkFrameCount(frames: readonly Buffer[], start: number): boolean {
+  const n = frames.length - start;
+  return n > 0 && n % 2 === 0 && n / 2 <= MAX_ENVELOPES_PER_MESSAGE;
+}

@@ -1,0 +1,97 @@
+import { MAX_HANDSHAKE_BYTES, PROTOCOL_VERSION } from '../constants';
+import { MessageType } from './frames';
+
+/** Heartbeat settings a peer announces (docs/PROTOCOL.md §4). */
+export interface HeartbeatSettings {
+  /** Milliseconds between heartbeats. */
+  interval: number;
+  /** Missed intervals before the peer is declared dead. */
+  liveness: number;
+}
+
+/** Payload of HELLO (client → server). */
+export interface Hello {
+  version: number;
+  id: string;
+  metadata: Record<string, unknown>;
+  heartbeat: HeartbeatSettings;
+}
+
+/** Payload of WELCOME (server → client). */
+export interface Welcome extends Hello {
+  /** Normalized patterns of the server's message handlers. */
+  patterns: string[];
+  /** Normalized patterns of the server's event handlers. */
+  events: string[];
+}
+
+/** Payload of a connection-level ERROR (id 0), e.g. a refused handshake. */
+export interface Refusal {
+  status: 'error';
+  code: string;
+  message: string;
+  version: number;
+}
+
+const MAX_ID_LENGTH = 256;
+
+function isRecord(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+function isPositive(v: unknown): v is number {
+  return typeof v === 'number' && Number.isFinite(v) && v > 0;
+}
+
+function isStringArray(v: unknown): v is string[] {
+  return Array.isArray(v) && v.every(s => typeof s === 'string');
+}
+
+/** Validates a decoded HELLO payload; returns a reason string when invalid. */
+export function validateHello(v: unknown): Hello | string {
+  if (!isRecord(v)) return 'hello is not an object';
+  if (typeof v.id !== 'string' || v.id.length === 0 || v.id.length > MAX_ID_LENGTH) {
+    return `hello id must be a string of 1 to ${MAX_ID_LENGTH} characters`;
+  }
+  if (typeof v.version !== 'number') return 'hello has no version';
+  if (v.metadata !== undefined && !isRecord(v.metadata)) return 'hello metadata is not an object';
+  const hb = v.heartbeat;
+  if (!isRecord(hb) || !isPositive(hb.interval) || !isPositive(hb.liveness)) {
+    return 'hello heartbeat settings are invalid';
+  }
+  return {
+    version: v.version,
+    id: v.id,
+    metadata: (v.metadata as Record<string, unknown> | undefined) ?? {},
+    heartbeat: { interval: hb.interval, liveness: hb.liveness },
+  };
+}
+
+/** Validates a decoded WELCOME payload; returns a reason string when invalid. */
+export function validateWelcome(v: unknown): Welcome | string {
+  const hello = validateHello(v);
+  if (typeof hello === 'string') return hello.replace('hello', 'welcome');
+  const w = v as Record<string, unknown>;
+  if (!isStringArray(w.patterns) || !isStringArray(w.events)) return 'welcome patterns are invalid';
+  return { ...hello, patterns: w.patterns, events: w.events };
+}
+
+/** Validates a connection-level ERROR payload. */
+export function asRefusal(v: unknown): Refusal | undefined {
+  if (!isRecord(v) || typeof v.code !== 'string' || typeof v.message !== 'string') return undefined;
+  return { status: 'error', code: v.code, message: v.message, version: Number(v.version) || 0 };
+}
+
+/**
+ * A HELLO or connection-level ERROR in another protocol version still has the
+ * version in byte 0 and the type in byte 1 (the only bytes every version keeps).
+ * Returns that version when the frame is such a message of a foreign version.
+ */
+export function peekForeignVersion(header: Buffer, type: MessageType.Hello | MessageType.Error): number | undefined {
+  if (header.length < 2 || header[1] !== type || header[0] === PROTOCOL_VERSION) return undefined;
+  return header[0];
+}
+
+export function handshakeTooLarge(payload: Buffer): boolean {
+  return payload.length > MAX_HANDSHAKE_BYTES;
+}

@@ -1,0 +1,237 @@
+/**
+ * The only module that imports `zeromq`. Everything above it deals in
+ * envelopes; everything zeromq.js-specific (options, EBUSY, close) is here.
+ */
+import { Dealer, Router } from 'zeromq';
+import { ZmqQueueFullError } from '../errors/zmq.errors';
+import { encodeHeader, OutEnvelope } from '../protocol/frames';
+
+export interface ZmqSocketSettings {
+  linger: number;
+  sendHighWaterMark: number;
+  receiveHighWaterMark: number;
+  /** Largest frame libzmq accepts before it drops the connection; -1 for none. */
+  maxFrameSize: number;
+  /** ROUTER only: ms a send to a full peer may block; see DEFAULT_SEND_TIMEOUT. */
+  sendTimeout?: number;
+  queueLimit: number;
+  maxBatch: number;
+  maxBatchBytes: number;
+}
+
+/** Called with the envelopes of a batch that could not be sent. */
+export type SendErrorHandler = (envelopes: OutEnvelope[], destination: Buffer | undefined, error: unknown) => void;
+
+/** Socket-level changes the layers above care about. */
+export type SocketEvent =
+  | { type: 'connect'; endpoint: string }
+  | { type: 'disconnect'; endpoint: string }
+  | { type: 'accept'; endpoint: string }
+  | { type: 'handshake-error'; endpoint: string; error: unknown };
+
+interface QueueItem {
+  destination: Buffer | undefined;
+  envelope: OutEnvelope;
+}
+
+type RawSocket = Router | Dealer;
+
+/**
+ * One ZeroMQ socket with one writer and one reader.
+ *
+ * zeromq.js rejects a second concurrent `send()` with EBUSY, so every write
+ * goes through a bounded queue drained by a single loop. The loop coalesces
+ * consecutive envelopes for the same destination into one multipart message
+ * (header, payload, header, payload, ...), which is what makes many requests
+ * in flight cheap.
+ */
+export class ZmqSocket {
+  private queue: QueueItem[] = [];
+  private head = 0;
+  private scheduled = false;
+  private writing = false;
+  private closed = false;
+  private idleWaiters: Array<() => void> = [];
+  private readonly flushCallback = () => {
+    this.scheduled = false;
+    void this.flush();
+  };
+
+  private constructor(
+    readonly raw: RawSocket,
+    private readonly settings: ZmqSocketSettings,
+    private readonly onSendError: SendErrorHandler,
+  ) {}
+
+  /** A ROUTER: `mandatory` so an unroutable send fails instead of vanishing. */
+  static router(settings: ZmqSocketSettings, onSendError: SendErrorHandler): ZmqSocket {
+    const raw = new Router({
+      linger: settings.linger,
+      sendHighWaterMark: settings.sendHighWaterMark,
+      receiveHighWaterMark: settings.receiveHighWaterMark,
+      maxMessageSize: settings.maxFrameSize,
+      mandatory: true,
+      sendTimeout: settings.sendTimeout ?? -1,
+    });
+    return new ZmqSocket(raw, settings, onSendError);
+  }
+
+  static dealer(settings: ZmqSocketSettings, onSendError: SendErrorHandler): ZmqSocket {
+    const raw = new Dealer({
+      linger: settings.linger,
+      sendHighWaterMark: settings.sendHighWaterMark,
+      receiveHighWaterMark: settings.receiveHighWaterMark,
+      maxMessageSize: settings.maxFrameSize,
+    });
+    return new ZmqSocket(raw, settings, onSendError);
+  }
+
+  /** Binds and returns the resolved endpoint (a `*` port replaced by the real one). */
+  async bind(endpoint: string): Promise<string> {
+    await this.raw.bind(endpoint);
+    return this.raw.lastEndpoint ?? endpoint;
+  }
+
+  connect(endpoint: string): void {
+    this.raw.connect(endpoint);
+  }
+
+  /** Envelopes waiting to be written. */
+  get queued(): number {
+    return this.queue.length - this.head;
+  }
+
+  get isClosed(): boolean {
+    return this.closed;
+  }
+
+  /**
+   * Queues an envelope (for a ROUTER, to `destination`). Throws
+   * {@link ZmqQueueFullError} when `queueLimit` envelopes are already waiting.
+   */
+  send(envelope: OutEnvelope, destination?: Buffer): void {
+    if (this.queue.length - this.head >= this.settings.queueLimit) {
+      throw new ZmqQueueFullError(this.settings.queueLimit);
+    }
+    this.queue.push({ destination, envelope });
+    if (!this.scheduled && !this.writing) {
+      this.scheduled = true;
+      // setImmediate lets every envelope produced in this turn of the event
+      // loop join the same batch.
+      setImmediate(this.flushCallback);
+    }
+  }
+
+  private async flush(): Promise<void> {
+    if (this.writing || this.closed) return;
+    this.writing = true;
+    const { maxBatch, maxBatchBytes } = this.settings;
+    try {
+      while (this.head < this.queue.length && !this.closed) {
+        const first = this.queue[this.head]!;
+        const destination = first.destination;
+        const frames: Buffer[] = destination === undefined ? [] : [destination];
+        const batch: OutEnvelope[] = [];
+        let bytes = 0;
+        while (this.head < this.queue.length && batch.length < maxBatch && bytes < maxBatchBytes) {
+          const item = this.queue[this.head]!;
+          if (item.destination !== destination) break;
+          frames.push(encodeHeader(item.envelope), item.envelope.payload);
+          bytes += item.envelope.payload.length;
+          batch.push(item.envelope);
+          this.queue[this.head] = undefined as unknown as QueueItem;
+          this.head++;
+        }
+        this.compact();
+        try {
+          await this.raw.send(frames);
+        } catch (err) {
+          if (this.closed) break;
+          this.onSendError(batch, destination, err);
+        }
+      }
+    } finally {
+      this.writing = false;
+      if (this.head >= this.queue.length) this.notifyIdle();
+    }
+  }
+
+  private compact(): void {
+    if (this.head === this.queue.length) {
+      this.queue = [];
+      this.head = 0;
+    } else if (this.head > 1024 && this.head * 2 > this.queue.length) {
+      this.queue = this.queue.slice(this.head);
+      this.head = 0;
+    }
+  }
+
+  private notifyIdle(): void {
+    const waiters = this.idleWaiters;
+    this.idleWaiters = [];
+    for (const w of waiters) w();
+  }
+
+  /**
+   * Runs `onMessage` for every received message until the socket closes.
+   * Exceptions from `onMessage` are passed to `onError`; the loop goes on.
+   */
+  startReceiving(onMessage: (frames: Buffer[]) => void, onError: (err: unknown) => void): void {
+    const loop = async () => {
+      while (!this.closed) {
+        let frames: Buffer[];
+        try {
+          frames = await this.raw.receive();
+        } catch (err) {
+          if (this.closed || this.raw.closed) return;
+          onError(err);
+          continue;
+        }
+        try {
+          onMessage(frames);
+        } catch (err) {
+          onError(err);
+        }
+      }
+    };
+    loop().catch(onError);
+  }
+
+  /** Forwards connection events of the socket (connect, disconnect, accept, handshake errors). */
+  watch(onEvent: (event: SocketEvent) => void): void {
+    const events = this.raw.events;
+    events.on('connect', e => onEvent({ type: 'connect', endpoint: e.address }));
+    events.on('disconnect', e => onEvent({ type: 'disconnect', endpoint: e.address }));
+    events.on('accept', e => onEvent({ type: 'accept', endpoint: e.address }));
+    events.on('handshake:error:protocol', e => onEvent({ type: 'handshake-error', endpoint: e.address, error: e.error }));
+    events.on('handshake:error:other', e => onEvent({ type: 'handshake-error', endpoint: e.address, error: e.error }));
+  }
+
+  /**
+   * Waits (at most `graceMs`) for the queue to drain, then closes the socket.
+   * What is still queued after that is dropped; libzmq lingers `linger` ms.
+   */
+  async close(graceMs = 0): Promise<void> {
+    if (this.closed) return;
+    if (graceMs > 0 && (this.queued > 0 || this.writing)) {
+      await new Promise<void>(resolve => {
+        const timer = setTimeout(resolve, graceMs);
+        this.idleWaiters.push(() => {
+          clearTimeout(timer);
+          resolve();
+        });
+        if (!this.scheduled && !this.writing) void this.flush();
+      });
+    }
+    this.closed = true;
+    this.queue = [];
+    this.head = 0;
+    this.notifyIdle();
+    try {
+      this.raw.events.close();
+    } catch {
+      // already closed
+    }
+    this.raw.close();
+  }
+}
