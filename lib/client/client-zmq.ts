@@ -98,6 +98,7 @@ export class ClientZmq extends ClientProxy<ZmqEvents, ZmqStatus> {
   private nextLink = 0;
   private connection: Promise<void> | undefined;
   private pendingConnect: PendingConnect | undefined;
+  private closing: Promise<void> = Promise.resolve();
 
   constructor(private readonly options: ZmqClientOptions) {
     super();
@@ -125,7 +126,12 @@ export class ClientZmq extends ClientProxy<ZmqEvents, ZmqStatus> {
       this.pendingConnect = { resolve, reject, timer };
     });
     this.connection = connection;
-    this.links = this.endpoints.map(endpoint => this.openLink(endpoint));
+    try {
+      for (const endpoint of this.endpoints) this.links.push(this.openLink(endpoint));
+    } catch (err) {
+      // e.g. a malformed endpoint: reject instead of throwing out of connect().
+      this.failConnect(err as Error);
+    }
     return connection;
   }
 
@@ -169,7 +175,8 @@ export class ClientZmq extends ClientProxy<ZmqEvents, ZmqStatus> {
     await this.teardown();
   }
 
-  private async teardown(): Promise<void> {
+  /** Resets all state at once; resolves when every socket of this and earlier teardowns is closed. */
+  private teardown(): Promise<void> {
     const links = this.links;
     this.links = [];
     this.ready = [];
@@ -183,8 +190,10 @@ export class ClientZmq extends ClientProxy<ZmqEvents, ZmqStatus> {
         this.notify('peer:left', this.peerEvent(link, 'bye'));
       }
     }
-    await Promise.all(links.map(l => l.socket.close(this.options.linger ?? 200)));
     this._status$.next(ZmqStatus.DISCONNECTED);
+    const closing = Promise.all(links.map(l => l.socket.close(this.options.linger ?? 200)));
+    this.closing = Promise.all([this.closing, closing]).then(noop);
+    return this.closing;
   }
 
   /** Listens to `peer:joined` / `peer:left`. */

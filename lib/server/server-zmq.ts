@@ -249,7 +249,7 @@ export class ServerZmq extends Server<ZmqEvents, ZmqStatus> implements CustomTra
       this.log.warn(`Refused a client that speaks protocol version ${foreign}; this server speaks ${PROTOCOL_VERSION}`);
       this.refuse(routingId, ZmqErrorCode.VERSION_MISMATCH, `Protocol version ${foreign} is not supported; this server speaks ${PROTOCOL_VERSION}`);
     } else if (err.id !== 0 && header[1] === MessageType.Request && this.peers.has(key)) {
-      this.socket?.send(malformedReply(err.id, err.message), routingId);
+      this.sendRouted(routingId, malformedReply(err.id, err.message));
     }
     this.drop(err.reason, err.message);
   }
@@ -308,19 +308,19 @@ export class ServerZmq extends Server<ZmqEvents, ZmqStatus> implements CustomTra
 
   private refuse(routingId: Buffer, code: string, message: string): void {
     const refusal: Refusal = { status: 'error', code, message, version: PROTOCOL_VERSION };
-    this.socket?.send(errorEnvelope(0, refusal), routingId);
+    this.sendRouted(routingId, errorEnvelope(0, refusal));
   }
 
   private onUnknownPeer(routingId: Buffer, env: Envelope): void {
     this.drop('notReady', `message type ${env.type} before the handshake`);
     if (env.type === MessageType.Request) {
-      this.socket?.send(
+      this.sendRouted(
+        routingId,
         errorEnvelope(env.id, {
           status: 'error',
           code: ZmqErrorCode.NOT_READY,
           message: 'The server has no session for this client: handshake first',
         }),
-        routingId,
       );
     }
   }
@@ -475,8 +475,12 @@ export class ServerZmq extends Server<ZmqEvents, ZmqStatus> implements CustomTra
   }
 
   private sendTo(peer: ServerPeer, env: OutEnvelope): void {
+    this.sendRouted(peer.routingId, env);
+  }
+
+  private sendRouted(routingId: Buffer, env: OutEnvelope): void {
     try {
-      this.socket?.send(env, peer.routingId);
+      this.socket?.send(env, routingId);
     } catch (err) {
       // Queue full: the envelope is lost; count it so it is never silent.
       this.drop('sendFailed', (err as Error).message);
