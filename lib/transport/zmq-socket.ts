@@ -116,9 +116,10 @@ export class ZmqSocket {
     this.queue.push({ destination, envelope });
     if (!this.scheduled && !this.writing) {
       this.scheduled = true;
-      // setImmediate lets every envelope produced in this turn of the event
-      // loop join the same batch.
-      setImmediate(this.flushCallback);
+      // Sends mostly happen in promise callbacks; a tick queued from there runs
+      // once the whole microtask cascade has drained, so every envelope it
+      // produced joins the same batch.
+      process.nextTick(this.flushCallback);
     }
   }
 
