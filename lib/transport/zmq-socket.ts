@@ -51,6 +51,7 @@ export class ZmqSocket {
   private scheduled = false;
   private writing = false;
   private closed = false;
+  private watching = false;
   private idleWaiters: Array<() => void> = [];
   private readonly flushCallback = () => {
     this.scheduled = false;
@@ -200,6 +201,7 @@ export class ZmqSocket {
 
   /** Forwards connection events of the socket (connect, disconnect, accept, handshake errors). */
   watch(onEvent: (event: SocketEvent) => void): void {
+    this.watching = true;
     const events = this.raw.events;
     events.on('connect', e => onEvent({ type: 'connect', endpoint: e.address }));
     events.on('disconnect', e => onEvent({ type: 'disconnect', endpoint: e.address }));
@@ -228,10 +230,12 @@ export class ZmqSocket {
     this.queue = [];
     this.head = 0;
     this.notifyIdle();
-    try {
-      this.raw.events.close();
-    } catch {
-      // already closed
+    if (this.watching) {
+      try {
+        this.raw.events.close();
+      } catch {
+        // already closed
+      }
     }
     this.raw.close();
   }
