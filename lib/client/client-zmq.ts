@@ -1,6 +1,7 @@
 import { EventEmitter } from 'node:events';
 import { Logger } from '@nestjs/common';
 import { ClientProxy, ReadPacket, WritePacket } from '@nestjs/microservices';
+import type { Observable } from 'rxjs';
 import { DEFAULT_CONNECT_TIMEOUT, DEFAULT_REQUEST_TIMEOUT, PROTOCOL_VERSION } from '../constants';
 import {
   ZmqClosedError,
@@ -78,9 +79,19 @@ const PATTERN_CACHE_LIMIT = 1_000;
  * ]);
  * ```
  */
-export class ClientZmq extends ClientProxy<ZmqEvents, ZmqStatus> {
+export class ClientZmq extends ClientProxy<ZmqEvents> {
   /** This client's id, sent to servers in the handshake. */
   readonly id: string;
+
+  /**
+   * `connected` once a server completed the handshake, `disconnected` when none is left.
+   * (Narrowed here rather than through `ClientProxy<ZmqEvents, ZmqStatus>`, which
+   * makes the class unassignable to `Type<ClientProxy>`, so
+   * `ClientsModule.register([{ customClass: ClientZmq }])` would not compile.)
+   */
+  override get status(): Observable<ZmqStatus> {
+    return super.status as Observable<ZmqStatus>;
+  }
 
   private readonly endpoints: string[];
   private readonly connectTimeout: number;
@@ -291,7 +302,7 @@ export class ClientZmq extends ClientProxy<ZmqEvents, ZmqStatus> {
   private onMessage(link: Link, frames: Buffer[]): void {
     if (!this.links.includes(link)) return;
     if (!checkFrameCount(frames, 0)) {
-      this.drop('frameCount', 'wrong frame count', frames.length);
+      this.drop('frameCount', `wrong frame count (${frames.length})`);
       return;
     }
     for (let i = 0; i < frames.length; i += 2) {
@@ -411,7 +422,9 @@ export class ClientZmq extends ClientProxy<ZmqEvents, ZmqStatus> {
     if (typeof welcome === 'string') return this.drop('payload', welcome);
     if (welcome.version !== PROTOCOL_VERSION) {
       link.refusal = new ZmqVersionMismatchError(PROTOCOL_VERSION, welcome.version);
-      return this.drop('version', `welcome of version ${welcome.version}`);
+      this.drop('version', `welcome of version ${welcome.version}`);
+      if (this.links.every(l => l.refusal !== undefined)) this.failConnect(link.refusal);
+      return;
     }
     const wasReady = link.welcome !== undefined;
     link.welcome = welcome;

@@ -49,17 +49,18 @@ export function decodePayload(encoding: Encoding, bytes: Buffer, id = 0): unknow
  * Never throws: cycles, BigInt and exotic values degrade to `{ message }`.
  */
 export function encodeErrorPayload(err: unknown): EncodedPayload {
-  let value: unknown = err;
-  if (err instanceof Error) {
-    const plain: Record<string, unknown> = { name: err.name, message: err.message };
-    for (const key of Object.keys(err)) {
-      plain[key] = (err as unknown as Record<string, unknown>)[key];
-    }
-    value = plain;
-  } else if (err === undefined) {
-    value = { status: 'error', message: 'Unknown error' };
-  }
   try {
+    // Inside the try: reading a field may run a getter that throws.
+    let value: unknown = err;
+    if (err instanceof Error) {
+      const plain: Record<string, unknown> = { name: err.name, message: err.message };
+      for (const key of Object.keys(err)) {
+        plain[key] = (err as unknown as Record<string, unknown>)[key];
+      }
+      value = plain;
+    } else if (err === undefined) {
+      value = { status: 'error', message: 'Unknown error' };
+    }
     const text = JSON.stringify(value);
     if (text !== undefined) {
       return { encoding: Encoding.Json, bytes: Buffer.from(text, 'utf8') };
@@ -69,7 +70,7 @@ export function encodeErrorPayload(err: unknown): EncodedPayload {
   }
   let message: string;
   try {
-    message = err instanceof Error ? err.message : String(err);
+    message = String(err instanceof Error ? err.message : err);
   } catch {
     message = 'Unserializable error';
   }

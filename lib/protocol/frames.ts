@@ -1,5 +1,6 @@
 import {
   MAX_ENVELOPES_PER_MESSAGE,
+  MAX_HANDSHAKE_BYTES,
   MAX_METADATA_BYTES,
   MAX_PATTERN_BYTES,
   PROTOCOL_VERSION,
@@ -233,8 +234,11 @@ export function decodeEnvelope(header: Buffer, payload: Buffer, maxPayload: numb
   if (offset !== header.length) {
     throw new MalformedError('header', `${header.length - offset} trailing header bytes`, id);
   }
-  if (payload.length > maxPayload) {
-    throw new MalformedError('oversized', `payload of ${payload.length} bytes exceeds ${maxPayload}`, id);
+  // A handshake may always use MAX_HANDSHAKE_BYTES: a small maxPayloadSize must not lock peers out.
+  const handshake = type === MessageType.Hello || type === MessageType.Welcome;
+  const limit = handshake ? Math.max(maxPayload, MAX_HANDSHAKE_BYTES) : maxPayload;
+  if (payload.length > limit) {
+    throw new MalformedError('oversized', `payload of ${payload.length} bytes exceeds ${limit}`, id);
   }
   if (encoding === Encoding.None && payload.length !== 0) {
     throw new MalformedError('payload', 'payload frame must be empty for encoding NONE', id);

@@ -198,7 +198,7 @@ export class ServerZmq extends Server<ZmqEvents, ZmqStatus> implements CustomTra
   private onMessage(frames: Buffer[]): void {
     if (this.closing) return;
     if (!checkFrameCount(frames, 1)) {
-      this.drop('frameCount', 'wrong frame count', frames.length);
+      this.drop('frameCount', `wrong frame count (${frames.length})`);
       return;
     }
     const routingId = frames[0]!;
@@ -271,6 +271,7 @@ export class ServerZmq extends Server<ZmqEvents, ZmqStatus> implements CustomTra
       return;
     }
     if (hello.version !== PROTOCOL_VERSION) {
+      this.drop('version', `hello of version ${hello.version}`);
       this.log.warn(`Refused client ${hello.id}: it speaks protocol version ${hello.version}; this server speaks ${PROTOCOL_VERSION}`);
       this.refuse(routingId, ZmqErrorCode.VERSION_MISMATCH, `Protocol version ${hello.version} is not supported; this server speaks ${PROTOCOL_VERSION}`);
       return;

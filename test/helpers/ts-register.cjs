@@ -1,0 +1,53 @@
+'use strict';
+/**
+ * Lets a plain `node` process run the TypeScript sources (lib/, test/fixtures/):
+ *
+ *   node -r ./test/helpers/ts-register.cjs test/fixtures/<script>.ts [args]
+ *
+ * It hooks `require.extensions['.ts']` and compiles every required .ts file
+ * with `ts.transpileModule` (per file, no type checking) to CommonJS/ES2022
+ * with legacy decorators and decorator metadata, as Nest needs. Extensionless
+ * relative imports (`../../lib`, `./server/server-zmq`) resolve to .ts files
+ * because the extension is registered. Nest 12's ESM-only packages load
+ * through Node's require(esm) (Node >= 20.19). Source maps are inlined and
+ * enabled, so stack traces point into the .ts files.
+ *
+ * Shared by the e2e process-exit tests and the fault tests (kill -9, SIGSTOP).
+ */
+const fs = require('node:fs');
+const path = require('node:path');
+const ts = require('typescript');
+
+const compilerOptions = {
+  module: ts.ModuleKind.CommonJS,
+  target: ts.ScriptTarget.ES2022,
+  experimentalDecorators: true,
+  emitDecoratorMetadata: true,
+  esModuleInterop: true,
+  inlineSourceMap: true,
+  inlineSources: true,
+};
+
+const cache = new Map();
+
+function compile(source, filename) {
+  const cached = cache.get(filename);
+  if (cached !== undefined && cached.source === source) return cached.output;
+  const { outputText } = ts.transpileModule(source, { compilerOptions, fileName: filename, reportDiagnostics: false });
+  cache.set(filename, { source, output: outputText });
+  return outputText;
+}
+
+if (!require.extensions['.ts']) {
+  require.extensions['.ts'] = function registerTs(module, filename) {
+    if (filename.endsWith('.d.ts')) {
+      module._compile('', filename);
+      return;
+    }
+    const source = fs.readFileSync(filename, 'utf8');
+    module._compile(compile(source, path.resolve(filename)), filename);
+  };
+  if (typeof process.setSourceMapsEnabled === 'function') process.setSourceMapsEnabled(true);
+}
+
+module.exports = { compile, compilerOptions };
