@@ -1,4 +1,3 @@
-import { EventEmitter } from 'node:events';
 import { Logger } from '@nestjs/common';
 import { ClientProxy, ReadPacket, WritePacket } from '@nestjs/microservices';
 import type { Observable } from 'rxjs';
@@ -20,7 +19,8 @@ import { ZmqEvents, ZmqPeerEvent, ZmqPeerInfo, ZmqPeerLeftReason, ZmqStatus } fr
 import { ZmqClientOptions } from '../interfaces/zmq-options.interface';
 import { checkNumber, heartbeatOf, maxPayloadOf, randomId, socketSettingsOf, toList } from '../options';
 import { decodePayload } from '../protocol/codec';
-import { DropCounter, DropCounts } from '../protocol/drop-counter';
+import { DropCounts } from '../protocol/drop-counter';
+import { TransportMonitor } from '../common/transport-monitor';
 import { controlEnvelope, dataEnvelope } from '../protocol/envelopes';
 import {
   checkFrameCount,
@@ -99,9 +99,8 @@ export class ClientZmq extends ClientProxy<ZmqEvents> {
   private readonly maxPayload: number;
   private readonly heartbeat: HeartbeatSettings;
   private readonly settings: ZmqSocketSettings;
-  private readonly emitter = new EventEmitter();
-  private readonly dropped = new DropCounter();
   private readonly log = new Logger('ClientZmq');
+  private readonly monitor = new TransportMonitor(this.log);
   private readonly tracker: RequestTracker<PendingCall>;
   private readonly patternCache = new Map<string, Buffer>();
   private links: Link[] = [];
@@ -121,7 +120,6 @@ export class ClientZmq extends ClientProxy<ZmqEvents> {
     this.heartbeat = heartbeatOf(options);
     this.settings = socketSettingsOf(options);
     this.tracker = new RequestTracker<PendingCall>(this.requestTimeout, (_id, call) => this.onTimeout(call));
-    this.emitter.setMaxListeners(0);
   }
 
   /**
@@ -148,7 +146,7 @@ export class ClientZmq extends ClientProxy<ZmqEvents> {
 
   private openLink(endpoint: string): Link {
     const socket = ZmqSocket.dealer(this.settings, (envs, _dest, err) => {
-      this.drop('sendFailed', `${envs.length} envelope(s) to ${endpoint}: ${String(err)}`, envs.length);
+      this.monitor.drop('sendFailed', `${envs.length} envelope(s) to ${endpoint}: ${String(err)}`, envs.length);
     });
     const link: Link = { endpoint, socket, welcome: undefined, refusal: undefined };
     socket.connect(endpoint);
@@ -198,7 +196,7 @@ export class ClientZmq extends ClientProxy<ZmqEvents> {
     for (const link of links) {
       if (link.welcome !== undefined) {
         this.trySend(link, controlEnvelope(MessageType.Bye));
-        this.notify('peer:left', this.peerEvent(link, 'bye'));
+        this.monitor.notify('peer:left', this.peerEvent(link, 'bye'));
       }
     }
     this._status$.next(ZmqStatus.DISCONNECTED);
@@ -209,7 +207,7 @@ export class ClientZmq extends ClientProxy<ZmqEvents> {
 
   /** Listens to `peer:joined` / `peer:left`. */
   override on<K extends keyof ZmqEvents>(event: K, callback: ZmqEvents[K]): void {
-    this.emitter.on(event, callback as (...args: unknown[]) => void);
+    this.monitor.on(event, callback);
   }
 
   /** The zeromq.js `Dealer` sockets, one per endpoint. Throws before `connect()`. */
@@ -235,7 +233,7 @@ export class ClientZmq extends ClientProxy<ZmqEvents> {
   getStats(): ZmqClientStats {
     let queued = 0;
     for (const l of this.links) queued += l.socket.queued;
-    return { peers: this.ready.length, inFlight: this.tracker.size, queued, dropped: this.dropped.snapshot() };
+    return { peers: this.ready.length, inFlight: this.tracker.size, queued, dropped: this.monitor.drops() };
   }
 
   protected publish(packet: ReadPacket, callback: (packet: WritePacket) => void): () => void {
@@ -302,7 +300,7 @@ export class ClientZmq extends ClientProxy<ZmqEvents> {
   private onMessage(link: Link, frames: Buffer[]): void {
     if (!this.links.includes(link)) return;
     if (!checkFrameCount(frames, 0)) {
-      this.drop('frameCount', `wrong frame count (${frames.length})`);
+      this.monitor.drop('frameCount', `wrong frame count (${frames.length})`);
       return;
     }
     for (let i = 0; i < frames.length; i += 2) {
@@ -323,7 +321,7 @@ export class ClientZmq extends ClientProxy<ZmqEvents> {
         return this.onChunk(env);
       case MessageType.End: {
         const call = this.tracker.delete(env.id);
-        if (call === undefined) return this.drop('lateReply', `end of unknown request ${env.id}`);
+        if (call === undefined) return this.monitor.drop('lateReply', `end of unknown request ${env.id}`);
         return this.safeCallback(call, { isDisposed: true });
       }
       case MessageType.Error:
@@ -337,13 +335,13 @@ export class ClientZmq extends ClientProxy<ZmqEvents> {
       case MessageType.Bye:
         return this.onPeerGone(link, 'bye');
       default:
-        this.drop('unexpected', `message type ${env.type} from a server`);
+        this.monitor.drop('unexpected', `message type ${env.type} from a server`);
     }
   }
 
   private onChunk(env: Envelope): void {
     const call = this.tracker.get(env.id);
-    if (call === undefined) return this.drop('lateReply', `chunk of unknown request ${env.id}`);
+    if (call === undefined) return this.monitor.drop('lateReply', `chunk of unknown request ${env.id}`);
     let response: unknown;
     try {
       response = decodePayload(env.encoding, env.payload, env.id);
@@ -351,7 +349,7 @@ export class ClientZmq extends ClientProxy<ZmqEvents> {
       // A gap in a stream is never silent: fail the call and stop the server.
       this.tracker.delete(env.id);
       this.trySend(call.link, controlEnvelope(MessageType.Cancel, env.id));
-      this.drop('payload', (err as Error).message);
+      this.monitor.drop('payload', (err as Error).message);
       return this.safeCallback(call, { err: new ZmqProtocolError(`Undecodable reply: ${(err as Error).message}`), isDisposed: true });
     }
     if (env.flags & Flag.End) {
@@ -365,7 +363,7 @@ export class ClientZmq extends ClientProxy<ZmqEvents> {
 
   private onError(env: Envelope): void {
     const call = this.tracker.delete(env.id);
-    if (call === undefined) return this.drop('lateReply', `error of unknown request ${env.id}`);
+    if (call === undefined) return this.monitor.drop('lateReply', `error of unknown request ${env.id}`);
     let err: unknown;
     try {
       err = decodePayload(env.encoding, env.payload, env.id);
@@ -382,7 +380,7 @@ export class ClientZmq extends ClientProxy<ZmqEvents> {
     } catch {
       refusal = undefined;
     }
-    if (refusal === undefined) return this.drop('payload', 'undecodable connection error');
+    if (refusal === undefined) return this.monitor.drop('payload', 'undecodable connection error');
     if (refusal.code === ZmqErrorCode.NOT_READY) return;
     const err =
       refusal.code === ZmqErrorCode.VERSION_MISMATCH
@@ -402,7 +400,7 @@ export class ClientZmq extends ClientProxy<ZmqEvents> {
       this.log.error(`Server ${link.endpoint} speaks protocol version ${foreign}; this client speaks ${PROTOCOL_VERSION}`);
       if (this.links.every(l => l.refusal !== undefined)) this.failConnect(link.refusal);
     }
-    this.drop(err.reason, err.message);
+    this.monitor.drop(err.reason, err.message);
     // A reply that cannot be read is never silent: fail the call it belongs to.
     if (err.id !== 0) {
       const call = this.tracker.delete(err.id);
@@ -419,10 +417,10 @@ export class ClientZmq extends ClientProxy<ZmqEvents> {
     } catch (err) {
       welcome = (err as Error).message;
     }
-    if (typeof welcome === 'string') return this.drop('payload', welcome);
+    if (typeof welcome === 'string') return this.monitor.drop('payload', welcome);
     if (welcome.version !== PROTOCOL_VERSION) {
       link.refusal = new ZmqVersionMismatchError(PROTOCOL_VERSION, welcome.version);
-      this.drop('version', `welcome of version ${welcome.version}`);
+      this.monitor.drop('version', `welcome of version ${welcome.version}`);
       if (this.links.every(l => l.refusal !== undefined)) this.failConnect(link.refusal);
       return;
     }
@@ -431,7 +429,7 @@ export class ClientZmq extends ClientProxy<ZmqEvents> {
     link.refusal = undefined;
     if (!wasReady) this.ready.push(link);
     this._status$.next(ZmqStatus.CONNECTED);
-    if (!wasReady) this.notify('peer:joined', this.peerEvent(link));
+    if (!wasReady) this.monitor.notify('peer:joined', this.peerEvent(link));
     const pending = this.pendingConnect;
     if (pending !== undefined) {
       this.pendingConnect = undefined;
@@ -449,7 +447,7 @@ export class ClientZmq extends ClientProxy<ZmqEvents> {
     for (const call of this.tracker.drainWhere(c => c.link === link)) {
       this.safeCallback(call, { err: new ZmqPeerLostError(welcome.id, reason), isDisposed: true });
     }
-    this.notify('peer:left', { ...this.peerEvent(link, reason), peerId: welcome.id, metadata: welcome.metadata });
+    this.monitor.notify('peer:left', { ...this.peerEvent(link, reason), peerId: welcome.id, metadata: welcome.metadata });
     if (this.ready.length === 0) this._status$.next(ZmqStatus.DISCONNECTED);
   }
 
@@ -472,7 +470,7 @@ export class ClientZmq extends ClientProxy<ZmqEvents> {
     try {
       if (!link.socket.isClosed) link.socket.send(env);
     } catch (err) {
-      this.drop('sendFailed', (err as Error).message);
+      this.monitor.drop('sendFailed', (err as Error).message);
     }
   }
 
@@ -485,18 +483,7 @@ export class ClientZmq extends ClientProxy<ZmqEvents> {
     }
   }
 
-  private notify(event: keyof ZmqEvents, payload: ZmqPeerEvent): void {
-    try {
-      this.emitter.emit(event, payload);
-    } catch (err) {
-      this.log.error(`A "${event}" listener threw: ${String(err)}`);
-    }
-  }
 
-  private drop(reason: Parameters<DropCounter['add']>[0], detail: string, n = 1): void {
-    this.dropped.add(reason, n);
-    this.log.debug?.(`Dropped (${reason}): ${detail}`);
-  }
 }
 
 function noop(): void {}

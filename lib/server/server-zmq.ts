@@ -1,15 +1,15 @@
-import { EventEmitter } from 'node:events';
 import { Logger } from '@nestjs/common';
 import { CustomTransportStrategy, MessageHandler, Server } from '@nestjs/microservices';
 import { isObservable, Subscription } from 'rxjs';
 import { DEFAULT_SEND_TIMEOUT, PROTOCOL_VERSION } from '../constants';
 import { ZmqContext } from '../ctx-host/zmq.context';
 import { ZmqBindError, ZmqErrorCode } from '../errors/zmq.errors';
-import { ZmqEvents, ZmqPeerEvent, ZmqPeerInfo, ZmqPeerLeftReason, ZmqStatus } from '../interfaces/zmq-events.interface';
+import { ZmqEvents, ZmqPeerInfo, ZmqPeerLeftReason, ZmqStatus } from '../interfaces/zmq-events.interface';
 import { ZmqServerOptions } from '../interfaces/zmq-options.interface';
 import { checkNumber, heartbeatOf, maxPayloadOf, randomId, socketSettingsOf, toList } from '../options';
 import { decodePayload } from '../protocol/codec';
-import { DropCounter, DropCounts } from '../protocol/drop-counter';
+import { DropCounts } from '../protocol/drop-counter';
+import { TransportMonitor } from '../common/transport-monitor';
 import { controlEnvelope, dataEnvelope, errorEnvelope } from '../protocol/envelopes';
 import {
   checkFrameCount,
@@ -78,9 +78,8 @@ export class ServerZmq extends Server<ZmqEvents, ZmqStatus> implements CustomTra
   private readonly maxPayload: number;
   private readonly heartbeat: HeartbeatSettings;
   private readonly serverMetadata: Record<string, unknown>;
-  private readonly emitter = new EventEmitter();
-  private readonly dropped = new DropCounter();
   private readonly log = new Logger('ServerZmq');
+  private readonly monitor = new TransportMonitor(this.log);
   private readonly peers = new Map<string, ServerPeer>();
   private readonly peersById = new Map<string, ServerPeer>();
   private readonly handlerCache = new Map<string, MessageHandler | null>();
@@ -97,7 +96,6 @@ export class ServerZmq extends Server<ZmqEvents, ZmqStatus> implements CustomTra
     this.heartbeat = heartbeatOf(options);
     this.serverMetadata = options.metadata ?? {};
     checkNumber(options.sendTimeout, DEFAULT_SEND_TIMEOUT, 'sendTimeout', true);
-    this.emitter.setMaxListeners(0);
   }
 
   /** The endpoints bound by `listen()`, with `*` ports resolved. */
@@ -157,7 +155,7 @@ export class ServerZmq extends Server<ZmqEvents, ZmqStatus> implements CustomTra
 
   /** Listens to `peer:joined` / `peer:left`. */
   on<K extends keyof ZmqEvents>(event: K, callback: ZmqEvents[K]): this {
-    this.emitter.on(event, callback as (...args: unknown[]) => void);
+    this.monitor.on(event, callback);
     return this;
   }
 
@@ -178,7 +176,7 @@ export class ServerZmq extends Server<ZmqEvents, ZmqStatus> implements CustomTra
   getStats(): ZmqServerStats {
     let inFlight = 0;
     for (const peer of this.peers.values()) inFlight += peer.calls.size;
-    return { peers: this.peers.size, inFlight, queued: this.socket?.queued ?? 0, dropped: this.dropped.snapshot() };
+    return { peers: this.peers.size, inFlight, queued: this.socket?.queued ?? 0, dropped: this.monitor.drops() };
   }
 
   override addHandler(...args: Parameters<Server['addHandler']>): void {
@@ -198,7 +196,7 @@ export class ServerZmq extends Server<ZmqEvents, ZmqStatus> implements CustomTra
   private onMessage(frames: Buffer[]): void {
     if (this.closing) return;
     if (!checkFrameCount(frames, 1)) {
-      this.drop('frameCount', `wrong frame count (${frames.length})`);
+      this.monitor.drop('frameCount', `wrong frame count (${frames.length})`);
       return;
     }
     const routingId = frames[0]!;
@@ -238,7 +236,7 @@ export class ServerZmq extends Server<ZmqEvents, ZmqStatus> implements CustomTra
       case MessageType.Bye:
         return this.removePeer(peer, 'bye');
       default:
-        this.drop('unexpected', `message type ${env.type} from a client`);
+        this.monitor.drop('unexpected', `message type ${env.type} from a client`);
     }
   }
 
@@ -251,12 +249,12 @@ export class ServerZmq extends Server<ZmqEvents, ZmqStatus> implements CustomTra
     } else if (err.id !== 0 && header[1] === MessageType.Request && this.peers.has(key)) {
       this.sendRouted(routingId, malformedReply(err.id, err.message));
     }
-    this.drop(err.reason, err.message);
+    this.monitor.drop(err.reason, err.message);
   }
 
   private onHello(routingId: Buffer, key: string, env: Envelope): void {
     if (handshakeTooLarge(env.payload)) {
-      this.drop('oversized', 'hello too large');
+      this.monitor.drop('oversized', 'hello too large');
       return;
     }
     let hello;
@@ -266,12 +264,12 @@ export class ServerZmq extends Server<ZmqEvents, ZmqStatus> implements CustomTra
       hello = err instanceof Error ? err.message : 'hello is not JSON';
     }
     if (typeof hello === 'string') {
-      this.drop('payload', hello);
+      this.monitor.drop('payload', hello);
       this.refuse(routingId, ZmqErrorCode.HANDSHAKE_REFUSED, `Invalid hello: ${hello}`);
       return;
     }
     if (hello.version !== PROTOCOL_VERSION) {
-      this.drop('version', `hello of version ${hello.version}`);
+      this.monitor.drop('version', `hello of version ${hello.version}`);
       this.log.warn(`Refused client ${hello.id}: it speaks protocol version ${hello.version}; this server speaks ${PROTOCOL_VERSION}`);
       this.refuse(routingId, ZmqErrorCode.VERSION_MISMATCH, `Protocol version ${hello.version} is not supported; this server speaks ${PROTOCOL_VERSION}`);
       return;
@@ -295,7 +293,7 @@ export class ServerZmq extends Server<ZmqEvents, ZmqStatus> implements CustomTra
     this.peers.set(key, peer);
     this.peersById.set(peer.id, peer);
     this.sendTo(peer, dataEnvelope(MessageType.Welcome, 0, welcome, Number.MAX_SAFE_INTEGER));
-    this.notify('peer:joined', { peerId: peer.id, direction: 'downstream', metadata: peer.metadata });
+    this.monitor.notify('peer:joined', { peerId: peer.id, direction: 'downstream', metadata: peer.metadata });
   }
 
   private servedPatterns(): { patterns: string[]; events: string[] } {
@@ -313,7 +311,7 @@ export class ServerZmq extends Server<ZmqEvents, ZmqStatus> implements CustomTra
   }
 
   private onUnknownPeer(routingId: Buffer, env: Envelope): void {
-    this.drop('notReady', `message type ${env.type} before the handshake`);
+    this.monitor.drop('notReady', `message type ${env.type} before the handshake`);
     if (env.type === MessageType.Request) {
       this.sendRouted(
         routingId,
@@ -329,7 +327,7 @@ export class ServerZmq extends Server<ZmqEvents, ZmqStatus> implements CustomTra
   private onRequest(peer: ServerPeer, env: Envelope): void {
     const pattern = env.pattern!;
     if (peer.calls.has(env.id)) {
-      this.drop('unexpected', `duplicate request id ${env.id}`);
+      this.monitor.drop('unexpected', `duplicate request id ${env.id}`);
       return;
     }
     const handler = this.lookup(pattern);
@@ -349,7 +347,7 @@ export class ServerZmq extends Server<ZmqEvents, ZmqStatus> implements CustomTra
     try {
       data = decodePayload(env.encoding, env.payload, env.id);
     } catch (err) {
-      this.drop('payload', (err as Error).message);
+      this.monitor.drop('payload', (err as Error).message);
       this.sendTo(peer, malformedReply(env.id, (err as Error).message));
       return;
     }
@@ -466,7 +464,7 @@ export class ServerZmq extends Server<ZmqEvents, ZmqStatus> implements CustomTra
     try {
       data = decodePayload(env.encoding, env.payload);
     } catch (err) {
-      this.drop('payload', (err as Error).message);
+      this.monitor.drop('payload', (err as Error).message);
       return;
     }
     const pattern = env.pattern!;
@@ -484,13 +482,13 @@ export class ServerZmq extends Server<ZmqEvents, ZmqStatus> implements CustomTra
       this.socket?.send(env, routingId);
     } catch (err) {
       // Queue full: the envelope is lost; count it so it is never silent.
-      this.drop('sendFailed', (err as Error).message);
+      this.monitor.drop('sendFailed', (err as Error).message);
     }
   }
 
   private onSendError(envs: OutEnvelope[], dest: Buffer | undefined, err: unknown): void {
     const code = (err as { code?: string }).code;
-    this.drop(code === 'EHOSTUNREACH' ? 'unroutable' : 'sendFailed', `${envs.length} envelope(s): ${String(err)}`, envs.length);
+    this.monitor.drop(code === 'EHOSTUNREACH' ? 'unroutable' : 'sendFailed', `${envs.length} envelope(s): ${String(err)}`, envs.length);
     if (code === 'EHOSTUNREACH' && dest !== undefined) {
       const peer = this.peers.get(dest.toString('latin1'));
       if (peer !== undefined) this.removePeer(peer, 'disconnect');
@@ -502,19 +500,8 @@ export class ServerZmq extends Server<ZmqEvents, ZmqStatus> implements CustomTra
     this.peers.delete(peer.key);
     if (this.peersById.get(peer.id) === peer) this.peersById.delete(peer.id);
     for (const call of [...peer.calls.values()]) this.endCall(call);
-    this.notify('peer:left', { peerId: peer.id, direction: 'downstream', metadata: peer.metadata, reason });
+    this.monitor.notify('peer:left', { peerId: peer.id, direction: 'downstream', metadata: peer.metadata, reason });
   }
 
-  private notify(event: keyof ZmqEvents, payload: ZmqPeerEvent): void {
-    try {
-      this.emitter.emit(event, payload);
-    } catch (err) {
-      this.log.error(`A "${event}" listener threw: ${String(err)}`);
-    }
-  }
 
-  private drop(reason: Parameters<DropCounter['add']>[0], detail: string, n = 1): void {
-    this.dropped.add(reason, n);
-    this.log.debug?.(`Dropped (${reason}): ${detail}`);
-  }
 }

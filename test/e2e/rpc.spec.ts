@@ -3,7 +3,7 @@
  * ZmqContext over real Nest apps, on every transport (tcp, ipc, inproc).
  */
 import 'reflect-metadata';
-import { Controller, Inject, Injectable, Module } from '@nestjs/common';
+import { Controller, Inject, Injectable } from '@nestjs/common';
 import { ClientProxy, ClientsModule, Ctx, EventPattern, MessagePattern, Payload, RpcException } from '@nestjs/microservices';
 import { Test, TestingModule } from '@nestjs/testing';
 import {
