@@ -200,7 +200,7 @@ export class ClientZmq extends ClientProxy<ZmqEvents> {
       }
     }
     this._status$.next(ZmqStatus.DISCONNECTED);
-    const closing = Promise.all(links.map(l => l.socket.close(this.options.linger ?? 200)));
+    const closing = Promise.all(links.map(l => l.socket.close()));
     this.closing = Promise.all([this.closing, closing]).then(noop);
     return this.closing;
   }

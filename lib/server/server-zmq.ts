@@ -147,7 +147,7 @@ export class ServerZmq extends Server<ZmqEvents, ZmqStatus> implements CustomTra
       this.sendTo(peer, controlEnvelope(MessageType.Bye));
       this.removePeer(peer, 'bye');
     }
-    await socket.close(this.options.linger ?? 200);
+    await socket.close();
     this.socket = undefined;
     this.bound = [];
     this._status$.next(ZmqStatus.DISCONNECTED);

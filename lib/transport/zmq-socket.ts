@@ -211,10 +211,11 @@ export class ZmqSocket {
   }
 
   /**
-   * Waits (at most `graceMs`) for the queue to drain, then closes the socket.
-   * What is still queued after that is dropped; libzmq lingers `linger` ms.
+   * Waits (at most `graceMs`, by default the linger time) for the queue to
+   * drain, then closes the socket. What is still queued after that is dropped;
+   * libzmq lingers `linger` ms for what it already holds.
    */
-  async close(graceMs = 0): Promise<void> {
+  async close(graceMs = this.settings.linger): Promise<void> {
     if (this.closed) return;
     if (graceMs > 0 && (this.queued > 0 || this.writing)) {
       await new Promise<void>(resolve => {
@@ -230,13 +231,12 @@ export class ZmqSocket {
     this.queue = [];
     this.head = 0;
     this.notifyIdle();
-    if (this.watching) {
-      try {
-        this.raw.events.close();
-      } catch {
-        // already closed
-      }
+    // Never rejects: callers close from teardown paths nobody awaits.
+    try {
+      if (this.watching) this.raw.events.close();
+      this.raw.close();
+    } catch {
+      // already closed
     }
-    this.raw.close();
   }
 }
