@@ -15,7 +15,7 @@ import { Logger } from '@nestjs/common';
 import { silentLogger } from '../helpers/nest';
 
 const noop = () => undefined;
-import { EMPTY, ENC, FLAG_END, header, json, ParsedEnvelope, parseEnvelopes, T } from '../helpers/wire';
+import { EMPTY, ENC, FLAG_END, header, json, ParsedEnvelope, parseEnvelopes, dropDelta, T } from '../helpers/wire';
 
 const MAX_PAYLOAD = 512;
 
@@ -100,12 +100,7 @@ function dropped(): DropCounts {
 }
 
 function delta(before: DropCounts): Partial<DropCounts> {
-  const now = dropped();
-  const out: Partial<DropCounts> = {};
-  for (const key of Object.keys(now) as Array<keyof DropCounts>) {
-    if (now[key] !== before[key]) out[key] = now[key] - before[key];
-  }
-  return out;
+  return dropDelta(before, dropped());
 }
 
 /** The client sends a request; the fake server answers it correctly. */

@@ -12,7 +12,7 @@ import { Controller, Module } from '@nestjs/common';
 import { silentLogger } from '../helpers/nest';
 
 const noop = () => undefined;
-import { EMPTY, ENC, header, helloPayload, json, ParsedEnvelope, parseEnvelopes, T } from '../helpers/wire';
+import { EMPTY, ENC, header, helloPayload, json, ParsedEnvelope, parseEnvelopes, dropDelta, T } from '../helpers/wire';
 import { EventPattern, MessagePattern, Payload } from '@nestjs/microservices';
 import { Test } from '@nestjs/testing';
 import type { INestMicroservice } from '@nestjs/common';
@@ -113,14 +113,8 @@ function dropped(): DropCounts {
   return server.getStats().dropped;
 }
 
-/** The counters that changed since `before`, as { reason: delta }. */
 function delta(before: DropCounts): Partial<DropCounts> {
-  const now = dropped();
-  const out: Partial<DropCounts> = {};
-  for (const key of Object.keys(now) as Array<keyof DropCounts>) {
-    if (now[key] !== before[key]) out[key] = now[key] - before[key];
-  }
-  return out;
+  return dropDelta(before, dropped());
 }
 
 let n = 0;

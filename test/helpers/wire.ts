@@ -69,3 +69,12 @@ export function parseEnvelopes(frames: Buffer[], start: number): ParsedEnvelope[
   }
   return out;
 }
+
+/** The drop counters that changed between two `getStats().dropped` snapshots, as { reason: delta }. */
+export function dropDelta<T extends Record<string, number>>(before: T, now: T): Partial<T> {
+  const out: Partial<T> = {};
+  for (const key of Object.keys(now) as Array<keyof T>) {
+    if (now[key] !== before[key]) out[key] = (now[key] - before[key]) as T[keyof T];
+  }
+  return out;
+}
