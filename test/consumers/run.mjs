@@ -1,26 +1,74 @@
 #!/usr/bin/env node
-// Consumer smoke test: installs the packed package into a fresh app and runs
-// the README's quick start, exactly as written, once compiled as a CommonJS
-// app and once as an ESM app. Run after `npm run build` (npm pack builds too).
+// Consumer smoke tests of the packed package (npm run test:consumers).
 //
-// Prints `consumers: N passed, M failed` last and exits non-zero on failure.
+//   node test/consumers/run.mjs [package@version ...]
+//
+// 1. `npm pack --dry-run` (prepack builds dist/) and checks what would ship.
+// 2. Packs the tarball into a temp dir and installs it there with the Nest
+//    packages, rxjs and reflect-metadata: by default the versions installed in
+//    this repo's node_modules; package@version arguments override them (CI
+//    passes the Nest 11 versions for a second run).
+// 3. Runs four apps against it, each of which must exit 0 on its own:
+//    esm        esm-app.mjs as main.js of a "type": "module" app (named imports)
+//    cjs        cjs-app.cjs as main.cjs (require)
+//    readme-esm the README quick start, verbatim, compiled by tsc (nodenext) as ESM
+//    readme-cjs the same compiled as CommonJS
+//
+// Prints `consumers (<nest versions>): N passed, M failed` last; exits non-zero on any failure.
 import { execFileSync, spawn } from 'node:child_process';
-import { mkdtempSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-const root = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
-const STEP_LIMIT_MS = 60_000; // guards against a hang only
+const here = dirname(fileURLToPath(import.meta.url));
+const root = resolve(here, '../..');
+const APP_LIMIT_MS = 60_000; // guards against a hang only
 const npm = process.platform === 'win32' ? 'npm.cmd' : 'npm';
+const NEST = ['@nestjs/common', '@nestjs/core', '@nestjs/microservices'];
+const PEERS = [...NEST, 'rxjs', 'reflect-metadata'];
 
 function sh(cmd, args, cwd) {
   return execFileSync(cmd, args, { cwd, stdio: ['ignore', 'pipe', 'inherit'], encoding: 'utf8' });
 }
 
-function versionOf(pkg) {
-  return JSON.parse(readFileSync(join(root, 'node_modules', pkg, 'package.json'), 'utf8')).version;
+function versionIn(dir, pkg) {
+  return JSON.parse(readFileSync(join(dir, 'node_modules', pkg, 'package.json'), 'utf8')).version;
+}
+
+function writeJson(file, value) {
+  writeFileSync(file, JSON.stringify(value, null, 2) + '\n');
+}
+
+/** npm prints lifecycle output before the JSON when it runs prepack: keep the JSON. */
+function packJson(out) {
+  const start = out.search(/^\[/m);
+  if (start < 0) throw new Error(`npm pack printed no JSON:\n${out}`);
+  return JSON.parse(out.slice(start))[0];
+}
+
+/** What would ship: dist/*.js with their .d.ts, README, package.json; no tests, sources or configs. */
+function checkPackContents() {
+  const pack = packJson(sh(npm, ['pack', '--dry-run', '--json', '--loglevel=error'], root));
+  const files = pack.files.map(f => f.path);
+  const problems = [];
+  const manifest = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8'));
+  const entryPoints = [manifest.main, manifest.types, ...(JSON.stringify(manifest.exports ?? {}).match(/\.\/[^"]+/g) ?? [])];
+  for (const required of ['package.json', 'README.md', ...entryPoints.map(p => p.replace(/^\.\//, ''))]) {
+    if (!files.includes(required)) problems.push(`missing ${required}`);
+  }
+  const js = files.filter(f => /^dist\/.*\.js$/.test(f));
+  if (js.length === 0) problems.push('no dist/**/*.js');
+  for (const f of js) if (!files.includes(f.replace(/\.js$/, '.d.ts'))) problems.push(`${f} has no .d.ts`);
+  const forbidden = /^(lib|test|sample|bench|\.ci|coverage|node_modules)\/|\.spec\.|(?<!\.d)\.ts$|\.map$|\.tgz$|^tsconfig|^jest\.config|^nest-cli/;
+  for (const f of files) if (forbidden.test(f)) problems.push(`should not ship ${f}`);
+  if (problems.length) throw new Error(`npm pack contents:\n  ${problems.join('\n  ')}\nfiles:\n  ${files.join('\n  ')}`);
+  const others = files.filter(f => !/^dist\//.test(f));
+  console.log(
+    `pack contents OK: ${pack.filename}, ${files.length} files, ${(pack.size / 1024).toFixed(1)} kB packed: ` +
+      `${js.length} dist/**/*.js each with .d.ts, ${others.join(', ')}`,
+  );
 }
 
 /** The two quick-start blocks of the README, verbatim. */
@@ -52,9 +100,14 @@ function freePort() {
   });
 }
 
-function run(cmd, args, cwd, { until } = {}) {
+/**
+ * Runs `node <args>` in cwd. Without `until`: resolves when it exits 0 on its
+ * own, rejects on another exit code or after APP_LIMIT_MS (then kills it).
+ * With `until`: resolves with the running child once its output matches.
+ */
+function run(args, cwd, { until } = {}) {
   return new Promise((res, rej) => {
-    const child = spawn(cmd, args, { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, args, { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     let settled = false;
     const finish = (fn, v) => {
@@ -65,114 +118,127 @@ function run(cmd, args, cwd, { until } = {}) {
     };
     const guard = setTimeout(() => {
       child.kill('SIGKILL');
-      finish(rej, new Error(`${args.join(' ')} did not finish within ${STEP_LIMIT_MS} ms:\n${out}`));
-    }, STEP_LIMIT_MS);
+      finish(rej, new Error(`node ${args.join(' ')} did not exit on its own within ${APP_LIMIT_MS} ms (killed):\n${out}`));
+    }, APP_LIMIT_MS);
     const onData = d => {
       out += d;
       if (until && until.test(out)) finish(res, { child, out: () => out });
     };
     child.stdout.on('data', onData);
     child.stderr.on('data', onData);
-    child.on('exit', code => {
-      if (until) finish(rej, new Error(`${args.join(' ')} exited (${code}) before it was ready:\n${out}`));
+    child.on('exit', (code, sig) => {
+      if (until) finish(rej, new Error(`node ${args.join(' ')} exited (${code ?? sig}) before it was ready:\n${out}`));
       else if (code === 0) finish(res, { out: () => out });
-      else finish(rej, new Error(`${args.join(' ')} exited with ${code}:\n${out}`));
+      else finish(rej, new Error(`node ${args.join(' ')} exited with ${code ?? sig}:\n${out}`));
     });
   });
 }
 
-async function main() {
-  const work = mkdtempSync(join(tmpdir(), 'nestjs-zeromq-consumer-'));
-  const results = [];
+/** esm / cjs: the plain-JS apps; the app prints `PASS <name>: ...` and exits 0 on its own. */
+async function plainApp(work, name) {
+  const dir = join(work, name);
+  mkdirSync(dir);
+  const esm = name === 'esm';
+  writeJson(join(dir, 'package.json'), { name: `consumer-${name}`, private: true, type: esm ? 'module' : 'commonjs' });
+  copyFileSync(join(here, 'scenario.cjs'), join(dir, 'scenario.cjs'));
+  const main = esm ? 'main.js' : 'main.cjs';
+  copyFileSync(join(here, esm ? 'esm-app.mjs' : 'cjs-app.cjs'), join(dir, main));
+  const out = (await run([main], dir)).out();
+  const pass = out.split('\n').find(l => l.startsWith(`PASS ${name}:`));
+  if (!pass) throw new Error(`exited 0 without a PASS line:\n${out}`);
+  return pass.slice(`PASS ${name}: `.length);
+}
+
+/** readme-esm / readme-cjs: the README quick start compiled with tsc (module nodenext) and run. */
+async function readmeApp(work, name, port) {
+  const { service, caller } = quickStart();
+  const withPort = s => s.replaceAll('127.0.0.1:4000', `127.0.0.1:${port}`);
+  const dir = join(work, name);
+  mkdirSync(join(dir, 'src'), { recursive: true });
+  const type = name === 'readme-esm' ? 'module' : 'commonjs';
+  writeJson(join(dir, 'package.json'), { name: `consumer-${name}`, private: true, type });
+  writeJson(join(dir, 'tsconfig.json'), {
+    compilerOptions: {
+      target: 'ES2022',
+      module: 'nodenext',
+      moduleResolution: 'nodenext',
+      strict: true,
+      experimentalDecorators: true,
+      emitDecoratorMetadata: true,
+      skipLibCheck: true,
+      outDir: 'dist',
+      rootDir: 'src',
+      types: ['node'],
+    },
+    include: ['src'],
+  });
+  writeFileSync(join(dir, 'src', 'service.ts'), withPort(service));
+  writeFileSync(join(dir, 'src', 'caller.ts'), withPort(caller));
+  sh(process.execPath, [join(work, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', dir], dir);
+  const svc = await run(['dist/service.js'], dir, { until: /successfully started/ });
+  let callerOut;
   try {
-    console.log(`consumer app in ${work}`);
-    const tarball = sh(npm, ['pack', '--silent', '--pack-destination', work], root).trim().split('\n').pop();
+    callerOut = (await run(['dist/caller.js'], dir)).out();
+  } finally {
+    await new Promise(r => {
+      svc.child.once('exit', r);
+      svc.child.kill('SIGTERM');
+    });
+  }
+  const lines = callerOut.split('\n').map(l => l.trim());
+  const missing = ['6', '[ 0, 1, 2, 3, 4 ]', '[ 0, 1 ]'].filter(e => !lines.includes(e));
+  if (missing.length) throw new Error(`caller output lacks ${JSON.stringify(missing)}:\n${callerOut}`);
+  if (!/audit \{ user: 'ann' \}/.test(svc.out())) throw new Error(`service never logged the audit event:\n${svc.out()}`);
+  return 'compiled by tsc (nodenext), sum, 5-value stream, cancelled stream, event';
+}
+
+async function main() {
+  const overrides = process.argv.slice(2);
+  const specFor = pkg =>
+    overrides.find(s => s.startsWith(`${pkg}@`)) ?? `${pkg}@${versionIn(root, pkg)}`;
+  let label = 'not installed';
+  const results = [];
+  const work = mkdtempSync(join(tmpdir(), 'nestjs-zeromq-consumers-'));
+  try {
+    checkPackContents();
+    const tarball = packJson(sh(npm, ['pack', '--ignore-scripts', '--json', '--loglevel=error', '--pack-destination', work], root)).filename;
     const deps = [
       join(work, tarball),
-      `@nestjs/common@${versionOf('@nestjs/common')}`,
-      `@nestjs/core@${versionOf('@nestjs/core')}`,
-      `@nestjs/microservices@${versionOf('@nestjs/microservices')}`,
-      `rxjs@${versionOf('rxjs')}`,
-      `reflect-metadata@${versionOf('reflect-metadata')}`,
-      `typescript@${versionOf('typescript')}`,
-      `@types/node@${versionOf('@types/node')}`,
+      ...PEERS.map(specFor),
+      `typescript@${versionIn(root, 'typescript')}`,
+      `@types/node@${versionIn(root, '@types/node')}`,
     ];
-    writeFileSync(join(work, 'package.json'), JSON.stringify({ name: 'consumer-app', private: true }, null, 2));
-    console.log(`installing ${deps.map(d => d.replace(work + '/', '')).join(' ')}`);
+    writeJson(join(work, 'package.json'), { name: 'nestjs-zeromq-consumers', private: true });
+    console.log(`installing into ${work}: ${deps.map(d => d.replace(work + '/', '')).join(' ')}`);
     sh(npm, ['install', '--prefer-offline', '--no-audit', '--no-fund', '--loglevel=error', ...deps], work);
+    label = NEST.map(p => `${p.slice('@nestjs/'.length)}@${versionIn(work, p)}`).join(' ');
+    console.log(`installed: nestjs-zeromq@${versionIn(work, 'nestjs-zeromq')} ${label} zeromq@${versionIn(work, 'zeromq')}`);
 
-    const { service, caller } = quickStart();
     let port = 4000;
     if (!(await portFree(port))) {
       port = await freePort();
-      console.log(`port 4000 is busy on this machine; the quick start runs on ${port} instead`);
+      console.log(`port 4000 is busy on this machine; the README quick start runs on ${port} instead`);
     }
-    const withPort = s => s.replaceAll('127.0.0.1:4000', `127.0.0.1:${port}`);
-
-    for (const type of ['commonjs', 'module']) {
-      const name = type === 'module' ? 'esm' : 'cjs';
-      const dir = join(work, name);
-      mkdirSync(join(dir, 'src'), { recursive: true });
-      writeFileSync(join(dir, 'package.json'), JSON.stringify({ name: `quickstart-${name}`, private: true, type }, null, 2));
-      writeFileSync(
-        join(dir, 'tsconfig.json'),
-        JSON.stringify(
-          {
-            compilerOptions: {
-              target: 'ES2022',
-              module: 'nodenext',
-              moduleResolution: 'nodenext',
-              strict: true,
-              experimentalDecorators: true,
-              emitDecoratorMetadata: true,
-              skipLibCheck: true,
-              outDir: 'dist',
-              rootDir: 'src',
-              types: ['node'],
-            },
-            include: ['src'],
-          },
-          null,
-          2,
-        ),
-      );
-      writeFileSync(join(dir, 'src', 'service.ts'), withPort(service));
-      writeFileSync(join(dir, 'src', 'caller.ts'), withPort(caller));
+    for (const name of ['esm', 'cjs', 'readme-esm', 'readme-cjs']) {
       try {
-        sh(process.execPath, [join(work, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', dir], dir);
-        const svc = await run(process.execPath, ['dist/service.js'], dir, { until: /successfully started/ });
-        let callerOut;
-        try {
-          callerOut = (await run(process.execPath, ['dist/caller.js'], dir)).out();
-        } finally {
-          await new Promise(r => {
-            svc.child.once('exit', r);
-            svc.child.kill('SIGTERM');
-          });
-        }
-        const lines = callerOut.split('\n').map(l => l.trim());
-        const expect = ['6', '[ 0, 1, 2, 3, 4 ]', '[ 0, 1 ]'];
-        const missing = expect.filter(e => !lines.includes(e));
-        if (missing.length) throw new Error(`caller output lacks ${JSON.stringify(missing)}:\n${callerOut}`);
-        if (!/audit \{ user: 'ann' \}/.test(svc.out())) throw new Error(`service never logged the audit event:\n${svc.out()}`);
-        console.log(`PASS quick start as ${name}: sum, 5-value stream, cancelled stream, event`);
+        const what = name.startsWith('readme') ? await readmeApp(work, name, port) : await plainApp(work, name);
+        console.log(`PASS ${name}: ${what}`);
         results.push(true);
       } catch (err) {
-        console.log(`FAIL quick start as ${name}: ${err.message}`);
+        console.log(`FAIL ${name}: ${err.message}`);
         results.push(false);
       }
     }
+  } catch (err) {
+    console.log(`FAIL setup: ${err.message}`);
+    results.push(false);
   } finally {
     rmSync(work, { recursive: true, force: true });
   }
   const passed = results.filter(Boolean).length;
   const failed = results.length - passed;
-  console.log(`consumers: ${passed} passed, ${failed} failed`);
-  process.exit(failed === 0 && passed === 2 ? 0 : 1);
+  console.log(`consumers (${label}): ${passed} passed, ${failed} failed`);
+  process.exitCode = failed === 0 && passed === 4 ? 0 : 1;
 }
 
-main().catch(err => {
-  console.error(err);
-  console.log('consumers: 0 passed, 2 failed');
-  process.exit(1);
-});
+await main();
