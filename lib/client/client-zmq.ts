@@ -103,6 +103,8 @@ export class ClientZmq extends ClientProxy<ZmqEvents> {
   private readonly monitor = new TransportMonitor(this.log);
   private readonly tracker: RequestTracker<PendingCall>;
   private readonly patternCache = new Map<string, Buffer>();
+  /** Tells the server that a later connection with our id is us again, not an impostor. */
+  private readonly instance = randomId();
   private links: Link[] = [];
   private ready: Link[] = [];
   private nextLink = 0;
@@ -154,7 +156,13 @@ export class ClientZmq extends ClientProxy<ZmqEvents> {
       frames => this.onMessage(link, frames),
       err => this.log.error(`Receive loop error on ${endpoint}: ${String(err)}`),
     );
-    const hello: Hello = { version: PROTOCOL_VERSION, id: this.id, metadata: this.options.metadata ?? {}, heartbeat: this.heartbeat };
+    const hello: Hello = {
+      version: PROTOCOL_VERSION,
+      id: this.id,
+      instance: this.instance,
+      metadata: this.options.metadata ?? {},
+      heartbeat: this.heartbeat,
+    };
     socket.send(dataEnvelope(MessageType.Hello, 0, hello, Number.MAX_SAFE_INTEGER));
     return link;
   }

@@ -13,6 +13,11 @@ export interface HeartbeatSettings {
 export interface Hello {
   version: number;
   id: string;
+  /**
+   * Random token of one client object (HELLO only). A HELLO that claims the id
+   * of another connection with the same instance is that client reconnecting.
+   */
+  instance?: string;
   metadata: Record<string, unknown>;
   heartbeat: HeartbeatSettings;
 }
@@ -54,6 +59,9 @@ export function validateHello(v: unknown): Hello | string {
     return `hello id must be a string of 1 to ${MAX_ID_LENGTH} characters`;
   }
   if (typeof v.version !== 'number') return 'hello has no version';
+  if (v.instance !== undefined && (typeof v.instance !== 'string' || v.instance.length > MAX_ID_LENGTH)) {
+    return `hello instance must be a string of at most ${MAX_ID_LENGTH} characters`;
+  }
   if (v.metadata !== undefined && !isRecord(v.metadata)) return 'hello metadata is not an object';
   const hb = v.heartbeat;
   if (!isRecord(hb) || !isPositive(hb.interval) || !isPositive(hb.liveness)) {
@@ -62,6 +70,7 @@ export function validateHello(v: unknown): Hello | string {
   return {
     version: v.version,
     id: v.id,
+    ...(typeof v.instance === 'string' ? { instance: v.instance } : {}),
     metadata: (v.metadata as Record<string, unknown> | undefined) ?? {},
     heartbeat: { interval: hb.interval, liveness: hb.liveness },
   };

@@ -41,6 +41,7 @@ interface ServerPeer {
   readonly key: string;
   readonly routingId: Buffer;
   readonly id: string;
+  readonly instance: string | undefined;
   readonly metadata: Record<string, unknown>;
   readonly calls: Map<number, ServerCall>;
 }
@@ -276,13 +277,25 @@ export class ServerZmq extends Server<ZmqEvents, ZmqStatus> implements CustomTra
     }
     const existing = this.peers.get(key);
     const sameId = this.peersById.get(hello.id);
-    if (sameId !== undefined && sameId !== existing) {
+    if (sameId !== undefined && sameId !== existing && hello.instance !== undefined && hello.instance === sameId.instance) {
+      // The same client object on a new connection (it closed and connected
+      // again): its BYE on the old connection may not have arrived yet, since
+      // ZeroMQ orders nothing across connections. Hand the session over.
+      this.removePeer(sameId, 'disconnect');
+    } else if (sameId !== undefined && sameId !== existing) {
       this.log.warn(`Refused a client claiming id ${hello.id}, which is already connected`);
       this.refuse(routingId, ZmqErrorCode.HANDSHAKE_REFUSED, `A client with id "${hello.id}" is already connected`);
       return;
     }
     if (existing !== undefined) this.removePeer(existing, 'disconnect');
-    const peer: ServerPeer = { key, routingId, id: hello.id, metadata: hello.metadata, calls: new Map() };
+    const peer: ServerPeer = {
+      key,
+      routingId,
+      id: hello.id,
+      instance: hello.instance,
+      metadata: hello.metadata,
+      calls: new Map(),
+    };
     const welcome: Welcome = {
       version: PROTOCOL_VERSION,
       id: this.id,

@@ -26,10 +26,6 @@ class DoubleController {
 @Module({ controllers: [DoubleController] })
 class DoubleModule {}
 
-// Jest 30 in ESM mode fails the running test itself on an unhandled rejection
-// and does not pass it on to process listeners; these stay as a second net
-// for anything that reaches the process directly.
-
 let app: INestMicroservice;
 let server: ServerZmq;
 let client: ClientZmq;
