@@ -1,0 +1,143 @@
+/**
+ * What the benchmark's processes share: contender names, the workload plan,
+ * payloads and their checks, and peak-RSS reading.
+ */
+import { readFileSync } from 'node:fs';
+
+/** The three contenders, each run as one server process and one client process. */
+export const CONTENDERS = ['raw-zmq', 'nest-tcp', 'nest-zmq'] as const;
+export type Contender = (typeof CONTENDERS)[number];
+
+export function isContender(value: string | undefined): value is Contender {
+  return (CONTENDERS as readonly string[]).includes(value ?? '');
+}
+
+/** Which measurements one client process runs (see run.ts for why two). */
+export type Phase = 'main' | 'stream';
+
+export interface Plan {
+  warmup: number;
+  /** Sequential round trips timed one by one. */
+  sequential: number;
+  inFlight: number;
+  /** Small-payload requests for the throughput figure. */
+  throughput: number;
+  /** 64 KiB requests for the large-payload throughput figure. */
+  throughputLarge: number;
+  /** Items of the streamed reply. */
+  streamItems: number;
+  /** Upper bound for one measurement, in ms: a stuck contender fails instead of hanging. */
+  phaseTimeoutMs: number;
+}
+
+export const FULL_PLAN: Plan = {
+  warmup: 500,
+  sequential: 5_000,
+  inFlight: 64,
+  throughput: 20_000,
+  throughputLarge: 20_000,
+  streamItems: 100_000,
+  phaseTimeoutMs: 120_000,
+};
+
+export const QUICK_PLAN: Plan = {
+  warmup: 50,
+  sequential: 300,
+  inFlight: 64,
+  throughput: 2_000,
+  throughputLarge: 200,
+  streamItems: 10_000,
+  phaseTimeoutMs: 30_000,
+};
+
+/** What a client process prints on its `RESULT` line. */
+export interface ClientResult {
+  p50Us?: number;
+  p99Us?: number;
+  meanUs?: number;
+  throughput?: number;
+  throughputLarge?: number;
+  streamItemsPerSec?: number;
+  peakRss: number;
+}
+
+/** Echoed by every contender; about 103 bytes as JSON, like the reference measurement. */
+export interface SmallPayload {
+  seq: number;
+  user: string;
+  roles: string[];
+  note: string;
+}
+
+export function smallPayload(seq: number): SmallPayload {
+  return { seq, user: 'ann@example.com', roles: ['reader', 'writer'], note: 'benchmark payload of about 100 B' };
+}
+
+const LARGE_BODY = 'x'.repeat(64 * 1024 - 10);
+
+/** A 64 KiB string (10-character sequence prefix, so each request is distinct). */
+export function largePayload(seq: number): string {
+  return String(seq).padStart(10, '0') + LARGE_BODY;
+}
+
+/** Throws unless `reply` is the echo of `sent`: a wrong answer fails the run. */
+export function checkEcho(sent: SmallPayload | string, reply: unknown): void {
+  if (typeof sent === 'string') {
+    if (reply !== sent) throw new Error(`wrong echo for a large payload (got ${describe(reply)})`);
+    return;
+  }
+  const r = reply as Partial<SmallPayload> | null;
+  if (r === null || typeof r !== 'object' || r.seq !== sent.seq || r.user !== sent.user || r.note !== sent.note) {
+    throw new Error(`wrong echo for seq ${sent.seq} (got ${describe(reply)})`);
+  }
+}
+
+function describe(value: unknown): string {
+  const text = typeof value === 'string' ? value : JSON.stringify(value);
+  return text === undefined ? String(value) : text.slice(0, 80);
+}
+
+/** This process's peak resident set size in bytes (VmHWM, or maxRSS where /proc is missing). */
+export function peakRss(): number {
+  try {
+    const match = /^VmHWM:\s+(\d+)\s+kB/m.exec(readFileSync('/proc/self/status', 'utf8'));
+    if (match) return Number(match[1]) * 1024;
+  } catch {
+    // not Linux
+  }
+  return process.resourceUsage().maxRSS * 1024;
+}
+
+/** Items a streamed reply emits per macrotask: a producer that yields, the same for every contender. */
+export const STREAM_BATCH = 1_000;
+
+/**
+ * Calls `emit(i)` for i = 0..n-1, STREAM_BATCH per macrotask, then `done()`.
+ * Returns a function that stops it early.
+ */
+export function pumpItems(n: number, emit: (i: number) => void, done: () => void): () => void {
+  let i = 0;
+  let timer: NodeJS.Immediate | undefined;
+  let stopped = false;
+  const step = () => {
+    timer = undefined;
+    const end = Math.min(n, i + STREAM_BATCH);
+    while (i < end && !stopped) emit(i++);
+    if (stopped) return;
+    if (i >= n) done();
+    else timer = setImmediate(step);
+  };
+  step();
+  return () => {
+    stopped = true;
+    if (timer !== undefined) clearImmediate(timer);
+  };
+}
+
+/** Exits the process if it is still alive after `ms`: no benchmark process outlives its bound. */
+export function exitAfter(ms: number, what: string): void {
+  setTimeout(() => {
+    process.stderr.write(`${what}: still running after ${ms} ms, exiting\n`);
+    process.exit(3);
+  }, ms).unref();
+}

@@ -1,0 +1,33 @@
+/**
+ * The Nest side of the benchmark client: the same `client.send()` calls over
+ * Nest's TCP transport or over ClientZmq.
+ */
+import 'reflect-metadata';
+import { ClientProxy, ClientProxyFactory, Transport } from '@nestjs/microservices';
+import { firstValueFrom } from 'rxjs';
+import { ClientZmq } from '../lib';
+import type { Driver } from './client';
+
+function nestDriver(client: ClientProxy): Driver {
+  return {
+    call: data => firstValueFrom(client.send('echo', data)),
+    stream: (n, onItem) =>
+      new Promise((resolve, reject) => {
+        client.send('stream', n).subscribe({ next: onItem, error: reject, complete: resolve });
+      }),
+    close: () => client.close(),
+  };
+}
+
+/** A Nest client over Nest's TCP transport or over ClientZmq, connected. */
+export async function connectNestClient(transport: 'tcp' | 'zmq', endpoint: string): Promise<Driver> {
+  let client: ClientProxy;
+  if (transport === 'tcp') {
+    const [host, port] = endpoint.split(':');
+    client = ClientProxyFactory.create({ transport: Transport.TCP, options: { host: host!, port: Number(port) } });
+  } else {
+    client = new ClientZmq({ connect: endpoint });
+  }
+  await client.connect();
+  return nestDriver(client);
+}

@@ -1,0 +1,65 @@
+/**
+ * The Nest side of the benchmark server: the one echo controller both Nest
+ * contenders serve, over Nest's TCP transport or over ServerZmq.
+ */
+import 'reflect-metadata';
+import { createServer } from 'node:net';
+import { Controller, Module } from '@nestjs/common';
+import { NestFactory } from '@nestjs/core';
+import { MessagePattern, MicroserviceOptions, Payload, Transport } from '@nestjs/microservices';
+import { Observable } from 'rxjs';
+import { ServerZmq } from '../lib';
+import { pumpItems } from './common';
+import type { BenchServer } from './server';
+
+/** The one controller both Nest contenders serve. */
+@Controller()
+class EchoController {
+  @MessagePattern('echo')
+  echo(@Payload() data: unknown): unknown {
+    return data;
+  }
+
+  /** `n` numbers, 0..n-1, produced in batches (see pumpItems). */
+  @MessagePattern('stream')
+  stream(@Payload() n: number): Observable<number> {
+    return new Observable<number>(subscriber =>
+      pumpItems(
+        n,
+        i => subscriber.next(i),
+        () => subscriber.complete(),
+      ),
+    );
+  }
+}
+
+@Module({ controllers: [EchoController] })
+class EchoModule {}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const probe = createServer();
+    probe.once('error', reject);
+    probe.listen(0, '127.0.0.1', () => {
+      const address = probe.address();
+      probe.close(() => (typeof address === 'object' && address !== null ? resolve(address.port) : reject(new Error('no port'))));
+    });
+  });
+}
+
+export async function startNestServer(transport: 'tcp' | 'zmq'): Promise<BenchServer> {
+  if (transport === 'tcp') {
+    const port = await freePort();
+    const app = await NestFactory.createMicroservice<MicroserviceOptions>(EchoModule, {
+      transport: Transport.TCP,
+      options: { host: '127.0.0.1', port },
+      logger: false,
+    });
+    await app.listen();
+    return { endpoint: `127.0.0.1:${port}`, close: () => app.close() };
+  }
+  const strategy = new ServerZmq({ bind: 'tcp://127.0.0.1:*' });
+  const app = await NestFactory.createMicroservice<MicroserviceOptions>(EchoModule, { strategy, logger: false });
+  await app.listen();
+  return { endpoint: strategy.endpoints[0]!, close: () => app.close() };
+}

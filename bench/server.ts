@@ -1,0 +1,47 @@
+/**
+ * Benchmark server process: `node <build>/bench/server.js <contender> [lifetime ms]` (run.ts compiles it).
+ *
+ * Prints `READY <endpoint>` once it serves. On a `stop` line on stdin (or
+ * stdin closing) it prints `RSS <peak bytes>`, closes and exits on its own.
+ */
+import { Contender, exitAfter, isContender, peakRss } from './common';
+
+export interface BenchServer {
+  endpoint: string;
+  close(): Promise<void> | void;
+}
+
+/** Loads only what the contender needs, so the raw server's RSS holds no Nest. */
+async function start(contender: Contender): Promise<BenchServer> {
+  /* eslint-disable @typescript-eslint/no-require-imports */
+  if (contender === 'raw-zmq') return (require('./raw-zmq') as typeof import('./raw-zmq')).startRawServer();
+  const nest = require('./nest-server') as typeof import('./nest-server');
+  return nest.startNestServer(contender === 'nest-tcp' ? 'tcp' : 'zmq');
+}
+
+async function main(): Promise<void> {
+  const contender = process.argv[2];
+  if (!isContender(contender)) throw new Error(`unknown contender ${contender}`);
+  exitAfter(Number(process.argv[3] ?? 600_000), `bench server ${contender}`);
+  const server = await start(contender);
+  let stopping = false;
+  const stop = async () => {
+    if (stopping) return;
+    stopping = true;
+    process.stdout.write(`RSS ${peakRss()}\n`);
+    process.stdin.destroy();
+    await server.close();
+    process.exit(process.exitCode ?? 0);
+  };
+  process.stdin.setEncoding('utf8');
+  process.stdin.on('data', (text: string) => {
+    if (text.includes('stop')) void stop();
+  });
+  process.stdin.on('end', () => void stop());
+  process.stdout.write(`READY ${server.endpoint}\n`);
+}
+
+main().catch(err => {
+  process.stderr.write(`bench server failed: ${(err as Error).stack ?? String(err)}\n`);
+  process.exit(1);
+});
