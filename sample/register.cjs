@@ -1,0 +1,24 @@
+'use strict';
+/**
+ * Runs the sample's TypeScript straight from source:
+ *
+ *   node -r ./sample/register.cjs sample/math/src/main.ts
+ *
+ * - compiles each required .ts file on the fly (the repo's test/helpers/ts-register.cjs:
+ *   CommonJS output, decorators with metadata, no type checking; `npm run typecheck` does that);
+ * - resolves `nestjs-zeromq` to this repo's lib/index.ts, so the apps import the
+ *   transport exactly as an app that installed the package would. In your own
+ *   app, `npm install nestjs-zeromq zeromq` makes this mapping unnecessary.
+ */
+const Module = require('node:module');
+const path = require('node:path');
+
+require('../test/helpers/ts-register.cjs');
+
+const PACKAGE = 'nestjs-zeromq';
+const SOURCE = path.join(__dirname, '..', 'lib', 'index.ts');
+const resolveFilename = Module._resolveFilename;
+
+Module._resolveFilename = function resolveSampleImports(request, ...rest) {
+  return resolveFilename.call(this, request === PACKAGE ? SOURCE : request, ...rest);
+};

@@ -1,0 +1,33 @@
+/**
+ * Settings of the sample apps, read from the environment so that `npm run sample`
+ * and the e2e test (free ports) start the same code. Defaults: HTTP on 3000,
+ * math on tcp://127.0.0.1:4001, notifications on tcp://127.0.0.1:4002.
+ */
+function intFromEnv(name: string, fallback: number): number {
+  const raw = process.env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const value = Number(raw);
+  if (!Number.isInteger(value) || value < 0) throw new Error(`${name} must be a non-negative integer, got "${raw}"`);
+  return value;
+}
+
+export const config = {
+  /** HTTP port of the gateway (`0`: any free port; the READY line shows it). */
+  httpPort: intFromEnv('HTTP_PORT', 3000),
+  /** Where the math service binds and the gateway connects (`tcp://127.0.0.1:*` picks a free port). */
+  mathEndpoint: process.env.MATH_ENDPOINT || 'tcp://127.0.0.1:4001',
+  notificationsEndpoint: process.env.NOTIFICATIONS_ENDPOINT || 'tcp://127.0.0.1:4002',
+  /**
+   * Small heartbeats, so that a killed service is noticed within
+   * interval × (liveness + 1) = 1 s instead of the library's default 4 s.
+   */
+  heartbeatInterval: intFromEnv('ZMQ_HEARTBEAT_INTERVAL', 250),
+  heartbeatLiveness: intFromEnv('ZMQ_HEARTBEAT_LIVENESS', 3),
+  /** Milliseconds between two values of the math service's `count` stream. */
+  countTickMs: intFromEnv('COUNT_TICK_MS', 200),
+};
+
+/** The line `npm run sample` and the e2e test wait for: `READY <app> <address>`. */
+export function announceReady(app: string, address: string): void {
+  process.stdout.write(`READY ${app} ${address}\n`);
+}

@@ -1,0 +1,36 @@
+import 'reflect-metadata';
+import type { LogLevel, Type } from '@nestjs/common';
+import { NestFactory } from '@nestjs/core';
+import { MicroserviceOptions } from '@nestjs/microservices';
+import { ServerZmq } from 'nestjs-zeromq';
+import { announceReady, config } from './config';
+
+/** What the sample apps log: everything but Nest's debug and verbose messages. */
+export const LOG_LEVELS: LogLevel[] = ['log', 'warn', 'error', 'fatal'];
+
+/**
+ * Starts `module` as a Nest microservice on a ZeroMQ ROUTER bound to
+ * `endpoint`, with the sample's heartbeat settings, and prints its READY line.
+ * SIGINT / SIGTERM close it: its callers are told BYE.
+ */
+export async function serve(name: string, module: Type<unknown>, endpoint: string): Promise<void> {
+  const server = new ServerZmq({
+    bind: endpoint,
+    id: name,
+    metadata: { service: name },
+    heartbeatInterval: config.heartbeatInterval,
+    heartbeatLiveness: config.heartbeatLiveness,
+  });
+  const app = await NestFactory.createMicroservice<MicroserviceOptions>(module, { strategy: server, logger: LOG_LEVELS });
+  app.enableShutdownHooks();
+  await app.listen();
+  announceReady(name, server.endpoints.join(' '));
+}
+
+/** Ends the process with a message when an app fails to start (e.g. BIND_FAILED: the port is taken). */
+export function exitOnFailure(name: string): (err: unknown) => never {
+  return err => {
+    process.stderr.write(`${name} failed to start: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+    process.exit(1);
+  };
+}

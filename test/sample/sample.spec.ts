@@ -1,0 +1,238 @@
+/**
+ * The sample monorepo end to end, the way the README's "## Sample" section
+ * walks a newcomer through it: `node sample/start.mjs` (what `npm run sample`
+ * runs) starts math, notifications and the HTTP gateway as child processes on
+ * free ports; then every curl command of that section runs over HTTP, in
+ * order, and its answer is compared with the output the README shows. Between
+ * them, the math service is killed with SIGKILL (the gateway must report it
+ * and fail its calls with PEER_LOST / NO_PEER) and started again (the gateway
+ * must see it join). Last, SIGTERM to the launcher must stop every app.
+ *
+ * Synchronization is on output lines (READY, log lines) and HTTP answers; the
+ * time limits only turn a hang into a clear failure.
+ */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { within } from '../helpers/async';
+import { repoRoot } from '../helpers/child';
+import { alive, App, curlToRequest, fetchText, parseSse, readmeSteps, SseEvent, SseReader } from './helpers';
+
+const STARTUP_MS = 60_000;
+/** Heartbeats of the sample: a killed service is noticed within 250 ms × (3 + 1). */
+const SAMPLE_ENV = {
+  HTTP_PORT: '0',
+  MATH_ENDPOINT: 'tcp://127.0.0.1:*',
+  NOTIFICATIONS_ENDPOINT: 'tcp://127.0.0.1:*',
+  ZMQ_HEARTBEAT_INTERVAL: '250',
+  ZMQ_HEARTBEAT_LIVENESS: '3',
+  COUNT_TICK_MS: '50',
+};
+
+interface Ctx {
+  base: string;
+  root: string;
+  launcher: App;
+  mathEndpoint: string;
+  /** The math service started again by the test after the kill. */
+  restarted?: App;
+  /** An SSE response kept open across steps. */
+  open?: SseReader;
+}
+
+type Run = (ctx: Ctx, output: string | undefined, curl: string) => Promise<void>;
+type Step = { curl: string; run: Run } | { action: string; run: (ctx: Ctx) => Promise<void> };
+
+const json = (text: string | undefined): unknown => {
+  if (text === undefined) throw new Error('the README shows no output for this step');
+  return JSON.parse(text);
+};
+
+/** The answer equals the README's output, as JSON, with this status. */
+const exactly =
+  (status: number): Run =>
+  async (ctx, output, curl) => {
+    const res = await fetchText(curlToRequest(curl, ctx.base));
+    expect({ status: res.status, body: JSON.parse(res.body) }).toEqual({ status, body: json(output) });
+  };
+
+/** The answer has this status and the README's `statusCode` and `code` (the message may be worded otherwise). */
+const errorLike =
+  (status: number): Run =>
+  async (ctx, output, curl) => {
+    const res = await fetchText(curlToRequest(curl, ctx.base));
+    const shown = json(output) as { statusCode: number; code: string };
+    expect(res.status).toBe(status);
+    expect(JSON.parse(res.body)).toEqual({ statusCode: shown.statusCode, code: shown.code, message: expect.any(String) });
+  };
+
+const dataOf = (events: SseEvent[]) => events.map(e => ({ event: e.event, data: e.data === undefined ? undefined : JSON.parse(e.data) }));
+
+const STEPS: Step[] = [
+  { curl: "curl -s 'localhost:3000/sum?a=2&b=3'", run: exactly(200) },
+  { curl: "curl -s 'localhost:3000/sum?a=2&b=x'", run: exactly(400) },
+  {
+    curl: 'curl -N localhost:3000/count/5',
+    run: async (ctx, output, curl) => {
+      const sse = await SseReader.open(curlToRequest(curl, ctx.base));
+      expect(sse.status).toBe(200);
+      expect(dataOf(await sse.waitEnd())).toEqual(dataOf(parseSse(output ?? '')));
+    },
+  },
+  {
+    // curl --max-time 1 hangs up mid-stream; the math service must see its stream cancelled.
+    curl: 'curl -N --max-time 1 localhost:3000/count/1000',
+    run: async (ctx, output, curl) => {
+      const math = ctx.launcher;
+      const from = math.lines.length;
+      const sse = await SseReader.open(curlToRequest(curl, ctx.base));
+      const shown = dataOf(parseSse(output ?? '')).slice(0, 2);
+      expect(shown).toHaveLength(2);
+      expect(dataOf(await sse.waitEvents(2)).slice(0, 2)).toEqual(shown);
+      sse.close();
+      await math.waitFor(/^\[math\].*count\(1000\) cancelled by the caller after \d+ value\(s\)/, 'the cancellation', 10_000, from);
+    },
+  },
+  { curl: 'curl -s localhost:3000/streams', run: exactly(200) },
+  {
+    curl: `curl -s -X POST localhost:3000/notify -H 'content-type: application/json' -d '{"to":"ann","text":"hello"}'`,
+    run: async (ctx, output, curl) => {
+      await exactly(202)(ctx, output, curl);
+      await ctx.launcher.waitFor(/^\[notifications\].*to ann: hello$/, 'the delivered notification');
+    },
+  },
+  { curl: 'curl -s localhost:3000/notifications', run: exactly(200) },
+  {
+    curl: `curl -s -X POST localhost:3000/notify -H 'content-type: application/json' -d '{"to":"ann","txt":"hello"}'`,
+    run: exactly(400),
+  },
+  { curl: "curl -s 'localhost:3000/divide?a=1&b=0'", run: exactly(422) },
+  {
+    curl: 'curl -s localhost:3000/peers',
+    run: async (ctx, output, curl) => {
+      const res = await fetchText(curlToRequest(curl, ctx.base));
+      expect(res.status).toBe(200);
+      // Ports differ from the README's, and the two joins may come in either order.
+      const normalize = (body: any) => ({
+        connected: JSON.parse(JSON.stringify(body.connected).replace(/tcp:\/\/127\.0\.0\.1:\d+/g, 'tcp://127.0.0.1:PORT')),
+        changes: (body.changes as Array<{ client: string }>)
+          .map(c => JSON.parse(JSON.stringify(c).replace(/tcp:\/\/127\.0\.0\.1:\d+/g, 'tcp://127.0.0.1:PORT')))
+          .sort((x, y) => x.client.localeCompare(y.client)),
+      });
+      expect(normalize(JSON.parse(res.body))).toEqual(normalize(json(output)));
+    },
+  },
+  {
+    curl: 'curl -N localhost:3000/count/1000',
+    run: async (ctx, _output, curl) => {
+      ctx.open = await SseReader.open(curlToRequest(curl, ctx.base));
+      await ctx.open.waitEvents(1);
+    },
+  },
+  {
+    // Needs the transport's heartbeats: a killed (not closed) service says no BYE.
+    action: 'kill -9 math: the gateway reports it, the open stream ends with PEER_LOST',
+    run: async (ctx: Ctx) => {
+      const from = ctx.launcher.lines.length;
+      process.kill(pidsOf(ctx.launcher).get('math')!, 'SIGKILL');
+      await ctx.launcher.waitFor(/^\[sample\] math exited \(SIGKILL\)/, 'the launcher to see math die', 10_000, from);
+      const left = await ctx.launcher.waitFor(
+        /^\[gateway\].*peer left: math \(tcp:\/\/127\.0\.0\.1:\d+\), reason: (timeout|disconnect)$/,
+        'the gateway to report math gone',
+        10_000,
+        from,
+      );
+      expect(left).toContain(ctx.mathEndpoint);
+      const events = await ctx.open!.waitEnd();
+      const last = events[events.length - 1]!;
+      expect(last.event).toBe('error');
+      expect(JSON.parse(last.data!)).toEqual({ statusCode: 503, code: 'PEER_LOST', message: expect.any(String) });
+    },
+  },
+  { curl: "curl -s 'localhost:3000/sum?a=2&b=3'", run: errorLike(503) },
+  {
+    action: 'start math again: the gateway sees it join',
+    run: async (ctx: Ctx) => {
+      const from = ctx.launcher.lines.length;
+      ctx.restarted = App.start('math (restarted)', ['-r', './sample/register.cjs', 'sample/math/src/main.ts'], ctx.root, {
+        ...SAMPLE_ENV,
+        MATH_ENDPOINT: ctx.mathEndpoint,
+      });
+      await ctx.restarted.waitFor(/^READY math /, 'math to start again', STARTUP_MS);
+      await ctx.launcher.waitFor(/^\[gateway\].*peer joined: math /, 'the gateway to see math again', 10_000, from);
+    },
+  },
+  { curl: "curl -s 'localhost:3000/sum?a=2&b=3'", run: exactly(200) },
+];
+
+/** pids of the apps the launcher started, from its "[sample] <app> started (pid N)" lines. */
+function pidsOf(launcher: App): Map<string, number> {
+  const pids = new Map<string, number>();
+  for (const line of launcher.lines) {
+    const m = /^\[sample\] (\S+) started \(pid (\d+)\)/.exec(line);
+    if (m) pids.set(m[1]!, Number(m[2]));
+  }
+  return pids;
+}
+
+const curlSteps = STEPS.filter((s): s is Extract<Step, { curl: string }> => 'curl' in s);
+
+describe('sample: the README walk-through over HTTP', () => {
+  const root = repoRoot();
+  const readme = readmeSteps(readFileSync(join(root, 'README.md'), 'utf8'));
+  const ctx = {} as Ctx;
+
+  beforeAll(async () => {
+    ctx.root = root;
+    ctx.launcher = App.start('npm run sample', ['sample/start.mjs'], root, SAMPLE_ENV);
+    const ready = await ctx.launcher.waitFor(/^\[gateway\]\s+READY gateway /, 'the gateway', STARTUP_MS);
+    ctx.base = ready.split(' ').pop()!;
+    const math = await ctx.launcher.waitFor(/^\[math\]\s+READY math /, 'math');
+    ctx.mathEndpoint = math.split(' ').pop()!;
+    await ctx.launcher.waitFor(/^\[sample\] .*Ctrl-C stops everything/, 'the curl hints');
+  }, STARTUP_MS + 10_000);
+
+  afterAll(async () => {
+    ctx.open?.close();
+    const apps = [ctx.restarted, ctx.launcher].filter((a): a is App => a !== undefined && a.running);
+    for (const app of apps) app.child.kill('SIGTERM');
+    await Promise.all(apps.map(a => within(a.exited, 15_000, `${a.name} to exit`).catch(() => a.child.kill('SIGKILL'))));
+    // Whatever survived (the launcher was killed before it could stop its apps): SIGKILL, by pid.
+    for (const pid of ctx.launcher ? pidsOf(ctx.launcher).values() : []) if (alive(pid)) process.kill(pid, 'SIGKILL');
+  }, 30_000);
+
+  test('the README shows these curl commands, in this order', () => {
+    expect(readme.map(s => s.curl)).toEqual(curlSteps.map(s => s.curl));
+  });
+
+  test('the launcher prints curl hints that the README walks through', () => {
+    const host = ctx.base.replace('http://127.0.0.1', 'localhost');
+    const hints = ctx.launcher.lines.filter(l => l.startsWith('  curl ')).map(l => l.trim().split(host).join('localhost:3000'));
+    expect(hints.length).toBeGreaterThan(0);
+    for (const hint of hints) expect(readme.map(s => s.curl)).toContain(hint);
+  });
+
+  let n = 0;
+  for (const step of STEPS) {
+    const index = 'curl' in step ? n++ : -1;
+    const name = 'curl' in step ? `${index + 1}. ${step.curl}` : `   ${step.action}`;
+    test(name, async () => {
+      if ('curl' in step) {
+        const shown = readme[index];
+        expect(shown?.curl).toBe(step.curl);
+        await step.run(ctx, shown?.output, step.curl);
+      } else {
+        await step.run(ctx);
+      }
+    }, 30_000);
+  }
+
+  test('SIGTERM to the launcher stops every app', async () => {
+    const launcher = ctx.launcher;
+    launcher.child.kill('SIGTERM');
+    const { code } = await within(launcher.exited, 20_000, 'the launcher to exit');
+    expect({ code, tail: code === 0 ? '' : launcher.tail() }).toEqual({ code: 0, tail: '' });
+    const apps = pidsOf(launcher);
+    expect([...apps.keys()].sort()).toEqual(['gateway', 'math', 'notifications']);
+    expect([...apps.entries()].filter(([, pid]) => alive(pid))).toEqual([]);
+  }, 30_000);
+});
