@@ -37,10 +37,13 @@ interface Ctx {
   restarted?: App;
   /** An SSE response kept open across steps. */
   open?: SseReader;
+  /** Set once the kill -9 step passed. */
+  killReported?: boolean;
 }
 
 type Run = (ctx: Ctx, output: string | undefined, curl: string) => Promise<void>;
-type Step = { curl: string; run: Run } | { action: string; run: (ctx: Ctx) => Promise<void> };
+/** `afterKill`: runs only when the kill -9 step passed (it would only wait for timeouts otherwise). */
+type Step = ({ curl: string; run: Run } | { action: string; run: (ctx: Ctx) => Promise<void> }) & { afterKill?: true };
 
 const json = (text: string | undefined): unknown => {
   if (text === undefined) throw new Error('the README shows no output for this step');
@@ -146,11 +149,13 @@ const STEPS: Step[] = [
       const last = events[events.length - 1]!;
       expect(last.event).toBe('error');
       expect(JSON.parse(last.data!)).toEqual({ statusCode: 503, code: 'PEER_LOST', message: expect.any(String) });
+      ctx.killReported = true;
     },
   },
-  { curl: "curl -s 'localhost:3000/sum?a=2&b=3'", run: errorLike(503) },
+  { curl: "curl -s 'localhost:3000/sum?a=2&b=3'", run: errorLike(503), afterKill: true },
   {
     action: 'start math again: the gateway sees it join',
+    afterKill: true,
     run: async (ctx: Ctx) => {
       const from = ctx.launcher.lines.length;
       ctx.restarted = App.start('math (restarted)', ['-r', './sample/register.cjs', 'sample/math/src/main.ts'], ctx.root, {
@@ -161,7 +166,7 @@ const STEPS: Step[] = [
       await ctx.launcher.waitFor(/^\[gateway\].*peer joined: math /, 'the gateway to see math again', 10_000, from);
     },
   },
-  { curl: "curl -s 'localhost:3000/sum?a=2&b=3'", run: exactly(200) },
+  { curl: "curl -s 'localhost:3000/sum?a=2&b=3'", run: exactly(200), afterKill: true },
 ];
 
 /** pids of the apps the launcher started, from its "[sample] <app> started (pid N)" lines. */
@@ -216,6 +221,7 @@ describe('sample: the README walk-through over HTTP', () => {
     const index = 'curl' in step ? n++ : -1;
     const name = 'curl' in step ? `${index + 1}. ${step.curl}` : `   ${step.action}`;
     test(name, async () => {
+      if (step.afterKill && !ctx.killReported) throw new Error('not run: the kill -9 step before it failed');
       if ('curl' in step) {
         const shown = readme[index];
         expect(shown?.curl).toBe(step.curl);
