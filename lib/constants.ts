@@ -58,3 +58,16 @@ export const DEFAULT_HEARTBEAT_INTERVAL = 1_000;
 
 /** Missed heartbeat intervals before a peer is declared dead. */
 export const DEFAULT_HEARTBEAT_LIVENESS = 3;
+
+/**
+ * Milliseconds a client waits before it first tries to reconnect to a server
+ * that went away (ZeroMQ's ZMQ_RECONNECT_IVL). Each further try waits twice
+ * as long, up to {@link DEFAULT_RECONNECT_MAX_INTERVAL}.
+ */
+export const DEFAULT_RECONNECT_INTERVAL = 100;
+
+/** Longest wait, in ms, between two reconnect tries (ZeroMQ's ZMQ_RECONNECT_IVL_MAX). */
+export const DEFAULT_RECONNECT_MAX_INTERVAL = 5_000;
+
+/** How a client picks among the servers that serve a pattern. */
+export const DEFAULT_STRATEGY = 'round-robin';

@@ -2,6 +2,7 @@ export { ServerZmq, ZMQ_TRANSPORT } from './server/server-zmq';
 export type { ZmqServerStats } from './server/server-zmq';
 export { ClientZmq } from './client/client-zmq';
 export type { ZmqClientStats } from './client/client-zmq';
+export { ZmqPeerEvents } from './common/peer-events';
 export { ZmqContext } from './ctx-host/zmq.context';
 export type { ZmqContextArgs } from './ctx-host/zmq.context';
 export * from './errors/zmq.errors';

@@ -1,7 +1,14 @@
 import { Logger } from '@nestjs/common';
 import { ClientProxy, ReadPacket, WritePacket } from '@nestjs/microservices';
-import type { Observable } from 'rxjs';
-import { DEFAULT_CONNECT_TIMEOUT, DEFAULT_REQUEST_TIMEOUT, PROTOCOL_VERSION } from '../constants';
+import { catchError, connectable, defer, map, merge, mergeMap, Observable, of, ReplaySubject, throwError } from 'rxjs';
+import {
+  DEFAULT_CONNECT_TIMEOUT,
+  DEFAULT_RECONNECT_INTERVAL,
+  DEFAULT_RECONNECT_MAX_INTERVAL,
+  DEFAULT_REQUEST_TIMEOUT,
+  DEFAULT_STRATEGY,
+  PROTOCOL_VERSION,
+} from '../constants';
 import {
   ZmqClosedError,
   ZmqConnectTimeoutError,
@@ -15,7 +22,16 @@ import {
   ZmqTimeoutError,
   ZmqVersionMismatchError,
 } from '../errors/zmq.errors';
-import { ZmqEvents, ZmqPeerEvent, ZmqPeerInfo, ZmqPeerLeftReason, ZmqStatus } from '../interfaces/zmq-events.interface';
+import {
+  ZmqEvents,
+  ZmqPeerEvent,
+  ZmqPeerInfo,
+  ZmqPeerLeftReason,
+  ZmqPeerReply,
+  ZmqStatus,
+  ZmqStrategy,
+  ZmqTarget,
+} from '../interfaces/zmq-events.interface';
 import { ZmqClientOptions } from '../interfaces/zmq-options.interface';
 import { checkNumber, heartbeatOf, maxPayloadOf, randomId, socketSettingsOf, toList } from '../options';
 import { decodePayload } from '../protocol/codec';
@@ -34,17 +50,29 @@ import {
   Metadata,
 } from '../protocol/frames';
 import { asRefusal, Hello, HeartbeatSettings, peekForeignVersion, validateWelcome, Welcome } from '../protocol/handshake';
+import { Heartbeat, LivenessState } from '../protocol/liveness';
 import { RequestTracker } from '../protocol/request-tracker';
 import { ZmqSocket, ZmqSocketSettings } from '../transport/zmq-socket';
 
 /** One DEALER and the server behind it. */
-interface Link {
+interface Link extends LivenessState {
   readonly endpoint: string;
   readonly socket: ZmqSocket;
-  /** The server's WELCOME, once the handshake completed. */
+  /** The server's WELCOME while a session is up; `undefined` otherwise. */
   welcome: Welcome | undefined;
+  /** The welcome's message and event patterns, for routing. */
+  serves: Set<string>;
+  handles: Set<string>;
   /** Set when the server refused the handshake. */
   refusal: ZmqError | undefined;
+  /** Requests in flight on this link. */
+  pending: number;
+}
+
+/** Where one request or event may go. */
+interface Route {
+  target?: ZmqTarget;
+  link?: Link;
 }
 
 interface PendingCall {
@@ -99,9 +127,11 @@ export class ClientZmq extends ClientProxy<ZmqEvents> {
   private readonly maxPayload: number;
   private readonly heartbeat: HeartbeatSettings;
   private readonly settings: ZmqSocketSettings;
+  private readonly strategy: ZmqStrategy;
   private readonly log = new Logger('ClientZmq');
-  private readonly monitor = new TransportMonitor(this.log);
+  private readonly monitor: TransportMonitor;
   private readonly tracker: RequestTracker<PendingCall>;
+  private readonly liveness: Heartbeat<Link>;
   private readonly patternCache = new Map<string, Buffer>();
   /** Tells the server that a later connection with our id is us again, not an impostor. */
   private readonly instance = randomId();
@@ -120,28 +150,52 @@ export class ClientZmq extends ClientProxy<ZmqEvents> {
     this.requestTimeout = checkNumber(options.requestTimeout, DEFAULT_REQUEST_TIMEOUT, 'requestTimeout', true);
     this.maxPayload = maxPayloadOf(options);
     this.heartbeat = heartbeatOf(options);
-    this.settings = socketSettingsOf(options);
+    const strategy = options.strategy ?? DEFAULT_STRATEGY;
+    if (strategy !== 'round-robin' && strategy !== 'least-pending') {
+      throw new TypeError(`nestjs-zeromq: "strategy" must be 'round-robin' or 'least-pending'`);
+    }
+    this.strategy = strategy;
+    this.settings = {
+      ...socketSettingsOf(options),
+      reconnectInterval: checkNumber(options.reconnectInterval, DEFAULT_RECONNECT_INTERVAL, 'reconnectInterval'),
+      reconnectMaxInterval: checkNumber(options.reconnectMaxInterval, DEFAULT_RECONNECT_MAX_INTERVAL, 'reconnectMaxInterval', true),
+    };
+    this.monitor = new TransportMonitor(this.log, 'client', this.id);
     this.tracker = new RequestTracker<PendingCall>(this.requestTimeout, (_id, call) => this.onTimeout(call));
+    this.liveness = new Heartbeat<Link>(this.heartbeat, {
+      peers: () => this.ready,
+      ping: link => this.trySend(link, controlEnvelope(MessageType.Ping)),
+      dead: link => this.onPeerGone(link, 'timeout'),
+    });
   }
 
   /**
    * Connects a DEALER to every endpoint and resolves once one server has
-   * completed the handshake; rejects with `CONNECT_TIMEOUT` (or the server's
-   * refusal) otherwise. The promise is cached: Nest calls this before every
-   * `send()` / `emit()`.
+   * completed the handshake. Rejects with `CONNECT_TIMEOUT` when none has
+   * within `connectTimeout` (the sockets keep trying in the background, so a
+   * later call resolves once a server is up), or at once with the servers'
+   * refusal when every one refused. The promise is cached: Nest calls this
+   * before every `send()` / `emit()`.
    */
   connect(): Promise<void> {
     if (this.connection !== undefined) return this.connection;
+    if (this.ready.length > 0) {
+      this.connection = Promise.resolve();
+      return this.connection;
+    }
     const connection = new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => this.failConnect(this.connectError()), this.connectTimeout);
+      const timer = setTimeout(() => this.onConnectTimeout(), this.connectTimeout);
       this.pendingConnect = { resolve, reject, timer };
     });
     this.connection = connection;
-    try {
-      for (const endpoint of this.endpoints) this.links.push(this.openLink(endpoint));
-    } catch (err) {
-      // e.g. a malformed endpoint: reject instead of throwing out of connect().
-      this.failConnect(err as Error);
+    if (this.links.length === 0) {
+      try {
+        for (const endpoint of this.endpoints) this.links.push(this.openLink(endpoint));
+        this.liveness.start();
+      } catch (err) {
+        // e.g. a malformed endpoint: reject instead of throwing out of connect().
+        this.failConnect(err as Error);
+      }
     }
     return connection;
   }
@@ -150,12 +204,48 @@ export class ClientZmq extends ClientProxy<ZmqEvents> {
     const socket = ZmqSocket.dealer(this.settings, (envs, _dest, err) => {
       this.monitor.drop('sendFailed', `${envs.length} envelope(s) to ${endpoint}: ${String(err)}`, envs.length);
     });
-    const link: Link = { endpoint, socket, welcome: undefined, refusal: undefined };
-    socket.connect(endpoint);
+    const link: Link = {
+      endpoint,
+      socket,
+      welcome: undefined,
+      serves: new Set(),
+      handles: new Set(),
+      refusal: undefined,
+      pending: 0,
+      lastSeen: 0,
+      lastPing: 0,
+    };
+    if (!endpoint.startsWith('inproc://')) {
+      // inproc has no connection events (and no reconnects). Elsewhere, a
+      // HELLO goes out on every established connection, reconnects included.
+      // Watch before connecting so the first handshake is not missed.
+      socket.watch(event => {
+        if (!this.links.includes(link)) return;
+        if (event.type === 'handshake') {
+          if (link.welcome !== undefined) this.onPeerGone(link, 'disconnect');
+          this.sendHello(link);
+        } else if (event.type === 'disconnect') {
+          this.onPeerGone(link, 'disconnect');
+        }
+      });
+    }
+    try {
+      socket.connect(endpoint);
+    } catch (err) {
+      void socket.close();
+      throw err;
+    }
     socket.startReceiving(
       frames => this.onMessage(link, frames),
       err => this.log.error(`Receive loop error on ${endpoint}: ${String(err)}`),
     );
+    // Also at once: it waits in the writer until the connection is up. A
+    // second HELLO on the same connection only renews the session (§4.2).
+    this.sendHello(link);
+    return link;
+  }
+
+  private sendHello(link: Link): void {
     const hello: Hello = {
       version: PROTOCOL_VERSION,
       id: this.id,
@@ -163,8 +253,16 @@ export class ClientZmq extends ClientProxy<ZmqEvents> {
       metadata: this.options.metadata ?? {},
       heartbeat: this.heartbeat,
     };
-    socket.send(dataEnvelope(MessageType.Hello, 0, hello, Number.MAX_SAFE_INTEGER));
-    return link;
+    this.trySend(link, dataEnvelope(MessageType.Hello, 0, hello, Number.MAX_SAFE_INTEGER));
+  }
+
+  /** No server in time: reject this wait, keep the links trying. */
+  private onConnectTimeout(): void {
+    const pending = this.pendingConnect;
+    if (pending === undefined) return;
+    this.pendingConnect = undefined;
+    this.connection = undefined;
+    pending.reject(this.connectError());
   }
 
   private connectError(): Error {
@@ -198,6 +296,7 @@ export class ClientZmq extends ClientProxy<ZmqEvents> {
     this.links = [];
     this.ready = [];
     this.connection = undefined;
+    this.liveness.stop();
     for (const call of this.tracker.drain()) {
       this.safeCallback(call, { err: new ZmqClosedError(), isDisposed: true });
     }
@@ -226,15 +325,112 @@ export class ClientZmq extends ClientProxy<ZmqEvents> {
     return this.links.map(l => l.socket.raw) as T;
   }
 
-  /** Servers that completed the handshake. */
+  /** Servers with a session up now, with what they serve. */
   getPeers(): ZmqPeerInfo[] {
-    return this.ready.map(l => ({
+    return this.ready.map(l => this.peerInfo(l));
+  }
+
+  private peerInfo(l: Link): ZmqPeerInfo {
+    return {
       peerId: l.welcome!.id,
       direction: 'upstream',
       endpoint: l.endpoint,
       metadata: l.welcome!.metadata,
       patterns: l.welcome!.patterns,
-    }));
+      events: l.welcome!.events,
+      pending: l.pending,
+    };
+  }
+
+  /**
+   * Like `send()`, but only to the servers `target` selects (a peer id, a
+   * metadata filter or a predicate), among those that serve the pattern; the
+   * `strategy` picks one when several match. No match fails at once with `NO_PEER`.
+   *
+   * ```ts
+   * client.sendTo('math-2', 'sum', [1, 2]);
+   * client.sendTo({ metadata: { zone: 'eu' } }, 'sum', [1, 2]);
+   * ```
+   */
+  sendTo<TResult = any, TInput = any>(target: ZmqTarget, pattern: any, data: TInput): Observable<TResult> {
+    return defer(() => this.connect()).pipe(
+      mergeMap(
+        () =>
+          new Observable<TResult>(observer => {
+            const callback = this.createObserver(observer);
+            return this.publishRouted(this.packetOf(pattern, data), callback, { target });
+          }),
+      ),
+    );
+  }
+
+  /**
+   * Sends the request to every server that serves the pattern (and matches
+   * `target`, when given) and merges the replies: each value arrives as
+   * `{ peerId, value }`, a server's failure as `{ peerId, error }` (the others
+   * go on), and the Observable completes when every server has ended. No
+   * server to send to fails at once with `NO_PEER`. Cold, like `send()`.
+   *
+   * ```ts
+   * const health = await lastValueFrom(client.broadcast<Health>('health', {}).pipe(toArray()));
+   * ```
+   */
+  broadcast<TResult = any, TInput = any>(pattern: any, data: TInput, target?: ZmqTarget): Observable<ZmqPeerReply<TResult>> {
+    return defer(() => this.connect()).pipe(
+      mergeMap(() => {
+        const packet = this.packetOf(pattern, data);
+        let links: Link[];
+        try {
+          links = this.candidates(this.normalizePattern(packet.pattern), 'serves', target);
+        } catch (err) {
+          return throwError(() => err);
+        }
+        return merge(
+          ...links.map(link => {
+            const peerId = link.welcome!.id;
+            return new Observable<TResult>(observer =>
+              this.publishRouted(packet, this.createObserver(observer), { link }),
+            ).pipe(
+              map((value): ZmqPeerReply<TResult> => ({ peerId, value })),
+              catchError(error => of<ZmqPeerReply<TResult>>({ peerId, error })),
+            );
+          }),
+        );
+      }),
+    );
+  }
+
+  /**
+   * Emits the event to the servers `target` selects among those that handle
+   * it (one of them, picked by `strategy`). Hot, like `emit()`; the
+   * Observable yields the id of the server it went to.
+   */
+  emitTo<TInput = any>(target: ZmqTarget, pattern: any, data: TInput): Observable<string> {
+    return this.hotEvent(pattern, data, { target }, false).pipe(map(ids => ids[0]!));
+  }
+
+  /**
+   * Emits the event to every server that handles it (and matches `target`,
+   * when given). Hot, like `emit()`; the Observable yields the ids of the
+   * servers it went to. None fails with `NO_PEER`.
+   */
+  emitAll<TInput = any>(pattern: any, data: TInput, target?: ZmqTarget): Observable<string[]> {
+    return this.hotEvent(pattern, data, { target }, true);
+  }
+
+  private hotEvent(pattern: any, data: unknown, route: Route, all: boolean): Observable<string[]> {
+    const source = defer(() => this.connect()).pipe(
+      map(() => this.dispatchRouted(this.packetOf(pattern, data), route, all)),
+    );
+    const hot = connectable(source, { connector: () => new ReplaySubject<string[]>(1), resetOnDisconnect: false });
+    hot.connect();
+    return hot;
+  }
+
+  /** Nest 12 runs its dispatch hook (packet metadata) in createPacket; Nest 11 has none. */
+  private packetOf(pattern: unknown, data: unknown): ReadPacket {
+    const create = (this as unknown as { createPacket?: (p: unknown, d: unknown) => ReadPacket }).createPacket;
+    return typeof create === 'function' ? create.call(this, pattern, data) : { pattern, data };
   }
 
   /** Peers, calls in flight, queued envelopes and dropped messages by reason. */
@@ -245,10 +441,14 @@ export class ClientZmq extends ClientProxy<ZmqEvents> {
   }
 
   protected publish(packet: ReadPacket, callback: (packet: WritePacket) => void): () => void {
+    return this.publishRouted(packet, callback, {});
+  }
+
+  private publishRouted(packet: ReadPacket, callback: (packet: WritePacket) => void, route: Route): () => void {
     let call: PendingCall;
     try {
       const pattern = this.normalizePattern(packet.pattern);
-      const link = this.pickLink(pattern);
+      const link = route.link ?? this.pick(this.candidates(pattern, 'serves', route.target));
       const id = this.tracker.nextId();
       const env = dataEnvelope(
         MessageType.Request,
@@ -262,25 +462,39 @@ export class ClientZmq extends ClientProxy<ZmqEvents> {
       link.socket.send(env);
       call = { id, link, pattern, callback };
       this.tracker.add(id, call);
+      link.pending++;
     } catch (err) {
       callback({ err, isDisposed: true });
       return noop;
     }
     return () => {
       // Unsubscribed before the end: tell the server to stop.
-      if (this.tracker.delete(call.id) !== undefined) {
+      if (this.settle(call.id) !== undefined) {
         this.trySend(call.link, controlEnvelope(MessageType.Cancel, call.id));
       }
     };
   }
 
   protected async dispatchEvent<T = any>(packet: ReadPacket): Promise<T> {
-    const pattern = this.normalizePattern(packet.pattern);
-    const link = this.pickLink(pattern);
-    link.socket.send(
-      dataEnvelope(MessageType.Event, 0, packet.data, this.maxPayload, 0, this.patternBytes(pattern), metadataOf(packet)),
-    );
+    this.dispatchRouted(packet, {}, false);
     return undefined as T;
+  }
+
+  /** Sends an event to one (or every) selected server; returns their ids. Throws NO_PEER. */
+  private dispatchRouted(packet: ReadPacket, route: Route, all: boolean): string[] {
+    const pattern = this.normalizePattern(packet.pattern);
+    const candidates = this.candidates(pattern, 'handles', route.target);
+    const links = all ? candidates : [this.pick(candidates)];
+    const env = dataEnvelope(MessageType.Event, 0, packet.data, this.maxPayload, 0, this.patternBytes(pattern), metadataOf(packet));
+    for (const link of links) link.socket.send(env);
+    return links.map(l => l.welcome!.id);
+  }
+
+  /** Removes a pending call and updates its link's count. */
+  private settle(id: number): PendingCall | undefined {
+    const call = this.tracker.delete(id);
+    if (call !== undefined) call.link.pending--;
+    return call;
   }
 
   /** Local errors pass through; a remote error value becomes a {@link ZmqRemoteError}. */
@@ -288,12 +502,44 @@ export class ClientZmq extends ClientProxy<ZmqEvents> {
     return err instanceof Error ? err : new ZmqRemoteError(err);
   }
 
-  private pickLink(pattern: string): Link {
-    const n = this.ready.length;
-    if (n === 0) throw new ZmqNoPeerError(pattern);
-    const link = this.ready[this.nextLink % n]!;
-    this.nextLink = (this.nextLink + 1) % n;
-    return link;
+  /**
+   * The servers with a session that serve (`serves`) or handle (`handles`)
+   * the pattern and match `target`. Throws NO_PEER, naming the pattern, when none does.
+   */
+  private candidates(pattern: string, kind: 'serves' | 'handles', target: ZmqTarget | undefined): Link[] {
+    const out: Link[] = [];
+    for (const link of this.ready) {
+      if (link[kind].has(pattern) && (target === undefined || this.matches(link, target))) out.push(link);
+    }
+    if (out.length === 0) throw new ZmqNoPeerError(pattern, this.ready.length > 0, target !== undefined);
+    return out;
+  }
+
+  private matches(link: Link, target: ZmqTarget): boolean {
+    const welcome = link.welcome!;
+    if (typeof target === 'string') return welcome.id === target;
+    if (typeof target === 'function') return target(this.peerInfo(link));
+    if (target.peerId !== undefined && welcome.id !== target.peerId) return false;
+    if (target.metadata !== undefined) {
+      for (const key of Object.keys(target.metadata)) {
+        if (!sameValue(welcome.metadata[key], target.metadata[key])) return false;
+      }
+    }
+    return true;
+  }
+
+  private pick(links: Link[]): Link {
+    const n = links.length;
+    const start = this.nextLink++ % n;
+    if (this.nextLink >= Number.MAX_SAFE_INTEGER) this.nextLink = 0;
+    if (this.strategy === 'round-robin' || n === 1) return links[start]!;
+    // least-pending: fewest in flight; ties go round-robin.
+    let best = links[start]!;
+    for (let i = 1; i < n; i++) {
+      const link = links[(start + i) % n]!;
+      if (link.pending < best.pending) best = link;
+    }
+    return best;
   }
 
   private patternBytes(pattern: string): Buffer {
@@ -307,6 +553,7 @@ export class ClientZmq extends ClientProxy<ZmqEvents> {
 
   private onMessage(link: Link, frames: Buffer[]): void {
     if (!this.links.includes(link)) return;
+    if (link.welcome !== undefined) link.lastSeen = this.liveness.clock.now();
     if (!checkFrameCount(frames, 0)) {
       this.monitor.drop('frameCount', `wrong frame count (${frames.length})`);
       return;
@@ -328,12 +575,12 @@ export class ClientZmq extends ClientProxy<ZmqEvents> {
       case MessageType.Chunk:
         return this.onChunk(env);
       case MessageType.End: {
-        const call = this.tracker.delete(env.id);
+        const call = this.settle(env.id);
         if (call === undefined) return this.monitor.drop('lateReply', `end of unknown request ${env.id}`);
         return this.safeCallback(call, { isDisposed: true });
       }
       case MessageType.Error:
-        return env.id === 0 ? this.onConnectionError(link, env) : this.onError(env);
+        return env.id === 0 ? this.onConnectionError(link, env) : this.onError(link, env);
       case MessageType.Welcome:
         return this.onWelcome(link, env);
       case MessageType.Ping:
@@ -355,13 +602,13 @@ export class ClientZmq extends ClientProxy<ZmqEvents> {
       response = decodePayload(env.encoding, env.payload, env.id);
     } catch (err) {
       // A gap in a stream is never silent: fail the call and stop the server.
-      this.tracker.delete(env.id);
+      this.settle(env.id);
       this.trySend(call.link, controlEnvelope(MessageType.Cancel, env.id));
       this.monitor.drop('payload', (err as Error).message);
       return this.safeCallback(call, { err: new ZmqProtocolError(`Undecodable reply: ${(err as Error).message}`), isDisposed: true });
     }
     if (env.flags & Flag.End) {
-      this.tracker.delete(env.id);
+      this.settle(env.id);
       this.safeCallback(call, { response, isDisposed: true });
     } else {
       this.tracker.touch(env.id);
@@ -369,16 +616,27 @@ export class ClientZmq extends ClientProxy<ZmqEvents> {
     }
   }
 
-  private onError(env: Envelope): void {
-    const call = this.tracker.delete(env.id);
-    if (call === undefined) return this.monitor.drop('lateReply', `error of unknown request ${env.id}`);
+  private onError(link: Link, env: Envelope): void {
+    if (!this.tracker.get(env.id)) return this.monitor.drop('lateReply', `error of unknown request ${env.id}`);
     let err: unknown;
     try {
       err = decodePayload(env.encoding, env.payload, env.id);
     } catch (e) {
       err = new ZmqProtocolError(`Undecodable error reply: ${(e as Error).message}`);
     }
+    if ((err as { code?: unknown } | null)?.code === ZmqErrorCode.NOT_READY && link.welcome !== undefined) {
+      // The server has no session for us (it timed us out, or restarted):
+      // every call on this link is lost, this one included.
+      return this.sessionLost(link);
+    }
+    const call = this.settle(env.id)!;
     this.safeCallback(call, { err, isDisposed: true });
+  }
+
+  /** The server forgot our session: fail what was in flight and handshake again. */
+  private sessionLost(link: Link): void {
+    this.onPeerGone(link, 'disconnect');
+    this.sendHello(link);
   }
 
   private onConnectionError(link: Link, env: Envelope): void {
@@ -389,12 +647,16 @@ export class ClientZmq extends ClientProxy<ZmqEvents> {
       refusal = undefined;
     }
     if (refusal === undefined) return this.monitor.drop('payload', 'undecodable connection error');
-    if (refusal.code === ZmqErrorCode.NOT_READY) return;
+    if (refusal.code === ZmqErrorCode.NOT_READY) {
+      if (link.welcome !== undefined) this.sessionLost(link);
+      return;
+    }
     const err =
       refusal.code === ZmqErrorCode.VERSION_MISMATCH
         ? new ZmqVersionMismatchError(PROTOCOL_VERSION, refusal.version)
         : new ZmqHandshakeRefusedError(refusal.message);
     this.log.error(`Server ${link.endpoint} refused the handshake: ${refusal.message}`);
+    this.monitor.refused({ direction: 'upstream', endpoint: link.endpoint, error: err });
     link.refusal = err;
     if (link.welcome !== undefined) this.onPeerGone(link, 'disconnect');
     if (this.links.every(l => l.refusal !== undefined)) this.failConnect(err);
@@ -406,12 +668,13 @@ export class ClientZmq extends ClientProxy<ZmqEvents> {
     if (foreign !== undefined && link.welcome === undefined) {
       link.refusal = new ZmqVersionMismatchError(PROTOCOL_VERSION, foreign);
       this.log.error(`Server ${link.endpoint} speaks protocol version ${foreign}; this client speaks ${PROTOCOL_VERSION}`);
+      this.monitor.refused({ direction: 'upstream', endpoint: link.endpoint, error: link.refusal });
       if (this.links.every(l => l.refusal !== undefined)) this.failConnect(link.refusal);
     }
     this.monitor.drop(err.reason, err.message);
     // A reply that cannot be read is never silent: fail the call it belongs to.
     if (err.id !== 0) {
-      const call = this.tracker.delete(err.id);
+      const call = this.settle(err.id);
       if (call !== undefined) {
         this.safeCallback(call, { err: new ZmqProtocolError(`Malformed reply: ${err.message}`), isDisposed: true });
       }
@@ -429,12 +692,17 @@ export class ClientZmq extends ClientProxy<ZmqEvents> {
     if (welcome.version !== PROTOCOL_VERSION) {
       link.refusal = new ZmqVersionMismatchError(PROTOCOL_VERSION, welcome.version);
       this.monitor.drop('version', `welcome of version ${welcome.version}`);
+      this.log.error(`Server ${link.endpoint} welcomed in protocol version ${welcome.version}; this client speaks ${PROTOCOL_VERSION}`);
+      this.monitor.refused({ peerId: welcome.id, direction: 'upstream', endpoint: link.endpoint, error: link.refusal });
       if (this.links.every(l => l.refusal !== undefined)) this.failConnect(link.refusal);
       return;
     }
     const wasReady = link.welcome !== undefined;
     link.welcome = welcome;
+    link.serves = new Set(welcome.patterns);
+    link.handles = new Set(welcome.events);
     link.refusal = undefined;
+    Object.assign(link, this.liveness.fresh());
     if (!wasReady) this.ready.push(link);
     this._status$.next(ZmqStatus.CONNECTED);
     if (!wasReady) this.monitor.notify('peer:joined', this.peerEvent(link));
@@ -446,20 +714,27 @@ export class ClientZmq extends ClientProxy<ZmqEvents> {
     }
   }
 
-  /** The server behind `link` went away: fail its calls at once. */
+  /**
+   * The server behind `link` went away: fail its calls at once. The link
+   * stays: its socket reconnects and handshakes again (after a timeout the
+   * connection may still be up, so the HELLO goes out now).
+   */
   private onPeerGone(link: Link, reason: ZmqPeerLeftReason): void {
     const welcome = link.welcome;
     if (welcome === undefined) return;
     link.welcome = undefined;
+    link.pending = 0;
     this.ready = this.ready.filter(l => l !== link);
     for (const call of this.tracker.drainWhere(c => c.link === link)) {
       this.safeCallback(call, { err: new ZmqPeerLostError(welcome.id, reason), isDisposed: true });
     }
     this.monitor.notify('peer:left', { ...this.peerEvent(link, reason), peerId: welcome.id, metadata: welcome.metadata });
-    if (this.ready.length === 0) this._status$.next(ZmqStatus.DISCONNECTED);
+    if (this.ready.length === 0) this._status$.next(ZmqStatus.RECONNECTING);
+    if (reason === 'timeout' || link.endpoint.startsWith('inproc://')) this.sendHello(link);
   }
 
   private onTimeout(call: PendingCall): void {
+    call.link.pending--;
     this.trySend(call.link, controlEnvelope(MessageType.Cancel, call.id));
     this.safeCallback(call, { err: new ZmqTimeoutError(call.pattern, this.requestTimeout), isDisposed: true });
   }
@@ -495,6 +770,12 @@ export class ClientZmq extends ClientProxy<ZmqEvents> {
 }
 
 function noop(): void {}
+
+function sameValue(a: unknown, b: unknown): boolean {
+  if (a === b) return true;
+  if (typeof a !== 'object' || typeof b !== 'object' || a === null || b === null) return false;
+  return JSON.stringify(a) === JSON.stringify(b);
+}
 
 /** Nest 12 packet metadata (set by `setOnDispatchHook`), encoded for the header. */
 function metadataOf(packet: ReadPacket): Buffer | undefined {

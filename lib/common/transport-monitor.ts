@@ -1,6 +1,7 @@
 import { EventEmitter } from 'node:events';
-import { ZmqEvents, ZmqPeerEvent } from '../interfaces/zmq-events.interface';
+import { ZmqEvents, ZmqPeerEvent, ZmqPeerRefusedEvent } from '../interfaces/zmq-events.interface';
 import { DropCounter, DropCounterKey, DropCounts } from '../protocol/drop-counter';
+import { publishPeerChange } from './peer-events';
 
 interface MonitorLogger {
   debug?(message: string): void;
@@ -9,14 +10,19 @@ interface MonitorLogger {
 
 /**
  * What ServerZmq and ClientZmq share around their peers: the `peer:*`
- * listeners, the drop counters, and the logging of both. Neither a listener
- * that throws nor a drop ever reaches the receive loop.
+ * listeners (and the process-wide {@link ZmqPeerEvents} stream), the drop
+ * counters, and the logging of both. Neither a listener that throws nor a
+ * drop ever reaches the receive loop.
  */
 export class TransportMonitor {
   private readonly emitter = new EventEmitter();
   private readonly dropped = new DropCounter();
 
-  constructor(private readonly log: MonitorLogger) {
+  constructor(
+    private readonly log: MonitorLogger,
+    private readonly role: 'server' | 'client',
+    private readonly localId: string,
+  ) {
     this.emitter.setMaxListeners(0);
   }
 
@@ -24,7 +30,16 @@ export class TransportMonitor {
     this.emitter.on(event, callback as (...args: unknown[]) => void);
   }
 
-  notify(event: keyof ZmqEvents, payload: ZmqPeerEvent): void {
+  notify(event: 'peer:joined' | 'peer:left', payload: ZmqPeerEvent): void {
+    this.emit(event, payload);
+    publishPeerChange({ ...payload, type: event === 'peer:joined' ? 'joined' : 'left', role: this.role, localId: this.localId });
+  }
+
+  refused(payload: ZmqPeerRefusedEvent): void {
+    this.emit('peer:refused', payload);
+  }
+
+  private emit(event: keyof ZmqEvents, payload: unknown): void {
     try {
       this.emitter.emit(event, payload);
     } catch (err) {

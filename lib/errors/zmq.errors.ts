@@ -14,9 +14,9 @@ export const ZmqErrorCode = {
   QUEUE_FULL: 'QUEUE_FULL',
   /** A payload is larger than `maxPayloadSize`. */
   TOO_LARGE: 'TOO_LARGE',
-  /** No connected server to send to. */
+  /** No connected server serves the pattern (or matches the target). */
   NO_PEER: 'NO_PEER',
-  /** The peer a request was sent to went away before it answered. */
+  /** The peer a request was sent to went away (bye, heartbeat timeout, disconnect) before it answered. */
   PEER_LOST: 'PEER_LOST',
   /** A value could not be encoded for the wire. */
   SERIALIZATION: 'SERIALIZATION',
@@ -97,17 +97,28 @@ export class ZmqMessageTooLargeError extends ZmqError {
   }
 }
 
-/** There is no connected server to send to. */
+/**
+ * No connected server serves the pattern (or, with a target, none that
+ * matches it). Raised at once, before anything is sent.
+ */
 export class ZmqNoPeerError extends ZmqError {
-  constructor(readonly pattern?: string) {
+  constructor(
+    readonly pattern?: string,
+    connected = false,
+    targeted = false,
+  ) {
     super(
       ZmqErrorCode.NO_PEER,
-      pattern === undefined ? 'No connected server' : `No connected server to send "${pattern}" to`,
+      pattern === undefined
+        ? 'No connected server'
+        : !connected
+          ? `No connected server to send "${pattern}" to`
+          : `No connected server${targeted ? ' matching the target' : ''} serves "${pattern}"`,
     );
   }
 }
 
-/** The peer went away before the request ended. */
+/** The peer went away before the request ended; `reason` is `'bye'`, `'timeout'` or `'disconnect'`. */
 export class ZmqPeerLostError extends ZmqError {
   constructor(
     readonly peerId: string,

@@ -1,6 +1,10 @@
 /** Values of `server.status` / `client.status`. */
 export const ZmqStatus = {
+  /** Server: listening. Client: at least one server completed the handshake. */
   CONNECTED: 'connected',
+  /** Client only: it had servers, has none now, and is trying to get one back. */
+  RECONNECTING: 'reconnecting',
+  /** Server: not listening. Client: closed, or not connected yet. */
   DISCONNECTED: 'disconnected',
 } as const;
 
@@ -23,11 +27,51 @@ export interface ZmqPeerEvent {
   reason?: ZmqPeerLeftReason;
 }
 
+/** Payload of the `peer:refused` event: a handshake that failed. */
+export interface ZmqPeerRefusedEvent {
+  /** The id the peer claimed, when its hello was readable. */
+  peerId?: string;
+  direction: 'downstream' | 'upstream';
+  /** The server's endpoint (client side only). */
+  endpoint?: string;
+  /** `VERSION_MISMATCH` or `HANDSHAKE_REFUSED`. */
+  error: Error & { code: string };
+}
+
 /** Events of `server.on()` / `client.on()`. */
 export type ZmqEvents = {
   'peer:joined': (event: ZmqPeerEvent) => void;
   'peer:left': (event: ZmqPeerEvent) => void;
+  'peer:refused': (event: ZmqPeerRefusedEvent) => void;
 };
+
+/** A peer change as seen by {@link ZmqPeerEvents}, from any server or client of the process. */
+export interface ZmqPeerChange extends ZmqPeerEvent {
+  type: 'joined' | 'left';
+  /** Whether a `ServerZmq` or a `ClientZmq` saw the change. */
+  role: 'server' | 'client';
+  /** The `id` of that server or client. */
+  localId: string;
+}
+
+/** How a client picks one server among those that serve a pattern. */
+export type ZmqStrategy = 'round-robin' | 'least-pending';
+
+/**
+ * Which servers a request or event may go to: a peer id, or a filter on the
+ * peers' handshake metadata (every key must be equal), or any predicate.
+ */
+export type ZmqTarget =
+  | string
+  | { peerId?: string; metadata?: Record<string, unknown> }
+  | ((peer: ZmqPeerInfo) => boolean);
+
+/** One reply of a broadcast: a value of one server, or that server's error. */
+export interface ZmqPeerReply<T> {
+  peerId: string;
+  value?: T;
+  error?: Error;
+}
 
 /** A peer as listed by `getPeers()`. */
 export interface ZmqPeerInfo {
@@ -35,6 +79,10 @@ export interface ZmqPeerInfo {
   direction: 'downstream' | 'upstream';
   endpoint?: string;
   metadata: Record<string, unknown>;
-  /** Patterns the peer serves (upstream peers only). */
+  /** Message patterns the peer serves (upstream peers only). */
   patterns?: string[];
+  /** Event patterns the peer handles (upstream peers only). */
+  events?: string[];
+  /** Requests in flight to (upstream) or from (downstream) the peer. */
+  pending: number;
 }

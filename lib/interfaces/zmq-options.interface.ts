@@ -1,3 +1,5 @@
+import type { ZmqStrategy } from './zmq-events.interface';
+
 /**
  * Options shared by {@link ServerZmq} and {@link ClientZmq}. Every default
  * lives in `lib/constants.ts`.
@@ -27,9 +29,16 @@ export interface ZmqCommonOptions {
   sendHighWaterMark?: number;
   /** ZeroMQ receive high-water mark, in messages. @default 10000 */
   receiveHighWaterMark?: number;
-  /** Heartbeat interval announced in the handshake, in ms. @default 1000 */
+  /**
+   * Milliseconds of silence after which this side PINGs a peer (any traffic
+   * counts as a sign of life). Announced in the handshake. @default 1000
+   */
   heartbeatInterval?: number;
-  /** Missed heartbeat intervals before a peer counts as dead. @default 3 */
+  /**
+   * Silent intervals after which this side declares a peer dead
+   * (`peer:left` with reason `'timeout'`, its calls fail with `PEER_LOST`).
+   * Detection takes at most `heartbeatInterval × (heartbeatLiveness + 1)`. @default 3
+   */
   heartbeatLiveness?: number;
 }
 
@@ -68,4 +77,18 @@ export interface ZmqClientOptions extends ZmqCommonOptions {
    * disables it. @default 30000 (DEFAULT_REQUEST_TIMEOUT)
    */
   requestTimeout?: number;
+  /**
+   * How a request picks one of the servers that serve its pattern:
+   * `'round-robin'` or `'least-pending'` (fewest requests in flight).
+   * @default 'round-robin'
+   */
+  strategy?: ZmqStrategy;
+  /**
+   * Milliseconds before the first try to reconnect to a server that went
+   * away; each further try waits twice as long, up to `reconnectMaxInterval`.
+   * @default 100 (DEFAULT_RECONNECT_INTERVAL)
+   */
+  reconnectInterval?: number;
+  /** Longest wait between reconnect tries, in ms. @default 5000 (DEFAULT_RECONNECT_MAX_INTERVAL) */
+  reconnectMaxInterval?: number;
 }

@@ -3,7 +3,7 @@ import { CustomTransportStrategy, MessageHandler, Server } from '@nestjs/microse
 import { isObservable, Subscription } from 'rxjs';
 import { DEFAULT_SEND_TIMEOUT, PROTOCOL_VERSION } from '../constants';
 import { ZmqContext } from '../ctx-host/zmq.context';
-import { ZmqBindError, ZmqErrorCode } from '../errors/zmq.errors';
+import { ZmqBindError, ZmqErrorCode, ZmqHandshakeRefusedError, ZmqVersionMismatchError } from '../errors/zmq.errors';
 import { ZmqEvents, ZmqPeerInfo, ZmqPeerLeftReason, ZmqStatus } from '../interfaces/zmq-events.interface';
 import { ZmqServerOptions } from '../interfaces/zmq-options.interface';
 import { checkNumber, heartbeatOf, maxPayloadOf, randomId, socketSettingsOf, toList } from '../options';
@@ -21,6 +21,7 @@ import {
   OutEnvelope,
 } from '../protocol/frames';
 import { handshakeTooLarge, HeartbeatSettings, peekForeignVersion, Refusal, validateHello, Welcome } from '../protocol/handshake';
+import { Heartbeat, LivenessState } from '../protocol/liveness';
 import { ZmqSocket } from '../transport/zmq-socket';
 
 /**
@@ -37,7 +38,7 @@ interface ServerCall {
   subscription: Subscription | undefined;
 }
 
-interface ServerPeer {
+interface ServerPeer extends LivenessState {
   readonly key: string;
   readonly routingId: Buffer;
   readonly id: string;
@@ -80,7 +81,8 @@ export class ServerZmq extends Server<ZmqEvents, ZmqStatus> implements CustomTra
   private readonly heartbeat: HeartbeatSettings;
   private readonly serverMetadata: Record<string, unknown>;
   private readonly log = new Logger('ServerZmq');
-  private readonly monitor = new TransportMonitor(this.log);
+  private readonly monitor: TransportMonitor;
+  private readonly liveness: Heartbeat<ServerPeer>;
   private readonly peers = new Map<string, ServerPeer>();
   private readonly peersById = new Map<string, ServerPeer>();
   private readonly handlerCache = new Map<string, MessageHandler | null>();
@@ -96,6 +98,12 @@ export class ServerZmq extends Server<ZmqEvents, ZmqStatus> implements CustomTra
     this.maxPayload = maxPayloadOf(options);
     this.heartbeat = heartbeatOf(options);
     this.serverMetadata = options.metadata ?? {};
+    this.monitor = new TransportMonitor(this.log, 'server', this.id);
+    this.liveness = new Heartbeat<ServerPeer>(this.heartbeat, {
+      peers: () => this.peers.values(),
+      ping: peer => this.sendTo(peer, controlEnvelope(MessageType.Ping)),
+      dead: peer => this.removePeer(peer, 'timeout'),
+    });
     checkNumber(options.sendTimeout, DEFAULT_SEND_TIMEOUT, 'sendTimeout', true);
   }
 
@@ -133,6 +141,13 @@ export class ServerZmq extends Server<ZmqEvents, ZmqStatus> implements CustomTra
       frames => this.onMessage(frames),
       err => this.log.error(`Receive loop error: ${String(err)}`),
     );
+    // A ROUTER's disconnect event names no routing id. A PING to every peer
+    // finds the one that went: with ROUTER_MANDATORY its send fails with
+    // EHOSTUNREACH (onSendError), long before heartbeats would time out.
+    socket.watch(event => {
+      if (event.type === 'disconnect') this.probePeers();
+    });
+    this.liveness.start();
     this._status$.next(ZmqStatus.CONNECTED);
   }
 
@@ -144,6 +159,7 @@ export class ServerZmq extends Server<ZmqEvents, ZmqStatus> implements CustomTra
     const socket = this.socket;
     if (socket === undefined || this.closing) return;
     this.closing = true;
+    this.liveness.stop();
     for (const peer of [...this.peers.values()]) {
       this.sendTo(peer, controlEnvelope(MessageType.Bye));
       this.removePeer(peer, 'bye');
@@ -170,7 +186,12 @@ export class ServerZmq extends Server<ZmqEvents, ZmqStatus> implements CustomTra
 
   /** Clients that completed the handshake. */
   getPeers(): ZmqPeerInfo[] {
-    return [...this.peers.values()].map(p => ({ peerId: p.id, direction: 'downstream', metadata: p.metadata }));
+    return [...this.peers.values()].map(p => ({
+      peerId: p.id,
+      direction: 'downstream',
+      metadata: p.metadata,
+      pending: p.calls.size,
+    }));
   }
 
   /** Peers, calls in flight, queued envelopes and dropped messages by reason. */
@@ -202,6 +223,8 @@ export class ServerZmq extends Server<ZmqEvents, ZmqStatus> implements CustomTra
     }
     const routingId = frames[0]!;
     const key = routingId.toString('latin1');
+    const sender = this.peers.get(key);
+    if (sender !== undefined) sender.lastSeen = this.liveness.clock.now();
     for (let i = 1; i < frames.length; i += 2) {
       let env: Envelope;
       try {
@@ -245,8 +268,7 @@ export class ServerZmq extends Server<ZmqEvents, ZmqStatus> implements CustomTra
     if (!(err instanceof MalformedError)) throw err;
     const foreign = peekForeignVersion(header, MessageType.Hello);
     if (foreign !== undefined) {
-      this.log.warn(`Refused a client that speaks protocol version ${foreign}; this server speaks ${PROTOCOL_VERSION}`);
-      this.refuse(routingId, ZmqErrorCode.VERSION_MISMATCH, `Protocol version ${foreign} is not supported; this server speaks ${PROTOCOL_VERSION}`);
+      this.refuseVersion(routingId, foreign, undefined);
     } else if (err.id !== 0 && header[1] === MessageType.Request && this.peers.has(key)) {
       this.sendRouted(routingId, malformedReply(err.id, err.message));
     }
@@ -271,11 +293,18 @@ export class ServerZmq extends Server<ZmqEvents, ZmqStatus> implements CustomTra
     }
     if (hello.version !== PROTOCOL_VERSION) {
       this.monitor.drop('version', `hello of version ${hello.version}`);
-      this.log.warn(`Refused client ${hello.id}: it speaks protocol version ${hello.version}; this server speaks ${PROTOCOL_VERSION}`);
-      this.refuse(routingId, ZmqErrorCode.VERSION_MISMATCH, `Protocol version ${hello.version} is not supported; this server speaks ${PROTOCOL_VERSION}`);
+      this.refuseVersion(routingId, hello.version, hello.id);
       return;
     }
     const existing = this.peers.get(key);
+    if (existing !== undefined && existing.id === hello.id && existing.instance === hello.instance) {
+      // The same client on the same connection lost track of its session
+      // (it declared this server dead, e.g. while this process was stopped)
+      // and has already failed its calls: end them here too, and renew.
+      for (const call of [...existing.calls.values()]) this.endCall(call);
+      this.sendTo(existing, this.welcomeEnvelope());
+      return;
+    }
     const sameId = this.peersById.get(hello.id);
     if (sameId !== undefined && sameId !== existing && hello.instance !== undefined && hello.instance === sameId.instance) {
       // The same client object on a new connection (it closed and connected
@@ -283,8 +312,10 @@ export class ServerZmq extends Server<ZmqEvents, ZmqStatus> implements CustomTra
       // ZeroMQ orders nothing across connections. Hand the session over.
       this.removePeer(sameId, 'disconnect');
     } else if (sameId !== undefined && sameId !== existing) {
+      const error = new ZmqHandshakeRefusedError(`A client with id "${hello.id}" is already connected`);
       this.log.warn(`Refused a client claiming id ${hello.id}, which is already connected`);
-      this.refuse(routingId, ZmqErrorCode.HANDSHAKE_REFUSED, `A client with id "${hello.id}" is already connected`);
+      this.refuse(routingId, error.code, error.message);
+      this.monitor.refused({ peerId: hello.id, direction: 'downstream', error });
       return;
     }
     if (existing !== undefined) this.removePeer(existing, 'disconnect');
@@ -295,7 +326,15 @@ export class ServerZmq extends Server<ZmqEvents, ZmqStatus> implements CustomTra
       instance: hello.instance,
       metadata: hello.metadata,
       calls: new Map(),
+      ...this.liveness.fresh(),
     };
+    this.peers.set(key, peer);
+    this.peersById.set(peer.id, peer);
+    this.sendTo(peer, this.welcomeEnvelope());
+    this.monitor.notify('peer:joined', { peerId: peer.id, direction: 'downstream', metadata: peer.metadata });
+  }
+
+  private welcomeEnvelope(): OutEnvelope {
     const welcome: Welcome = {
       version: PROTOCOL_VERSION,
       id: this.id,
@@ -303,10 +342,20 @@ export class ServerZmq extends Server<ZmqEvents, ZmqStatus> implements CustomTra
       heartbeat: this.heartbeat,
       ...this.servedPatterns(),
     };
-    this.peers.set(key, peer);
-    this.peersById.set(peer.id, peer);
-    this.sendTo(peer, dataEnvelope(MessageType.Welcome, 0, welcome, Number.MAX_SAFE_INTEGER));
-    this.monitor.notify('peer:joined', { peerId: peer.id, direction: 'downstream', metadata: peer.metadata });
+    return dataEnvelope(MessageType.Welcome, 0, welcome, Number.MAX_SAFE_INTEGER);
+  }
+
+  private refuseVersion(routingId: Buffer, version: number, peerId: string | undefined): void {
+    const error = new ZmqVersionMismatchError(PROTOCOL_VERSION, version);
+    this.log.warn(
+      `Refused client ${peerId ?? '(unknown id)'}: it speaks protocol version ${version}; this server speaks ${PROTOCOL_VERSION}`,
+    );
+    this.refuse(routingId, error.code, `Protocol version ${version} is not supported; this server speaks ${PROTOCOL_VERSION}`);
+    this.monitor.refused({ ...(peerId !== undefined ? { peerId } : {}), direction: 'downstream', error });
+  }
+
+  private probePeers(): void {
+    for (const peer of this.peers.values()) this.sendTo(peer, controlEnvelope(MessageType.Ping));
   }
 
   private servedPatterns(): { patterns: string[]; events: string[] } {
@@ -325,7 +374,11 @@ export class ServerZmq extends Server<ZmqEvents, ZmqStatus> implements CustomTra
 
   private onUnknownPeer(routingId: Buffer, env: Envelope): void {
     this.monitor.drop('notReady', `message type ${env.type} before the handshake`);
-    if (env.type === MessageType.Request) {
+    if (env.type === MessageType.Ping) {
+      // A client that believes it has a session (this server timed it out,
+      // or restarted): tell it to handshake again.
+      this.refuse(routingId, ZmqErrorCode.NOT_READY, 'The server has no session for this client: handshake first');
+    } else if (env.type === MessageType.Request) {
       this.sendRouted(
         routingId,
         errorEnvelope(env.id, {

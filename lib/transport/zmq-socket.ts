@@ -14,6 +14,9 @@ export interface ZmqSocketSettings {
   maxFrameSize: number;
   /** ROUTER only: ms a send to a full peer may block; see DEFAULT_SEND_TIMEOUT. */
   sendTimeout?: number;
+  /** DEALER only: first and longest wait between reconnect tries, in ms. */
+  reconnectInterval?: number;
+  reconnectMaxInterval?: number;
   queueLimit: number;
   maxBatch: number;
   maxBatchBytes: number;
@@ -27,6 +30,7 @@ export type SocketEvent =
   | { type: 'connect'; endpoint: string }
   | { type: 'disconnect'; endpoint: string }
   | { type: 'accept'; endpoint: string }
+  | { type: 'handshake'; endpoint: string }
   | { type: 'handshake-error'; endpoint: string; error: unknown };
 
 interface QueueItem {
@@ -52,6 +56,7 @@ export class ZmqSocket {
   private writing = false;
   private closed = false;
   private watching = false;
+  private watchRetry: NodeJS.Timeout | undefined;
   private idleWaiters: Array<() => void> = [];
   private readonly flushCallback = () => {
     this.scheduled = false;
@@ -77,12 +82,20 @@ export class ZmqSocket {
     return new ZmqSocket(raw, settings, onSendError);
   }
 
+  /**
+   * A DEALER with `immediate`: nothing is queued for a connection that is not
+   * up (a stale HELLO or PING must never reach a restarted server), and
+   * libzmq reconnects with capped exponential backoff.
+   */
   static dealer(settings: ZmqSocketSettings, onSendError: SendErrorHandler): ZmqSocket {
     const raw = new Dealer({
       linger: settings.linger,
       sendHighWaterMark: settings.sendHighWaterMark,
       receiveHighWaterMark: settings.receiveHighWaterMark,
       maxMessageSize: settings.maxFrameSize,
+      immediate: true,
+      ...(settings.reconnectInterval !== undefined ? { reconnectInterval: settings.reconnectInterval } : {}),
+      ...(settings.reconnectMaxInterval !== undefined ? { reconnectMaxInterval: settings.reconnectMaxInterval } : {}),
     });
     return new ZmqSocket(raw, settings, onSendError);
   }
@@ -199,15 +212,60 @@ export class ZmqSocket {
     loop().catch(onError);
   }
 
-  /** Forwards connection events of the socket (connect, disconnect, accept, handshake errors). */
-  watch(onEvent: (event: SocketEvent) => void): void {
+  /**
+   * Forwards connection events of the socket (connect, disconnect, accept,
+   * ZMTP handshake done or failed). Reads the monitor with its own loop:
+   * zeromq.js's `events.on()` runs a loop whose rejection (ENOTSOCK when the
+   * socket closes under it) nobody catches, i.e. an unhandled rejection.
+   */
+  watch(onEvent: (event: SocketEvent) => void, attempt = 0): void {
+    if (this.closed) return;
+    let events: RawSocket['events'];
+    try {
+      events = this.raw.events;
+    } catch {
+      // libzmq names a monitor after the socket's address; a new socket at
+      // the address of one still being reaped gets EADDRINUSE. Try again a
+      // few times; without a monitor, heartbeats still find a lost peer.
+      if (attempt < 10) {
+        this.watchRetry = setTimeout(() => this.watch(onEvent, attempt + 1), 20 * (attempt + 1));
+        this.watchRetry.unref();
+      }
+      return;
+    }
     this.watching = true;
-    const events = this.raw.events;
-    events.on('connect', e => onEvent({ type: 'connect', endpoint: e.address }));
-    events.on('disconnect', e => onEvent({ type: 'disconnect', endpoint: e.address }));
-    events.on('accept', e => onEvent({ type: 'accept', endpoint: e.address }));
-    events.on('handshake:error:protocol', e => onEvent({ type: 'handshake-error', endpoint: e.address, error: e.error }));
-    events.on('handshake:error:other', e => onEvent({ type: 'handshake-error', endpoint: e.address, error: e.error }));
+    const loop = async () => {
+      while (!this.closed && !events.closed) {
+        let e: Awaited<ReturnType<typeof events.receive>>;
+        try {
+          e = await events.receive();
+        } catch {
+          return; // closed, or the monitor failed: stop watching
+        }
+        if (this.closed) return;
+        const address = 'address' in e ? String(e.address) : '';
+        let event: SocketEvent | undefined;
+        switch (e.type) {
+          case 'connect':
+          case 'disconnect':
+          case 'accept':
+          case 'handshake':
+            event = { type: e.type, endpoint: address };
+            break;
+          case 'handshake:error:protocol':
+          case 'handshake:error:other':
+            event = { type: 'handshake-error', endpoint: address, error: e.error };
+            break;
+        }
+        if (event === undefined) continue;
+        try {
+          onEvent(event);
+        } catch {
+          // a listener's bug must not stop the monitor
+        }
+      }
+    };
+    loop().catch(() => undefined);
   }
 
   /**
@@ -228,6 +286,7 @@ export class ZmqSocket {
       });
     }
     this.closed = true;
+    clearTimeout(this.watchRetry);
     this.queue = [];
     this.head = 0;
     this.notifyIdle();

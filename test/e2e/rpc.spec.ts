@@ -19,7 +19,7 @@ import {
   throwError,
   toArray,
 } from 'rxjs';
-import { ClientZmq, ServerZmq, ZMQ_TRANSPORT, ZmqContext, ZmqRemoteError } from 'nestjs-zeromq';
+import { ClientZmq, ServerZmq, ZMQ_TRANSPORT, ZmqContext, ZmqNoPeerError, ZmqRemoteError } from 'nestjs-zeromq';
 import { Probe, rejectionOf } from '../helpers/async';
 import { Harness, hasDispatchHook, silentLogger } from '../helpers/nest';
 import { bindEndpoint, TRANSPORTS } from '../helpers/transports';
@@ -292,11 +292,12 @@ describe.each(TRANSPORTS)('over %s', kind => {
       expect(JSON.stringify(err.error)).not.toContain('secret detail');
     });
 
-    test('an unknown pattern fails with NO_HANDLER naming the pattern', async () => {
+    test('a pattern no server serves fails at once with NO_PEER naming the pattern (the welcome lists the patterns)', async () => {
       const err = await rejectionOf(firstValueFrom(client.send('no.such.pattern', 1)));
-      expect(err).toBeInstanceOf(ZmqRemoteError);
-      expect(err.code).toBe('NO_HANDLER');
+      expect(err).toBeInstanceOf(ZmqNoPeerError);
+      expect(err.code).toBe('NO_PEER');
       expect(err.message).toContain('no.such.pattern');
+      expect(client.getStats().inFlight).toBe(0);
       // The client stays usable.
       await expect(firstValueFrom(client.send('sum', [1, 1]))).resolves.toBe(2);
     });
@@ -324,9 +325,9 @@ describe.each(TRANSPORTS)('over %s', kind => {
       await expect(firstValueFrom(client.send('zmqOnly', 1))).resolves.toBe('zmq');
     });
 
-    test('a handler bound to another transport symbol is not (NO_HANDLER)', async () => {
+    test('a handler bound to another transport symbol is not served (not in the welcome: NO_PEER)', async () => {
       const err = await rejectionOf(firstValueFrom(client.send('otherOnly', 1)));
-      expect(err.code).toBe('NO_HANDLER');
+      expect(err.code).toBe('NO_PEER');
       expect(probe.count('otherOnly')).toBe(0);
     });
   });

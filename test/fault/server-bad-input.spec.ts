@@ -246,16 +246,17 @@ describe('messages before the handshake', () => {
     expect(calls).toEqual(handled);
   });
 
-  it('drops an event, a PING and a CANCEL before HELLO without replying', async () => {
+  it('drops an event, a PING and a CANCEL before HELLO; only the PING is answered, with NOT_READY (handshake first)', async () => {
     const peer = raw();
     const before = dropped();
     const handled = { ...calls };
     await peer.send([header(T.EVENT, { enc: ENC.JSON, pattern: 'audit' }), json(1)]);
     await peer.send([header(T.PING), EMPTY]);
     await peer.send([header(T.CANCEL, { id: 5 }), EMPTY]);
-    const welcome = await peer.hello(); // sync: the HELLO is handled after them
-    expect(welcome.type).toBe(T.WELCOME);
-    expect(peer.seen).toEqual([]);
+    await peer.send([header(T.HELLO, { enc: ENC.JSON }), helloPayload(peer.id)]);
+    await peer.until(r => r.type === T.WELCOME); // sync: the HELLO is handled after them
+    expect(peer.seen).toHaveLength(1);
+    expect(peer.seen[0]).toMatchObject({ type: T.ERROR, id: 0, body: { code: 'NOT_READY' } });
     expect(delta(before)).toEqual({ notReady: 3 });
     expect(calls).toEqual(handled);
   });
