@@ -1,4 +1,4 @@
-import { spawn } from 'node:child_process';
+import { ChildProcess, spawn } from 'node:child_process';
 import { dirname } from 'node:path';
 
 /** The repository root, found from the running spec file (works in Jest's ESM mode, where __dirname is missing). */
@@ -52,3 +52,72 @@ export function runTsChild(script: string, args: string[] = [], hangGuardMs = 30
 }
 
 
+
+/** A long-running TypeScript child whose stdout lines a test can wait for. */
+export class TsChild {
+  readonly process: ChildProcess;
+  private buffer = '';
+  private readonly lines: string[] = [];
+  private waiters: Array<{ match: RegExp; resolve: (m: RegExpMatchArray) => void }> = [];
+  stderr = '';
+  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+
+  constructor(script: string, args: string[] = []) {
+    this.process = spawn(process.execPath, ['-r', './test/helpers/ts-register.cjs', script, ...args], {
+      cwd: repoRoot(),
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, NODE_OPTIONS: '' },
+    });
+    this.process.stdout!.setEncoding('utf8').on('data', (d: string) => this.onData(d));
+    this.process.stderr!.setEncoding('utf8').on('data', (d: string) => (this.stderr += d));
+    this.exited = new Promise(resolve => this.process.once('exit', (code, signal) => resolve({ code, signal })));
+  }
+
+  private onData(data: string): void {
+    this.buffer += data;
+    let nl: number;
+    while ((nl = this.buffer.indexOf('\n')) >= 0) {
+      const line = this.buffer.slice(0, nl);
+      this.buffer = this.buffer.slice(nl + 1);
+      this.lines.push(line);
+      this.waiters = this.waiters.filter(w => {
+        const m = line.match(w.match);
+        if (m) w.resolve(m);
+        return !m;
+      });
+    }
+  }
+
+  /** The first stdout line (past or future) matching `match`; rejects after `ms` or when the child exits. */
+  line(match: RegExp, ms = 15_000): Promise<RegExpMatchArray> {
+    for (const l of this.lines) {
+      const m = l.match(match);
+      if (m) return Promise.resolve(m);
+    }
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`no line ${match} within ${ms} ms; stderr: ${this.stderr}`)), ms);
+      this.waiters.push({
+        match,
+        resolve: m => {
+          clearTimeout(timer);
+          resolve(m);
+        },
+      });
+      void this.exited.then(r => {
+        clearTimeout(timer);
+        reject(new Error(`child exited (${r.code ?? r.signal}) before printing ${match}; stderr: ${this.stderr}`));
+      });
+    });
+  }
+
+  signal(sig: NodeJS.Signals): void {
+    if (this.process.exitCode === null && this.process.signalCode === null) this.process.kill(sig);
+  }
+
+  /** Kills the child (SIGKILL after SIGCONT, in case it is stopped) and waits for its exit. */
+  async close(): Promise<void> {
+    this.signal('SIGCONT');
+    this.signal('SIGKILL');
+    await this.exited;
+  }
+}
