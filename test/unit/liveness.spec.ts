@@ -1,0 +1,172 @@
+import { Clock, Scheduler } from '../../lib/protocol/clock';
+import { Heartbeat, HeartbeatPolicy, LivenessState, Verdict } from '../../lib/protocol/liveness';
+
+/** A clock and scheduler the test moves by hand. */
+class ManualTime implements Clock, Scheduler {
+  private t = 1_000;
+  private timers: Array<{ at: number; fn: () => void; id: number }> = [];
+  private seq = 0;
+
+  now(): number {
+    return this.t;
+  }
+
+  setTimeout(fn: () => void, ms: number): unknown {
+    const id = ++this.seq;
+    this.timers.push({ at: this.t + ms, fn, id });
+    return id;
+  }
+
+  clearTimeout(handle: unknown): void {
+    this.timers = this.timers.filter(t => t.id !== handle);
+  }
+
+  get pending(): number {
+    return this.timers.length;
+  }
+
+  /** Moves time forward by `ms`, firing due timers in order (bounded). */
+  advance(ms: number): void {
+    const end = this.t + ms;
+    for (let guard = 0; guard < 10_000; guard++) {
+      this.timers.sort((a, b) => a.at - b.at);
+      const next = this.timers[0];
+      if (next === undefined || next.at > end) break;
+      this.timers.shift();
+      this.t = Math.max(this.t, next.at);
+      next.fn();
+    }
+    this.t = end;
+  }
+
+  /** Jumps forward without firing anything (the process was stopped). */
+  jump(ms: number): void {
+    this.t += ms;
+  }
+}
+
+interface Peer extends LivenessState {
+  name: string;
+}
+
+describe('HeartbeatPolicy', () => {
+  const policy = new HeartbeatPolicy({ interval: 100, liveness: 3 });
+
+  it('is alive within an interval of traffic, pings after one silent interval, is dead after liveness intervals', () => {
+    const s = policy.fresh(0);
+    expect(policy.check(s, 99)).toBe(Verdict.Alive);
+    expect(policy.check(s, 100)).toBe(Verdict.Ping);
+    expect(policy.check(s, 299)).toBe(Verdict.Ping);
+    expect(policy.check(s, 300)).toBe(Verdict.Dead);
+    expect(policy.deadAfter).toBe(300);
+  });
+
+  it('pings at most once per interval', () => {
+    const s = policy.fresh(0);
+    s.lastPing = 150;
+    expect(policy.check(s, 200)).toBe(Verdict.Alive);
+    expect(policy.check(s, 250)).toBe(Verdict.Ping);
+  });
+
+  it('any traffic resets the silence', () => {
+    const s = policy.fresh(0);
+    s.lastSeen = 250;
+    expect(policy.check(s, 299)).toBe(Verdict.Alive);
+    expect(policy.check(s, 549)).toBe(Verdict.Ping);
+    expect(policy.check(s, 550)).toBe(Verdict.Dead);
+  });
+});
+
+describe('Heartbeat', () => {
+  function setup(peers: Peer[]) {
+    const time = new ManualTime();
+    const pings: string[] = [];
+    const dead: string[] = [];
+    const hb = new Heartbeat<Peer>(
+      { interval: 100, liveness: 3 },
+      {
+        peers: () => peers,
+        ping: p => pings.push(p.name),
+        dead: p => {
+          dead.push(p.name);
+          peers.splice(peers.indexOf(p), 1);
+        },
+      },
+      time,
+      time,
+    );
+    return { time, pings, dead, hb };
+  }
+
+  it('declares a silent peer dead within interval × (liveness + 1), after pinging it', () => {
+    const peers: Peer[] = [];
+    const { time, pings, dead, hb } = setup(peers);
+    peers.push({ name: 'a', ...hb.fresh() });
+    hb.start();
+    time.advance(399);
+    expect(dead).toEqual(['a']);
+    expect(pings.length).toBeGreaterThanOrEqual(1);
+    expect(pings.length).toBeLessThanOrEqual(3);
+    expect(peers).toEqual([]);
+  });
+
+  it('never declares a peer dead while it keeps talking', () => {
+    const peers: Peer[] = [];
+    const { time, dead, hb } = setup(peers);
+    const a: Peer = { name: 'a', ...hb.fresh() };
+    peers.push(a);
+    hb.start();
+    for (let i = 0; i < 100; i++) {
+      time.advance(90);
+      a.lastSeen = time.now();
+    }
+    expect(dead).toEqual([]);
+  });
+
+  it('a pinged peer that answers stays alive; one that stops answering dies', () => {
+    const peers: Peer[] = [];
+    const time0 = { answered: true };
+    const { time, pings, dead, hb } = setup(peers);
+    const a: Peer = { name: 'a', ...hb.fresh() };
+    peers.push(a);
+    hb.start();
+    for (let i = 0; i < 20; i++) {
+      const before = pings.length;
+      time.advance(50);
+      if (time0.answered && pings.length > before) a.lastSeen = time.now(); // the PONG
+    }
+    expect(dead).toEqual([]);
+    time0.answered = false;
+    time.advance(400);
+    expect(dead).toEqual(['a']);
+  });
+
+  it('after its own stall (SIGSTOP, a blocked loop) it gives peers a fresh window instead of declaring them dead', () => {
+    const peers: Peer[] = [];
+    const { time, dead, hb } = setup(peers);
+    const a: Peer = { name: 'a', ...hb.fresh() };
+    peers.push(a);
+    hb.start();
+    time.advance(50);
+    time.jump(5_000);
+    time.advance(1); // the overdue tick runs
+    expect(dead).toEqual([]);
+    a.lastSeen = time.now(); // what it sent meanwhile is read
+    time.advance(250);
+    expect(dead).toEqual([]);
+    time.advance(400);
+    expect(dead).toEqual(['a']);
+  });
+
+  it('stop() cancels its timer, also from inside a dead handler', () => {
+    const peers: Peer[] = [];
+    const { time, hb } = setup(peers);
+    hb.start();
+    expect(time.pending).toBe(1);
+    hb.stop();
+    expect(time.pending).toBe(0);
+    expect(hb.running).toBe(false);
+    time.advance(1_000);
+    expect(time.pending).toBe(0);
+  });
+});
