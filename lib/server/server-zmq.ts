@@ -554,7 +554,12 @@ export class ServerZmq extends Server<ZmqEvents, ZmqStatus> implements CustomTra
 
   private onSendError(envs: OutEnvelope[], dest: Buffer | undefined, err: unknown): void {
     const code = (err as { code?: string }).code;
-    this.monitor.drop(code === 'EHOSTUNREACH' ? 'unroutable' : 'sendFailed', `${envs.length} envelope(s): ${String(err)}`, envs.length);
+    // Heartbeat and probe PINGs carry nothing: losing them is not a drop.
+    let lost = 0;
+    for (const env of envs) if (env.type !== MessageType.Ping) lost++;
+    if (lost > 0) {
+      this.monitor.drop(code === 'EHOSTUNREACH' ? 'unroutable' : 'sendFailed', `${lost} envelope(s): ${String(err)}`, lost);
+    }
     if (code === 'EHOSTUNREACH' && dest !== undefined) {
       const peer = this.peers.get(dest.toString('latin1'));
       if (peer !== undefined) this.removePeer(peer, 'disconnect');
