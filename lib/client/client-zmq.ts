@@ -219,12 +219,21 @@ export class ClientZmq extends ClientProxy<ZmqEvents> {
       // inproc has no connection events (and no reconnects). Elsewhere, a
       // HELLO goes out on every established connection, reconnects included.
       // Watch before connecting so the first handshake is not missed.
+      let reconnect = false;
       socket.watch(event => {
         if (!this.links.includes(link)) return;
         if (event.type === 'handshake') {
+          // The first connection carries the HELLO queued below. Sending one
+          // more could reach the server after requests sent on its WELCOME,
+          // and a renewal would end them.
+          if (!reconnect) {
+            reconnect = true;
+            return;
+          }
           if (link.welcome !== undefined) this.onPeerGone(link, 'disconnect');
           this.sendHello(link);
         } else if (event.type === 'disconnect') {
+          reconnect = true;
           this.onPeerGone(link, 'disconnect');
         }
       });
@@ -239,8 +248,7 @@ export class ClientZmq extends ClientProxy<ZmqEvents> {
       frames => this.onMessage(link, frames),
       err => this.log.error(`Receive loop error on ${endpoint}: ${String(err)}`),
     );
-    // Also at once: it waits in the writer until the connection is up. A
-    // second HELLO on the same connection only renews the session (§4.2).
+    // At once: it waits in the writer until the first connection is up.
     this.sendHello(link);
     return link;
   }
