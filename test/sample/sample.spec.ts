@@ -164,6 +164,8 @@ const STEPS: Step[] = [
       });
       await ctx.restarted.waitFor(/^READY math /, 'math to start again', STARTUP_MS);
       await ctx.launcher.waitFor(/^\[gateway\].*peer joined: math /, 'the gateway to see math again', 10_000, from);
+      // The service side, through the injectable ZmqPeerEvents.
+      await ctx.restarted.waitFor(/LOG \[Callers\] caller joined: \S+ \(gateway\)$/, 'math to see the gateway', 10_000);
     },
   },
   { curl: "curl -s 'localhost:3000/sum?a=2&b=3'", run: exactly(200), afterKill: true },

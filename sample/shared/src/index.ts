@@ -1,3 +1,4 @@
+export * from './caller-log';
 export * from './config';
 export * from './contracts';
 export * from './serve';
