@@ -4,7 +4,7 @@
  */
 import { Dealer, Router } from 'zeromq';
 import { ZmqQueueFullError } from '../errors/zmq.errors';
-import { encodeHeader, OutEnvelope } from '../protocol/frames';
+import { appendEnvelopeFrames, OutEnvelope, unpackMessage } from '../protocol/frames';
 
 export interface ZmqSocketSettings {
   linger: number;
@@ -145,19 +145,19 @@ export class ZmqSocket {
       while (this.head < this.queue.length && !this.closed) {
         const first = this.queue[this.head]!;
         const destination = first.destination;
-        const frames: Buffer[] = destination === undefined ? [] : [destination];
         const batch: OutEnvelope[] = [];
         let bytes = 0;
         while (this.head < this.queue.length && batch.length < maxBatch && bytes < maxBatchBytes) {
           const item = this.queue[this.head]!;
           if (item.destination !== destination) break;
-          frames.push(encodeHeader(item.envelope), item.envelope.payload);
           bytes += item.envelope.payload.length;
           batch.push(item.envelope);
           this.queue[this.head] = undefined as unknown as QueueItem;
           this.head++;
         }
         this.compact();
+        const frames: Buffer[] = destination === undefined ? [] : [destination];
+        appendEnvelopeFrames(batch, frames);
         try {
           await this.raw.send(frames);
         } catch (err) {
@@ -192,6 +192,8 @@ export class ZmqSocket {
    * Exceptions from `onMessage` are passed to `onError`; the loop goes on.
    */
   startReceiving(onMessage: (frames: Buffer[]) => void, onError: (err: unknown) => void): void {
+    // BATCH envelopes are unpacked here: the layers above see header/payload pairs only.
+    const start = this.raw instanceof Router ? 1 : 0;
     const loop = async () => {
       while (!this.closed) {
         let frames: Buffer[];
@@ -203,7 +205,7 @@ export class ZmqSocket {
           continue;
         }
         try {
-          onMessage(frames);
+          onMessage(unpackMessage(frames, start));
         } catch (err) {
           onError(err);
         }

@@ -52,22 +52,52 @@ export interface ParsedEnvelope {
   body: unknown;
 }
 
-/** Envelopes of a received message; `start` skips a ROUTER's routing-id frame. */
-export function parseEnvelopes(frames: Buffer[], start: number): ParsedEnvelope[] {
-  const out: ParsedEnvelope[] = [];
+/** Type of a BATCH, the container of packed envelopes (docs/PROTOCOL.md §2.1). */
+export const BATCH = 12;
+
+/** Packs header/payload pairs into a BATCH payload: u16 header length, header, u32 payload length, payload. */
+export function packBatch(pairs: Array<[Buffer, Buffer]>): Buffer {
+  const parts: Buffer[] = [];
+  for (const [h, p] of pairs) {
+    const hl = Buffer.alloc(2);
+    hl.writeUInt16BE(h.length);
+    const pl = Buffer.alloc(4);
+    pl.writeUInt32BE(p.length);
+    parts.push(hl, h, pl, p);
+  }
+  return Buffer.concat(parts);
+}
+
+/** The header/payload pairs of a message, each BATCH replaced by the pairs packed in it. */
+function unpackPairs(frames: Buffer[], start: number): Array<[Buffer, Buffer]> {
+  const pairs: Array<[Buffer, Buffer]> = [];
   for (let i = start; i + 1 < frames.length; i += 2) {
     const h = frames[i]!;
     const p = frames[i + 1]!;
-    out.push({
-      version: h[0]!,
-      type: h[1]!,
-      flags: h[2]!,
-      id: h.readUInt32BE(4),
-      pattern: h.toString('utf8', 10, 10 + h.readUInt16BE(8)),
-      body: h[3] === ENC.JSON ? JSON.parse(p.toString('utf8')) : h[3] === ENC.RAW ? p : undefined,
-    });
+    if (h.length !== 10 || h[0] !== 1 || h[1] !== BATCH) {
+      pairs.push([h, p]);
+      continue;
+    }
+    for (let o = 0; o < p.length; ) {
+      const hEnd = o + 2 + p.readUInt16BE(o);
+      const pEnd = hEnd + 4 + p.readUInt32BE(hEnd);
+      pairs.push([p.subarray(o + 2, hEnd), p.subarray(hEnd + 4, pEnd)]);
+      o = pEnd;
+    }
   }
-  return out;
+  return pairs;
+}
+
+/** Envelopes of a received message (BATCHes unpacked); `start` skips a ROUTER's routing-id frame. */
+export function parseEnvelopes(frames: Buffer[], start: number): ParsedEnvelope[] {
+  return unpackPairs(frames, start).map(([h, p]) => ({
+    version: h[0]!,
+    type: h[1]!,
+    flags: h[2]!,
+    id: h.readUInt32BE(4),
+    pattern: h.toString('utf8', 10, 10 + h.readUInt16BE(8)),
+    body: h[3] === ENC.JSON ? JSON.parse(p.toString('utf8')) : h[3] === ENC.RAW ? p : undefined,
+  }));
 }
 
 /** The drop counters that changed between two `getStats().dropped` snapshots, as { reason: delta }. */

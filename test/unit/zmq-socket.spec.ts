@@ -1,14 +1,15 @@
 /**
  * The writer of lib/transport/zmq-socket.ts: envelopes queued in one turn of
- * the event loop leave as one multipart message (header/payload pairs), in
- * order, split only at maxBatch; a full queue is a typed error.
+ * the event loop leave as one multipart message, small ones packed into one
+ * BATCH (docs/PROTOCOL.md §2.1), in order, split only at maxBatch; a full
+ * queue is a typed error. The reader unpacks BATCHes.
  */
 import { Router } from 'zeromq';
 import { ZmqQueueFullError } from 'nestjs-zeromq';
 import { dataEnvelope } from '../../lib/protocol/envelopes';
-import { MessageType } from '../../lib/protocol/frames';
+import { MessageType, PACK_MAX_PAYLOAD } from '../../lib/protocol/frames';
 import { ZmqSocket, ZmqSocketSettings } from '../../lib/transport/zmq-socket';
-import { parseEnvelopes } from '../helpers/wire';
+import { BATCH, parseEnvelopes } from '../helpers/wire';
 
 const settings: ZmqSocketSettings = {
   linger: 0,
@@ -41,10 +42,15 @@ function request(id: number) {
   return dataEnvelope(MessageType.Request, id, { n: id }, 1 << 20, 0, Buffer.from('p'));
 }
 
-test('envelopes queued in one turn leave as one multipart message, in order', async () => {
+function requestOf(id: number, payloadBytes: number) {
+  return dataEnvelope(MessageType.Request, id, Buffer.alloc(payloadBytes, id), 1 << 20, 0, Buffer.from('p'));
+}
+
+test('envelopes queued in one turn leave as one multipart message, in order, packed in one BATCH', async () => {
   for (let id = 1; id <= 100; id++) dealer.send(request(id));
   const [, ...frames] = await router.receive();
-  expect(frames).toHaveLength(200);
+  expect(frames).toHaveLength(2);
+  expect(frames[0]![1]).toBe(BATCH);
   const envs = parseEnvelopes(frames, 0);
   expect(envs.map(e => e.id)).toEqual(Array.from({ length: 100 }, (_, i) => i + 1));
   expect(envs.every((e, i) => e.type === 3 && e.pattern === 'p' && (e.body as { n: number }).n === i + 1)).toBe(true);
@@ -54,10 +60,45 @@ test('a batch is split at maxBatch without reordering', async () => {
   for (let id = 1; id <= 300; id++) dealer.send(request(id));
   const first = await router.receive();
   const second = await router.receive();
-  expect(first.length - 1).toBe(2 * 256);
-  expect(second.length - 1).toBe(2 * 44);
+  expect(parseEnvelopes(first, 1)).toHaveLength(256);
+  expect(parseEnvelopes(second, 1)).toHaveLength(44);
   const ids = [...parseEnvelopes(first, 1), ...parseEnvelopes(second, 1)].map(e => e.id);
   expect(ids).toEqual(Array.from({ length: 300 }, (_, i) => i + 1));
+});
+
+test('a lone envelope leaves as a plain pair; a payload above PACK_MAX_PAYLOAD keeps its own frame, in order', async () => {
+  dealer.send(request(1));
+  const [, ...lone] = await router.receive();
+  expect(lone).toHaveLength(2);
+  expect(lone[0]![1]).toBe(MessageType.Request);
+
+  const big = PACK_MAX_PAYLOAD + 1;
+  const sizes = [10, 20, big, 30, big, big, 40, 50, 60];
+  sizes.forEach((size, i) => dealer.send(requestOf(i + 1, size)));
+  const [, ...frames] = await router.receive();
+  // BATCH(1,2) big(3) pair(4) big(5) big(6) BATCH(7,8,9)
+  expect(frames.map(f => (f.length >= 10 && f[1] === BATCH ? 'B' : '')).filter(Boolean)).toHaveLength(2);
+  expect(frames).toHaveLength(2 * 6);
+  expect([frames[3]!.length, frames[7]!.length, frames[9]!.length]).toEqual([big, big, big]);
+  const envs = parseEnvelopes(frames, 0);
+  expect(envs.map(e => e.id)).toEqual(sizes.map((_, i) => i + 1));
+  expect(envs.map(e => (e.body as Buffer).length)).toEqual(sizes);
+});
+
+test('the reader unpacks a BATCH: the layer above sees header/payload pairs', async () => {
+  const peer = ZmqSocket.router(settings, (_envs, _dest, err) => sendErrors.push(err));
+  await peer.bind('tcp://127.0.0.1:*');
+  const received: Buffer[][] = [];
+  peer.startReceiving(frames => received.push(frames), err => sendErrors.push(err));
+  const client = ZmqSocket.dealer(settings, (_envs, _dest, err) => sendErrors.push(err));
+  client.connect((peer.raw as Router).lastEndpoint!);
+  for (let id = 1; id <= 5; id++) client.send(request(id));
+  for (let i = 0; i < 100 && received.length === 0; i++) await new Promise(r => setTimeout(r, 20));
+  await client.close(0);
+  await peer.close(0);
+  expect(received).toHaveLength(1);
+  expect(received[0]).toHaveLength(1 + 2 * 5);
+  expect(parseEnvelopes(received[0]!, 1).map(e => e.id)).toEqual([1, 2, 3, 4, 5]);
 });
 
 test('the queue is bounded: one more than queueLimit is a QUEUE_FULL error', () => {
