@@ -60,6 +60,7 @@ async function echoOnce(driver: Driver, payload: SmallPayload | string): Promise
 
 async function sequential(driver: Driver, plan: Plan): Promise<Pick<ClientResult, 'p50Us' | 'p99Us' | 'meanUs'>> {
   for (let i = 0; i < plan.warmup; i++) await echoOnce(driver, smallPayload(i));
+  if (plan.sequential === 0) return { p50Us: 0, p99Us: 0, meanUs: 0 };
   const micros: number[] = [];
   for (let i = 0; i < plan.sequential; i++) {
     const payload = smallPayload(i);
@@ -75,6 +76,7 @@ async function sequential(driver: Driver, plan: Plan): Promise<Pick<ClientResult
 
 /** Requests per second for `total` echoes with `inFlight` outstanding at a time. */
 function saturate(driver: Driver, total: number, inFlight: number, make: (i: number) => SmallPayload | string): Promise<number> {
+  if (total === 0) return Promise.resolve(0);
   return new Promise((resolve, reject) => {
     let issued = 0;
     let done = 0;
@@ -106,6 +108,7 @@ function saturate(driver: Driver, total: number, inFlight: number, make: (i: num
 }
 
 async function streamed(driver: Driver, n: number): Promise<number> {
+  if (n === 0) return 0;
   let expected = 0;
   let wrong: unknown;
   const start = nowNs();

@@ -9,7 +9,10 @@
  * .bench-results/. It fails (exit 1) only when a contender crashes or gives a
  * wrong answer: no figure is asserted.
  *
- * Options: --quick, --rounds N, --only a,b (contenders).
+ * Options: --quick, --rounds N, --only a,b (contenders), --cpu-prof (each child
+ * writes a V8 CPU profile to .bench-results/profiles/, named by contender,
+ * role, phase and round), --set key=value,... (override numbers of the plan,
+ * e.g. --set sequential=0,throughput=0 to profile the 64 KiB run alone).
  */
 import { ChildProcess, spawn } from 'node:child_process';
 import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -25,6 +28,8 @@ const BASELINE: Contender = 'nest-tcp';
 
 interface Options {
   quick: boolean;
+  overrides: Partial<Plan>;
+  cpuProf: boolean;
   rounds: number;
   contenders: Contender[];
 }
@@ -40,7 +45,14 @@ function parseArgs(argv: string[]): Options {
   const only = value('--only')?.split(',') ?? [...CONTENDERS];
   const contenders = only.filter(isContender);
   if (contenders.length !== only.length || contenders.length === 0) throw new Error(`--only takes some of ${CONTENDERS.join(',')}`);
-  return { quick, rounds, contenders };
+  const overrides: Partial<Plan> = {};
+  for (const pair of value('--set')?.split(',') ?? []) {
+    const [key, raw] = pair.split('=');
+    const n = Number(raw);
+    if (!(key! in FULL_PLAN) || !Number.isInteger(n) || n < 0) throw new Error(`--set: bad ${pair}`);
+    overrides[key as keyof Plan] = n;
+  }
+  return { quick, rounds, contenders, cpuProf: argv.includes('--cpu-prof'), overrides };
 }
 
 /**
@@ -70,8 +82,9 @@ class Child {
   private readonly exited: Promise<number | null>;
   private waiters: Array<() => void> = [];
 
-  constructor(script: string, args: string[], private readonly label: string) {
-    this.proc = spawn(process.execPath, [join(BUILD, script), ...args], {
+  constructor(script: string, args: string[], private readonly label: string, profile?: string) {
+    const flags = profile === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${join(RESULTS, 'profiles')}`, `--cpu-prof-name=${profile}.cpuprofile`];
+    this.proc = spawn(process.execPath, [...flags, join(BUILD, script), ...args], {
       cwd: ROOT,
       stdio: ['pipe', 'pipe', 'pipe'],
       env: { ...process.env, NODE_OPTIONS: '' },
@@ -137,13 +150,18 @@ interface PairResult {
   serverPeakRss: number;
 }
 
-async function runPair(contender: Contender, phase: Phase, plan: Plan): Promise<PairResult> {
+async function runPair(contender: Contender, phase: Phase, plan: Plan, profile?: string): Promise<PairResult> {
   const childLimit = plan.phaseTimeoutMs * 5;
-  const server = new Child('bench/server.js', [contender, String(childLimit)], `${contender} server`);
+  const server = new Child('bench/server.js', [contender, String(childLimit)], `${contender} server`, profile && `${profile}-server`);
   let client: Child | undefined;
   try {
     const endpoint = await server.line('READY', 60_000);
-    client = new Child('bench/client.js', [contender, endpoint, phase, JSON.stringify(plan)], `${contender} client (${phase})`);
+    client = new Child(
+      'bench/client.js',
+      [contender, endpoint, phase, JSON.stringify(plan)],
+      `${contender} client (${phase})`,
+      profile && `${profile}-client`,
+    );
     const result = JSON.parse(await client.line('RESULT', childLimit)) as ClientResult;
     const clientCode = await client.exit(10_000);
     if (clientCode !== 0) throw client.failure(`exited with ${clientCode}`);
@@ -241,7 +259,7 @@ function zmqVersions(): string {
 
 async function main(): Promise<void> {
   const options = parseArgs(process.argv.slice(2));
-  const plan = options.quick ? QUICK_PLAN : FULL_PLAN;
+  const plan: Plan = { ...(options.quick ? QUICK_PLAN : FULL_PLAN), ...options.overrides };
   const started = Date.now();
   buildChildren();
   const rounds: Array<Partial<Record<Contender, Record<string, number>>>> = [];
@@ -249,8 +267,9 @@ async function main(): Promise<void> {
     const order = options.contenders.map((_, i) => options.contenders[(i + round) % options.contenders.length]!);
     const figures: Partial<Record<Contender, Record<string, number>>> = {};
     for (const contender of order) {
-      const main = await runPair(contender, 'main', plan);
-      const stream = await runPair(contender, 'stream', plan);
+      const profile = (phase: Phase) => (options.cpuProf ? `${contender}-${phase}-r${round + 1}` : undefined);
+      const main = await runPair(contender, 'main', plan, profile('main'));
+      const stream = await runPair(contender, 'stream', plan, profile('stream'));
       figures[contender] = Object.fromEntries(METRICS.map(m => [m.key, m.read(main, stream)]));
       process.stderr.write(`round ${round + 1}/${options.rounds} ${contender}: ${JSON.stringify(figures[contender])}\n`);
     }
