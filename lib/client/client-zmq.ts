@@ -57,6 +57,8 @@ import { ZmqSocket, ZmqSocketSettings } from '../transport/zmq-socket';
 /** One DEALER and the server behind it. */
 interface Link extends LivenessState {
   readonly endpoint: string;
+  /** The `instance` of this link's HELLOs (docs/PROTOCOL.md §4.3). */
+  readonly instance: string;
   readonly socket: ZmqSocket;
   /** The server's WELCOME while a session is up; `undefined` otherwise. */
   welcome: Welcome | undefined;
@@ -67,6 +69,8 @@ interface Link extends LivenessState {
   refusal: ZmqError | undefined;
   /** Requests in flight on this link. */
   pending: number;
+  /** When the last HELLO was queued. */
+  lastHello: number;
 }
 
 /** Where one request or event may go. */
@@ -141,6 +145,7 @@ export class ClientZmq extends ClientProxy<ZmqEvents> {
   private connection: Promise<void> | undefined;
   private pendingConnect: PendingConnect | undefined;
   private closing: Promise<void> = Promise.resolve();
+  private helloTimer: NodeJS.Timeout | undefined;
 
   constructor(private readonly options: ZmqClientOptions) {
     super();
@@ -190,8 +195,10 @@ export class ClientZmq extends ClientProxy<ZmqEvents> {
     this.connection = connection;
     if (this.links.length === 0) {
       try {
-        for (const endpoint of this.endpoints) this.links.push(this.openLink(endpoint));
+        this.endpoints.forEach((endpoint, slot) => this.links.push(this.openLink(endpoint, slot)));
         this.liveness.start();
+        this.helloTimer = setInterval(() => this.retryHellos(), this.heartbeat.interval);
+        this.helloTimer.unref();
       } catch (err) {
         // e.g. a malformed endpoint: reject instead of throwing out of connect().
         this.failConnect(err as Error);
@@ -200,44 +207,26 @@ export class ClientZmq extends ClientProxy<ZmqEvents> {
     return connection;
   }
 
-  private openLink(endpoint: string): Link {
+  private openLink(endpoint: string, slot: number): Link {
     const socket = ZmqSocket.dealer(this.settings, (envs, _dest, err) => {
       this.monitor.drop('sendFailed', `${envs.length} envelope(s) to ${endpoint}: ${String(err)}`, envs.length);
     });
     const link: Link = {
       endpoint,
+      // Same across close() / connect() for one endpoint (a reconnecting client
+      // is handed its session over), distinct between endpoints (two links to
+      // one server must not take the session from each other).
+      instance: `${this.instance}/${slot}`,
       socket,
       welcome: undefined,
       serves: new Set(),
       handles: new Set(),
       refusal: undefined,
       pending: 0,
+      lastHello: 0,
       lastSeen: 0,
       lastPing: 0,
     };
-    if (!endpoint.startsWith('inproc://')) {
-      // inproc has no connection events (and no reconnects). Elsewhere, a
-      // HELLO goes out on every established connection, reconnects included.
-      // Watch before connecting so the first handshake is not missed.
-      let reconnect = false;
-      socket.watch(event => {
-        if (!this.links.includes(link)) return;
-        if (event.type === 'handshake') {
-          // The first connection carries the HELLO queued below. Sending one
-          // more could reach the server after requests sent on its WELCOME,
-          // and a renewal would end them.
-          if (!reconnect) {
-            reconnect = true;
-            return;
-          }
-          if (link.welcome !== undefined) this.onPeerGone(link, 'disconnect');
-          this.sendHello(link);
-        } else if (event.type === 'disconnect') {
-          reconnect = true;
-          this.onPeerGone(link, 'disconnect');
-        }
-      });
-    }
     try {
       socket.connect(endpoint);
     } catch (err) {
@@ -248,16 +237,35 @@ export class ClientZmq extends ClientProxy<ZmqEvents> {
       frames => this.onMessage(link, frames),
       err => this.log.error(`Receive loop error on ${endpoint}: ${String(err)}`),
     );
-    // At once: it waits in the writer until the first connection is up.
+    // It waits in the writer until the connection is up (ZMQ_IMMEDIATE).
+    // Later HELLOs: after a heartbeat timeout or a NOT_READY (the server lost
+    // our session); the socket reconnects on its own meanwhile.
     this.sendHello(link);
     return link;
   }
 
+  /**
+   * Every heartbeat interval, a link without a session (server down,
+   * restarting, or its HELLO lost with a closing connection) sends HELLO
+   * again, unless one is still queued: at most one waits for the connection.
+   * Safe to repeat: no request goes out on a link before its WELCOME, and a
+   * connection keeps order, so a repeated HELLO precedes every request.
+   */
+  private retryHellos(): void {
+    const now = this.liveness.clock.now();
+    for (const link of this.links) {
+      if (link.welcome !== undefined || link.refusal !== undefined || link.socket.queued > 0) continue;
+      if (now - link.lastHello < this.heartbeat.interval) continue;
+      this.sendHello(link);
+    }
+  }
+
   private sendHello(link: Link): void {
+    link.lastHello = this.liveness.clock.now();
     const hello: Hello = {
       version: PROTOCOL_VERSION,
       id: this.id,
-      instance: this.instance,
+      instance: link.instance,
       metadata: this.options.metadata ?? {},
       heartbeat: this.heartbeat,
     };
@@ -305,6 +313,8 @@ export class ClientZmq extends ClientProxy<ZmqEvents> {
     this.ready = [];
     this.connection = undefined;
     this.liveness.stop();
+    clearInterval(this.helloTimer);
+    this.helloTimer = undefined;
     for (const call of this.tracker.drain()) {
       this.safeCallback(call, { err: new ZmqClosedError(), isDisposed: true });
     }
@@ -738,7 +748,10 @@ export class ClientZmq extends ClientProxy<ZmqEvents> {
     }
     this.monitor.notify('peer:left', { ...this.peerEvent(link, reason), peerId: welcome.id, metadata: welcome.metadata });
     if (this.ready.length === 0) this._status$.next(ZmqStatus.RECONNECTING);
-    if (reason === 'timeout' || link.endpoint.startsWith('inproc://')) this.sendHello(link);
+    // After a timeout or a lost session the connection may still be up: ask
+    // again now. After a BYE the server is going away; retryHellos() asks
+    // the next one.
+    if (reason !== 'bye') this.sendHello(link);
   }
 
   private onTimeout(call: PendingCall): void {

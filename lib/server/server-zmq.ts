@@ -141,12 +141,6 @@ export class ServerZmq extends Server<ZmqEvents, ZmqStatus> implements CustomTra
       frames => this.onMessage(frames),
       err => this.log.error(`Receive loop error: ${String(err)}`),
     );
-    // A ROUTER's disconnect event names no routing id. A PING to every peer
-    // finds the one that went: with ROUTER_MANDATORY its send fails with
-    // EHOSTUNREACH (onSendError), long before heartbeats would time out.
-    socket.watch(event => {
-      if (event.type === 'disconnect') this.probePeers();
-    });
     this.liveness.start();
     this._status$.next(ZmqStatus.CONNECTED);
   }
@@ -354,10 +348,6 @@ export class ServerZmq extends Server<ZmqEvents, ZmqStatus> implements CustomTra
     this.monitor.refused({ ...(peerId !== undefined ? { peerId } : {}), direction: 'downstream', error });
   }
 
-  private probePeers(): void {
-    for (const peer of this.peers.values()) this.sendTo(peer, controlEnvelope(MessageType.Ping));
-  }
-
   private servedPatterns(): { patterns: string[]; events: string[] } {
     const patterns: string[] = [];
     const events: string[] = [];
@@ -554,7 +544,7 @@ export class ServerZmq extends Server<ZmqEvents, ZmqStatus> implements CustomTra
 
   private onSendError(envs: OutEnvelope[], dest: Buffer | undefined, err: unknown): void {
     const code = (err as { code?: string }).code;
-    // Heartbeat and probe PINGs carry nothing: losing them is not a drop.
+    // Heartbeat PINGs carry nothing: losing them is not a drop.
     let lost = 0;
     for (const env of envs) if (env.type !== MessageType.Ping) lost++;
     if (lost > 0) {

@@ -208,6 +208,23 @@ describe('peer events', () => {
     expect(server.getPeers()).toEqual([]);
   });
 
+  it('one client with two endpoints of the same server: the second link is refused (the id is taken), the first serves', async () => {
+    const { server } = await h.startServer({ bind: ['tcp://127.0.0.1:*', 'tcp://127.0.0.1:*'], controllers: [controllerFor('dup', 'a')] });
+    const [e1, e2] = server.endpoints;
+    const client = h.track(new ClientZmq({ connect: [e1!, e2!], id: 'dup-client' }));
+    const refused = deferred<ZmqPeerRefusedEvent>();
+    client.on('peer:refused', e => refused.resolve(e));
+    const left: string[] = [];
+    server.on('peer:left', e => left.push(e.peerId));
+    await client.connect();
+    const event = await within(refused.promise, 5_000, 'peer:refused');
+    expect(event).toMatchObject({ direction: 'upstream', error: { code: 'HANDSHAKE_REFUSED' } });
+    for (let i = 0; i < 5; i++) await expect(firstValueFrom(client.send('who', i))).resolves.toBe('dup');
+    expect(client.getPeers()).toHaveLength(1);
+    expect(server.getPeers().map(p => p.peerId)).toEqual(['dup-client']);
+    expect(left).toEqual([]);
+  });
+
   it('a request for a pattern without handler still gets NO_HANDLER from the server (a client that ignores the welcome)', async () => {
     const { endpoint } = await h.startServer({ bind: 'tcp://127.0.0.1:*', controllers: [controllerFor('nh', 'a')] });
     const sock = h.track({ sock: new Dealer({ linger: 0, receiveTimeout: 5_000 }), close() { this.sock.close(); } }).sock;
