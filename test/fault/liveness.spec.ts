@@ -32,13 +32,23 @@ class StreamController {
 }
 
 /** The next `event` of `client` whose payload passes `match`. */
-function next(target: { on(e: string, cb: (e: ZmqPeerEvent) => void): unknown }, event: 'peer:joined' | 'peer:left', match: (e: ZmqPeerEvent) => boolean = () => true): Promise<ZmqPeerEvent> {
+function next(
+  target: { on(e: string, cb: (e: ZmqPeerEvent) => void): unknown },
+  event: 'peer:joined' | 'peer:left',
+  match: (e: ZmqPeerEvent) => boolean = () => true,
+  guardMs = DETECT_GUARD_MS,
+): Promise<ZmqPeerEvent> {
   const d = deferred<ZmqPeerEvent>();
   target.on(event, e => {
     if (!d.settled && match(e)) d.resolve(e);
   });
-  return within(d.promise, DETECT_GUARD_MS, event);
+  return within(d.promise, guardMs, event);
 }
+
+/** Starting a child (TypeScript compiled on the fly, Nest booting) can take long on a loaded machine. */
+const START_GUARD_MS = 30_000;
+/** Per test: children start, die and start again. */
+const TEST_MS = 90_000;
 
 describe('liveness with real processes', () => {
   const h = new Harness();
@@ -49,7 +59,7 @@ describe('liveness with real processes', () => {
 
   async function startServer(id: string, bind = 'tcp://127.0.0.1:*'): Promise<{ child: TsChild; endpoint: string }> {
     const child = h.track(new TsChild(SERVER, [bind, id, '250']));
-    const [, endpoint] = await child.line(/^READY (\S+)/);
+    const [, endpoint] = await child.line(/^READY (\S+)/, START_GUARD_MS);
     return { child, endpoint: endpoint! };
   }
 
@@ -84,7 +94,7 @@ describe('liveness with real processes', () => {
     expect(statuses[statuses.length - 1]).toBe('reconnecting');
     // Nothing serves the pattern now: fails at once, naming it.
     await expect(firstValueFrom(client.send('who', 1))).rejects.toMatchObject({ code: 'NO_PEER', message: expect.stringContaining('who') });
-  });
+  }, TEST_MS);
 
   it('a server stopped with SIGSTOP is declared dead by timeout; after SIGCONT it joins again and serves', async () => {
     const { child, endpoint } = await startServer('s-stop');
@@ -100,7 +110,7 @@ describe('liveness with real processes', () => {
     child.signal('SIGCONT');
     expect(await joined).toMatchObject({ peerId: 's-stop', direction: 'upstream' });
     await expect(firstValueFrom(client.send('who', 7))).resolves.toEqual({ id: 's-stop', n: 7 });
-  });
+  }, TEST_MS);
 
   it('a server restarted on the same endpoint: the client reconnects, handshakes again and requests succeed', async () => {
     const first = await startServer('s-old');
@@ -110,12 +120,12 @@ describe('liveness with real processes', () => {
     const left = next(client, 'peer:left');
     first.child.signal('SIGKILL');
     await left;
-    const joined = next(client, 'peer:joined', e => e.peerId === 's-new');
+    const joined = next(client, 'peer:joined', e => e.peerId === 's-new', START_GUARD_MS);
     await startServer('s-new', first.endpoint);
     await joined;
     await expect(firstValueFrom(client.send('who', 2))).resolves.toEqual({ id: 's-new', n: 2 });
     expect(client.getPeers().map(p => p.peerId)).toEqual(['s-new']);
-  });
+  }, TEST_MS);
 
   it('a client started before its server works once the server starts', async () => {
     const { child, endpoint } = await startServer('s-probe');
@@ -123,28 +133,28 @@ describe('liveness with real processes', () => {
     await child.exited;
     const client = newClient(endpoint, { connectTimeout: 200 });
     await expect(client.connect()).rejects.toMatchObject({ code: 'CONNECT_TIMEOUT' });
-    const joined = next(client, 'peer:joined');
+    const joined = next(client, 'peer:joined', () => true, START_GUARD_MS);
     await startServer('s-late', endpoint);
     await joined;
     await client.connect();
     await expect(firstValueFrom(client.send('who', 3))).resolves.toEqual({ id: 's-late', n: 3 });
-  });
+  }, TEST_MS);
 
   it('a client killed with SIGKILL: the server emits peer:left and unsubscribes its stream', async () => {
     const { server, endpoint } = await h.startServer({ bind: 'tcp://127.0.0.1:*', controllers: [StreamController], options: HEARTBEAT });
-    const joined = next(server, 'peer:joined', e => e.peerId === 'c-kill');
-    const left = next(server, 'peer:left', e => e.peerId === 'c-kill');
+    const joined = next(server, 'peer:joined', e => e.peerId === 'c-kill', START_GUARD_MS);
     const client = h.track(new TsChild('test/fixtures/mesh-client.ts', [endpoint, 'c-kill', 'k']));
     await joined;
-    await client.line(/^STREAMING/);
+    await client.line(/^STREAMING/, START_GUARD_MS);
     expect(server.getStats().inFlight).toBe(1);
+    const left = next(server, 'peer:left', e => e.peerId === 'c-kill');
     client.signal('SIGKILL');
     const event = await left;
     expect(['disconnect', 'timeout']).toContain(event.reason);
     await probe.wait('teardown:k', DETECT_GUARD_MS);
     expect(server.getStats().inFlight).toBe(0);
     expect(server.getPeers()).toEqual([]);
-  });
+  }, TEST_MS);
 
   it('three servers behind one client: round-robin spreads requests; killing one moves new ones to the others, none left without an outcome', async () => {
     const servers = await Promise.all(['m1', 'm2', 'm3'].map(id => startServer(id)));
@@ -177,7 +187,7 @@ describe('liveness with real processes', () => {
 
     const after = count((await ask(20)).map(r => r.id));
     expect(after).toEqual({ m1: 10, m3: 10 });
-  });
+  }, TEST_MS);
 });
 
 describe('many clients', () => {
@@ -208,7 +218,7 @@ describe('many clients', () => {
     expect(left).toBe(50);
     expect([...reasons]).toEqual(['bye']);
     expect(server.getPeers()).toEqual([]);
-  });
+  }, TEST_MS);
 });
 
 function count(ids: string[]): Record<string, number> {
