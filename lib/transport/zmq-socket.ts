@@ -25,14 +25,6 @@ export interface ZmqSocketSettings {
 /** Called with the envelopes of a batch that could not be sent. */
 export type SendErrorHandler = (envelopes: OutEnvelope[], destination: Buffer | undefined, error: unknown) => void;
 
-/** Socket-level changes the layers above care about. */
-export type SocketEvent =
-  | { type: 'connect'; endpoint: string }
-  | { type: 'disconnect'; endpoint: string }
-  | { type: 'accept'; endpoint: string }
-  | { type: 'handshake'; endpoint: string }
-  | { type: 'handshake-error'; endpoint: string; error: unknown };
-
 interface QueueItem {
   destination: Buffer | undefined;
   envelope: OutEnvelope;
@@ -55,8 +47,6 @@ export class ZmqSocket {
   private scheduled = false;
   private writing = false;
   private closed = false;
-  private watching = false;
-  private watchRetry: NodeJS.Timeout | undefined;
   private idleWaiters: Array<() => void> = [];
   private readonly flushCallback = () => {
     this.scheduled = false;
@@ -215,62 +205,6 @@ export class ZmqSocket {
   }
 
   /**
-   * Forwards connection events of the socket (connect, disconnect, accept,
-   * ZMTP handshake done or failed). Reads the monitor with its own loop:
-   * zeromq.js's `events.on()` runs a loop whose rejection (ENOTSOCK when the
-   * socket closes under it) nobody catches, i.e. an unhandled rejection.
-   */
-  watch(onEvent: (event: SocketEvent) => void, attempt = 0): void {
-    if (this.closed) return;
-    let events: RawSocket['events'];
-    try {
-      events = this.raw.events;
-    } catch {
-      // libzmq names a monitor after the socket's address; a new socket at
-      // the address of one still being reaped gets EADDRINUSE. Try again a
-      // few times; without a monitor, heartbeats still find a lost peer.
-      if (attempt < 10) {
-        this.watchRetry = setTimeout(() => this.watch(onEvent, attempt + 1), 20 * (attempt + 1));
-        this.watchRetry.unref();
-      }
-      return;
-    }
-    this.watching = true;
-    const loop = async () => {
-      while (!this.closed && !events.closed) {
-        let e: Awaited<ReturnType<typeof events.receive>>;
-        try {
-          e = await events.receive();
-        } catch {
-          return; // closed, or the monitor failed: stop watching
-        }
-        if (this.closed) return;
-        const address = 'address' in e ? String(e.address) : '';
-        let event: SocketEvent | undefined;
-        switch (e.type) {
-          case 'connect':
-          case 'disconnect':
-          case 'accept':
-          case 'handshake':
-            event = { type: e.type, endpoint: address };
-            break;
-          case 'handshake:error:protocol':
-          case 'handshake:error:other':
-            event = { type: 'handshake-error', endpoint: address, error: e.error };
-            break;
-        }
-        if (event === undefined) continue;
-        try {
-          onEvent(event);
-        } catch {
-          // a listener's bug must not stop the monitor
-        }
-      }
-    };
-    loop().catch(() => undefined);
-  }
-
-  /**
    * Waits (at most `graceMs`, by default the linger time) for the queue to
    * drain, then closes the socket. What is still queued after that is dropped;
    * libzmq lingers `linger` ms for what it already holds.
@@ -288,13 +222,11 @@ export class ZmqSocket {
       });
     }
     this.closed = true;
-    clearTimeout(this.watchRetry);
     this.queue = [];
     this.head = 0;
     this.notifyIdle();
     // Never rejects: callers close from teardown paths nobody awaits.
     try {
-      if (this.watching) this.raw.events.close();
       this.raw.close();
     } catch {
       // already closed
