@@ -1,3 +1,4 @@
+import { isUtf8 } from 'node:buffer';
 import { EMPTY, Encoding, MalformedError } from './frames';
 
 /** An encoded payload frame. */
@@ -8,14 +9,24 @@ export interface EncodedPayload {
 
 const NONE: EncodedPayload = { encoding: Encoding.None, bytes: EMPTY };
 
+/** `String.prototype.isWellFormed` (ES2024, Node >= 20): false for a lone surrogate, which UTF-8 cannot carry. */
+function isWellFormed(text: string): boolean {
+  return (text as unknown as { isWellFormed(): boolean }).isWellFormed();
+}
+
 /**
  * Encodes a value as a payload frame: `undefined` as NONE, a Buffer or
- * Uint8Array as RAW (no copy for a Buffer), anything else as JSON.
- * Throws what JSON.stringify throws (BigInt, cycles).
+ * Uint8Array as RAW (no copy for a Buffer), a string as TEXT (its UTF-8
+ * bytes; one with a lone surrogate as JSON, whose escapes keep it), anything
+ * else as JSON. Throws what JSON.stringify throws (BigInt, cycles).
  */
 export function encodePayload(value: unknown): EncodedPayload {
   if (value === undefined) {
     return NONE;
+  }
+  if (typeof value === 'string' && isWellFormed(value)) {
+    // JSON.stringify and JSON.parse of a long string cost several times its UTF-8 conversion.
+    return { encoding: Encoding.Text, bytes: Buffer.from(value, 'utf8') };
   }
   if (Buffer.isBuffer(value)) {
     return { encoding: Encoding.Raw, bytes: value };
@@ -35,6 +46,9 @@ export function decodePayload(encoding: Encoding, bytes: Buffer, id = 0): unknow
       return undefined;
     case Encoding.Raw:
       return bytes;
+    case Encoding.Text:
+      if (!isUtf8(bytes)) throw new MalformedError('payload', 'payload is not valid UTF-8', id);
+      return bytes.toString('utf8');
     default:
       try {
         return JSON.parse(bytes.toString('utf8'));

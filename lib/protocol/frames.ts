@@ -47,9 +47,11 @@ export const enum Encoding {
   Json = 1,
   /** Opaque bytes, delivered as a Buffer. */
   Raw = 2,
+  /** A string as its UTF-8 bytes: no JSON quoting, escaping or parsing. */
+  Text = 3,
 }
 
-const MAX_ENCODING = Encoding.Raw;
+const MAX_ENCODING = Encoding.Text;
 
 /** Fixed part of the header: version, type, flags, encoding, id, pattern length. */
 export const HEADER_FIXED_BYTES = 10;

@@ -2,7 +2,7 @@
 // are written out from docs/PROTOCOL.md so the tests pin the documented layout.
 
 export const T = { HELLO: 1, WELCOME: 2, REQUEST: 3, CHUNK: 4, END: 5, ERROR: 6, EVENT: 7, CANCEL: 8, PING: 9, PONG: 10, BYE: 11 };
-export const ENC = { NONE: 0, JSON: 1, RAW: 2 };
+export const ENC = { NONE: 0, JSON: 1, RAW: 2, TEXT: 3 };
 export const FLAG_END = 0x01;
 export const FLAG_METADATA = 0x02;
 export const EMPTY = Buffer.alloc(0);
@@ -96,7 +96,7 @@ export function parseEnvelopes(frames: Buffer[], start: number): ParsedEnvelope[
     flags: h[2]!,
     id: h.readUInt32BE(4),
     pattern: h.toString('utf8', 10, 10 + h.readUInt16BE(8)),
-    body: h[3] === ENC.JSON ? JSON.parse(p.toString('utf8')) : h[3] === ENC.RAW ? p : undefined,
+    body: h[3] === ENC.JSON ? JSON.parse(p.toString('utf8')) : h[3] === ENC.RAW ? p : h[3] === ENC.TEXT ? p.toString('utf8') : undefined,
   }));
 }
 

@@ -39,8 +39,6 @@ describe('encodePayload / decodePayload', () => {
     ['zero', 0],
     ['negative float', -1.5],
     ['false', false],
-    ['empty string', ''],
-    ['unicode string', 'ü ✓ 𝄞'],
     ['array', [1, 'two', null, { three: 3 }]],
     ['nested object', { a: { b: { c: [1, 2, { d: 'e' }] } } }],
     ['object with a "__proto__" key', JSON.parse('{"__proto__":{"x":1},"y":2}')],
@@ -48,6 +46,30 @@ describe('encodePayload / decodePayload', () => {
     const encoded = encodePayload(value);
     expect(encoded.encoding).toBe(Encoding.Json);
     expect(decodePayload(encoded.encoding, encoded.bytes)).toEqual(value);
+  });
+
+  it.each<[string, string]>([
+    ['empty string', ''],
+    ['ASCII string', 'a "quoted" \\ line\n'],
+    ['unicode string', 'ü ✓ 𝄞'],
+  ])('sends %s as TEXT: its UTF-8 bytes, no JSON', (_name, value) => {
+    const encoded = encodePayload(value);
+    expect(encoded.encoding).toBe(Encoding.Text);
+    expect(encoded.bytes).toEqual(Buffer.from(value, 'utf8'));
+    expect(decodePayload(encoded.encoding, encoded.bytes)).toBe(value);
+  });
+
+  it('sends a string with a lone surrogate as JSON, which keeps it', () => {
+    const value = 'a\ud800b';
+    const encoded = encodePayload(value);
+    expect(encoded.encoding).toBe(Encoding.Json);
+    expect(decodePayload(encoded.encoding, encoded.bytes)).toBe(value);
+  });
+
+  it('rejects a TEXT payload that is not valid UTF-8', () => {
+    expect(() => decodePayload(Encoding.Text, Buffer.from([0x61, 0xff]), 4)).toThrow(
+      expect.objectContaining({ reason: 'payload', id: 4 }) as MalformedError,
+    );
   });
 
   it('keeps a "__proto__" key of a JSON payload an own key and pollutes nothing', () => {

@@ -124,7 +124,7 @@ describe('header layout', () => {
       MessageType.Bye,
     ]).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11]);
     expect([Flag.End, Flag.Metadata]).toEqual([0x01, 0x02]);
-    expect([Encoding.None, Encoding.Json, Encoding.Raw]).toEqual([0, 1, 2]);
+    expect([Encoding.None, Encoding.Json, Encoding.Raw, Encoding.Text]).toEqual([0, 1, 2, 3]);
   });
 
   it('clears a stray METADATA flag when there is no metadata section, and keeps END', () => {
@@ -204,7 +204,7 @@ describe('malformed headers are rejected with a MalformedError naming the reason
     ['unknown type 255', rawHeader({ type: 255 }), EMPTY, 'type', 0],
     ['unknown flag 0x04', rawHeader({ type: MessageType.Chunk, id: ID, flags: 0x04 }), EMPTY, 'header', ID],
     ['unknown flag 0x80 beside END', rawHeader({ type: MessageType.Chunk, id: ID, flags: 0x81 }), EMPTY, 'header', ID],
-    ['bad encoding 3', rawHeader({ type: MessageType.Chunk, id: ID, encoding: 3 }), Buffer.from('1'), 'header', ID],
+    ['bad encoding 4', rawHeader({ type: MessageType.Chunk, id: ID, encoding: 4 }), Buffer.from('1'), 'header', ID],
     ['bad encoding 255', rawHeader({ type: MessageType.Ping, encoding: 255 }), EMPTY, 'header', 0],
     ['REQUEST without id', rawHeader({ type: MessageType.Request, pattern: 'p' }), EMPTY, 'header', 0],
     ['CHUNK without id', rawHeader({ type: MessageType.Chunk }), EMPTY, 'header', 0],
