@@ -15,28 +15,50 @@ function isWellFormed(text: string): boolean {
 }
 
 /**
- * Encodes a value as a payload frame: `undefined` as NONE, a Buffer or
- * Uint8Array as RAW (no copy for a Buffer), a string as TEXT (its UTF-8
- * bytes; one with a lone surrogate as JSON, whose escapes keep it), anything
- * else as JSON. Throws what JSON.stringify throws (BigInt, cycles).
+ * A payload ready for the writer: bytes, or text that goes out as its UTF-8
+ * bytes. Text stays a string up to the socket, where zeromq.js converts it
+ * into memory it frees once sent: no Buffer per message waits for a GC.
  */
-export function encodePayload(value: unknown): EncodedPayload {
+export interface WirePayload {
+  encoding: Encoding;
+  payload: Buffer | string;
+}
+
+/**
+ * Encodes a value for the wire: `undefined` as NONE, a Buffer or Uint8Array
+ * as RAW (no copy for a Buffer), a string as TEXT (one with a lone surrogate
+ * as JSON, whose escapes keep it), anything else as JSON text. Throws what
+ * JSON.stringify throws (BigInt, cycles).
+ */
+export function encodeWirePayload(value: unknown): WirePayload {
   if (value === undefined) {
-    return NONE;
+    return { encoding: Encoding.None, payload: EMPTY };
   }
   if (typeof value === 'string' && isWellFormed(value)) {
     // JSON.stringify and JSON.parse of a long string cost several times its UTF-8 conversion.
-    return { encoding: Encoding.Text, bytes: Buffer.from(value, 'utf8') };
+    return { encoding: Encoding.Text, payload: value };
   }
   if (Buffer.isBuffer(value)) {
-    return { encoding: Encoding.Raw, bytes: value };
+    return { encoding: Encoding.Raw, payload: value };
   }
   if (value instanceof Uint8Array) {
-    return { encoding: Encoding.Raw, bytes: Buffer.from(value.buffer, value.byteOffset, value.byteLength) };
+    return { encoding: Encoding.Raw, payload: Buffer.from(value.buffer, value.byteOffset, value.byteLength) };
   }
   const text = JSON.stringify(value);
   // Functions and symbols stringify to undefined: they travel as "no value".
-  return text === undefined ? NONE : { encoding: Encoding.Json, bytes: Buffer.from(text, 'utf8') };
+  return text === undefined ? { encoding: Encoding.None, payload: EMPTY } : { encoding: Encoding.Json, payload: text };
+}
+
+/** Size in bytes of a payload on the wire. */
+export function payloadBytes(payload: Buffer | string): number {
+  return typeof payload === 'string' ? Buffer.byteLength(payload, 'utf8') : payload.length;
+}
+
+/** {@link encodeWirePayload} as a payload frame. */
+export function encodePayload(value: unknown): EncodedPayload {
+  const { encoding, payload } = encodeWirePayload(value);
+  if (encoding === Encoding.None) return NONE;
+  return { encoding, bytes: typeof payload === 'string' ? Buffer.from(payload, 'utf8') : payload };
 }
 
 /** Decodes a payload frame, or throws {@link MalformedError}. */

@@ -1,5 +1,5 @@
 import { ZmqMessageTooLargeError, ZmqSerializationError } from '../errors/zmq.errors';
-import { EncodedPayload, encodeErrorPayload, encodePayload } from './codec';
+import { encodeErrorPayload, encodeWirePayload, payloadBytes, WirePayload } from './codec';
 import { EMPTY, Encoding, MessageType, OutEnvelope } from './frames';
 
 /** An envelope with no payload (END, CANCEL, PING, PONG, BYE). */
@@ -20,16 +20,19 @@ export function dataEnvelope(
   pattern?: Buffer,
   metadata?: Buffer,
 ): OutEnvelope {
-  let encoded: EncodedPayload;
+  let encoded: WirePayload;
   try {
-    encoded = encodePayload(value);
+    encoded = encodeWirePayload(value);
   } catch (err) {
     throw new ZmqSerializationError(err);
   }
-  if (encoded.bytes.length > maxPayload) {
-    throw new ZmqMessageTooLargeError(encoded.bytes.length, maxPayload);
+  // UTF-8 takes at most 3 bytes per UTF-16 unit: most texts need no count.
+  const { payload } = encoded;
+  if (payload.length * (typeof payload === 'string' ? 3 : 1) > maxPayload) {
+    const size = payloadBytes(payload);
+    if (size > maxPayload) throw new ZmqMessageTooLargeError(size, maxPayload);
   }
-  return { type, flags, encoding: encoded.encoding, id, pattern, metadata, payload: encoded.bytes };
+  return { type, flags, encoding: encoded.encoding, id, pattern, metadata, payload };
 }
 
 /** An ERROR envelope; never throws (see encodeErrorPayload). */

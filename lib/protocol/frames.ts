@@ -98,7 +98,8 @@ export interface OutEnvelope {
   id: number;
   pattern: Buffer | undefined;
   metadata: Buffer | undefined;
-  payload: Buffer;
+  /** The payload frame; a string goes out as its UTF-8 bytes. */
+  payload: Buffer | string;
 }
 
 /** Why an inbound message or envelope was dropped. Counted per reason. */
@@ -172,7 +173,10 @@ const RECORD_OVERHEAD = 2 + 4;
  */
 export function packEnvelopes(envs: readonly OutEnvelope[], from = 0, to = envs.length): Buffer {
   let size = 0;
-  for (let i = from; i < to; i++) size += RECORD_OVERHEAD + headerLength(envs[i]!) + envs[i]!.payload.length;
+  for (let i = from; i < to; i++) {
+    const { payload } = envs[i]!;
+    size += RECORD_OVERHEAD + headerLength(envs[i]!) + (typeof payload === 'string' ? Buffer.byteLength(payload, 'utf8') : payload.length);
+  }
   const buf = Buffer.allocUnsafe(size);
   let offset = 0;
   for (let i = from; i < to; i++) {
@@ -180,16 +184,17 @@ export function packEnvelopes(envs: readonly OutEnvelope[], from = 0, to = envs.
     const start = offset;
     offset = writeHeader(env, buf, offset + 2);
     buf.writeUInt16BE(offset - start - 2, start);
-    buf.writeUInt32BE(env.payload.length, offset);
-    offset += 4 + env.payload.copy(buf, offset + 4);
+    const written = typeof env.payload === 'string' ? buf.write(env.payload, offset + 4, 'utf8') : env.payload.copy(buf, offset + 4);
+    buf.writeUInt32BE(written, offset);
+    offset += 4 + written;
   }
   return buf;
 }
 
 /**
- * Payloads up to this size are copied into a BATCH when several envelopes
- * leave together: a copy of a few KiB costs less than a ZeroMQ frame. Larger
- * payloads keep a frame of their own and are not copied.
+ * Payloads up to this size (in UTF-16 units for a string) are copied into a
+ * BATCH when several envelopes leave together: a copy of a few KiB costs less
+ * than a ZeroMQ frame. Larger payloads keep a frame of their own.
  */
 export const PACK_MAX_PAYLOAD = 8 * 1024;
 
@@ -198,7 +203,7 @@ export const PACK_MAX_PAYLOAD = 8 * 1024;
  * run of two or more envelopes with payloads up to PACK_MAX_PAYLOAD as one
  * BATCH, every other envelope as its header/payload pair. Order is kept.
  */
-export function appendEnvelopeFrames(envs: readonly OutEnvelope[], frames: Buffer[]): void {
+export function appendEnvelopeFrames(envs: readonly OutEnvelope[], frames: Array<Buffer | string>): void {
   let i = 0;
   while (i < envs.length) {
     let end = i;

@@ -146,7 +146,7 @@ export class ZmqSocket {
           this.head++;
         }
         this.compact();
-        const frames: Buffer[] = destination === undefined ? [] : [destination];
+        const frames: Array<Buffer | string> = destination === undefined ? [] : [destination];
         appendEnvelopeFrames(batch, frames);
         try {
           await this.raw.send(frames);

@@ -44,7 +44,11 @@ describe('packing', () => {
   });
 
   it('round-trips through unpackMessage and decodeEnvelope', () => {
-    const envs = [request(1), request(2), out({ type: MessageType.Chunk, id: 3, flags: 1, encoding: Encoding.Raw, payload: Buffer.from([1, 2]) })];
+    const envs = [
+      request(1),
+      out({ type: MessageType.Chunk, id: 2, encoding: Encoding.Text, payload: 'ü ✓' }),
+      out({ type: MessageType.Chunk, id: 3, flags: 1, encoding: Encoding.Raw, payload: Buffer.from([1, 2]) }),
+    ];
     const frames: Buffer[] = [Buffer.from('rid')];
     appendEnvelopeFrames(envs, frames);
     expect(frames).toHaveLength(3);
@@ -54,9 +58,10 @@ describe('packing', () => {
     const decoded = [1, 3, 5].map(i => decodeEnvelope(pairs[i]!, pairs[i + 1]!, 1 << 20));
     expect(decoded.map(e => [e.type, e.id, e.pattern, e.flags])).toEqual([
       [MessageType.Request, 1, 'sum', 0],
-      [MessageType.Request, 2, 'sum', 0],
+      [MessageType.Chunk, 2, undefined, 0],
       [MessageType.Chunk, 3, undefined, 1],
     ]);
+    expect(decoded[1]!.payload.toString('utf8')).toBe('ü ✓');
     expect(decoded[2]!.payload).toEqual(Buffer.from([1, 2]));
   });
 });

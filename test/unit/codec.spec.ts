@@ -1,5 +1,7 @@
 import { decodePayload, encodeErrorPayload, encodePayload } from '../../lib/protocol/codec';
-import { Encoding, MalformedError } from '../../lib/protocol/frames';
+import { ZmqMessageTooLargeError } from '../../lib/errors/zmq.errors';
+import { dataEnvelope } from '../../lib/protocol/envelopes';
+import { Encoding, MalformedError, MessageType } from '../../lib/protocol/frames';
 
 function errorJson(err: unknown): unknown {
   const encoded = encodeErrorPayload(err);
@@ -209,5 +211,19 @@ describe('encodeErrorPayload never throws', () => {
       },
     });
     expect(errorJson(hostile)).toEqual({ status: 'error', message: 'Unserializable error' });
+  });
+});
+
+describe('dataEnvelope keeps text as a string and checks its UTF-8 size', () => {
+  it('passes a text of exactly maxPayload UTF-8 bytes and rejects one byte more', () => {
+    const text = 'ü'.repeat(5); // 10 bytes in UTF-8
+    const env = dataEnvelope(MessageType.Chunk, 1, text, 10);
+    expect(env.encoding).toBe(Encoding.Text);
+    expect(env.payload).toBe(text);
+    expect(() => dataEnvelope(MessageType.Chunk, 1, `${text}a`, 10)).toThrow(ZmqMessageTooLargeError);
+  });
+
+  it('keeps JSON as its text', () => {
+    expect(dataEnvelope(MessageType.Chunk, 1, { a: 1 }, 100).payload).toBe('{"a":1}');
   });
 });

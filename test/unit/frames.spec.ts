@@ -171,7 +171,8 @@ describe('encode/decode round-trip', () => {
 
   it.each(cases)('%s', (_name, env) => {
     const header = encodeHeader(env);
-    const decoded = decodeEnvelope(header, env.payload, MAX);
+    const payload = Buffer.from(env.payload);
+    const decoded = decodeEnvelope(header, payload, MAX);
     expect(decoded.type).toBe(env.type);
     expect(decoded.id).toBe(env.id);
     expect(decoded.encoding).toBe(env.encoding);
@@ -181,7 +182,7 @@ describe('encode/decode round-trip', () => {
     expect(decoded.metadata === undefined ? undefined : { ...decoded.metadata }).toEqual(
       env.metadata === undefined ? undefined : JSON.parse(env.metadata.toString('utf8')),
     );
-    expect(decoded.payload.equals(env.payload)).toBe(true);
+    expect(decoded.payload.equals(payload)).toBe(true);
   });
 
   it('covers every message type', () => {
