@@ -361,6 +361,25 @@ export class ClientZmq extends ClientProxy<ZmqEvents> {
   }
 
   /**
+   * Nest's `send()`, with a shortcut once a server is connected: Nest wraps
+   * every request in `defer(connect)` + `mergeMap`, which costs more CPU per
+   * request than the transport itself. Still cold: nothing is sent until
+   * someone subscribes. Before a connection, it is Nest's own path.
+   */
+  override send<TResult = any, TInput = any>(pattern: any, data: TInput): Observable<TResult> {
+    if (pattern === null || pattern === undefined || data === null || data === undefined) {
+      return super.send<TResult, TInput>(pattern, data);
+    }
+    return new Observable<TResult>(observer => {
+      if (this.connection === undefined || this.ready.length === 0) {
+        const sub = super.send<TResult, TInput>(pattern, data).subscribe(observer);
+        return () => sub.unsubscribe();
+      }
+      return this.publish(this.packetOf(pattern, data), this.createObserver(observer));
+    });
+  }
+
+  /**
    * Like `send()`, but only to the servers `target` selects (a peer id, a
    * metadata filter or a predicate), among those that serve the pattern; the
    * `strategy` picks one when several match. No match fails at once with `NO_PEER`.
