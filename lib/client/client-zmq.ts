@@ -1,6 +1,6 @@
 import { Logger } from '@nestjs/common';
 import { ClientProxy, ReadPacket, WritePacket } from '@nestjs/microservices';
-import { catchError, connectable, defer, map, merge, mergeMap, Observable, of, ReplaySubject, throwError } from 'rxjs';
+import { catchError, connectable, defer, map, merge, mergeMap, Observable, of, ReplaySubject, Subscriber, throwError } from 'rxjs';
 import {
   DEFAULT_CONNECT_TIMEOUT,
   DEFAULT_RECONNECT_INTERVAL,
@@ -75,9 +75,12 @@ interface Link extends LivenessState {
 
 /** Where one request or event may go. */
 interface Route {
-  target?: ZmqTarget;
-  link?: Link;
+  readonly target?: ZmqTarget;
+  readonly link?: Link;
 }
+
+/** Any server that serves the pattern (shared: no object per request). */
+const NO_ROUTE: Route = Object.freeze({});
 
 interface PendingCall {
   readonly id: number;
@@ -368,15 +371,9 @@ export class ClientZmq extends ClientProxy<ZmqEvents> {
    */
   override send<TResult = any, TInput = any>(pattern: any, data: TInput): Observable<TResult> {
     if (pattern === null || pattern === undefined || data === null || data === undefined) {
-      return super.send<TResult, TInput>(pattern, data);
+      return super.send<TResult, TInput>(pattern, data); // Nest's InvalidMessageException
     }
-    return new Observable<TResult>(observer => {
-      if (this.connection === undefined || this.ready.length === 0) {
-        const sub = super.send<TResult, TInput>(pattern, data).subscribe(observer);
-        return () => sub.unsubscribe();
-      }
-      return this.publish(this.packetOf(pattern, data), this.createObserver(observer));
-    });
+    return this.request<TResult>(pattern, data, NO_ROUTE);
   }
 
   /**
@@ -390,15 +387,20 @@ export class ClientZmq extends ClientProxy<ZmqEvents> {
    * ```
    */
   sendTo<TResult = any, TInput = any>(target: ZmqTarget, pattern: any, data: TInput): Observable<TResult> {
-    return defer(() => this.connect()).pipe(
-      mergeMap(
-        () =>
-          new Observable<TResult>(observer => {
-            const callback = this.createObserver(observer);
-            return this.publishRouted(this.packetOf(pattern, data), callback, { target });
-          }),
-      ),
-    );
+    return this.request<TResult>(pattern, data, { target });
+  }
+
+  /** A cold request: published at subscription, after `connect()` only while no server is up. */
+  private request<TResult>(pattern: unknown, data: unknown, route: Route): Observable<TResult> {
+    const publish = (observer: Subscriber<TResult>) =>
+      this.publishRouted(this.packetOf(pattern, data), this.createObserver(observer), route);
+    return new Observable<TResult>(observer => {
+      if (this.connection !== undefined && this.ready.length > 0) return publish(observer);
+      const sub = defer(() => this.connect())
+        .pipe(mergeMap(() => new Observable<TResult>(publish)))
+        .subscribe(observer);
+      return () => sub.unsubscribe();
+    });
   }
 
   /**
@@ -478,7 +480,7 @@ export class ClientZmq extends ClientProxy<ZmqEvents> {
   }
 
   protected publish(packet: ReadPacket, callback: (packet: WritePacket) => void): () => void {
-    return this.publishRouted(packet, callback, {});
+    return this.publishRouted(packet, callback, NO_ROUTE);
   }
 
   private publishRouted(packet: ReadPacket, callback: (packet: WritePacket) => void, route: Route): () => void {
@@ -513,7 +515,7 @@ export class ClientZmq extends ClientProxy<ZmqEvents> {
   }
 
   protected async dispatchEvent<T = any>(packet: ReadPacket): Promise<T> {
-    this.dispatchRouted(packet, {}, false);
+    this.dispatchRouted(packet, NO_ROUTE, false);
     return undefined as T;
   }
 

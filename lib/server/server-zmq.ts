@@ -59,6 +59,8 @@ function malformedReply(id: number, reason: string): OutEnvelope {
   return errorEnvelope(id, { status: 'error', code: ZmqErrorCode.MALFORMED, message: `Malformed request: ${reason}` });
 }
 
+const NO_SESSION = 'The server has no session for this client: handshake first';
+
 const NO_MESSAGE_HANDLER = 'There is no matching message handler defined in the remote service.';
 
 /**
@@ -367,14 +369,14 @@ export class ServerZmq extends Server<ZmqEvents, ZmqStatus> implements CustomTra
     if (env.type === MessageType.Ping) {
       // A client that believes it has a session (this server timed it out,
       // or restarted): tell it to handshake again.
-      this.refuse(routingId, ZmqErrorCode.NOT_READY, 'The server has no session for this client: handshake first');
+      this.refuse(routingId, ZmqErrorCode.NOT_READY, NO_SESSION);
     } else if (env.type === MessageType.Request) {
       this.sendRouted(
         routingId,
         errorEnvelope(env.id, {
           status: 'error',
           code: ZmqErrorCode.NOT_READY,
-          message: 'The server has no session for this client: handshake first',
+          message: NO_SESSION,
         }),
       );
     }

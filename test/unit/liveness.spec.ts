@@ -78,10 +78,12 @@ describe('HeartbeatPolicy', () => {
 });
 
 describe('Heartbeat', () => {
-  function setup(peers: Peer[]) {
+  /** A running heartbeat (100 ms × 3) watching one peer, `a`, that was just heard from. */
+  function setup() {
     const time = new ManualTime();
     const pings: string[] = [];
     const dead: string[] = [];
+    const peers: Peer[] = [];
     const hb = new Heartbeat<Peer>(
       { interval: 100, liveness: 3 },
       {
@@ -95,14 +97,14 @@ describe('Heartbeat', () => {
       time,
       time,
     );
-    return { time, pings, dead, hb };
+    const a: Peer = { name: 'a', ...hb.fresh() };
+    peers.push(a);
+    hb.start();
+    return { time, pings, dead, hb, peers, a };
   }
 
   it('declares a silent peer dead within interval × (liveness + 1), after pinging it', () => {
-    const peers: Peer[] = [];
-    const { time, pings, dead, hb } = setup(peers);
-    peers.push({ name: 'a', ...hb.fresh() });
-    hb.start();
+    const { time, pings, dead, peers } = setup();
     time.advance(399);
     expect(dead).toEqual(['a']);
     expect(pings.length).toBeGreaterThanOrEqual(1);
@@ -111,11 +113,7 @@ describe('Heartbeat', () => {
   });
 
   it('never declares a peer dead while it keeps talking', () => {
-    const peers: Peer[] = [];
-    const { time, dead, hb } = setup(peers);
-    const a: Peer = { name: 'a', ...hb.fresh() };
-    peers.push(a);
-    hb.start();
+    const { time, dead, a } = setup();
     for (let i = 0; i < 100; i++) {
       time.advance(90);
       a.lastSeen = time.now();
@@ -124,29 +122,19 @@ describe('Heartbeat', () => {
   });
 
   it('a pinged peer that answers stays alive; one that stops answering dies', () => {
-    const peers: Peer[] = [];
-    const time0 = { answered: true };
-    const { time, pings, dead, hb } = setup(peers);
-    const a: Peer = { name: 'a', ...hb.fresh() };
-    peers.push(a);
-    hb.start();
+    const { time, pings, dead, a } = setup();
     for (let i = 0; i < 20; i++) {
       const before = pings.length;
       time.advance(50);
-      if (time0.answered && pings.length > before) a.lastSeen = time.now(); // the PONG
+      if (pings.length > before) a.lastSeen = time.now(); // the PONG
     }
     expect(dead).toEqual([]);
-    time0.answered = false;
-    time.advance(400);
+    time.advance(400); // no more answers
     expect(dead).toEqual(['a']);
   });
 
   it('after its own stall (SIGSTOP, a blocked loop) it gives peers a fresh window instead of declaring them dead', () => {
-    const peers: Peer[] = [];
-    const { time, dead, hb } = setup(peers);
-    const a: Peer = { name: 'a', ...hb.fresh() };
-    peers.push(a);
-    hb.start();
+    const { time, dead, a } = setup();
     time.advance(50);
     time.jump(5_000);
     time.advance(1); // the overdue tick runs
@@ -158,15 +146,29 @@ describe('Heartbeat', () => {
     expect(dead).toEqual(['a']);
   });
 
-  it('stop() cancels its timer, also from inside a dead handler', () => {
-    const peers: Peer[] = [];
-    const { time, hb } = setup(peers);
-    hb.start();
+  it('stop() cancels its timer', () => {
+    const { time, hb } = setup();
     expect(time.pending).toBe(1);
     hb.stop();
     expect(time.pending).toBe(0);
     expect(hb.running).toBe(false);
     time.advance(1_000);
+    expect(time.pending).toBe(0);
+  });
+
+  it('a dead handler that stops the heartbeat is not re-armed by the tick', () => {
+    const time = new ManualTime();
+    const peers: Peer[] = [];
+    const hb: Heartbeat<Peer> = new Heartbeat<Peer>(
+      { interval: 100, liveness: 3 },
+      { peers: () => peers, ping: () => undefined, dead: () => hb.stop() },
+      time,
+      time,
+    );
+    peers.push({ name: 'a', ...hb.fresh() });
+    hb.start();
+    time.advance(1_000);
+    expect(hb.running).toBe(false);
     expect(time.pending).toBe(0);
   });
 });
