@@ -1,20 +1,22 @@
 import { EventEmitter } from 'node:events';
 import { ZmqEvents, ZmqPeerEvent, ZmqPeerRefusedEvent } from '../interfaces/zmq-events.interface';
+import type { SessionObserver } from '../protocol/channel';
 import { DropCounter, DropCounterKey, DropCounts } from '../protocol/drop-counter';
 import { publishPeerChange } from './peer-events';
 
 interface MonitorLogger {
   debug?(message: string): void;
+  warn(message: string): void;
   error(message: string): void;
 }
 
 /**
- * What ServerZmq and ClientZmq share around their peers: the `peer:*`
- * listeners (and the process-wide {@link ZmqPeerEvents} stream), the drop
- * counters, and the logging of both. Neither a listener that throws nor a
- * drop ever reaches the receive loop.
+ * What an engine reports, delivered the Nest way: the `peer:*` listeners of
+ * `server.on()` / `client.on()`, the process-wide {@link ZmqPeerEvents}
+ * stream, the drop counters and the logger. Neither a listener that throws
+ * nor a drop ever reaches the receive loop.
  */
-export class TransportMonitor {
+export class TransportMonitor implements SessionObserver {
   private readonly emitter = new EventEmitter();
   private readonly dropped = new DropCounter();
 
@@ -30,21 +32,18 @@ export class TransportMonitor {
     this.emitter.on(event, callback as (...args: unknown[]) => void);
   }
 
-  notify(event: 'peer:joined' | 'peer:left', payload: ZmqPeerEvent): void {
-    this.emit(event, payload);
-    publishPeerChange({ ...payload, type: event === 'peer:joined' ? 'joined' : 'left', role: this.role, localId: this.localId });
+  joined(event: ZmqPeerEvent): void {
+    this.emit('peer:joined', event);
+    publishPeerChange({ ...event, type: 'joined', role: this.role, localId: this.localId });
   }
 
-  refused(payload: ZmqPeerRefusedEvent): void {
-    this.emit('peer:refused', payload);
+  left(event: ZmqPeerEvent): void {
+    this.emit('peer:left', event);
+    publishPeerChange({ ...event, type: 'left', role: this.role, localId: this.localId });
   }
 
-  private emit(event: keyof ZmqEvents, payload: unknown): void {
-    try {
-      this.emitter.emit(event, payload);
-    } catch (err) {
-      this.log.error(`A "${event}" listener threw: ${String(err)}`);
-    }
+  refused(event: ZmqPeerRefusedEvent): void {
+    this.emit('peer:refused', event);
   }
 
   /** Counts `n` dropped messages and logs why at debug level. */
@@ -55,5 +54,21 @@ export class TransportMonitor {
 
   drops(): DropCounts {
     return this.dropped.snapshot();
+  }
+
+  warn(message: string): void {
+    this.log.warn(message);
+  }
+
+  error(message: string): void {
+    this.log.error(message);
+  }
+
+  private emit(event: keyof ZmqEvents, payload: unknown): void {
+    try {
+      this.emitter.emit(event, payload);
+    } catch (err) {
+      this.log.error(`A "${event}" listener threw: ${String(err)}`);
+    }
   }
 }

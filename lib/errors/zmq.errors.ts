@@ -1,3 +1,5 @@
+import type { ZmqPeerLeftReason } from '../interfaces/zmq-events.interface';
+
 /**
  * Stable error codes. Match on `err.code`, never on the message.
  * Codes a server puts on the wire (`NO_HANDLER`, `NOT_READY`, `MALFORMED`,
@@ -75,8 +77,8 @@ export class ZmqTimeoutError extends ZmqError {
 
 /** The client or server was closed while the call was pending. */
 export class ZmqClosedError extends ZmqError {
-  constructor(what = 'client') {
-    super(ZmqErrorCode.CLOSED, `The ZeroMQ ${what} was closed`);
+  constructor() {
+    super(ZmqErrorCode.CLOSED, 'The ZeroMQ client was closed');
   }
 }
 
@@ -92,10 +94,22 @@ export class ZmqMessageTooLargeError extends ZmqError {
   constructor(
     readonly size: number,
     readonly limit: number,
+    /** What was too large, when it was not a payload (e.g. a handshake's metadata). */
+    context?: string,
   ) {
-    super(ZmqErrorCode.TOO_LARGE, `Payload of ${size} bytes exceeds the maximum of ${limit} bytes`);
+    super(
+      ZmqErrorCode.TOO_LARGE,
+      `${context === undefined ? 'Payload' : `${context}: the encoding`} of ${size} bytes exceeds the maximum of ${limit} bytes`,
+    );
   }
 }
+
+/**
+ * Why no server could take a request or event: none has a session
+ * (`no-server`), none of those that do serves the pattern (`not-served`), or
+ * none of those matches the target (`no-match`).
+ */
+export type ZmqNoPeerReason = 'no-server' | 'not-served' | 'no-match';
 
 /**
  * No connected server serves the pattern (or, with a target, none that
@@ -103,17 +117,14 @@ export class ZmqMessageTooLargeError extends ZmqError {
  */
 export class ZmqNoPeerError extends ZmqError {
   constructor(
-    readonly pattern?: string,
-    connected = false,
-    targeted = false,
+    readonly pattern: string,
+    readonly reason: ZmqNoPeerReason,
   ) {
     super(
       ZmqErrorCode.NO_PEER,
-      pattern === undefined
-        ? 'No connected server'
-        : !connected
-          ? `No connected server to send "${pattern}" to`
-          : `No connected server${targeted ? ' matching the target' : ''} serves "${pattern}"`,
+      reason === 'no-server'
+        ? `No connected server to send "${pattern}" to`
+        : `No connected server${reason === 'no-match' ? ' matching the target' : ''} serves "${pattern}"`,
     );
   }
 }
@@ -122,7 +133,7 @@ export class ZmqNoPeerError extends ZmqError {
 export class ZmqPeerLostError extends ZmqError {
   constructor(
     readonly peerId: string,
-    readonly reason: string,
+    readonly reason: ZmqPeerLeftReason,
   ) {
     super(ZmqErrorCode.PEER_LOST, `Peer ${peerId} was lost (${reason}) before the request ended`);
   }
@@ -201,7 +212,12 @@ export class ZmqRemoteError extends ZmqError {
   }
 }
 
-/** A reply could not be decoded; the call it belongs to fails with this. */
+/**
+ * A reply could not be decoded (its header or payload broke docs/PROTOCOL.md
+ * §7); the call it belongs to fails with this. Its code is `MALFORMED`, the
+ * same code a server sends back for a request it could not decode: either way
+ * the other side sent something malformed.
+ */
 export class ZmqProtocolError extends ZmqError {
   constructor(message: string) {
     super(ZmqErrorCode.MALFORMED, message);

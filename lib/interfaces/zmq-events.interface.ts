@@ -86,3 +86,32 @@ export interface ZmqPeerInfo {
   /** Requests in flight to (upstream) or from (downstream) the peer. */
   pending: number;
 }
+
+/** Counts of dropped messages by reason (the keys of `getStats().dropped`). */
+export type ZmqDropCounts = Record<
+  | 'frameCount'
+  | 'version'
+  | 'type'
+  | 'header'
+  | 'metadata'
+  | 'payload'
+  | 'oversized'
+  | 'notReady'
+  | 'unexpected'
+  | 'unroutable'
+  | 'lateReply'
+  | 'sendFailed',
+  number
+>;
+
+/** What `server.getStats()` and `client.getStats()` return. */
+export interface ZmqStats {
+  /** Peers with a session now. */
+  peers: number;
+  /** Calls in flight (client: awaiting replies; server: handlers running or streaming). */
+  inFlight: number;
+  /** Envelopes waiting in the outbound queue(s). */
+  queued: number;
+  /** Dropped messages by reason (docs/PROTOCOL.md §7). */
+  dropped: ZmqDropCounts;
+}

@@ -7,8 +7,6 @@ export interface EncodedPayload {
   bytes: Buffer;
 }
 
-const NONE: EncodedPayload = { encoding: Encoding.None, bytes: EMPTY };
-
 /** `String.prototype.isWellFormed` (ES2024, Node >= 20): false for a lone surrogate, which UTF-8 cannot carry. */
 function isWellFormed(text: string): boolean {
   return (text as unknown as { isWellFormed(): boolean }).isWellFormed();
@@ -52,13 +50,6 @@ export function encodeWirePayload(value: unknown): WirePayload {
 /** Size in bytes of a payload on the wire. */
 export function payloadBytes(payload: Buffer | string): number {
   return typeof payload === 'string' ? Buffer.byteLength(payload, 'utf8') : payload.length;
-}
-
-/** {@link encodeWirePayload} as a payload frame. */
-export function encodePayload(value: unknown): EncodedPayload {
-  const { encoding, payload } = encodeWirePayload(value);
-  if (encoding === Encoding.None) return NONE;
-  return { encoding, bytes: typeof payload === 'string' ? Buffer.from(payload, 'utf8') : payload };
 }
 
 /** Decodes a payload frame, or throws {@link MalformedError}. */

@@ -1,9 +1,10 @@
-import { DropReason } from './frames';
+import type { ZmqDropCounts } from '../interfaces/zmq-events.interface';
+import type { DropReason } from './frames';
 
 /** Reasons beyond decoding for which an inbound or outbound message is dropped. */
 export type DropCounterKey = DropReason | 'unroutable' | 'lateReply' | 'sendFailed';
 
-export type DropCounts = Record<DropCounterKey, number>;
+export type DropCounts = ZmqDropCounts;
 
 /** Counts of dropped messages, by reason. */
 export class DropCounter {
@@ -24,12 +25,6 @@ export class DropCounter {
 
   add(reason: DropCounterKey, n = 1): void {
     this.counts[reason] += n;
-  }
-
-  get total(): number {
-    let sum = 0;
-    for (const key of Object.keys(this.counts) as DropCounterKey[]) sum += this.counts[key];
-    return sum;
   }
 
   snapshot(): DropCounts {

@@ -7,6 +7,11 @@ export function controlEnvelope(type: MessageType, id = 0): OutEnvelope {
   return { type, flags: 0, encoding: Encoding.None, id, pattern: undefined, metadata: undefined, payload: EMPTY };
 }
 
+/** Shared PING, PONG and BYE: the writer never changes a queued envelope, and these carry no id. */
+export const PING: OutEnvelope = Object.freeze(controlEnvelope(MessageType.Ping));
+export const PONG: OutEnvelope = Object.freeze(controlEnvelope(MessageType.Pong));
+export const BYE: OutEnvelope = Object.freeze(controlEnvelope(MessageType.Bye));
+
 /**
  * An envelope carrying `value`. Throws {@link ZmqSerializationError} when the
  * value cannot be encoded and {@link ZmqMessageTooLargeError} above `maxPayload`.

@@ -1,5 +1,7 @@
-import { MAX_HANDSHAKE_BYTES, PROTOCOL_VERSION } from '../constants';
-import { MessageType } from './frames';
+import { ZmqMessageTooLargeError } from '../errors/zmq.errors';
+import { dataEnvelope, errorEnvelope } from './envelopes';
+import { MessageType, OutEnvelope } from './frames';
+import { MAX_HANDSHAKE_BYTES, MAX_ID_LENGTH, PROTOCOL_VERSION } from './limits';
 
 /** Heartbeat settings a peer announces (docs/PROTOCOL.md §4). */
 export interface HeartbeatSettings {
@@ -37,8 +39,6 @@ export interface Refusal {
   message: string;
   version: number;
 }
-
-const MAX_ID_LENGTH = 256;
 
 function isRecord(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -101,6 +101,35 @@ export function peekForeignVersion(header: Buffer, type: MessageType.Hello | Mes
   return header[0];
 }
 
-export function handshakeTooLarge(payload: Buffer): boolean {
-  return payload.length > MAX_HANDSHAKE_BYTES;
+/**
+ * A HELLO or WELCOME envelope. Throws `TOO_LARGE` past MAX_HANDSHAKE_BYTES,
+ * the limit the receiver applies too (docs/PROTOCOL.md §8).
+ */
+export function handshakeEnvelope(type: MessageType.Hello, value: Hello): OutEnvelope;
+export function handshakeEnvelope(type: MessageType.Welcome, value: Welcome): OutEnvelope;
+export function handshakeEnvelope(type: MessageType.Hello | MessageType.Welcome, value: Hello): OutEnvelope {
+  return dataEnvelope(type, 0, value, MAX_HANDSHAKE_BYTES);
+}
+
+/** Throws `TOO_LARGE` when a handshake carrying `metadata` could not be sent. */
+export function checkHandshakeMetadata(metadata: Record<string, unknown>, side: 'client' | 'server'): void {
+  const probe: Hello = {
+    version: PROTOCOL_VERSION,
+    id: 'x'.repeat(MAX_ID_LENGTH),
+    instance: 'x'.repeat(MAX_ID_LENGTH),
+    metadata,
+    heartbeat: { interval: Number.MAX_SAFE_INTEGER, liveness: Number.MAX_SAFE_INTEGER },
+  };
+  try {
+    handshakeEnvelope(MessageType.Hello, probe);
+  } catch (err) {
+    if (!(err instanceof ZmqMessageTooLargeError)) throw err;
+    throw new ZmqMessageTooLargeError(err.size, err.limit, `The ${side}'s "metadata" does not fit in a handshake`);
+  }
+}
+
+/** A connection-level ERROR (id 0): a refused handshake or NOT_READY (docs/PROTOCOL.md §4.3). */
+export function refusalEnvelope(code: string, message: string): OutEnvelope {
+  const refusal: Refusal = { status: 'error', code, message, version: PROTOCOL_VERSION };
+  return errorEnvelope(0, refusal);
 }

@@ -4,7 +4,9 @@
  */
 import { Dealer, Router } from 'zeromq';
 import { ZmqQueueFullError } from '../errors/zmq.errors';
-import { appendEnvelopeFrames, OutEnvelope, unpackMessage } from '../protocol/frames';
+import { appendEnvelopeFrames, unpackMessage } from '../protocol/batch';
+import type { Channel } from '../protocol/channel';
+import type { OutEnvelope } from '../protocol/frames';
 
 export interface ZmqSocketSettings {
   linger: number;
@@ -41,7 +43,7 @@ type RawSocket = Router | Dealer;
  * (header, payload, header, payload, ...), which is what makes many requests
  * in flight cheap.
  */
-export class ZmqSocket {
+export class ZmqSocket implements Channel {
   private queue: QueueItem[] = [];
   private head = 0;
   private scheduled = false;

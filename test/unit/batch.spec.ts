@@ -3,18 +3,9 @@
  * header/payload pair, and unpacked in place on receipt. The packed layout is
  * written out by hand in test/helpers/wire.ts (packBatch).
  */
-import {
-  appendEnvelopeFrames,
-  BATCH_HEADER,
-  decodeEnvelope,
-  Encoding,
-  MalformedError,
-  MessageType,
-  OutEnvelope,
-  packEnvelopes,
-  unpackMessage,
-} from '../../lib/protocol/frames';
-import { MAX_ENVELOPES_PER_MESSAGE } from '../../lib/constants';
+import { appendEnvelopeFrames, BATCH_HEADER, packEnvelopes, unpackMessage } from '../../lib/protocol/batch';
+import { decodeEnvelope, Encoding, MalformedError, MessageType, OutEnvelope } from '../../lib/protocol/frames';
+import { MAX_ENVELOPES_PER_MESSAGE } from '../../lib/protocol/limits';
 import { BATCH, ENC, header, json, packBatch, T } from '../helpers/wire';
 
 function out(o: Partial<OutEnvelope> & { type: MessageType }): OutEnvelope {

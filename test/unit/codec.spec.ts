@@ -1,4 +1,5 @@
-import { decodePayload, encodeErrorPayload, encodePayload } from '../../lib/protocol/codec';
+import { decodePayload, encodeErrorPayload } from '../../lib/protocol/codec';
+import { encodePayload } from '../helpers/codec';
 import { ZmqMessageTooLargeError } from '../../lib/errors/zmq.errors';
 import { dataEnvelope } from '../../lib/protocol/envelopes';
 import { Encoding, MalformedError, MessageType } from '../../lib/protocol/frames';

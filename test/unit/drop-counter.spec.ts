@@ -15,13 +15,15 @@ const KEYS: DropCounterKey[] = [
   'sendFailed',
 ];
 
+const total = (c: DropCounter) => Object.values(c.snapshot()).reduce((a, b) => a + b, 0);
+
 describe('DropCounter', () => {
   it('starts with every documented reason at 0', () => {
     const counter = new DropCounter();
     const snapshot = counter.snapshot();
     expect(Object.keys(snapshot).sort()).toEqual([...KEYS].sort());
     expect(Object.values(snapshot).every(v => v === 0)).toBe(true);
-    expect(counter.total).toBe(0);
+    expect(total(counter)).toBe(0);
   });
 
   it('counts by reason, one or n at a time, and totals them', () => {
@@ -31,7 +33,7 @@ describe('DropCounter', () => {
     counter.add('sendFailed', 5);
     counter.add('lateReply');
     expect(counter.snapshot()).toMatchObject({ header: 2, sendFailed: 5, lateReply: 1, version: 0 });
-    expect(counter.total).toBe(8);
+    expect(total(counter)).toBe(8);
   });
 
   it('hands out snapshots that are copies', () => {

@@ -1,5 +1,5 @@
+import { checkFrameCount } from '../../lib/protocol/inbound';
 import {
-  checkFrameCount,
   decodeEnvelope,
   EMPTY,
   Encoding,
@@ -12,7 +12,7 @@ import {
   MessageType,
   OutEnvelope,
 } from '../../lib/protocol/frames';
-import { MAX_ENVELOPES_PER_MESSAGE, MAX_HANDSHAKE_BYTES, MAX_METADATA_BYTES, MAX_PATTERN_BYTES } from '../../lib/constants';
+import { MAX_ENVELOPES_PER_MESSAGE, MAX_HANDSHAKE_BYTES, MAX_METADATA_BYTES, MAX_PATTERN_BYTES } from '../../lib/protocol/limits';
 
 const MAX = 1024;
 

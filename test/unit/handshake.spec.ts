@@ -1,6 +1,15 @@
-import { MAX_HANDSHAKE_BYTES, PROTOCOL_VERSION } from '../../lib/constants';
+import { MAX_HANDSHAKE_BYTES, PROTOCOL_VERSION } from '../../lib/protocol/limits';
 import { MessageType } from '../../lib/protocol/frames';
-import { asRefusal, handshakeTooLarge, peekForeignVersion, validateHello, validateWelcome } from '../../lib/protocol/handshake';
+import { decodeEnvelope, encodeHeader } from '../../lib/protocol/frames';
+import {
+  asRefusal,
+  checkHandshakeMetadata,
+  handshakeEnvelope,
+  peekForeignVersion,
+  validateHello,
+  validateWelcome,
+} from '../../lib/protocol/handshake';
+import { ZmqMessageTooLargeError } from '../../lib/errors/zmq.errors';
 
 const hb = { interval: 1000, liveness: 3 };
 const hello = { version: 1, id: 'client-1', metadata: { role: 'test' }, heartbeat: hb };
@@ -117,9 +126,31 @@ describe('peekForeignVersion', () => {
   });
 });
 
-describe('handshakeTooLarge', () => {
-  it('allows exactly MAX_HANDSHAKE_BYTES', () => {
-    expect(handshakeTooLarge(Buffer.alloc(MAX_HANDSHAKE_BYTES))).toBe(false);
-    expect(handshakeTooLarge(Buffer.alloc(MAX_HANDSHAKE_BYTES + 1))).toBe(true);
+describe('the handshake size limit', () => {
+  // A hello whose JSON payload is exactly `bytes` long.
+  const helloOf = (bytes: number) => {
+    const base = JSON.stringify({ ...hello, metadata: { pad: '' } }).length;
+    return { ...hello, metadata: { pad: 'x'.repeat(bytes - base) } };
+  };
+
+  it('is MAX_HANDSHAKE_BYTES for a sender: one byte more is TOO_LARGE', () => {
+    const env = handshakeEnvelope(MessageType.Hello, helloOf(MAX_HANDSHAKE_BYTES));
+    expect(Buffer.byteLength(env.payload as string)).toBe(MAX_HANDSHAKE_BYTES);
+    expect(() => handshakeEnvelope(MessageType.Hello, helloOf(MAX_HANDSHAKE_BYTES + 1))).toThrow(ZmqMessageTooLargeError);
+  });
+
+  it('is MAX_HANDSHAKE_BYTES for a receiver, whatever its payload limit (larger or smaller)', () => {
+    for (const maxPayload of [1024, 64 * 1024 * 1024]) {
+      const ok = handshakeEnvelope(MessageType.Hello, helloOf(MAX_HANDSHAKE_BYTES));
+      const payload = Buffer.from(ok.payload as string);
+      expect(decodeEnvelope(encodeHeader(ok), payload, maxPayload).type).toBe(MessageType.Hello);
+      const big = Buffer.concat([payload, Buffer.from(' ')]);
+      expect(() => decodeEnvelope(encodeHeader(ok), big, maxPayload)).toThrow(expect.objectContaining({ reason: 'oversized' }));
+    }
+  });
+
+  it('rejects metadata that cannot fit a handshake before anything is sent', () => {
+    expect(() => checkHandshakeMetadata({ pad: 'x'.repeat(MAX_HANDSHAKE_BYTES) }, 'client')).toThrow(ZmqMessageTooLargeError);
+    expect(() => checkHandshakeMetadata({ pad: 'x'.repeat(1000) }, 'client')).not.toThrow();
   });
 });

@@ -7,7 +7,8 @@
 import { Router } from 'zeromq';
 import { ZmqQueueFullError } from 'nestjs-zeromq';
 import { dataEnvelope } from '../../lib/protocol/envelopes';
-import { MessageType, PACK_MAX_PAYLOAD } from '../../lib/protocol/frames';
+import { PACK_MAX_PAYLOAD } from '../../lib/protocol/batch';
+import { MessageType } from '../../lib/protocol/frames';
 import { ZmqSocket, ZmqSocketSettings } from '../../lib/transport/zmq-socket';
 import { BATCH, parseEnvelopes } from '../helpers/wire';
 

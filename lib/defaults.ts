@@ -1,10 +1,7 @@
 /**
- * Every default of the transport, in one place. The README's option table is
- * generated from nothing: keep it in step with this file by hand.
+ * The default of every user option, in one place (exported as `defaults`).
+ * The README's option tables list the same values.
  */
-
-/** Wire protocol version spoken by this package (see docs/PROTOCOL.md). */
-export const PROTOCOL_VERSION = 1;
 
 /** Milliseconds `connect()` waits for a first server to complete the handshake. */
 export const DEFAULT_CONNECT_TIMEOUT = 5_000;
@@ -21,12 +18,6 @@ export const DEFAULT_MAX_PAYLOAD_SIZE = 16 * 1024 * 1024;
 /** Most envelopes a socket's outbound queue holds before `send()` fails with `QUEUE_FULL`. */
 export const DEFAULT_SEND_QUEUE_LIMIT = 100_000;
 
-/** Most envelopes the writer coalesces into one ZeroMQ multipart message. */
-export const DEFAULT_MAX_BATCH = 256;
-
-/** Most payload bytes the writer coalesces into one ZeroMQ multipart message. */
-export const DEFAULT_MAX_BATCH_BYTES = 1024 * 1024;
-
 /**
  * Milliseconds a ROUTER send may block on a full peer before the envelopes
  * for it are dropped (and counted). Keeps one stalled peer from blocking the
@@ -37,21 +28,11 @@ export const DEFAULT_SEND_TIMEOUT = 2_000;
 /** Milliseconds unsent messages linger after a socket is closed. */
 export const DEFAULT_LINGER = 200;
 
-/** ZeroMQ high-water marks, in messages (each message may hold a batch). */
+/** ZeroMQ send high-water mark, in messages (each message may hold a batch). */
 export const DEFAULT_SEND_HWM = 10_000;
+
+/** ZeroMQ receive high-water mark, in messages (each message may hold a batch). */
 export const DEFAULT_RECEIVE_HWM = 10_000;
-
-/** Most envelopes one received ZeroMQ message may carry; more is malformed. */
-export const MAX_ENVELOPES_PER_MESSAGE = 4_096;
-
-/** Largest pattern, in UTF-8 bytes. */
-export const MAX_PATTERN_BYTES = 4_096;
-
-/** Largest encoded metadata section, in bytes. */
-export const MAX_METADATA_BYTES = 16 * 1024;
-
-/** Largest handshake (hello / welcome) payload, in bytes. */
-export const MAX_HANDSHAKE_BYTES = 256 * 1024;
 
 /** Milliseconds between heartbeats, announced in the handshake. */
 export const DEFAULT_HEARTBEAT_INTERVAL = 1_000;

@@ -1,0 +1,57 @@
+import {
+  DEFAULT_CONNECT_TIMEOUT,
+  DEFAULT_RECONNECT_INTERVAL,
+  DEFAULT_RECONNECT_MAX_INTERVAL,
+  DEFAULT_REQUEST_TIMEOUT,
+  DEFAULT_STRATEGY,
+} from '../defaults';
+import { ZmqStrategy } from '../interfaces/zmq-events.interface';
+import { ZmqClientOptions } from '../interfaces/zmq-options.interface';
+import { checkHandshakeMetadata } from '../protocol/handshake';
+import type { ZmqSocketSettings } from '../transport/zmq-socket';
+import { CommonConfig, endpointList, numberOption, randomId, resolveCommon, socketSettings } from './common';
+
+/** Every option of a {@link ClientZmq}, defaulted and validated. */
+export interface ClientConfig extends CommonConfig {
+  readonly endpoints: readonly string[];
+  /** Random token of this client object: tells a server a later connection with our id is us again. */
+  readonly instance: string;
+  readonly connectTimeout: number;
+  /** `0`: no timeout. */
+  readonly requestTimeout: number;
+  readonly strategy: ZmqStrategy;
+  readonly socket: Readonly<ZmqSocketSettings>;
+}
+
+/**
+ * Resolves a client's options once, at construction: a TypeError names the
+ * first bad option; metadata too large for a handshake is `TOO_LARGE`.
+ */
+export function resolveClientConfig(options: ZmqClientOptions): ClientConfig {
+  const endpoints = endpointList(options?.connect, 'connect');
+  const common = resolveCommon(options);
+  const strategy = options.strategy ?? DEFAULT_STRATEGY;
+  if (strategy !== 'round-robin' && strategy !== 'least-pending') {
+    throw new TypeError(`nestjs-zeromq: "strategy" must be 'round-robin' or 'least-pending'`);
+  }
+  checkHandshakeMetadata(common.metadata, 'client');
+  const socket: ZmqSocketSettings = {
+    ...socketSettings(options, common.maxPayload),
+    reconnectInterval: numberOption(options.reconnectInterval, DEFAULT_RECONNECT_INTERVAL, 'reconnectInterval'),
+    reconnectMaxInterval: numberOption(
+      options.reconnectMaxInterval,
+      DEFAULT_RECONNECT_MAX_INTERVAL,
+      'reconnectMaxInterval',
+      true,
+    ),
+  };
+  return Object.freeze({
+    ...common,
+    endpoints: Object.freeze(endpoints),
+    instance: randomId(),
+    connectTimeout: numberOption(options.connectTimeout, DEFAULT_CONNECT_TIMEOUT, 'connectTimeout'),
+    requestTimeout: numberOption(options.requestTimeout, DEFAULT_REQUEST_TIMEOUT, 'requestTimeout', true),
+    strategy,
+    socket: Object.freeze(socket),
+  });
+}

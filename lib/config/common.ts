@@ -1,0 +1,79 @@
+import { randomBytes } from 'node:crypto';
+import {
+  DEFAULT_HEARTBEAT_INTERVAL,
+  DEFAULT_HEARTBEAT_LIVENESS,
+  DEFAULT_LINGER,
+  DEFAULT_MAX_PAYLOAD_SIZE,
+  DEFAULT_RECEIVE_HWM,
+  DEFAULT_SEND_HWM,
+  DEFAULT_SEND_QUEUE_LIMIT,
+} from '../defaults';
+import { ZmqCommonOptions } from '../interfaces/zmq-options.interface';
+import { HeartbeatSettings } from '../protocol/handshake';
+import { MAX_BATCH_BYTES, MAX_BATCH_ENVELOPES, MAX_METADATA_BYTES, MAX_PATTERN_BYTES } from '../protocol/limits';
+import type { ZmqSocketSettings } from '../transport/zmq-socket';
+
+/** A random 16-byte hex id. */
+export function randomId(): string {
+  return randomBytes(16).toString('hex');
+}
+
+/** One or more non-empty endpoint strings. */
+export function endpointList(value: string | string[] | undefined, name: string): string[] {
+  const list = value === undefined ? [] : Array.isArray(value) ? value : [value];
+  if (list.length === 0 || list.some(e => typeof e !== 'string' || e.length === 0)) {
+    throw new TypeError(`nestjs-zeromq: "${name}" needs at least one endpoint string`);
+  }
+  return [...list];
+}
+
+/** `value`, or `fallback` when unset; a TypeError unless a positive (or, with `allowZero`, non-negative) number. */
+export function numberOption(value: number | undefined, fallback: number, name: string, allowZero = false): number {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'number' || !Number.isFinite(value) || value < 0 || (!allowZero && value === 0)) {
+    throw new TypeError(`nestjs-zeromq: "${name}" must be a ${allowZero ? 'non-negative' : 'positive'} number`);
+  }
+  return value;
+}
+
+/** The options both sides share, resolved. */
+export interface CommonConfig {
+  readonly id: string;
+  readonly metadata: Readonly<Record<string, unknown>>;
+  readonly maxPayload: number;
+  readonly heartbeat: Readonly<HeartbeatSettings>;
+}
+
+export function resolveCommon(options: ZmqCommonOptions): CommonConfig {
+  const metadata = options.metadata ?? {};
+  if (typeof metadata !== 'object' || metadata === null || Array.isArray(metadata)) {
+    throw new TypeError('nestjs-zeromq: "metadata" must be an object');
+  }
+  if (options.id !== undefined && (typeof options.id !== 'string' || options.id.length === 0)) {
+    throw new TypeError('nestjs-zeromq: "id" must be a non-empty string');
+  }
+  return {
+    id: options.id ?? randomId(),
+    metadata,
+    maxPayload: numberOption(options.maxPayloadSize, DEFAULT_MAX_PAYLOAD_SIZE, 'maxPayloadSize'),
+    heartbeat: Object.freeze({
+      interval: numberOption(options.heartbeatInterval, DEFAULT_HEARTBEAT_INTERVAL, 'heartbeatInterval'),
+      liveness: numberOption(options.heartbeatLiveness, DEFAULT_HEARTBEAT_LIVENESS, 'heartbeatLiveness'),
+    }),
+  };
+}
+
+/** Socket settings from user options (no zeromq import here: only the type). */
+export function socketSettings(options: ZmqCommonOptions, maxPayload: number): ZmqSocketSettings {
+  // libzmq's limit applies per frame: the payload frame or the largest header.
+  const largestHeader = 10 + MAX_PATTERN_BYTES + 2 + MAX_METADATA_BYTES;
+  return {
+    linger: numberOption(options.linger, DEFAULT_LINGER, 'linger', true),
+    sendHighWaterMark: numberOption(options.sendHighWaterMark, DEFAULT_SEND_HWM, 'sendHighWaterMark', true),
+    receiveHighWaterMark: numberOption(options.receiveHighWaterMark, DEFAULT_RECEIVE_HWM, 'receiveHighWaterMark', true),
+    maxFrameSize: Math.max(maxPayload, largestHeader, 256 * 1024),
+    queueLimit: numberOption(options.sendQueueLimit, DEFAULT_SEND_QUEUE_LIMIT, 'sendQueueLimit'),
+    maxBatch: MAX_BATCH_ENVELOPES,
+    maxBatchBytes: MAX_BATCH_BYTES,
+  };
+}

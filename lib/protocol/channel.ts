@@ -1,0 +1,62 @@
+import type { ZmqPeerEvent, ZmqPeerRefusedEvent } from '../interfaces/zmq-events.interface';
+import type { DropCounterKey } from './drop-counter';
+import type { OutEnvelope } from './frames';
+
+/**
+ * Why a batch of envelopes could not be written: `unroutable`, the peer's
+ * connection is gone (a ROUTER's EHOSTUNREACH); `failed`, any other error.
+ */
+export type SendFailure = 'unroutable' | 'failed';
+
+/** What a channel reports to the engine that owns it. */
+export interface ChannelHandlers {
+  /** One received message: header/payload pairs, after a routing-id frame on a server. */
+  message(frames: Buffer[]): void;
+  /** Envelopes the writer could not send, and to whom (a routing id on a server). */
+  sendFailed(failure: SendFailure, envelopes: readonly OutEnvelope[], destination: Buffer | undefined): void;
+  /** The receive loop hit an error (it goes on). */
+  receiveError(err: unknown): void;
+}
+
+/**
+ * A socket as the session engines see it: envelopes out, messages in
+ * (through {@link ChannelHandlers}), close. lib/transport/ implements it over
+ * zeromq.js; unit tests implement it with a fake.
+ */
+export interface Channel {
+  /** Envelopes waiting to be written. */
+  readonly queued: number;
+  readonly isClosed: boolean;
+  /** The native socket, for `unwrap()`. */
+  readonly raw: unknown;
+  /**
+   * Queues an envelope (on a server, for the peer with `destination` as
+   * routing id). Throws `QUEUE_FULL` when the queue is at its limit.
+   */
+  send(envelope: OutEnvelope, destination?: Buffer): void;
+  /** Flushes what is queued (within the linger time), then closes. Never rejects. */
+  close(): Promise<void>;
+}
+
+/** Opens a client channel connected to one server endpoint. */
+export type ConnectChannel = (endpoint: string, handlers: ChannelHandlers) => Channel;
+
+/** A server channel and the endpoints it bound, `*` ports resolved. */
+export interface BoundChannel {
+  readonly channel: Channel;
+  readonly endpoints: string[];
+}
+
+/** Binds a server channel to every endpoint; rejects with `BIND_FAILED`, having closed it, when one fails. */
+export type BindChannel = (endpoints: readonly string[], handlers: ChannelHandlers) => Promise<BoundChannel>;
+
+/** Where an engine reports what a user may want to know: peer changes, drops, problems. */
+export interface SessionObserver {
+  joined(event: ZmqPeerEvent): void;
+  left(event: ZmqPeerEvent): void;
+  refused(event: ZmqPeerRefusedEvent): void;
+  /** Counts `n` dropped envelopes or messages by reason. */
+  drop(reason: DropCounterKey, detail: string, n?: number): void;
+  warn(message: string): void;
+  error(message: string): void;
+}

@@ -1,0 +1,306 @@
+import { ZmqClosedError, ZmqConnectTimeoutError, ZmqError, ZmqPeerLostError } from '../../errors/zmq.errors';
+import { ZmqPeerInfo, ZmqPeerLeftReason, ZmqStatus, ZmqTarget } from '../../interfaces/zmq-events.interface';
+import type { ChannelHandlers, ConnectChannel, SessionObserver } from '../channel';
+import { Clock, monotonicClock, realScheduler, Scheduler } from '../clock';
+import { BYE, controlEnvelope, dataEnvelope, PING } from '../envelopes';
+import { MessageType } from '../frames';
+import { handshakeEnvelope, HeartbeatSettings, Welcome } from '../handshake';
+import { InboundDecoder } from '../inbound';
+import { PROTOCOL_VERSION } from '../limits';
+import { Heartbeat } from '../liveness';
+import { CallRegistry, PendingCall, ReplyCallback } from './calls';
+import { ClientInbound } from './client-inbound';
+import { ConnectWaiter } from './connect-waiter';
+import { LinkPool } from './link-pool';
+import { PatternCache } from './pattern-cache';
+import { UpstreamLink } from './upstream-link';
+
+/** What the engine needs of the client's resolved options. */
+export interface ClientEngineConfig {
+  readonly endpoints: readonly string[];
+  readonly id: string;
+  readonly instance: string;
+  readonly metadata: Readonly<Record<string, unknown>>;
+  readonly connectTimeout: number;
+  readonly requestTimeout: number;
+  readonly maxPayload: number;
+  readonly heartbeat: Readonly<HeartbeatSettings>;
+  readonly strategy: 'round-robin' | 'least-pending';
+}
+
+export interface ClientEngineDeps {
+  readonly config: ClientEngineConfig;
+  /** Opens the channel of one link (lib/transport/ in production, a fake in unit tests). */
+  readonly connect: ConnectChannel;
+  readonly observer: SessionObserver;
+  /** Told each time the status changes; never twice the same in a row. */
+  readonly status: (status: ZmqStatus) => void;
+  readonly clock?: Clock;
+  readonly scheduler?: Scheduler;
+}
+
+/** Where one request may go: any server for its pattern, those `target` picks, or one `link`. */
+export interface Route {
+  readonly target?: ZmqTarget;
+  readonly link?: UpstreamLink;
+}
+
+/** Any server that serves the pattern (shared: no object per request). */
+export const ANY_SERVER: Route = Object.freeze({});
+
+/**
+ * The client side of the session protocol, with no Nest and no zeromq in it:
+ * links and their handshakes, routing, calls in flight, liveness, connect and
+ * close. `ClientZmq` is the Nest surface over it.
+ */
+export class ClientEngine {
+  readonly clock: Clock;
+  private readonly config: ClientEngineConfig;
+  private readonly observer: SessionObserver;
+  private readonly scheduler: Scheduler;
+  private readonly pool: LinkPool;
+  private readonly calls: CallRegistry;
+  private readonly waiter: ConnectWaiter;
+  private readonly liveness: Heartbeat<UpstreamLink>;
+  private readonly decoder: InboundDecoder<UpstreamLink>;
+  private readonly patterns = new PatternCache();
+  private connection: Promise<void> | undefined;
+  private helloTimer: unknown = undefined;
+  private lastStatus: ZmqStatus | undefined;
+  private socketsClosed: Promise<void> = Promise.resolve();
+
+  constructor(private readonly deps: ClientEngineDeps) {
+    this.config = deps.config;
+    this.observer = deps.observer;
+    this.clock = deps.clock ?? monotonicClock;
+    this.scheduler = deps.scheduler ?? realScheduler;
+    this.pool = new LinkPool(this.config.strategy);
+    this.waiter = new ConnectWaiter(this.scheduler);
+    this.calls = new CallRegistry(
+      this.config.requestTimeout,
+      call => call.link.trySend(controlEnvelope(MessageType.Cancel, call.id)),
+      (call, err) => this.observer.error(`A subscriber of "${call.pattern}" threw: ${String(err)}`),
+      this.clock,
+      this.scheduler,
+    );
+    this.liveness = new Heartbeat<UpstreamLink>(
+      this.config.heartbeat,
+      {
+        peers: () => this.pool.readyLinks,
+        ping: link => link.trySend(PING),
+        dead: link => this.sessionEnded(link, 'timeout'),
+      },
+      this.clock,
+      this.scheduler,
+    );
+    this.decoder = new InboundDecoder(0, this.config.maxPayload, new ClientInbound(this, this.calls, this.observer));
+  }
+
+  /** Connected: `connect()` resolved and a server has a session (requests can skip `connect()`). */
+  get isConnected(): boolean {
+    return this.connection !== undefined && this.pool.readyLinks.length > 0;
+  }
+
+  get links(): readonly UpstreamLink[] {
+    return this.pool.all;
+  }
+
+  /**
+   * Opens a link per endpoint (once) and resolves when a server has a session.
+   * Rejects on the connect timeout (the links keep trying), at once when every
+   * server refused, and on close. Cached until it rejects or the client closes.
+   */
+  connect(): Promise<void> {
+    if (this.connection !== undefined) return this.connection;
+    if (this.pool.readyLinks.length > 0) return (this.connection = Promise.resolve());
+    const connection = this.waiter.wait(this.config.connectTimeout, () => {
+      this.connection = undefined;
+      return this.pool.refusal() ?? new ZmqConnectTimeoutError(this.config.endpoints, this.config.connectTimeout);
+    });
+    this.connection = connection;
+    if (this.pool.isEmpty) {
+      try {
+        this.open();
+      } catch (err) {
+        // e.g. a malformed endpoint: reject instead of throwing out of connect().
+        this.failConnect(err as Error);
+      }
+    }
+    return connection;
+  }
+
+  /** Fails every call with `CLOSED`, says BYE to the servers, closes the links; `connect()` works again after. */
+  close(): Promise<void> {
+    this.waiter.reject(new ZmqClosedError());
+    return this.teardown();
+  }
+
+  /**
+   * Sends a REQUEST on the route; `callback` gets every reply message. Never
+   * throws: a request that cannot go out (NO_PEER, TOO_LARGE, QUEUE_FULL...)
+   * ends at once through `callback`. Returns the cancel function.
+   */
+  request(
+    pattern: string,
+    data: unknown,
+    metadata: Buffer | undefined,
+    callback: ReplyCallback,
+    route: Route = ANY_SERVER,
+  ): () => void {
+    let call: PendingCall;
+    try {
+      const link = route.link ?? this.pool.pick(this.pool.candidates(pattern, 'serves', route.target));
+      const id = this.calls.nextId();
+      const bytes = this.patterns.bytes(pattern);
+      link.channel.send(dataEnvelope(MessageType.Request, id, data, this.config.maxPayload, 0, bytes, metadata));
+      call = { id, link, pattern, callback };
+      this.calls.add(call);
+    } catch (err) {
+      callback({ err, isDisposed: true });
+      return noop;
+    }
+    return () => {
+      // Unsubscribed before the end: tell the server to stop.
+      if (this.calls.settle(call.id) !== undefined) call.link.trySend(controlEnvelope(MessageType.Cancel, call.id));
+    };
+  }
+
+  /** Sends an EVENT to one server that handles it (or to every one); returns their ids. Throws NO_PEER. */
+  emit(pattern: string, data: unknown, metadata: Buffer | undefined, target: ZmqTarget | undefined, all: boolean): string[] {
+    const candidates = this.pool.candidates(pattern, 'handles', target);
+    const links = all ? candidates : [this.pool.pick(candidates)];
+    const bytes = this.patterns.bytes(pattern);
+    const env = dataEnvelope(MessageType.Event, 0, data, this.config.maxPayload, 0, bytes, metadata);
+    for (const link of links) link.channel.send(env);
+    return links.map(l => l.welcome!.id);
+  }
+
+  /** The ready links that serve `pattern` and match `target` (for a broadcast). Throws NO_PEER. */
+  serversOf(pattern: string, target: ZmqTarget | undefined): UpstreamLink[] {
+    return this.pool.candidates(pattern, 'serves', target);
+  }
+
+  peers(): ZmqPeerInfo[] {
+    return this.pool.readyLinks.map(l => l.info());
+  }
+
+  /** Peers with a session, calls in flight and envelopes queued on every link. */
+  stats(): { peers: number; inFlight: number; queued: number } {
+    let queued = 0;
+    for (const l of this.pool.all) queued += l.channel.queued;
+    return { peers: this.pool.readyLinks.length, inFlight: this.calls.size, queued };
+  }
+
+  /** Messages of `link`'s channel; nothing is read from a closed link. */
+  receive(link: UpstreamLink, frames: Buffer[]): void {
+    if (link.state.kind === 'closed') return;
+    if (link.isReady) link.lastSeen = this.clock.now();
+    this.decoder.read(link, frames);
+  }
+
+  /** A WELCOME that passed validation (ClientInbound checked it). */
+  welcomed(link: UpstreamLink, welcome: Welcome): void {
+    const change = link.welcomed(welcome, this.clock.now());
+    this.pool.update(link);
+    this.setStatus('connected');
+    if (change === 'joined') this.observer.joined(link.event(welcome));
+    this.waiter.resolve();
+  }
+
+  /** The server refused the handshake (or speaks another version). */
+  refused(link: UpstreamLink, error: ZmqError, peerId?: string): void {
+    this.observer.refused({ ...(peerId !== undefined ? { peerId } : {}), direction: 'upstream', endpoint: link.endpoint, error });
+    const welcome = link.refused(error);
+    if (welcome !== undefined) this.afterLoss(link, welcome, 'disconnect');
+    if (this.pool.refusal() !== undefined) this.failConnect(error);
+  }
+
+  /**
+   * The session on `link` ended: its calls fail at once with PEER_LOST. The
+   * link stays, and (unless the server said BYE) says HELLO once, now: after
+   * a timeout or NOT_READY the connection may still be up.
+   */
+  sessionEnded(link: UpstreamLink, reason: ZmqPeerLeftReason): void {
+    const welcome = link.lost();
+    if (welcome === undefined) return;
+    this.afterLoss(link, welcome, reason);
+    if (reason !== 'bye') link.sendHello(this.clock.now());
+  }
+
+  private afterLoss(link: UpstreamLink, welcome: Welcome, reason: ZmqPeerLeftReason): void {
+    this.pool.update(link);
+    this.calls.failLink(link, new ZmqPeerLostError(welcome.id, reason));
+    this.observer.left(link.event(welcome, reason));
+    if (this.pool.readyLinks.length === 0) this.setStatus('reconnecting');
+  }
+
+  private open(): void {
+    this.config.endpoints.forEach((endpoint, slot) => this.pool.add(this.openLink(endpoint, slot)));
+    this.liveness.start();
+    this.armHelloRetry();
+  }
+
+  private openLink(endpoint: string, slot: number): UpstreamLink {
+    const { id, metadata, heartbeat } = this.config;
+    // Same across close() / connect() for one endpoint (a reconnecting client
+    // is handed its session over), distinct between endpoints (two links to
+    // one server must not take the session from each other).
+    const instance = `${this.config.instance}/${slot}`;
+    const hello = handshakeEnvelope(MessageType.Hello, { version: PROTOCOL_VERSION, id, instance, metadata, heartbeat });
+    let link: UpstreamLink | undefined;
+    const handlers: ChannelHandlers = {
+      message: frames => link !== undefined && this.receive(link, frames),
+      sendFailed: (_failure, envs) => this.observer.drop('sendFailed', `${envs.length} envelope(s) to ${endpoint}`, envs.length),
+      receiveError: err => this.observer.error(`Receive loop error on ${endpoint}: ${String(err)}`),
+    };
+    link = new UpstreamLink(endpoint, this.deps.connect(endpoint, handlers), hello, this.observer);
+    // It waits in the writer until the connection is up (ZMQ_IMMEDIATE).
+    link.sendHello(this.clock.now());
+    return link;
+  }
+
+  /** Every heartbeat interval, a link without a session says HELLO again (docs/PROTOCOL.md §9). */
+  private armHelloRetry(): void {
+    const interval = this.config.heartbeat.interval;
+    this.helloTimer = this.scheduler.setTimeout(() => {
+      const now = this.clock.now();
+      for (const link of this.pool.all) link.retryHello(now, interval);
+      this.armHelloRetry();
+    }, interval);
+  }
+
+  /** Rejects a pending connect() and tears down; nothing when no connect() waits. */
+  private failConnect(err: Error): void {
+    if (!this.waiter.isWaiting) return;
+    void this.teardown();
+    this.waiter.reject(err);
+  }
+
+  /** Resets all state at once; resolves when every channel of this and earlier teardowns is closed. */
+  private teardown(): Promise<void> {
+    const links = this.pool.clear();
+    this.connection = undefined;
+    this.liveness.stop();
+    this.scheduler.clearTimeout(this.helloTimer);
+    this.helloTimer = undefined;
+    this.calls.failAll(new ZmqClosedError());
+    for (const link of links) {
+      const welcome = link.welcome;
+      if (welcome === undefined) continue;
+      link.trySend(BYE);
+      this.observer.left(link.event(welcome, 'bye'));
+    }
+    this.setStatus('disconnected');
+    const closing = Promise.all(links.map(l => l.close()));
+    this.socketsClosed = Promise.all([this.socketsClosed, closing]).then(noop);
+    return this.socketsClosed;
+  }
+
+  private setStatus(status: ZmqStatus): void {
+    if (status === this.lastStatus) return;
+    this.lastStatus = status;
+    this.deps.status(status);
+  }
+}
+
+function noop(): void {}

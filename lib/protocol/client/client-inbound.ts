@@ -1,0 +1,168 @@
+import {
+  ZmqError,
+  ZmqErrorCode,
+  ZmqHandshakeRefusedError,
+  ZmqProtocolError,
+  ZmqVersionMismatchError,
+} from '../../errors/zmq.errors';
+import type { ZmqPeerLeftReason } from '../../interfaces/zmq-events.interface';
+import type { SessionObserver } from '../channel';
+import { decodePayload } from '../codec';
+import { controlEnvelope, PONG } from '../envelopes';
+import { Envelope, Flag, MalformedError, MessageType } from '../frames';
+import { asRefusal, peekForeignVersion, validateWelcome, Welcome } from '../handshake';
+import type { InboundHandler } from '../inbound';
+import { PROTOCOL_VERSION } from '../limits';
+import type { CallRegistry, PendingCall } from './calls';
+import type { UpstreamLink } from './upstream-link';
+
+/** The session transitions an inbound envelope can cause (the engine carries them out). */
+export interface LinkSessions {
+  welcomed(link: UpstreamLink, welcome: Welcome): void;
+  refused(link: UpstreamLink, error: ZmqError, peerId?: string): void;
+  sessionEnded(link: UpstreamLink, reason: ZmqPeerLeftReason): void;
+}
+
+/**
+ * What a client does with each envelope a server sends (docs/PROTOCOL.md
+ * §5, §7 and the client table of §11): replies go to their calls, handshake
+ * answers to the link's session.
+ */
+export class ClientInbound implements InboundHandler<UpstreamLink> {
+  constructor(
+    private readonly sessions: LinkSessions,
+    private readonly calls: CallRegistry,
+    private readonly observer: SessionObserver,
+  ) {}
+
+  envelope(link: UpstreamLink, env: Envelope): void {
+    switch (env.type) {
+      case MessageType.Chunk:
+        return this.onChunk(link, env);
+      case MessageType.End:
+        return this.onEnd(link, env);
+      case MessageType.Error:
+        return env.id === 0 ? this.onConnectionError(link, env) : this.onError(link, env);
+      case MessageType.Welcome:
+        return this.onWelcome(link, env);
+      case MessageType.Ping:
+        link.trySend(PONG);
+        return;
+      case MessageType.Pong:
+        return;
+      case MessageType.Bye:
+        return this.sessions.sessionEnded(link, 'bye');
+      default:
+        this.observer.drop('unexpected', `message type ${env.type} from a server`);
+    }
+  }
+
+  malformed(link: UpstreamLink, err: MalformedError, header: Buffer): void {
+    const foreign = peekForeignVersion(header, MessageType.Error);
+    if (foreign !== undefined && !link.isReady) {
+      this.observer.error(`Server ${link.endpoint} speaks protocol version ${foreign}; this client speaks ${PROTOCOL_VERSION}`);
+      this.sessions.refused(link, new ZmqVersionMismatchError(PROTOCOL_VERSION, foreign));
+    }
+    this.observer.drop(err.reason, err.message);
+    // A reply that cannot be read is never silent: fail the call it belongs to.
+    if (err.id !== 0 && this.callOn(link, err.id) !== undefined) {
+      this.calls.fail(err.id, new ZmqProtocolError(`Malformed reply: ${err.message}`));
+    }
+  }
+
+  badFrameCount(_link: UpstreamLink, frames: number): void {
+    this.observer.drop('frameCount', `wrong frame count (${frames})`);
+  }
+
+  /** The call `id` if it is in flight on `link`: replies are scoped to their connection. */
+  private callOn(link: UpstreamLink, id: number): PendingCall | undefined {
+    const call = this.calls.get(id);
+    return call !== undefined && call.link === link ? call : undefined;
+  }
+
+  private onChunk(link: UpstreamLink, env: Envelope): void {
+    const call = this.callOn(link, env.id);
+    if (call === undefined) return this.observer.drop('lateReply', `chunk of unknown request ${env.id}`);
+    let response: unknown;
+    try {
+      response = decodePayload(env.encoding, env.payload, env.id);
+    } catch (err) {
+      // A gap in a stream is never silent: fail the call and stop the server.
+      link.trySend(controlEnvelope(MessageType.Cancel, env.id));
+      this.observer.drop('payload', (err as Error).message);
+      this.calls.fail(env.id, new ZmqProtocolError(`Undecodable reply: ${(err as Error).message}`));
+      return;
+    }
+    if (env.flags & Flag.End) {
+      this.calls.settle(env.id);
+      this.calls.deliver(call, { response, isDisposed: true });
+    } else {
+      this.calls.touch(env.id);
+      this.calls.deliver(call, { response });
+    }
+  }
+
+  private onEnd(link: UpstreamLink, env: Envelope): void {
+    const call = this.callOn(link, env.id);
+    if (call === undefined) return this.observer.drop('lateReply', `end of unknown request ${env.id}`);
+    this.calls.settle(env.id);
+    this.calls.deliver(call, { isDisposed: true });
+  }
+
+  private onError(link: UpstreamLink, env: Envelope): void {
+    if (this.callOn(link, env.id) === undefined) {
+      return this.observer.drop('lateReply', `error of unknown request ${env.id}`);
+    }
+    let err: unknown;
+    try {
+      err = decodePayload(env.encoding, env.payload, env.id);
+    } catch (e) {
+      err = new ZmqProtocolError(`Undecodable error reply: ${(e as Error).message}`);
+    }
+    if ((err as { code?: unknown } | null)?.code === ZmqErrorCode.NOT_READY && link.isReady) {
+      // The server has no session for us (it timed us out, or restarted):
+      // every call on this link is lost, this one included.
+      return this.sessions.sessionEnded(link, 'disconnect');
+    }
+    this.calls.fail(env.id, err);
+  }
+
+  private onConnectionError(link: UpstreamLink, env: Envelope): void {
+    let refusal;
+    try {
+      refusal = asRefusal(decodePayload(env.encoding, env.payload));
+    } catch {
+      refusal = undefined;
+    }
+    if (refusal === undefined) return this.observer.drop('payload', 'undecodable connection error');
+    if (refusal.code === ZmqErrorCode.NOT_READY) {
+      // Before the handshake completed, NOT_READY says nothing new (§4.4).
+      if (link.isReady) this.sessions.sessionEnded(link, 'disconnect');
+      return;
+    }
+    const err =
+      refusal.code === ZmqErrorCode.VERSION_MISMATCH
+        ? new ZmqVersionMismatchError(PROTOCOL_VERSION, refusal.version)
+        : new ZmqHandshakeRefusedError(refusal.message);
+    this.observer.error(`Server ${link.endpoint} refused the handshake: ${refusal.message}`);
+    this.sessions.refused(link, err);
+  }
+
+  private onWelcome(link: UpstreamLink, env: Envelope): void {
+    let welcome: Welcome | string;
+    try {
+      welcome = validateWelcome(decodePayload(env.encoding, env.payload));
+    } catch (err) {
+      welcome = (err as Error).message;
+    }
+    if (typeof welcome === 'string') return this.observer.drop('payload', welcome);
+    if (welcome.version !== PROTOCOL_VERSION) {
+      this.observer.drop('version', `welcome of version ${welcome.version}`);
+      this.observer.error(
+        `Server ${link.endpoint} welcomed in protocol version ${welcome.version}; this client speaks ${PROTOCOL_VERSION}`,
+      );
+      return this.sessions.refused(link, new ZmqVersionMismatchError(PROTOCOL_VERSION, welcome.version), welcome.id);
+    }
+    this.sessions.welcomed(link, welcome);
+  }
+}

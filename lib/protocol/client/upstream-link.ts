@@ -1,0 +1,154 @@
+import { ZmqError } from '../../errors/zmq.errors';
+import type { ZmqPeerEvent, ZmqPeerInfo, ZmqPeerLeftReason } from '../../interfaces/zmq-events.interface';
+import type { Channel, SessionObserver } from '../channel';
+import type { OutEnvelope } from '../frames';
+import type { Welcome } from '../handshake';
+import type { LivenessState } from '../liveness';
+
+/**
+ * The session state of one link (docs/PROTOCOL.md §11.1, client table):
+ * - `handshaking`: no session; a HELLO was queued at `helloAt`;
+ * - `ready`: the server's WELCOME arrived, requests may go out;
+ * - `refused`: the server refused the handshake (or speaks another version);
+ * - `closed`: the client closed; nothing goes out any more.
+ */
+export type LinkState =
+  | { readonly kind: 'handshaking'; readonly helloAt: number }
+  | {
+      readonly kind: 'ready';
+      readonly welcome: Welcome;
+      readonly serves: ReadonlySet<string>;
+      readonly handles: ReadonlySet<string>;
+    }
+  | { readonly kind: 'refused'; readonly error: ZmqError }
+  | { readonly kind: 'closed' };
+
+/** Long before any clock reading: a link that lost its session may say HELLO at once. */
+const NEVER = Number.NEGATIVE_INFINITY;
+
+/**
+ * One DEALER channel to one server endpoint and the session over it. It owns
+ * its HELLO (sent, retried) and the state transitions; the engine decides
+ * what each transition means for calls and peer events.
+ */
+export class UpstreamLink implements LivenessState {
+  private current: LinkState = { kind: 'handshaking', helloAt: NEVER };
+  /** Liveness of the session (meaningful while `ready`). */
+  lastSeen = 0;
+  lastPing = 0;
+  /** Requests in flight on this link (kept by the calls registry). */
+  pending = 0;
+
+  constructor(
+    readonly endpoint: string,
+    readonly channel: Channel,
+    private readonly hello: OutEnvelope,
+    private readonly observer: SessionObserver,
+  ) {}
+
+  get state(): LinkState {
+    return this.current;
+  }
+
+  /** The server's WELCOME while a session is up. */
+  get welcome(): Welcome | undefined {
+    return this.current.kind === 'ready' ? this.current.welcome : undefined;
+  }
+
+  get isReady(): boolean {
+    return this.current.kind === 'ready';
+  }
+
+  get refusal(): ZmqError | undefined {
+    return this.current.kind === 'refused' ? this.current.error : undefined;
+  }
+
+  /** Whether a session is up and the server serves (`serves`) or handles (`handles`) the pattern. */
+  offers(pattern: string, kind: 'serves' | 'handles'): boolean {
+    return this.current.kind === 'ready' && this.current[kind].has(pattern);
+  }
+
+  /** Queues HELLO; from here the link is handshaking. */
+  sendHello(now: number): void {
+    if (this.current.kind === 'closed') return;
+    this.current = { kind: 'handshaking', helloAt: now };
+    this.trySend(this.hello);
+  }
+
+  /**
+   * HELLO again if this link has no session, none is waiting in the queue,
+   * and the last went out `interval` ago or more (docs/PROTOCOL.md §9).
+   */
+  retryHello(now: number, interval: number): void {
+    if (this.current.kind !== 'handshaking' || this.channel.queued > 0) return;
+    if (now - this.current.helloAt < interval) return;
+    this.sendHello(now);
+  }
+
+  /** The server welcomed us: `joined` when the session is new, `renewed` when one was up. */
+  welcomed(welcome: Welcome, now: number): 'joined' | 'renewed' {
+    const renewed = this.current.kind === 'ready';
+    this.current = { kind: 'ready', welcome, serves: new Set(welcome.patterns), handles: new Set(welcome.events) };
+    this.lastSeen = now;
+    this.lastPing = now;
+    return renewed ? 'renewed' : 'joined';
+  }
+
+  /** The server refused the handshake; returns the session that was up, if one was. */
+  refused(error: ZmqError): Welcome | undefined {
+    const welcome = this.welcome;
+    if (this.current.kind !== 'closed') this.current = { kind: 'refused', error };
+    return welcome;
+  }
+
+  /** The session ended (BYE, timeout, NOT_READY): returns it, and the link is handshaking again. */
+  lost(): Welcome | undefined {
+    const welcome = this.welcome;
+    if (welcome !== undefined) this.current = { kind: 'handshaking', helloAt: NEVER };
+    this.pending = 0;
+    return welcome;
+  }
+
+  /** Ends the link for good; resolves when its channel is closed. */
+  close(): Promise<void> {
+    this.current = { kind: 'closed' };
+    return this.channel.close();
+  }
+
+  /** Queues an envelope; a full queue or closed channel is counted, never thrown. */
+  trySend(env: OutEnvelope): boolean {
+    if (this.channel.isClosed) return false;
+    try {
+      this.channel.send(env);
+      return true;
+    } catch (err) {
+      this.observer.drop('sendFailed', `to ${this.endpoint}: ${(err as Error).message}`);
+      return false;
+    }
+  }
+
+  /** The peer as `getPeers()` lists it (only while ready). */
+  info(): ZmqPeerInfo {
+    const welcome = this.welcome!;
+    return {
+      peerId: welcome.id,
+      direction: 'upstream',
+      endpoint: this.endpoint,
+      metadata: welcome.metadata,
+      patterns: welcome.patterns,
+      events: welcome.events,
+      pending: this.pending,
+    };
+  }
+
+  /** A `peer:*` event for the session `welcome`. */
+  event(welcome: Welcome, reason?: ZmqPeerLeftReason): ZmqPeerEvent {
+    return {
+      peerId: welcome.id,
+      direction: 'upstream',
+      endpoint: this.endpoint,
+      metadata: welcome.metadata,
+      ...(reason !== undefined ? { reason } : {}),
+    };
+  }
+}

@@ -1,0 +1,100 @@
+import { isObservable, Subscription } from 'rxjs';
+import { ZmqErrorCode } from '../../errors/zmq.errors';
+import { controlEnvelope, dataEnvelope, errorEnvelope } from '../envelopes';
+import { Flag, MessageType, OutEnvelope } from '../frames';
+import type { DownstreamSession } from './sessions';
+
+/** Where a call's replies go. */
+export interface CallOutput {
+  readonly maxPayload: number;
+  send(session: DownstreamSession, env: OutEnvelope): void;
+  error(message: string): void;
+}
+
+/**
+ * One request being served (docs/PROTOCOL.md §5.2, §5.4): it sends exactly
+ * one reply sequence, `CHUNK* (END | CHUNK+END | ERROR)`, unless it is
+ * cancelled first, after which it sends nothing. An Observable result is
+ * streamed and unsubscribed (its teardown runs) on cancel.
+ */
+export class ServerCall {
+  private done = false;
+  private subscription: Subscription | undefined;
+
+  constructor(
+    readonly id: number,
+    /** The request's normalized pattern. */
+    readonly pattern: string,
+    readonly session: DownstreamSession,
+    private readonly out: CallOutput,
+  ) {}
+
+  /** Ended: replied in full, failed, cancelled, or its session is gone. */
+  get isDone(): boolean {
+    return this.done;
+  }
+
+  /**
+   * The handler produced `result`: a value (one CHUNK+END, or END for
+   * `undefined`) or an Observable (streamed). `settled` runs once the call
+   * has ended, whichever way.
+   */
+  respond(result: unknown, settled: () => void = noop): void {
+    if (this.done) return settled(); // cancelled, or the peer left, while the handler ran
+    if (!isObservable(result)) {
+      this.finish(this.reply(result, Flag.End));
+      return settled();
+    }
+    const subscription = result.subscribe({
+      next: value => this.next(value),
+      error: err => this.finish(errorEnvelope(this.id, err)),
+      complete: () => this.finish(controlEnvelope(MessageType.End, this.id)),
+    });
+    subscription.add(settled);
+    if (this.done) subscription.unsubscribe();
+    else this.subscription = subscription;
+  }
+
+  /** The handler threw or rejected: the reply is that error. */
+  fail(err: unknown): void {
+    this.finish(errorEnvelope(this.id, err));
+  }
+
+  /** Ends the call without sending anything more (CANCEL, session gone, close). */
+  cancel(): void {
+    if (this.done) return;
+    this.done = true;
+    this.session.calls.delete(this.id);
+    this.subscription?.unsubscribe();
+  }
+
+  private next(value: unknown): void {
+    if (this.done) return;
+    const env = this.reply(value, 0);
+    if (env.type !== MessageType.Error) return this.out.send(this.session, env);
+    this.finish(env);
+    this.subscription?.unsubscribe();
+  }
+
+  /** Sends the last envelope of the call and forgets it. */
+  private finish(last: OutEnvelope): void {
+    if (this.done) return;
+    this.done = true;
+    this.session.calls.delete(this.id);
+    this.out.send(this.session, last);
+  }
+
+  /** A CHUNK for `value`, or an ERROR when the value cannot go on the wire. */
+  private reply(value: unknown, flags: number): OutEnvelope {
+    if (value === undefined && flags & Flag.End) return controlEnvelope(MessageType.End, this.id);
+    try {
+      return dataEnvelope(MessageType.Chunk, this.id, value, this.out.maxPayload, flags);
+    } catch (err) {
+      this.out.error(`Reply to ${this.session.id}#${this.id} could not be sent: ${(err as Error).message}`);
+      const code = (err as { code?: string }).code ?? ZmqErrorCode.SERIALIZATION;
+      return errorEnvelope(this.id, { status: 'error', code, message: (err as Error).message });
+    }
+  }
+}
+
+function noop(): void {}

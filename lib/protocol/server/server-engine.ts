@@ -1,0 +1,304 @@
+import { ZmqErrorCode } from '../../errors/zmq.errors';
+import type { ZmqPeerInfo, ZmqPeerLeftReason } from '../../interfaces/zmq-events.interface';
+import type { BindChannel, Channel, ChannelHandlers, SendFailure, SessionObserver } from '../channel';
+import { Clock, monotonicClock, realScheduler, Scheduler } from '../clock';
+import { decodePayload } from '../codec';
+import { BYE, errorEnvelope, PING, PONG } from '../envelopes';
+import { Envelope, MalformedError, MessageType, Metadata, OutEnvelope } from '../frames';
+import { HeartbeatSettings, peekForeignVersion, refusalEnvelope } from '../handshake';
+import { InboundDecoder, InboundHandler } from '../inbound';
+import { Heartbeat } from '../liveness';
+import { CallOutput, ServerCall } from './server-call';
+import { ServerHandshake } from './server-handshake';
+import { DownstreamSession, sessionEvent, SessionTable } from './sessions';
+
+/** What the engine needs of the server's resolved options. */
+export interface ServerEngineConfig {
+  readonly endpoints: readonly string[];
+  readonly id: string;
+  readonly metadata: Readonly<Record<string, unknown>>;
+  readonly maxPayload: number;
+  readonly heartbeat: Readonly<HeartbeatSettings>;
+}
+
+/** What the engine asks of the Nest server it serves. `H` is a handler. */
+export interface ServerHost<H> {
+  /** The message handler of a pattern; `null` when there is none (event handlers do not count). */
+  requestHandler(pattern: string): H | null;
+  /** Patterns of the message and event handlers, for the WELCOME. */
+  served(): { patterns: string[]; events: string[] };
+  /** Runs a decoded request; the handler's result goes to `call.respond()` or `call.fail()`. */
+  runRequest(call: ServerCall, handler: H, data: unknown, metadata: Metadata | undefined): void;
+  /** Runs the event handlers of a decoded event. */
+  runEvent(pattern: string, data: unknown, peerId: string, metadata: Metadata | undefined): void;
+}
+
+export interface ServerEngineDeps<H> {
+  readonly config: ServerEngineConfig;
+  readonly bind: BindChannel;
+  readonly host: ServerHost<H>;
+  readonly observer: SessionObserver;
+  readonly clock?: Clock;
+  readonly scheduler?: Scheduler;
+}
+
+/**
+ * The server's lifecycle: `idle` (not listening), `binding`, `listening` on
+ * a channel, `closing` (BYE sent, the channel flushing).
+ */
+export type ServerState =
+  | { readonly kind: 'idle' }
+  | { readonly kind: 'binding' }
+  | { readonly kind: 'listening'; readonly channel: Channel; readonly endpoints: readonly string[] }
+  | { readonly kind: 'closing' };
+
+/** Where an inbound message came from. */
+interface Origin {
+  readonly routingId: Buffer;
+  readonly key: string;
+}
+
+const NO_SESSION = 'The server has no session for this client: handshake first';
+const NO_MESSAGE_HANDLER = 'There is no matching message handler defined in the remote service.';
+
+/**
+ * The server side of the session protocol, with no Nest and no zeromq in it:
+ * the sessions of its clients, the handshake, dispatch of requests, events
+ * and cancels, liveness and close. `ServerZmq` is the Nest surface over it.
+ */
+export class ServerEngine<H> implements InboundHandler<Origin>, CallOutput {
+  readonly sessions = new SessionTable();
+  readonly maxPayload: number;
+  private readonly config: ServerEngineConfig;
+  private readonly host: ServerHost<H>;
+  private readonly observer: SessionObserver;
+  private readonly clock: Clock;
+  private readonly liveness: Heartbeat<DownstreamSession>;
+  private readonly decoder: InboundDecoder<Origin>;
+  private readonly handshake: ServerHandshake;
+  private current: ServerState = { kind: 'idle' };
+
+  constructor(private readonly deps: ServerEngineDeps<H>) {
+    this.config = deps.config;
+    this.host = deps.host;
+    this.observer = deps.observer;
+    this.maxPayload = this.config.maxPayload;
+    this.clock = deps.clock ?? monotonicClock;
+    this.liveness = new Heartbeat<DownstreamSession>(
+      this.config.heartbeat,
+      {
+        peers: () => this.sessions.values(),
+        ping: session => this.send(session, PING),
+        dead: session => this.endSession(session, 'timeout'),
+      },
+      this.clock,
+      deps.scheduler ?? realScheduler,
+    );
+    this.decoder = new InboundDecoder(1, this.maxPayload, this);
+    const { id, metadata, heartbeat } = this.config;
+    this.handshake = new ServerHandshake({
+      id,
+      metadata,
+      heartbeat,
+      sessions: this.sessions,
+      observer: this.observer,
+      now: () => this.clock.now(),
+      served: () => this.host.served(),
+      sendRouted: (routingId, env) => this.sendRouted(routingId, env),
+      endSession: (session, reason) => this.endSession(session, reason),
+    });
+  }
+
+  get state(): ServerState {
+    return this.current;
+  }
+
+  /** The endpoints bound, `*` ports resolved; empty unless listening. */
+  get endpoints(): string[] {
+    return this.current.kind === 'listening' ? [...this.current.endpoints] : [];
+  }
+
+  /** Binds every endpoint; rejects with `BIND_FAILED` (or `TOO_LARGE` for a welcome that cannot fit). */
+  async listen(): Promise<void> {
+    if (this.current.kind !== 'idle') throw new Error('ServerZmq is already listening');
+    this.handshake.welcome(); // fail now, not at the first HELLO
+    this.current = { kind: 'binding' };
+    const handlers: ChannelHandlers = {
+      message: frames => this.receive(frames),
+      sendFailed: (failure, envs, destination) => this.sendFailed(failure, envs, destination),
+      receiveError: err => this.observer.error(`Receive loop error: ${String(err)}`),
+    };
+    try {
+      const { channel, endpoints } = await this.deps.bind(this.config.endpoints, handlers);
+      this.current = { kind: 'listening', channel, endpoints };
+    } catch (err) {
+      this.current = { kind: 'idle' };
+      throw err;
+    }
+    this.liveness.start();
+  }
+
+  /** Says BYE to every client, ends their calls (no handler runs after this) and closes. */
+  async close(): Promise<void> {
+    if (this.current.kind !== 'listening') return;
+    const { channel } = this.current;
+    this.liveness.stop();
+    for (const session of [...this.sessions.values()]) {
+      this.send(session, BYE);
+      this.endSession(session, 'bye');
+    }
+    this.current = { kind: 'closing' };
+    await channel.close();
+    this.current = { kind: 'idle' };
+  }
+
+  peers(): ZmqPeerInfo[] {
+    return this.sessions.peers();
+  }
+
+  stats(): { peers: number; inFlight: number; queued: number } {
+    const queued = this.current.kind === 'listening' ? this.current.channel.queued : 0;
+    return { peers: this.sessions.size, inFlight: this.sessions.inFlight(), queued };
+  }
+
+  /** The native socket while listening. */
+  get raw(): unknown {
+    return this.current.kind === 'listening' ? this.current.channel.raw : undefined;
+  }
+
+  /** One message from the channel: a routing id, then header/payload pairs. */
+  receive(frames: Buffer[]): void {
+    if (this.current.kind !== 'listening') return;
+    const routingId = frames[0];
+    if (routingId === undefined) return this.observer.drop('frameCount', 'empty message');
+    const key = routingId.toString('latin1');
+    const sender = this.sessions.onConnection(key);
+    if (sender !== undefined) sender.lastSeen = this.clock.now();
+    this.decoder.read({ routingId, key }, frames);
+  }
+
+  envelope(from: Origin, env: Envelope): boolean {
+    const session = this.sessions.onConnection(from.key);
+    if (env.type === MessageType.Hello) this.handshake.hello(from.routingId, from.key, env);
+    else if (session === undefined) this.noSession(from.routingId, env);
+    else this.dispatch(session, env);
+    return this.current.kind === 'listening';
+  }
+
+  malformed(from: Origin, err: MalformedError, header: Buffer): void {
+    const foreign = peekForeignVersion(header, MessageType.Hello);
+    if (foreign !== undefined) {
+      this.handshake.refuseVersion(from.routingId, foreign, undefined);
+    } else if (header[1] === MessageType.Hello) {
+      this.handshake.malformedHello(from.routingId, err.message);
+    } else if (err.id !== 0 && header[1] === MessageType.Request && this.sessions.onConnection(from.key)) {
+      this.sendRouted(from.routingId, malformedReply(err.id, err.message));
+    }
+    this.observer.drop(err.reason, err.message);
+  }
+
+  badFrameCount(_from: Origin, frames: number): void {
+    this.observer.drop('frameCount', `wrong frame count (${frames})`);
+  }
+
+  /** Sends to a session's client; a full queue is counted, never thrown (CallOutput). */
+  send(session: DownstreamSession, env: OutEnvelope): void {
+    this.sendRouted(session.routingId, env);
+  }
+
+  error(message: string): void {
+    this.observer.error(message);
+  }
+
+  /** Ends a session: its calls are cancelled (their teardown runs) and `peer:left` is told. */
+  endSession(session: DownstreamSession, reason: ZmqPeerLeftReason): void {
+    if (!this.sessions.remove(session)) return;
+    for (const call of [...session.calls.values()]) call.cancel();
+    this.observer.left(sessionEvent(session, reason));
+  }
+
+  private dispatch(session: DownstreamSession, env: Envelope): void {
+    switch (env.type) {
+      case MessageType.Request:
+        return this.onRequest(session, env);
+      case MessageType.Event:
+        return this.onEvent(session, env);
+      case MessageType.Cancel:
+        return session.calls.get(env.id)?.cancel();
+      case MessageType.Ping:
+        return this.send(session, PONG);
+      case MessageType.Pong:
+        return;
+      case MessageType.Bye:
+        return this.endSession(session, 'bye');
+      default:
+        this.observer.drop('unexpected', `message type ${env.type} from a client`);
+    }
+  }
+
+  /** Anything but HELLO from a connection with no session (docs/PROTOCOL.md §4.4). */
+  private noSession(routingId: Buffer, env: Envelope): void {
+    this.observer.drop('notReady', `message type ${env.type} before the handshake`);
+    if (env.type === MessageType.Ping) {
+      // A client that believes it has a session (this server timed it out, or restarted).
+      this.sendRouted(routingId, refusalEnvelope(ZmqErrorCode.NOT_READY, NO_SESSION));
+    } else if (env.type === MessageType.Request) {
+      this.sendRouted(routingId, errorEnvelope(env.id, { status: 'error', code: ZmqErrorCode.NOT_READY, message: NO_SESSION }));
+    }
+  }
+
+  private onRequest(session: DownstreamSession, env: Envelope): void {
+    const pattern = env.pattern!;
+    if (session.calls.has(env.id)) return this.observer.drop('unexpected', `duplicate request id ${env.id}`);
+    const handler = this.host.requestHandler(pattern);
+    if (handler === null) {
+      const message = `${NO_MESSAGE_HANDLER} Pattern: ${pattern}`;
+      return this.send(session, errorEnvelope(env.id, { status: 'error', code: ZmqErrorCode.NO_HANDLER, message, pattern }));
+    }
+    let data: unknown;
+    try {
+      data = decodePayload(env.encoding, env.payload, env.id);
+    } catch (err) {
+      this.observer.drop('payload', (err as Error).message);
+      return this.send(session, malformedReply(env.id, (err as Error).message));
+    }
+    const call = new ServerCall(env.id, pattern, session, this);
+    session.calls.set(call.id, call);
+    this.host.runRequest(call, handler, data, env.metadata);
+  }
+
+  private onEvent(session: DownstreamSession, env: Envelope): void {
+    let data: unknown;
+    try {
+      data = decodePayload(env.encoding, env.payload);
+    } catch (err) {
+      return this.observer.drop('payload', (err as Error).message);
+    }
+    this.host.runEvent(env.pattern!, data, session.id, env.metadata);
+  }
+
+  private sendRouted(routingId: Buffer, env: OutEnvelope): void {
+    if (this.current.kind !== 'listening') return;
+    try {
+      this.current.channel.send(env, routingId);
+    } catch (err) {
+      // Queue full: the envelope is lost; count it so it is never silent.
+      this.observer.drop('sendFailed', (err as Error).message);
+    }
+  }
+
+  private sendFailed(failure: SendFailure, envs: readonly OutEnvelope[], destination: Buffer | undefined): void {
+    // Heartbeat PINGs carry nothing: losing them is not a drop.
+    let lost = 0;
+    for (const env of envs) if (env.type !== MessageType.Ping) lost++;
+    if (lost > 0) this.observer.drop(failure === 'unroutable' ? 'unroutable' : 'sendFailed', `${lost} envelope(s) (${failure})`, lost);
+    if (failure === 'unroutable' && destination !== undefined) {
+      const session = this.sessions.onConnection(destination.toString('latin1'));
+      if (session !== undefined) this.endSession(session, 'disconnect');
+    }
+  }
+}
+
+function malformedReply(id: number, reason: string): OutEnvelope {
+  return errorEnvelope(id, { status: 'error', code: ZmqErrorCode.MALFORMED, message: `Malformed request: ${reason}` });
+}

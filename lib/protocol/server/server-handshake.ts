@@ -1,0 +1,125 @@
+import { ZmqErrorCode, ZmqHandshakeRefusedError, ZmqVersionMismatchError } from '../../errors/zmq.errors';
+import type { ZmqPeerLeftReason } from '../../interfaces/zmq-events.interface';
+import type { SessionObserver } from '../channel';
+import { decodePayload } from '../codec';
+import { Envelope, MessageType, OutEnvelope } from '../frames';
+import { handshakeEnvelope, Hello, HeartbeatSettings, refusalEnvelope, validateHello, Welcome } from '../handshake';
+import { PROTOCOL_VERSION } from '../limits';
+import { decideHello } from './hello-decision';
+import { DownstreamSession, sessionEvent, SessionTable } from './sessions';
+
+/** What the handshake needs of its server. */
+export interface HandshakeHost {
+  readonly id: string;
+  readonly metadata: Readonly<Record<string, unknown>>;
+  readonly heartbeat: Readonly<HeartbeatSettings>;
+  readonly sessions: SessionTable;
+  readonly observer: SessionObserver;
+  now(): number;
+  /** Patterns of the message and event handlers, for the WELCOME. */
+  served(): { patterns: string[]; events: string[] };
+  sendRouted(routingId: Buffer, env: OutEnvelope): void;
+  endSession(session: DownstreamSession, reason: ZmqPeerLeftReason): void;
+}
+
+/**
+ * The server's side of the handshake (docs/PROTOCOL.md §4): validates a
+ * HELLO, applies {@link decideHello}, answers WELCOME or a refusal.
+ */
+export class ServerHandshake {
+  constructor(private readonly host: HandshakeHost) {}
+
+  /** The WELCOME this server sends now; throws `TOO_LARGE` when it cannot fit the handshake limit. */
+  welcome(): OutEnvelope {
+    const { id, metadata, heartbeat } = this.host;
+    const welcome: Welcome = { version: PROTOCOL_VERSION, id, metadata: { ...metadata }, heartbeat, ...this.host.served() };
+    return handshakeEnvelope(MessageType.Welcome, welcome);
+  }
+
+  hello(routingId: Buffer, key: string, env: Envelope): void {
+    let hello: Hello | string;
+    try {
+      hello = validateHello(decodePayload(env.encoding, env.payload));
+    } catch (err) {
+      hello = err instanceof Error ? err.message : 'hello is not JSON';
+    }
+    if (typeof hello === 'string') {
+      this.host.observer.drop('payload', hello);
+      return this.refuse(routingId, `Invalid hello: ${hello}`);
+    }
+    if (hello.version !== PROTOCOL_VERSION) {
+      this.host.observer.drop('version', `hello of version ${hello.version}`);
+      return this.refuseVersion(routingId, hello.version, hello.id);
+    }
+    this.decide(routingId, key, hello);
+  }
+
+  /** A HELLO that could not be decoded: refused, so the client learns why instead of timing out. */
+  malformedHello(routingId: Buffer, reason: string): void {
+    this.refuse(routingId, `Invalid hello: ${reason}`);
+  }
+
+  refuseVersion(routingId: Buffer, version: number, peerId: string | undefined): void {
+    const error = new ZmqVersionMismatchError(PROTOCOL_VERSION, version);
+    this.host.observer.warn(
+      `Refused client ${peerId ?? '(unknown id)'}: it speaks protocol version ${version}; this server speaks ${PROTOCOL_VERSION}`,
+    );
+    const message = `Protocol version ${version} is not supported; this server speaks ${PROTOCOL_VERSION}`;
+    this.host.sendRouted(routingId, refusalEnvelope(error.code, message));
+    this.host.observer.refused({ ...(peerId !== undefined ? { peerId } : {}), direction: 'downstream', error });
+  }
+
+  private decide(routingId: Buffer, key: string, hello: Hello): void {
+    const { sessions, observer } = this.host;
+    const decision = decideHello(hello, sessions.onConnection(key), sessions.ofClient(hello.id));
+    switch (decision.kind) {
+      case 'renew':
+        // The session goes on; what the client sent before this HELLO it has already failed.
+        for (const call of [...decision.session.calls.values()]) call.cancel();
+        this.sendWelcome(routingId, undefined);
+        return;
+      case 'impostor': {
+        const error = new ZmqHandshakeRefusedError(`A client with id "${hello.id}" is already connected`);
+        observer.warn(`Refused a client claiming id ${hello.id}, which is already connected`);
+        this.host.sendRouted(routingId, refusalEnvelope(error.code, error.message));
+        return observer.refused({ peerId: hello.id, direction: 'downstream', error });
+      }
+      case 'handover':
+        // ZeroMQ orders nothing across connections: the old one's BYE may still come.
+        this.host.endSession(decision.previous, 'disconnect');
+        break;
+    }
+    if (decision.replaced !== undefined) this.host.endSession(decision.replaced, 'disconnect');
+    const session: DownstreamSession = {
+      key,
+      routingId,
+      id: hello.id,
+      instance: hello.instance,
+      metadata: hello.metadata,
+      calls: new Map(),
+      lastSeen: this.host.now(),
+      lastPing: this.host.now(),
+    };
+    if (this.sendWelcome(routingId, session)) observer.joined(sessionEvent(session));
+  }
+
+
+  /** WELCOME, and the session (if new) exists from here; false when the welcome could not be built. */
+  private sendWelcome(routingId: Buffer, session: DownstreamSession | undefined): boolean {
+    let welcome: OutEnvelope;
+    try {
+      welcome = this.welcome();
+    } catch (err) {
+      this.host.observer.error(`Cannot welcome a client: ${(err as Error).message}`);
+      this.refuse(routingId, 'The server cannot build its welcome');
+      return false;
+    }
+    if (session !== undefined) this.host.sessions.add(session);
+    this.host.sendRouted(routingId, welcome);
+    return true;
+  }
+
+  private refuse(routingId: Buffer, message: string): void {
+    this.host.sendRouted(routingId, refusalEnvelope(ZmqErrorCode.HANDSHAKE_REFUSED, message));
+  }
+}

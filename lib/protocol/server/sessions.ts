@@ -1,0 +1,79 @@
+import type { ZmqPeerEvent, ZmqPeerInfo } from '../../interfaces/zmq-events.interface';
+import type { LivenessState } from '../liveness';
+import type { ServerCall } from './server-call';
+
+/** One client's session on this server: created by a WELCOME, ended by BYE, timeout, disconnect or close. */
+export interface DownstreamSession extends LivenessState {
+  /** The routing id as a string: the key of the session table. */
+  readonly key: string;
+  readonly routingId: Buffer;
+  /** The client's id from its HELLO. */
+  readonly id: string;
+  readonly instance: string | undefined;
+  readonly metadata: Record<string, unknown>;
+  /** Calls in progress, by request id. */
+  readonly calls: Map<number, ServerCall>;
+}
+
+/** The sessions of a server, by connection (routing id) and by client id. */
+export class SessionTable {
+  private readonly byKey = new Map<string, DownstreamSession>();
+  private readonly byId = new Map<string, DownstreamSession>();
+
+  get size(): number {
+    return this.byKey.size;
+  }
+
+  values(): IterableIterator<DownstreamSession> {
+    return this.byKey.values();
+  }
+
+  /** The session on the connection with this routing-id key. */
+  onConnection(key: string): DownstreamSession | undefined {
+    return this.byKey.get(key);
+  }
+
+  /** The session of the client with this id, on whichever connection. */
+  ofClient(id: string): DownstreamSession | undefined {
+    return this.byId.get(id);
+  }
+
+  add(session: DownstreamSession): void {
+    this.byKey.set(session.key, session);
+    this.byId.set(session.id, session);
+  }
+
+  /** Removes the session; false when it was not (or no longer) in the table. */
+  remove(session: DownstreamSession): boolean {
+    if (this.byKey.get(session.key) !== session) return false;
+    this.byKey.delete(session.key);
+    if (this.byId.get(session.id) === session) this.byId.delete(session.id);
+    return true;
+  }
+
+  /** Calls in progress over every session. */
+  inFlight(): number {
+    let n = 0;
+    for (const session of this.byKey.values()) n += session.calls.size;
+    return n;
+  }
+
+  peers(): ZmqPeerInfo[] {
+    return [...this.byKey.values()].map(s => ({
+      peerId: s.id,
+      direction: 'downstream',
+      metadata: s.metadata,
+      pending: s.calls.size,
+    }));
+  }
+}
+
+/** A `peer:*` event for a session. */
+export function sessionEvent(session: DownstreamSession, reason?: ZmqPeerEvent['reason']): ZmqPeerEvent {
+  return {
+    peerId: session.id,
+    direction: 'downstream',
+    metadata: session.metadata,
+    ...(reason !== undefined ? { reason } : {}),
+  };
+}

@@ -1,0 +1,48 @@
+import { ZmqBindError } from '../errors/zmq.errors';
+import type { BindChannel, ChannelHandlers, ConnectChannel, SendFailure } from '../protocol/channel';
+import { ZmqSocket, ZmqSocketSettings } from './zmq-socket';
+
+/** zeromq errors become the engines' {@link SendFailure}: no errno outside lib/transport/. */
+function failureOf(err: unknown): SendFailure {
+  return (err as { code?: unknown } | null)?.code === 'EHOSTUNREACH' ? 'unroutable' : 'failed';
+}
+
+function listen(socket: ZmqSocket, handlers: ChannelHandlers): void {
+  socket.startReceiving(
+    frames => handlers.message(frames),
+    err => handlers.receiveError(err),
+  );
+}
+
+/** Client channels: one DEALER per server endpoint. */
+export function dealerChannels(settings: ZmqSocketSettings): ConnectChannel {
+  return (endpoint, handlers) => {
+    const socket = ZmqSocket.dealer(settings, (envs, dest, err) => handlers.sendFailed(failureOf(err), envs, dest));
+    try {
+      socket.connect(endpoint);
+    } catch (err) {
+      void socket.close();
+      throw err;
+    }
+    listen(socket, handlers);
+    return socket;
+  };
+}
+
+/** The server channel: one ROUTER bound to every endpoint. */
+export function routerChannel(settings: ZmqSocketSettings): BindChannel {
+  return async (endpoints, handlers) => {
+    const socket = ZmqSocket.router(settings, (envs, dest, err) => handlers.sendFailed(failureOf(err), envs, dest));
+    const bound: string[] = [];
+    for (const endpoint of endpoints) {
+      try {
+        bound.push(await socket.bind(endpoint));
+      } catch (err) {
+        await socket.close();
+        throw new ZmqBindError(endpoint, err);
+      }
+    }
+    listen(socket, handlers);
+    return { channel: socket, endpoints: bound };
+  };
+}
