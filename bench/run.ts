@@ -44,7 +44,8 @@ function parseArgs(argv: string[]): Options {
   if (!Number.isInteger(rounds) || rounds < 1 || rounds > 20) throw new Error('--rounds takes 1..20');
   const only = value('--only')?.split(',') ?? [...CONTENDERS];
   const contenders = only.filter(isContender);
-  if (contenders.length !== only.length || contenders.length === 0) throw new Error(`--only takes some of ${CONTENDERS.join(',')}`);
+  if (contenders.length !== only.length || contenders.length === 0)
+    throw new Error(`--only takes some of ${CONTENDERS.join(',')}`);
   const overrides: Partial<Plan> = {};
   for (const pair of value('--set')?.split(',') ?? []) {
     const [key, raw] = pair.split('=');
@@ -62,7 +63,9 @@ function parseArgs(argv: string[]): Options {
  */
 function buildChildren(): void {
   // eslint-disable-next-line @typescript-eslint/no-require-imports
-  const { compile } = require(join(ROOT, 'test/helpers/ts-register.cjs')) as { compile: (source: string, file: string) => string };
+  const { compile } = require(join(ROOT, 'test/helpers/ts-register.cjs')) as {
+    compile: (source: string, file: string) => string;
+  };
   for (const dir of ['bench', 'lib']) {
     for (const entry of readdirSync(join(ROOT, dir), { recursive: true, encoding: 'utf8' })) {
       if (!entry.endsWith('.ts') || entry.endsWith('.d.ts') || entry.endsWith('.spec.ts')) continue;
@@ -82,8 +85,16 @@ class Child {
   private readonly exited: Promise<number | null>;
   private waiters: Array<() => void> = [];
 
-  constructor(script: string, args: string[], private readonly label: string, profile?: string) {
-    const flags = profile === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${join(RESULTS, 'profiles')}`, `--cpu-prof-name=${profile}.cpuprofile`];
+  constructor(
+    script: string,
+    args: string[],
+    private readonly label: string,
+    profile?: string,
+  ) {
+    const flags =
+      profile === undefined
+        ? []
+        : ['--cpu-prof', `--cpu-prof-dir=${join(RESULTS, 'profiles')}`, `--cpu-prof-name=${profile}.cpuprofile`];
     this.proc = spawn(process.execPath, [...flags, join(BUILD, script), ...args], {
       cwd: ROOT,
       stdio: ['pipe', 'pipe', 'pipe'],
@@ -152,7 +163,12 @@ interface PairResult {
 
 async function runPair(contender: Contender, phase: Phase, plan: Plan, profile?: string): Promise<PairResult> {
   const childLimit = plan.phaseTimeoutMs * 5;
-  const server = new Child('bench/server.js', [contender, String(childLimit)], `${contender} server`, profile && `${profile}-server`);
+  const server = new Child(
+    'bench/server.js',
+    [contender, String(childLimit)],
+    `${contender} server`,
+    profile && `${profile}-server`,
+  );
   let client: Child | undefined;
   try {
     const endpoint = await server.line('READY', 60_000);
@@ -193,7 +209,14 @@ const METRICS: Metric[] = [
   { key: 'p50', label: 'sequential p50', unit: 'µs', higherIsBetter: false, read: m => m.client.p50Us!, target: 1.1 },
   { key: 'p99', label: 'sequential p99', unit: 'µs', higherIsBetter: false, read: m => m.client.p99Us!, target: 0.7 },
   { key: 'mean', label: 'sequential mean', unit: 'µs', higherIsBetter: false, read: m => m.client.meanUs! },
-  { key: 'rps', label: 'req/s, 64 in flight', unit: 'req/s', higherIsBetter: true, read: m => m.client.throughput!, target: 1.5 },
+  {
+    key: 'rps',
+    label: 'req/s, 64 in flight',
+    unit: 'req/s',
+    higherIsBetter: true,
+    read: m => m.client.throughput!,
+    target: 1.5,
+  },
   {
     key: 'rps64k',
     label: 'req/s, 64 in flight, 64 KiB',
@@ -209,7 +232,14 @@ const METRICS: Metric[] = [
     higherIsBetter: true,
     read: (_, s) => s.client.streamItemsPerSec!,
   },
-  { key: 'serverRss', label: 'server peak RSS', unit: 'MiB', higherIsBetter: false, read: m => m.serverPeakRss / MiB, target: 1.1 },
+  {
+    key: 'serverRss',
+    label: 'server peak RSS',
+    unit: 'MiB',
+    higherIsBetter: false,
+    read: m => m.serverPeakRss / MiB,
+    target: 1.1,
+  },
   { key: 'clientRss', label: 'client peak RSS', unit: 'MiB', higherIsBetter: false, read: m => m.client.peakRss / MiB },
   {
     key: 'streamServerRss',
@@ -241,7 +271,8 @@ function format(value: number): string {
 
 function versionOf(pkg: string): string {
   try {
-    return (JSON.parse(readFileSync(join(ROOT, 'node_modules', pkg, 'package.json'), 'utf8')) as { version: string }).version;
+    return (JSON.parse(readFileSync(join(ROOT, 'node_modules', pkg, 'package.json'), 'utf8')) as { version: string })
+      .version;
   } catch {
     return '?';
   }
@@ -271,7 +302,9 @@ async function main(): Promise<void> {
       const main = await runPair(contender, 'main', plan, profile('main'));
       const stream = await runPair(contender, 'stream', plan, profile('stream'));
       figures[contender] = Object.fromEntries(METRICS.map(m => [m.key, m.read(main, stream)]));
-      process.stderr.write(`round ${round + 1}/${options.rounds} ${contender}: ${JSON.stringify(figures[contender])}\n`);
+      process.stderr.write(
+        `round ${round + 1}/${options.rounds} ${contender}: ${JSON.stringify(figures[contender])}\n`,
+      );
     }
     rounds.push(figures);
   }
@@ -286,7 +319,9 @@ async function main(): Promise<void> {
   const machine = `${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, ${Math.round(totalmem() / 1024 ** 3)} GiB`;
   const versions = `Node ${process.versions.node}, @nestjs/core ${versionOf('@nestjs/core')}, @nestjs/microservices ${versionOf('@nestjs/microservices')}, ${zmqVersions()}`;
   const lines: string[] = [];
-  lines.push(`${options.quick ? 'QUICK smoke run (figures not meaningful)' : 'Benchmark'}: ${new Date().toISOString().slice(0, 10)}, ${machine}`);
+  lines.push(
+    `${options.quick ? 'QUICK smoke run (figures not meaningful)' : 'Benchmark'}: ${new Date().toISOString().slice(0, 10)}, ${machine}`,
+  );
   lines.push(versions);
   lines.push(
     `median of ${options.rounds} round(s); ${plan.sequential} sequential round trips after ${plan.warmup} warm-up; ` +
@@ -303,7 +338,8 @@ async function main(): Promise<void> {
     let target = '';
     const ours = options.contenders.includes('nest-zmq') ? ratio('nest-zmq', m.key) : undefined;
     if (m.target !== undefined) {
-      const met = ours === undefined ? '' : (m.higherIsBetter ? ours >= m.target : ours <= m.target) ? ' met' : ' **missed**';
+      const met =
+        ours === undefined ? '' : (m.higherIsBetter ? ours >= m.target : ours <= m.target) ? ' met' : ' **missed**';
       target = `${m.higherIsBetter ? '≥' : '≤'} ${m.target}×${met}`;
     }
     lines.push(`| ${m.label} (${m.unit}) | ${cells.join(' | ')} | ${target} |`);
@@ -314,7 +350,16 @@ async function main(): Promise<void> {
   process.stdout.write(`${report}\n`);
 
   const dir = RESULTS;
-  const record = { date: new Date().toISOString(), quick: options.quick, machine, versions, plan, rounds, medians, report };
+  const record = {
+    date: new Date().toISOString(),
+    quick: options.quick,
+    machine,
+    versions,
+    plan,
+    rounds,
+    medians,
+    report,
+  };
   const name = options.quick ? 'quick' : 'full';
   writeFileSync(join(dir, `${name}-${record.date.replace(/[:.]/g, '-')}.json`), JSON.stringify(record, null, 2));
   writeFileSync(join(dir, `${name}-latest.json`), JSON.stringify(record, null, 2));

@@ -1,6 +1,12 @@
 import { MAX_HANDSHAKE_BYTES, PROTOCOL_VERSION } from '../../lib/constants';
 import { MessageType } from '../../lib/protocol/frames';
-import { asRefusal, handshakeTooLarge, peekForeignVersion, validateHello, validateWelcome } from '../../lib/protocol/handshake';
+import {
+  asRefusal,
+  handshakeTooLarge,
+  peekForeignVersion,
+  validateHello,
+  validateWelcome,
+} from '../../lib/protocol/handshake';
 
 const hb = { interval: 1000, liveness: 3 };
 const hello = { version: 1, id: 'client-1', metadata: { role: 'test' }, heartbeat: hb };
