@@ -46,14 +46,20 @@ function parseArgs(argv: string[]): Options {
   const contenders = only.filter(isContender);
   if (contenders.length !== only.length || contenders.length === 0)
     throw new Error(`--only takes some of ${CONTENDERS.join(',')}`);
+  const overrides = parseOverrides(value('--set'));
+  return { quick, rounds, contenders, cpuProf: argv.includes('--cpu-prof'), overrides };
+}
+
+/** `--set key=value,...`: numbers of the plan to override. */
+function parseOverrides(set: string | undefined): Partial<Plan> {
   const overrides: Partial<Plan> = {};
-  for (const pair of value('--set')?.split(',') ?? []) {
+  for (const pair of set?.split(',') ?? []) {
     const [key, raw] = pair.split('=');
     const n = Number(raw);
     if (!(key! in FULL_PLAN) || !Number.isInteger(n) || n < 0) throw new Error(`--set: bad ${pair}`);
     overrides[key as keyof Plan] = n;
   }
-  return { quick, rounds, contenders, cpuProf: argv.includes('--cpu-prof'), overrides };
+  return overrides;
 }
 
 /**
@@ -288,15 +294,14 @@ function zmqVersions(): string {
   }
 }
 
-async function main(): Promise<void> {
-  const options = parseArgs(process.argv.slice(2));
-  const plan: Plan = { ...(options.quick ? QUICK_PLAN : FULL_PLAN), ...options.overrides };
-  const started = Date.now();
-  buildChildren();
-  const rounds: Array<Partial<Record<Contender, Record<string, number>>>> = [];
+type Figures = Partial<Record<Contender, Record<string, number>>>;
+
+/** Every round, each contender in an order that rotates per round: its figures. */
+async function runRounds(options: Options, plan: Plan): Promise<Figures[]> {
+  const rounds: Figures[] = [];
   for (let round = 0; round < options.rounds; round++) {
     const order = options.contenders.map((_, i) => options.contenders[(i + round) % options.contenders.length]!);
-    const figures: Partial<Record<Contender, Record<string, number>>> = {};
+    const figures: Figures = {};
     for (const contender of order) {
       const profile = (phase: Phase) => (options.cpuProf ? `${contender}-${phase}-r${round + 1}` : undefined);
       const main = await runPair(contender, 'main', plan, profile('main'));
@@ -308,13 +313,48 @@ async function main(): Promise<void> {
     }
     rounds.push(figures);
   }
+  return rounds;
+}
 
-  const medians: Partial<Record<Contender, Record<string, number>>> = {};
-  for (const c of options.contenders) {
+function mediansOf(contenders: Contender[], rounds: Figures[]): Figures {
+  const medians: Figures = {};
+  for (const c of contenders) {
     medians[c] = Object.fromEntries(METRICS.map(m => [m.key, median(rounds.map(r => r[c]![m.key]!))]));
   }
+  return medians;
+}
+
+/** The report's table: a row per figure, a column per contender (with its ratio to BASELINE), and the target. */
+function table(contenders: Contender[], medians: Figures): string[] {
   const base = medians[BASELINE];
   const ratio = (c: Contender, key: string) => (base === undefined ? undefined : medians[c]![key]! / base[key]!);
+  const lines: string[] = [];
+  lines.push(`| figure | ${contenders.join(' | ')} | target (${'nest-zmq'} ÷ ${BASELINE}) |`);
+  lines.push(`|---|${contenders.map(() => '---:').join('|')}|---|`);
+  for (const m of METRICS) {
+    const cells = contenders.map(c => {
+      const r = ratio(c, m.key);
+      return `${format(medians[c]![m.key]!)}${r === undefined ? '' : ` (${r.toFixed(2)}×)`}`;
+    });
+    let target = '';
+    const ours = contenders.includes('nest-zmq') ? ratio('nest-zmq', m.key) : undefined;
+    if (m.target !== undefined) {
+      const met =
+        ours === undefined ? '' : (m.higherIsBetter ? ours >= m.target : ours <= m.target) ? ' met' : ' **missed**';
+      target = `${m.higherIsBetter ? '≥' : '≤'} ${m.target}×${met}`;
+    }
+    lines.push(`| ${m.label} (${m.unit}) | ${cells.join(' | ')} | ${target} |`);
+  }
+  return lines;
+}
+
+async function main(): Promise<void> {
+  const options = parseArgs(process.argv.slice(2));
+  const plan: Plan = { ...(options.quick ? QUICK_PLAN : FULL_PLAN), ...options.overrides };
+  const started = Date.now();
+  buildChildren();
+  const rounds = await runRounds(options, plan);
+  const medians = mediansOf(options.contenders, rounds);
 
   const machine = `${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, ${Math.round(totalmem() / 1024 ** 3)} GiB`;
   const versions = `Node ${process.versions.node}, @nestjs/core ${versionOf('@nestjs/core')}, @nestjs/microservices ${versionOf('@nestjs/microservices')}, ${zmqVersions()}`;
@@ -328,22 +368,7 @@ async function main(): Promise<void> {
       `${plan.throughput} small / ${plan.throughputLarge} 64 KiB requests at ${plan.inFlight} in flight; stream of ${plan.streamItems} items`,
   );
   lines.push('');
-  lines.push(`| figure | ${options.contenders.join(' | ')} | target (${'nest-zmq'} ÷ ${BASELINE}) |`);
-  lines.push(`|---|${options.contenders.map(() => '---:').join('|')}|---|`);
-  for (const m of METRICS) {
-    const cells = options.contenders.map(c => {
-      const r = ratio(c, m.key);
-      return `${format(medians[c]![m.key]!)}${r === undefined ? '' : ` (${r.toFixed(2)}×)`}`;
-    });
-    let target = '';
-    const ours = options.contenders.includes('nest-zmq') ? ratio('nest-zmq', m.key) : undefined;
-    if (m.target !== undefined) {
-      const met =
-        ours === undefined ? '' : (m.higherIsBetter ? ours >= m.target : ours <= m.target) ? ' met' : ' **missed**';
-      target = `${m.higherIsBetter ? '≥' : '≤'} ${m.target}×${met}`;
-    }
-    lines.push(`| ${m.label} (${m.unit}) | ${cells.join(' | ')} | ${target} |`);
-  }
+  lines.push(...table(options.contenders, medians));
   lines.push('');
   lines.push(`(ratio to ${BASELINE} in parentheses; took ${Math.round((Date.now() - started) / 1000)} s)`);
   const report = lines.join('\n');
