@@ -75,7 +75,12 @@ async function sequential(driver: Driver, plan: Plan): Promise<Pick<ClientResult
 }
 
 /** Requests per second for `total` echoes with `inFlight` outstanding at a time. */
-function saturate(driver: Driver, total: number, inFlight: number, make: (i: number) => SmallPayload | string): Promise<number> {
+function saturate(
+  driver: Driver,
+  total: number,
+  inFlight: number,
+  make: (i: number) => SmallPayload | string,
+): Promise<number> {
   if (total === 0) return Promise.resolve(0);
   return new Promise((resolve, reject) => {
     let issued = 0;
@@ -133,8 +138,16 @@ async function main(): Promise<void> {
   let result: ClientResult;
   if (phase === 'main') {
     const latency = await bounded(sequential(driver, plan), limit, 'sequential');
-    const throughput = await bounded(saturate(driver, plan.throughput, plan.inFlight, smallPayload), limit, 'throughput');
-    await bounded(saturate(driver, Math.min(200, plan.throughputLarge), plan.inFlight, largePayload), limit, 'warm-up 64 KiB');
+    const throughput = await bounded(
+      saturate(driver, plan.throughput, plan.inFlight, smallPayload),
+      limit,
+      'throughput',
+    );
+    await bounded(
+      saturate(driver, Math.min(200, plan.throughputLarge), plan.inFlight, largePayload),
+      limit,
+      'warm-up 64 KiB',
+    );
     const throughputLarge = await bounded(
       saturate(driver, plan.throughputLarge, plan.inFlight, largePayload),
       limit,

@@ -15,7 +15,10 @@ function nestDriver(client: ClientProxy): Driver {
       new Promise((resolve, reject) => {
         client.send('stream', n).subscribe({ next: onItem, error: reject, complete: resolve });
       }),
-    close: () => client.close(),
+    // ClientProxy.close() is typed `any` (void for Nest TCP, a Promise for ClientZmq).
+    close: async () => {
+      await client.close();
+    },
   };
 }
 

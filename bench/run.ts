@@ -44,15 +44,22 @@ function parseArgs(argv: string[]): Options {
   if (!Number.isInteger(rounds) || rounds < 1 || rounds > 20) throw new Error('--rounds takes 1..20');
   const only = value('--only')?.split(',') ?? [...CONTENDERS];
   const contenders = only.filter(isContender);
-  if (contenders.length !== only.length || contenders.length === 0) throw new Error(`--only takes some of ${CONTENDERS.join(',')}`);
+  if (contenders.length !== only.length || contenders.length === 0)
+    throw new Error(`--only takes some of ${CONTENDERS.join(',')}`);
+  const overrides = parseOverrides(value('--set'));
+  return { quick, rounds, contenders, cpuProf: argv.includes('--cpu-prof'), overrides };
+}
+
+/** `--set key=value,...`: numbers of the plan to override. */
+function parseOverrides(set: string | undefined): Partial<Plan> {
   const overrides: Partial<Plan> = {};
-  for (const pair of value('--set')?.split(',') ?? []) {
+  for (const pair of set?.split(',') ?? []) {
     const [key, raw] = pair.split('=');
     const n = Number(raw);
     if (!(key! in FULL_PLAN) || !Number.isInteger(n) || n < 0) throw new Error(`--set: bad ${pair}`);
     overrides[key as keyof Plan] = n;
   }
-  return { quick, rounds, contenders, cpuProf: argv.includes('--cpu-prof'), overrides };
+  return overrides;
 }
 
 /**
@@ -62,7 +69,9 @@ function parseArgs(argv: string[]): Options {
  */
 function buildChildren(): void {
   // eslint-disable-next-line @typescript-eslint/no-require-imports
-  const { compile } = require(join(ROOT, 'test/helpers/ts-register.cjs')) as { compile: (source: string, file: string) => string };
+  const { compile } = require(join(ROOT, 'test/helpers/ts-register.cjs')) as {
+    compile: (source: string, file: string) => string;
+  };
   for (const dir of ['bench', 'lib']) {
     for (const entry of readdirSync(join(ROOT, dir), { recursive: true, encoding: 'utf8' })) {
       if (!entry.endsWith('.ts') || entry.endsWith('.d.ts') || entry.endsWith('.spec.ts')) continue;
@@ -82,8 +91,16 @@ class Child {
   private readonly exited: Promise<number | null>;
   private waiters: Array<() => void> = [];
 
-  constructor(script: string, args: string[], private readonly label: string, profile?: string) {
-    const flags = profile === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${join(RESULTS, 'profiles')}`, `--cpu-prof-name=${profile}.cpuprofile`];
+  constructor(
+    script: string,
+    args: string[],
+    private readonly label: string,
+    profile?: string,
+  ) {
+    const flags =
+      profile === undefined
+        ? []
+        : ['--cpu-prof', `--cpu-prof-dir=${join(RESULTS, 'profiles')}`, `--cpu-prof-name=${profile}.cpuprofile`];
     this.proc = spawn(process.execPath, [...flags, join(BUILD, script), ...args], {
       cwd: ROOT,
       stdio: ['pipe', 'pipe', 'pipe'],
@@ -152,7 +169,12 @@ interface PairResult {
 
 async function runPair(contender: Contender, phase: Phase, plan: Plan, profile?: string): Promise<PairResult> {
   const childLimit = plan.phaseTimeoutMs * 5;
-  const server = new Child('bench/server.js', [contender, String(childLimit)], `${contender} server`, profile && `${profile}-server`);
+  const server = new Child(
+    'bench/server.js',
+    [contender, String(childLimit)],
+    `${contender} server`,
+    profile && `${profile}-server`,
+  );
   let client: Child | undefined;
   try {
     const endpoint = await server.line('READY', 60_000);
@@ -193,7 +215,14 @@ const METRICS: Metric[] = [
   { key: 'p50', label: 'sequential p50', unit: 'µs', higherIsBetter: false, read: m => m.client.p50Us!, target: 1.1 },
   { key: 'p99', label: 'sequential p99', unit: 'µs', higherIsBetter: false, read: m => m.client.p99Us!, target: 0.7 },
   { key: 'mean', label: 'sequential mean', unit: 'µs', higherIsBetter: false, read: m => m.client.meanUs! },
-  { key: 'rps', label: 'req/s, 64 in flight', unit: 'req/s', higherIsBetter: true, read: m => m.client.throughput!, target: 1.5 },
+  {
+    key: 'rps',
+    label: 'req/s, 64 in flight',
+    unit: 'req/s',
+    higherIsBetter: true,
+    read: m => m.client.throughput!,
+    target: 1.5,
+  },
   {
     key: 'rps64k',
     label: 'req/s, 64 in flight, 64 KiB',
@@ -209,7 +238,14 @@ const METRICS: Metric[] = [
     higherIsBetter: true,
     read: (_, s) => s.client.streamItemsPerSec!,
   },
-  { key: 'serverRss', label: 'server peak RSS', unit: 'MiB', higherIsBetter: false, read: m => m.serverPeakRss / MiB, target: 1.1 },
+  {
+    key: 'serverRss',
+    label: 'server peak RSS',
+    unit: 'MiB',
+    higherIsBetter: false,
+    read: m => m.serverPeakRss / MiB,
+    target: 1.1,
+  },
   { key: 'clientRss', label: 'client peak RSS', unit: 'MiB', higherIsBetter: false, read: m => m.client.peakRss / MiB },
   {
     key: 'streamServerRss',
@@ -241,7 +277,8 @@ function format(value: number): string {
 
 function versionOf(pkg: string): string {
   try {
-    return (JSON.parse(readFileSync(join(ROOT, 'node_modules', pkg, 'package.json'), 'utf8')) as { version: string }).version;
+    return (JSON.parse(readFileSync(join(ROOT, 'node_modules', pkg, 'package.json'), 'utf8')) as { version: string })
+      .version;
   } catch {
     return '?';
   }
@@ -257,64 +294,97 @@ function zmqVersions(): string {
   }
 }
 
-async function main(): Promise<void> {
-  const options = parseArgs(process.argv.slice(2));
-  const plan: Plan = { ...(options.quick ? QUICK_PLAN : FULL_PLAN), ...options.overrides };
-  const started = Date.now();
-  buildChildren();
-  const rounds: Array<Partial<Record<Contender, Record<string, number>>>> = [];
+type Figures = Partial<Record<Contender, Record<string, number>>>;
+
+/** Every round, each contender in an order that rotates per round: its figures. */
+async function runRounds(options: Options, plan: Plan): Promise<Figures[]> {
+  const rounds: Figures[] = [];
   for (let round = 0; round < options.rounds; round++) {
     const order = options.contenders.map((_, i) => options.contenders[(i + round) % options.contenders.length]!);
-    const figures: Partial<Record<Contender, Record<string, number>>> = {};
+    const figures: Figures = {};
     for (const contender of order) {
       const profile = (phase: Phase) => (options.cpuProf ? `${contender}-${phase}-r${round + 1}` : undefined);
       const main = await runPair(contender, 'main', plan, profile('main'));
       const stream = await runPair(contender, 'stream', plan, profile('stream'));
       figures[contender] = Object.fromEntries(METRICS.map(m => [m.key, m.read(main, stream)]));
-      process.stderr.write(`round ${round + 1}/${options.rounds} ${contender}: ${JSON.stringify(figures[contender])}\n`);
+      process.stderr.write(
+        `round ${round + 1}/${options.rounds} ${contender}: ${JSON.stringify(figures[contender])}\n`,
+      );
     }
     rounds.push(figures);
   }
+  return rounds;
+}
 
-  const medians: Partial<Record<Contender, Record<string, number>>> = {};
-  for (const c of options.contenders) {
+function mediansOf(contenders: Contender[], rounds: Figures[]): Figures {
+  const medians: Figures = {};
+  for (const c of contenders) {
     medians[c] = Object.fromEntries(METRICS.map(m => [m.key, median(rounds.map(r => r[c]![m.key]!))]));
   }
+  return medians;
+}
+
+/** The report's table: a row per figure, a column per contender (with its ratio to BASELINE), and the target. */
+function table(contenders: Contender[], medians: Figures): string[] {
   const base = medians[BASELINE];
   const ratio = (c: Contender, key: string) => (base === undefined ? undefined : medians[c]![key]! / base[key]!);
+  const lines: string[] = [];
+  lines.push(`| figure | ${contenders.join(' | ')} | target (${'nest-zmq'} ÷ ${BASELINE}) |`);
+  lines.push(`|---|${contenders.map(() => '---:').join('|')}|---|`);
+  for (const m of METRICS) {
+    const cells = contenders.map(c => {
+      const r = ratio(c, m.key);
+      return `${format(medians[c]![m.key]!)}${r === undefined ? '' : ` (${r.toFixed(2)}×)`}`;
+    });
+    let target = '';
+    const ours = contenders.includes('nest-zmq') ? ratio('nest-zmq', m.key) : undefined;
+    if (m.target !== undefined) {
+      const met =
+        ours === undefined ? '' : (m.higherIsBetter ? ours >= m.target : ours <= m.target) ? ' met' : ' **missed**';
+      target = `${m.higherIsBetter ? '≥' : '≤'} ${m.target}×${met}`;
+    }
+    lines.push(`| ${m.label} (${m.unit}) | ${cells.join(' | ')} | ${target} |`);
+  }
+  return lines;
+}
+
+async function main(): Promise<void> {
+  const options = parseArgs(process.argv.slice(2));
+  const plan: Plan = { ...(options.quick ? QUICK_PLAN : FULL_PLAN), ...options.overrides };
+  const started = Date.now();
+  buildChildren();
+  const rounds = await runRounds(options, plan);
+  const medians = mediansOf(options.contenders, rounds);
 
   const machine = `${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, ${Math.round(totalmem() / 1024 ** 3)} GiB`;
   const versions = `Node ${process.versions.node}, @nestjs/core ${versionOf('@nestjs/core')}, @nestjs/microservices ${versionOf('@nestjs/microservices')}, ${zmqVersions()}`;
   const lines: string[] = [];
-  lines.push(`${options.quick ? 'QUICK smoke run (figures not meaningful)' : 'Benchmark'}: ${new Date().toISOString().slice(0, 10)}, ${machine}`);
+  lines.push(
+    `${options.quick ? 'QUICK smoke run (figures not meaningful)' : 'Benchmark'}: ${new Date().toISOString().slice(0, 10)}, ${machine}`,
+  );
   lines.push(versions);
   lines.push(
     `median of ${options.rounds} round(s); ${plan.sequential} sequential round trips after ${plan.warmup} warm-up; ` +
       `${plan.throughput} small / ${plan.throughputLarge} 64 KiB requests at ${plan.inFlight} in flight; stream of ${plan.streamItems} items`,
   );
   lines.push('');
-  lines.push(`| figure | ${options.contenders.join(' | ')} | target (${'nest-zmq'} ÷ ${BASELINE}) |`);
-  lines.push(`|---|${options.contenders.map(() => '---:').join('|')}|---|`);
-  for (const m of METRICS) {
-    const cells = options.contenders.map(c => {
-      const r = ratio(c, m.key);
-      return `${format(medians[c]![m.key]!)}${r === undefined ? '' : ` (${r.toFixed(2)}×)`}`;
-    });
-    let target = '';
-    const ours = options.contenders.includes('nest-zmq') ? ratio('nest-zmq', m.key) : undefined;
-    if (m.target !== undefined) {
-      const met = ours === undefined ? '' : (m.higherIsBetter ? ours >= m.target : ours <= m.target) ? ' met' : ' **missed**';
-      target = `${m.higherIsBetter ? '≥' : '≤'} ${m.target}×${met}`;
-    }
-    lines.push(`| ${m.label} (${m.unit}) | ${cells.join(' | ')} | ${target} |`);
-  }
+  lines.push(...table(options.contenders, medians));
   lines.push('');
   lines.push(`(ratio to ${BASELINE} in parentheses; took ${Math.round((Date.now() - started) / 1000)} s)`);
   const report = lines.join('\n');
   process.stdout.write(`${report}\n`);
 
   const dir = RESULTS;
-  const record = { date: new Date().toISOString(), quick: options.quick, machine, versions, plan, rounds, medians, report };
+  const record = {
+    date: new Date().toISOString(),
+    quick: options.quick,
+    machine,
+    versions,
+    plan,
+    rounds,
+    medians,
+    report,
+  };
   const name = options.quick ? 'quick' : 'full';
   writeFileSync(join(dir, `${name}-${record.date.replace(/[:.]/g, '-')}.json`), JSON.stringify(record, null, 2));
   writeFileSync(join(dir, `${name}-latest.json`), JSON.stringify(record, null, 2));

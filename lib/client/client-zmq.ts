@@ -1,6 +1,18 @@
 import { Logger } from '@nestjs/common';
 import { ClientProxy, ReadPacket, WritePacket } from '@nestjs/microservices';
-import { catchError, connectable, defer, map, merge, mergeMap, Observable, of, ReplaySubject, Subscriber, throwError } from 'rxjs';
+import {
+  catchError,
+  connectable,
+  defer,
+  map,
+  merge,
+  mergeMap,
+  Observable,
+  of,
+  ReplaySubject,
+  Subscriber,
+  throwError,
+} from 'rxjs';
 import { TransportMonitor } from '../common/transport-monitor';
 import { resolveClientConfig } from '../config/client-config';
 import {
@@ -139,7 +151,11 @@ export class ClientZmq extends ClientProxy<ZmqEvents> {
    * const health = await lastValueFrom(client.broadcast<Health>('health', {}).pipe(toArray()));
    * ```
    */
-  broadcast<TResult = any, TInput = any>(pattern: any, data: TInput, target?: ZmqTarget): Observable<ZmqPeerReply<TResult>> {
+  broadcast<TResult = any, TInput = any>(
+    pattern: any,
+    data: TInput,
+    target?: ZmqTarget,
+  ): Observable<ZmqPeerReply<TResult>> {
     return defer(() => this.connect()).pipe(
       mergeMap(() => {
         const packet = this.packetOf(pattern, data);
@@ -151,7 +167,9 @@ export class ClientZmq extends ClientProxy<ZmqEvents> {
         }
         const replies = links.map(link => {
           const peerId = link.welcome!.id;
-          return new Observable<TResult>(observer => this.publishOn(packet, this.createObserver(observer), { link })).pipe(
+          return new Observable<TResult>(observer =>
+            this.publishOn(packet, this.createObserver(observer), { link }),
+          ).pipe(
             map((value): ZmqPeerReply<TResult> => ({ peerId, value })),
             catchError(error => of<ZmqPeerReply<TResult>>({ peerId, error })),
           );

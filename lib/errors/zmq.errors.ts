@@ -201,11 +201,7 @@ export class ZmqRemoteError extends ZmqError {
   constructor(readonly error: unknown) {
     const fields = typeof error === 'object' && error !== null ? (error as Record<string, unknown>) : undefined;
     const message =
-      typeof error === 'string'
-        ? error
-        : typeof fields?.message === 'string'
-          ? fields.message
-          : 'Remote error';
+      typeof error === 'string' ? error : typeof fields?.message === 'string' ? fields.message : 'Remote error';
     const code = fields?.code;
     super(typeof code === 'string' || typeof code === 'number' ? String(code) : ZmqErrorCode.REMOTE_ERROR, message);
     this.status = fields?.status;

@@ -62,9 +62,7 @@ export type ZmqStrategy = 'round-robin' | 'least-pending';
  * peers' handshake metadata (every key must be equal), or any predicate.
  */
 export type ZmqTarget =
-  | string
-  | { peerId?: string; metadata?: Record<string, unknown> }
-  | ((peer: ZmqPeerInfo) => boolean);
+  string | { peerId?: string; metadata?: Record<string, unknown> } | ((peer: ZmqPeerInfo) => boolean);
 
 /** One reply of a broadcast: a value of one server, or that server's error. */
 export interface ZmqPeerReply<T> {

@@ -3,13 +3,32 @@
  * header/payload pair on send, unpacked in place on receipt.
  */
 import { MAX_ENVELOPES_PER_MESSAGE, PROTOCOL_VERSION } from './limits';
-import { Encoding, encodeHeader, HEADER_FIXED_BYTES, headerLength, MessageType, OutEnvelope, writeHeader } from './frames';
+import {
+  Encoding,
+  encodeHeader,
+  HEADER_FIXED_BYTES,
+  headerLength,
+  MessageType,
+  OutEnvelope,
+  writeHeader,
+} from './frames';
 
 /**
  * Header frame of every BATCH (docs/PROTOCOL.md §2.1): version, type 12, no
  * flags, encoding RAW, id 0, no pattern. Shared: zeromq.js copies frames this small.
  */
-export const BATCH_HEADER: Buffer = Buffer.from([PROTOCOL_VERSION, MessageType.Batch, 0, Encoding.Raw, 0, 0, 0, 0, 0, 0]);
+export const BATCH_HEADER: Buffer = Buffer.from([
+  PROTOCOL_VERSION,
+  MessageType.Batch,
+  0,
+  Encoding.Raw,
+  0,
+  0,
+  0,
+  0,
+  0,
+  0,
+]);
 
 /** Bytes a packed envelope takes in a BATCH payload besides its header and payload. */
 const RECORD_OVERHEAD = 2 + 4;
@@ -22,7 +41,10 @@ export function packEnvelopes(envs: readonly OutEnvelope[], from = 0, to = envs.
   let size = 0;
   for (let i = from; i < to; i++) {
     const { payload } = envs[i]!;
-    size += RECORD_OVERHEAD + headerLength(envs[i]!) + (typeof payload === 'string' ? Buffer.byteLength(payload, 'utf8') : payload.length);
+    size +=
+      RECORD_OVERHEAD +
+      headerLength(envs[i]!) +
+      (typeof payload === 'string' ? Buffer.byteLength(payload, 'utf8') : payload.length);
   }
   const buf = Buffer.allocUnsafe(size);
   let offset = 0;
@@ -31,7 +53,8 @@ export function packEnvelopes(envs: readonly OutEnvelope[], from = 0, to = envs.
     const start = offset;
     offset = writeHeader(env, buf, offset + 2);
     buf.writeUInt16BE(offset - start - 2, start);
-    const written = typeof env.payload === 'string' ? buf.write(env.payload, offset + 4, 'utf8') : env.payload.copy(buf, offset + 4);
+    const written =
+      typeof env.payload === 'string' ? buf.write(env.payload, offset + 4, 'utf8') : env.payload.copy(buf, offset + 4);
     buf.writeUInt32BE(written, offset);
     offset += 4 + written;
   }

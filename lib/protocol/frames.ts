@@ -98,15 +98,7 @@ export interface OutEnvelope {
 
 /** Why an inbound message or envelope was dropped. Counted per reason. */
 export type DropReason =
-  | 'frameCount'
-  | 'version'
-  | 'type'
-  | 'header'
-  | 'metadata'
-  | 'payload'
-  | 'oversized'
-  | 'notReady'
-  | 'unexpected';
+  'frameCount' | 'version' | 'type' | 'header' | 'metadata' | 'payload' | 'oversized' | 'notReady' | 'unexpected';
 
 export class MalformedError extends Error {
   constructor(

@@ -28,7 +28,10 @@ const HANDLER_CACHE_LIMIT = 10_000;
  * await app.listen();
  * ```
  */
-export class ServerZmq extends Server<ZmqEvents, ZmqStatus> implements CustomTransportStrategy, ServerHost<MessageHandler> {
+export class ServerZmq
+  extends Server<ZmqEvents, ZmqStatus>
+  implements CustomTransportStrategy, ServerHost<MessageHandler>
+{
   override readonly transportId: symbol;
   /** This server's id, sent to clients in the handshake. */
   readonly id: string;
@@ -86,7 +89,9 @@ export class ServerZmq extends Server<ZmqEvents, ZmqStatus> implements CustomTra
   unwrap<T>(): T {
     const raw = this.engine.raw;
     if (raw === undefined) {
-      throw new Error('Not initialized. Please call the "listen"/"startAllMicroservices" method before accessing the server.');
+      throw new Error(
+        'Not initialized. Please call the "listen"/"startAllMicroservices" method before accessing the server.',
+      );
     }
     return raw as T;
   }
@@ -144,7 +149,9 @@ export class ServerZmq extends Server<ZmqEvents, ZmqStatus> implements CustomTra
   runEvent(pattern: string, data: unknown, peerId: string, metadata: Metadata | undefined): void {
     const ctx = new ZmqContext([pattern, peerId, undefined, metadata ?? null]);
     const packet = { pattern, data, ...(metadata ? { metadata } : {}) };
-    this.handleEvent(pattern, packet, ctx).catch(err => this.log.error(`Event handler for "${pattern}" failed: ${String(err)}`));
+    this.handleEvent(pattern, packet, ctx).catch(err =>
+      this.log.error(`Event handler for "${pattern}" failed: ${String(err)}`),
+    );
   }
 
   /**

@@ -54,16 +54,22 @@ function checkPackContents() {
   const files = pack.files.map(f => f.path);
   const problems = [];
   const manifest = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8'));
-  const entryPoints = [manifest.main, manifest.types, ...(JSON.stringify(manifest.exports ?? {}).match(/\.\/[^"]+/g) ?? [])];
+  const entryPoints = [
+    manifest.main,
+    manifest.types,
+    ...(JSON.stringify(manifest.exports ?? {}).match(/\.\/[^"]+/g) ?? []),
+  ];
   for (const required of ['package.json', 'README.md', ...entryPoints.map(p => p.replace(/^\.\//, ''))]) {
     if (!files.includes(required)) problems.push(`missing ${required}`);
   }
   const js = files.filter(f => /^dist\/.*\.js$/.test(f));
   if (js.length === 0) problems.push('no dist/**/*.js');
   for (const f of js) if (!files.includes(f.replace(/\.js$/, '.d.ts'))) problems.push(`${f} has no .d.ts`);
-  const forbidden = /^(lib|test|sample|bench|\.ci|coverage|node_modules)\/|\.spec\.|(?<!\.d)\.ts$|\.map$|\.tgz$|^tsconfig|^jest\.config|^nest-cli/;
+  const forbidden =
+    /^(lib|test|sample|bench|\.ci|coverage|node_modules)\/|\.spec\.|(?<!\.d)\.ts$|\.map$|\.tgz$|^tsconfig|^jest\.config|^nest-cli/;
   for (const f of files) if (forbidden.test(f)) problems.push(`should not ship ${f}`);
-  if (problems.length) throw new Error(`npm pack contents:\n  ${problems.join('\n  ')}\nfiles:\n  ${files.join('\n  ')}`);
+  if (problems.length)
+    throw new Error(`npm pack contents:\n  ${problems.join('\n  ')}\nfiles:\n  ${files.join('\n  ')}`);
   const others = files.filter(f => !/^dist\//.test(f));
   console.log(
     `pack contents OK: ${pack.filename}, ${files.length} files, ${(pack.size / 1024).toFixed(1)} kB packed: ` +
@@ -118,7 +124,10 @@ function run(args, cwd, { until } = {}) {
     };
     const guard = setTimeout(() => {
       child.kill('SIGKILL');
-      finish(rej, new Error(`node ${args.join(' ')} did not exit on its own within ${APP_LIMIT_MS} ms (killed):\n${out}`));
+      finish(
+        rej,
+        new Error(`node ${args.join(' ')} did not exit on its own within ${APP_LIMIT_MS} ms (killed):\n${out}`),
+      );
     }, APP_LIMIT_MS);
     const onData = d => {
       out += d;
@@ -188,20 +197,22 @@ async function readmeApp(work, name, port) {
   const lines = callerOut.split('\n').map(l => l.trim());
   const missing = ['6', '[ 0, 1, 2, 3, 4 ]', '[ 0, 1 ]'].filter(e => !lines.includes(e));
   if (missing.length) throw new Error(`caller output lacks ${JSON.stringify(missing)}:\n${callerOut}`);
-  if (!/audit \{ user: 'ann' \}/.test(svc.out())) throw new Error(`service never logged the audit event:\n${svc.out()}`);
+  if (!/audit \{ user: 'ann' \}/.test(svc.out()))
+    throw new Error(`service never logged the audit event:\n${svc.out()}`);
   return 'compiled by tsc (nodenext), sum, 5-value stream, cancelled stream, event';
 }
 
 async function main() {
   const overrides = process.argv.slice(2);
-  const specFor = pkg =>
-    overrides.find(s => s.startsWith(`${pkg}@`)) ?? `${pkg}@${versionIn(root, pkg)}`;
+  const specFor = pkg => overrides.find(s => s.startsWith(`${pkg}@`)) ?? `${pkg}@${versionIn(root, pkg)}`;
   let label = 'not installed';
   const results = [];
   const work = mkdtempSync(join(tmpdir(), 'nestjs-zeromq-consumers-'));
   try {
     checkPackContents();
-    const tarball = packJson(sh(npm, ['pack', '--ignore-scripts', '--json', '--loglevel=error', '--pack-destination', work], root)).filename;
+    const tarball = packJson(
+      sh(npm, ['pack', '--ignore-scripts', '--json', '--loglevel=error', '--pack-destination', work], root),
+    ).filename;
     const deps = [
       join(work, tarball),
       ...PEERS.map(specFor),
@@ -212,7 +223,9 @@ async function main() {
     console.log(`installing into ${work}: ${deps.map(d => d.replace(work + '/', '')).join(' ')}`);
     sh(npm, ['install', '--prefer-offline', '--no-audit', '--no-fund', '--loglevel=error', ...deps], work);
     label = NEST.map(p => `${p.slice('@nestjs/'.length)}@${versionIn(work, p)}`).join(' ');
-    console.log(`installed: nestjs-zeromq@${versionIn(work, 'nestjs-zeromq')} ${label} zeromq@${versionIn(work, 'zeromq')}`);
+    console.log(
+      `installed: nestjs-zeromq@${versionIn(work, 'nestjs-zeromq')} ${label} zeromq@${versionIn(work, 'zeromq')}`,
+    );
 
     let port = 4000;
     if (!(await portFree(port))) {

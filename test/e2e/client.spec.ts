@@ -85,7 +85,9 @@ describe.each(TRANSPORTS)('over %s', kind => {
       const seen: unknown[] = [];
       const call = rejectionOf(
         new Promise((resolve, reject) => {
-          client.send('late', 'l1').subscribe({ next: v => seen.push(v), error: reject, complete: () => resolve(seen) });
+          client
+            .send('late', 'l1')
+            .subscribe({ next: v => seen.push(v), error: reject, complete: () => resolve(seen) });
         }),
       );
       await probe.wait('late:start:l1');

@@ -62,7 +62,9 @@ describe.each(TRANSPORTS)('over %s', kind => {
 
   test('100 concurrent streams are not interleaved into one another', async () => {
     const streams = await Promise.all(
-      Array.from({ length: 100 }, (_, k) => lastValueFrom(client.send<number>('range', { from: k * 1000, n: 50 }).pipe(toArray()))),
+      Array.from({ length: 100 }, (_, k) =>
+        lastValueFrom(client.send<number>('range', { from: k * 1000, n: 50 }).pipe(toArray())),
+      ),
     );
     streams.forEach((values, k) => {
       expect(values).toEqual(Array.from({ length: 50 }, (_, j) => k * 1000 + j));

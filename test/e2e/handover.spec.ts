@@ -25,7 +25,13 @@ class EchoController {
 }
 
 function hello(id: string, instance?: string): Buffer[] {
-  const body = { version: 1, id, metadata: {}, heartbeat: { interval: 1000, liveness: 3 }, ...(instance ? { instance } : {}) };
+  const body = {
+    version: 1,
+    id,
+    metadata: {},
+    heartbeat: { interval: 1000, liveness: 3 },
+    ...(instance ? { instance } : {}),
+  };
   return [header(T.HELLO, { enc: ENC.JSON }), json(body)];
 }
 
@@ -41,8 +47,18 @@ describe('handover of a reconnecting client', () => {
 
   it('welcomes the same id on a new connection when the instance matches, and ends the old session', async () => {
     const { server, endpoint } = await h.startServer({ bind: 'tcp://127.0.0.1:*', controllers: [EchoController] });
-    const first = h.track({ sock: new Dealer({ linger: 0, receiveTimeout: 5000 }), close() { this.sock.close(); } });
-    const second = h.track({ sock: new Dealer({ linger: 0, receiveTimeout: 5000 }), close() { this.sock.close(); } });
+    const first = h.track({
+      sock: new Dealer({ linger: 0, receiveTimeout: 5000 }),
+      close() {
+        this.sock.close();
+      },
+    });
+    const second = h.track({
+      sock: new Dealer({ linger: 0, receiveTimeout: 5000 }),
+      close() {
+        this.sock.close();
+      },
+    });
     first.sock.connect(endpoint);
     second.sock.connect(endpoint);
     const left: string[] = [];
@@ -68,8 +84,18 @@ describe('handover of a reconnecting client', () => {
     ['no instance', undefined],
   ])('refuses the same id from %s', async (_what, instance) => {
     const { server, endpoint } = await h.startServer({ bind: 'tcp://127.0.0.1:*', controllers: [EchoController] });
-    const first = h.track({ sock: new Dealer({ linger: 0, receiveTimeout: 5000 }), close() { this.sock.close(); } });
-    const second = h.track({ sock: new Dealer({ linger: 0, receiveTimeout: 5000 }), close() { this.sock.close(); } });
+    const first = h.track({
+      sock: new Dealer({ linger: 0, receiveTimeout: 5000 }),
+      close() {
+        this.sock.close();
+      },
+    });
+    const second = h.track({
+      sock: new Dealer({ linger: 0, receiveTimeout: 5000 }),
+      close() {
+        this.sock.close();
+      },
+    });
     first.sock.connect(endpoint);
     second.sock.connect(endpoint);
     expect((await answer(first.sock, hello('c1', 'inst-A'))).type).toBe(T.WELCOME);

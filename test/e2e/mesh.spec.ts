@@ -9,7 +9,14 @@ import { Controller, Type } from '@nestjs/common';
 import { EventPattern, MessagePattern, Payload, RpcException } from '@nestjs/microservices';
 import { firstValueFrom, lastValueFrom, toArray } from 'rxjs';
 import { Dealer } from 'zeromq';
-import { ClientZmq, ServerZmq, ZmqPeerChange, ZmqPeerEvents, ZmqPeerRefusedEvent, ZmqVersionMismatchError } from 'nestjs-zeromq';
+import {
+  ClientZmq,
+  ServerZmq,
+  ZmqPeerChange,
+  ZmqPeerEvents,
+  ZmqPeerRefusedEvent,
+  ZmqVersionMismatchError,
+} from 'nestjs-zeromq';
 import { deferred, Probe, rejectionOf, within } from '../helpers/async';
 import { Harness } from '../helpers/nest';
 import { ENC, header, helloPayload, json, parseEnvelopes, T } from '../helpers/wire';
@@ -59,8 +66,16 @@ describe('mesh routing', () => {
 
   beforeEach(async () => {
     probe.reset();
-    const a = await h.startServer({ bind: 'tcp://127.0.0.1:*', controllers: [controllerFor('s1', 'a')], options: { id: 's1', metadata: { zone: 'eu', tier: 1 } } });
-    const b = await h.startServer({ bind: 'tcp://127.0.0.1:*', controllers: [controllerFor('s2', 'b')], options: { id: 's2', metadata: { zone: 'us', tier: 2 } } });
+    const a = await h.startServer({
+      bind: 'tcp://127.0.0.1:*',
+      controllers: [controllerFor('s1', 'a')],
+      options: { id: 's1', metadata: { zone: 'eu', tier: 1 } },
+    });
+    const b = await h.startServer({
+      bind: 'tcp://127.0.0.1:*',
+      controllers: [controllerFor('s2', 'b')],
+      options: { id: 's2', metadata: { zone: 'us', tier: 2 } },
+    });
     s1 = a.server;
     s2 = b.server;
     endpoints = [a.endpoint, b.endpoint];
@@ -108,9 +123,11 @@ describe('mesh routing', () => {
     expect(await rejectionOf(firstValueFrom(client.sendTo('s2', 'only.a', 1)))).toMatchObject({ code: 'NO_PEER' });
   });
 
-  it('broadcast merges every server\'s replies, a failing server as { peerId, error }', async () => {
+  it("broadcast merges every server's replies, a failing server as { peerId, error }", async () => {
     const client = await meshClient();
-    const replies = await lastValueFrom(client.broadcast<{ name: string; ok: boolean }>('health', 'none').pipe(toArray()));
+    const replies = await lastValueFrom(
+      client.broadcast<{ name: string; ok: boolean }>('health', 'none').pipe(toArray()),
+    );
     expect(replies.map(r => r.peerId).sort()).toEqual(['s1', 's2']);
     expect(replies.every(r => r.value?.ok === true)).toBe(true);
 
@@ -144,7 +161,7 @@ describe('mesh routing', () => {
     await expect(lastValueFrom(client.emitAll('no.handler', 1))).rejects.toMatchObject({ code: 'NO_PEER' });
   });
 
-  it("least-pending sends new requests to the server with fewer in flight", async () => {
+  it('least-pending sends new requests to the server with fewer in flight', async () => {
     const client = await meshClient({ strategy: 'least-pending' });
     // Park one request on s1.
     const parked = firstValueFrom(client.sendTo('s1', 'slow', 'p'));
@@ -173,7 +190,11 @@ describe('peer events', () => {
       if (c.localId === 'pe-server' || c.localId === 'pe-client') changes.push(c);
     });
     try {
-      const { endpoint } = await h.startServer({ bind: 'tcp://127.0.0.1:*', controllers: [controllerFor('pe', 'a')], options: { id: 'pe-server' } });
+      const { endpoint } = await h.startServer({
+        bind: 'tcp://127.0.0.1:*',
+        controllers: [controllerFor('pe', 'a')],
+        options: { id: 'pe-server' },
+      });
       const client = new ClientZmq({ connect: endpoint, id: 'pe-client' });
       const serverSawLeave = deferred();
       ZmqPeerEvents.changes$.subscribe(c => c.localId === 'pe-server' && c.type === 'left' && serverSawLeave.resolve());
@@ -193,10 +214,18 @@ describe('peer events', () => {
   });
 
   it('a hello in another protocol version is refused with a typed error on the server too (peer:refused)', async () => {
-    const { server, endpoint } = await h.startServer({ bind: 'tcp://127.0.0.1:*', controllers: [controllerFor('v', 'a')] });
+    const { server, endpoint } = await h.startServer({
+      bind: 'tcp://127.0.0.1:*',
+      controllers: [controllerFor('v', 'a')],
+    });
     const refused = deferred<ZmqPeerRefusedEvent>();
     server.on('peer:refused', e => refused.resolve(e));
-    const sock = h.track({ sock: new Dealer({ linger: 0, receiveTimeout: 5_000 }), close() { this.sock.close(); } }).sock;
+    const sock = h.track({
+      sock: new Dealer({ linger: 0, receiveTimeout: 5_000 }),
+      close() {
+        this.sock.close();
+      },
+    }).sock;
     sock.connect(endpoint);
     await sock.send([header(T.HELLO, { enc: ENC.JSON }), helloPayload('old-client', 7)]);
     const [reply] = parseEnvelopes(await sock.receive(), 0);
@@ -209,7 +238,10 @@ describe('peer events', () => {
   });
 
   it('one client with two endpoints of the same server: the second link is refused (the id is taken), the first serves', async () => {
-    const { server } = await h.startServer({ bind: ['tcp://127.0.0.1:*', 'tcp://127.0.0.1:*'], controllers: [controllerFor('dup', 'a')] });
+    const { server } = await h.startServer({
+      bind: ['tcp://127.0.0.1:*', 'tcp://127.0.0.1:*'],
+      controllers: [controllerFor('dup', 'a')],
+    });
     const [e1, e2] = server.endpoints;
     const client = h.track(new ClientZmq({ connect: [e1!, e2!], id: 'dup-client' }));
     const refused = deferred<ZmqPeerRefusedEvent>();
@@ -227,7 +259,12 @@ describe('peer events', () => {
 
   it('a request for a pattern without handler still gets NO_HANDLER from the server (a client that ignores the welcome)', async () => {
     const { endpoint } = await h.startServer({ bind: 'tcp://127.0.0.1:*', controllers: [controllerFor('nh', 'a')] });
-    const sock = h.track({ sock: new Dealer({ linger: 0, receiveTimeout: 5_000 }), close() { this.sock.close(); } }).sock;
+    const sock = h.track({
+      sock: new Dealer({ linger: 0, receiveTimeout: 5_000 }),
+      close() {
+        this.sock.close();
+      },
+    }).sock;
     sock.connect(endpoint);
     await sock.send([header(T.HELLO, { enc: ENC.JSON }), helloPayload('raw')]);
     expect(parseEnvelopes(await sock.receive(), 0)[0]!.type).toBe(T.WELCOME);

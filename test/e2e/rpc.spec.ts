@@ -4,7 +4,15 @@
  */
 import 'reflect-metadata';
 import { Controller, Inject, Injectable } from '@nestjs/common';
-import { ClientProxy, ClientsModule, Ctx, EventPattern, MessagePattern, Payload, RpcException } from '@nestjs/microservices';
+import {
+  ClientProxy,
+  ClientsModule,
+  Ctx,
+  EventPattern,
+  MessagePattern,
+  Payload,
+  RpcException,
+} from '@nestjs/microservices';
 import { Test, TestingModule } from '@nestjs/testing';
 import {
   concat,
@@ -77,7 +85,10 @@ class MathController {
 
   @MessagePattern('brokenStream')
   brokenStream() {
-    return concat(of(1, 2, 3), throwError(() => new RpcException({ code: 'E_MID', message: 'mid-stream' })));
+    return concat(
+      of(1, 2, 3),
+      throwError(() => new RpcException({ code: 'E_MID', message: 'mid-stream' })),
+    );
   }
 
   @MessagePattern('endless')
@@ -193,7 +204,9 @@ describe.each(TRANSPORTS)('over %s', kind => {
     test('a client from ClientsModule.register({ customClass: ClientZmq }) injected into a provider', async () => {
       const mod: TestingModule = await Test.createTestingModule({
         imports: [
-          ClientsModule.register([{ name: 'MATH', customClass: ClientZmq, options: { connect: endpoint, id: `${clientId}-di` } }]),
+          ClientsModule.register([
+            { name: 'MATH', customClass: ClientZmq, options: { connect: endpoint, id: `${clientId}-di` } },
+          ]),
         ],
         providers: [MathCaller],
       })
@@ -357,7 +370,10 @@ describe.each(TRANSPORTS)('over %s', kind => {
         const info = await firstValueFrom(hooked.send('ctx', 1));
         expect(info).toMatchObject({ peerId: `${clientId}-hook`, metadata: { trace: 't1' } });
         hooked.emit('ctx:event', 'hooked');
-        await expect(probe.wait('ctx:event:hooked')).resolves.toMatchObject({ metadata: { trace: 't1' }, requestId: undefined });
+        await expect(probe.wait('ctx:event:hooked')).resolves.toMatchObject({
+          metadata: { trace: 't1' },
+          requestId: undefined,
+        });
       } else {
         const info = await firstValueFrom(hooked.send('ctx', 1));
         expect(info).toMatchObject({ peerId: `${clientId}-hook`, metadata: null });

@@ -131,14 +131,19 @@ describe.each(TRANSPORTS)('lifecycle over %s', kind => {
   });
 
   test('app.close(): open streams are ended (teardown runs), the client learns it, and no handler runs after', async () => {
-    const { app, server, endpoint } = await h.startServer({ bind: bindEndpoint(kind, h.dirs), controllers: [CounterController] });
+    const { app, server, endpoint } = await h.startServer({
+      bind: bindEndpoint(kind, h.dirs),
+      controllers: [CounterController],
+    });
     const client = await h.connectClient(endpoint, { requestTimeout: 0 });
     await expect(firstValueFrom(client.send('hit', 'before'))).resolves.toBe(1);
 
     const streamed: number[] = [];
     const streamDone = rejectionOf(
       new Promise((resolve, reject) =>
-        client.send<number>('stream', 's1').subscribe({ next: v => streamed.push(v), error: reject, complete: () => resolve(streamed) }),
+        client
+          .send<number>('stream', 's1')
+          .subscribe({ next: v => streamed.push(v), error: reject, complete: () => resolve(streamed) }),
       ),
     );
     await probe.wait('stream:value:s1');
@@ -161,7 +166,10 @@ describe.each(TRANSPORTS)('lifecycle over %s', kind => {
   });
 
   test('after app.close() a fresh client cannot reach any handler', async () => {
-    const { app, endpoint } = await h.startServer({ bind: bindEndpoint(kind, h.dirs), controllers: [CounterController] });
+    const { app, endpoint } = await h.startServer({
+      bind: bindEndpoint(kind, h.dirs),
+      controllers: [CounterController],
+    });
     await app.close();
     const client = h.track(new ClientZmq({ connect: endpoint, connectTimeout: 300 }));
     const err = await rejectionOf(firstValueFrom(client.send('hit', 'late')));
@@ -190,7 +198,9 @@ test('app.close() ends several open streams of several clients', async () => {
   const { app, endpoint } = await h.startServer({ bind: 'tcp://127.0.0.1:*', controllers: [CounterController] });
   const clients = await Promise.all([h.connectClient(endpoint), h.connectClient(endpoint)]);
   const tags = ['a', 'b', 'c', 'd'];
-  const done = tags.map((tag, i) => rejectionOf(firstValueFrom(clients[i % 2]!.send('stream', tag).pipe(take(1000), toArray()))));
+  const done = tags.map((tag, i) =>
+    rejectionOf(firstValueFrom(clients[i % 2]!.send('stream', tag).pipe(take(1000), toArray()))),
+  );
   await Promise.all(tags.map(tag => probe.wait(`stream:value:${tag}`)));
   await app.close();
   for (const tag of tags) expect(probe.count(`stream:teardown:${tag}`)).toBe(1);

@@ -10,7 +10,14 @@
 import 'reflect-metadata';
 import { firstValueFrom, Observable } from 'rxjs';
 import { Router } from 'zeromq';
-import { ClientZmq, DropCounts, ZmqError, ZmqHandshakeRefusedError, ZmqProtocolError, ZmqVersionMismatchError } from 'nestjs-zeromq';
+import {
+  ClientZmq,
+  DropCounts,
+  ZmqError,
+  ZmqHandshakeRefusedError,
+  ZmqProtocolError,
+  ZmqVersionMismatchError,
+} from 'nestjs-zeromq';
 import { Logger } from '@nestjs/common';
 import { silentLogger } from '../helpers/nest';
 
@@ -52,10 +59,21 @@ class FakeServer {
 
   async welcome(): Promise<void> {
     const hello = await this.until(m => m.type === T.HELLO);
-    expect(hello.body).toMatchObject({ version: 1, id: expect.any(String), heartbeat: { interval: expect.any(Number), liveness: expect.any(Number) } });
+    expect(hello.body).toMatchObject({
+      version: 1,
+      id: expect.any(String),
+      heartbeat: { interval: expect.any(Number), liveness: expect.any(Number) },
+    });
     await this.send([
       header(T.WELCOME, { enc: ENC.JSON }),
-      json({ version: 1, id: 'fake-server', metadata: {}, heartbeat: { interval: 1000, liveness: 3 }, patterns: ['echo'], events: [] }),
+      json({
+        version: 1,
+        id: 'fake-server',
+        metadata: {},
+        heartbeat: { interval: 1000, liveness: 3 },
+        patterns: ['echo'],
+        events: [],
+      }),
     ]);
   }
 
@@ -69,7 +87,6 @@ class FakeServer {
     this.sock.close();
   }
 }
-
 
 let fake: FakeServer;
 let client: ClientZmq;
@@ -129,7 +146,13 @@ describe('a connected client', () => {
   beforeEach(async () => {
     fake = new FakeServer();
     await fake.bind();
-    client = new ClientZmq({ connect: fake.endpoint, maxPayloadSize: MAX_PAYLOAD, requestTimeout: 10_000, connectTimeout: 10_000, linger: 0 });
+    client = new ClientZmq({
+      connect: fake.endpoint,
+      maxPayloadSize: MAX_PAYLOAD,
+      requestTimeout: 10_000,
+      connectTimeout: 10_000,
+      linger: 0,
+    });
     const connected = client.connect();
     await fake.welcome();
     await connected;
@@ -158,14 +181,42 @@ describe('a connected client', () => {
     ['a pattern on a CHUNK', () => [header(T.CHUNK, { id: 4, enc: ENC.JSON, pattern: 'x' }), json(1)], { header: 1 }],
     ['bad metadata', () => [header(T.PONG, { meta: '{"a":[1]}' }), EMPTY], { metadata: 1 }],
     ['metadata that is not JSON', () => [header(T.PONG, { meta: 'nope' }), EMPTY], { metadata: 1 }],
-    ['an oversized chunk for no request', () => [header(T.CHUNK, { id: 999, enc: ENC.RAW }), Buffer.alloc(MAX_PAYLOAD + 1)], { oversized: 1 }],
-    ['a CHUNK for an unknown request id', () => [header(T.CHUNK, { id: 4242, enc: ENC.JSON }), json('late')], { lateReply: 1 }],
-    ['a last CHUNK for an unknown request id', () => [header(T.CHUNK, { id: 4243, flags: FLAG_END, enc: ENC.JSON }), json('late')], { lateReply: 1 }],
+    [
+      'an oversized chunk for no request',
+      () => [header(T.CHUNK, { id: 999, enc: ENC.RAW }), Buffer.alloc(MAX_PAYLOAD + 1)],
+      { oversized: 1 },
+    ],
+    [
+      'a CHUNK for an unknown request id',
+      () => [header(T.CHUNK, { id: 4242, enc: ENC.JSON }), json('late')],
+      { lateReply: 1 },
+    ],
+    [
+      'a last CHUNK for an unknown request id',
+      () => [header(T.CHUNK, { id: 4243, flags: FLAG_END, enc: ENC.JSON }), json('late')],
+      { lateReply: 1 },
+    ],
     ['an END for an unknown request id', () => [header(T.END, { id: 4244 }), EMPTY], { lateReply: 1 }],
-    ['an ERROR for an unknown request id', () => [header(T.ERROR, { id: 4245, enc: ENC.JSON }), json({ message: 'x' })], { lateReply: 1 }],
-    ['a REQUEST sent to a client', () => [header(T.REQUEST, { id: 1, enc: ENC.JSON, pattern: 'echo' }), json(1)], { unexpected: 1 }],
-    ['an EVENT sent to a client', () => [header(T.EVENT, { enc: ENC.JSON, pattern: 'audit' }), json(1)], { unexpected: 1 }],
-    ['a connection ERROR that is not JSON', () => [header(T.ERROR, { enc: ENC.JSON }), Buffer.from('{')], { payload: 1 }],
+    [
+      'an ERROR for an unknown request id',
+      () => [header(T.ERROR, { id: 4245, enc: ENC.JSON }), json({ message: 'x' })],
+      { lateReply: 1 },
+    ],
+    [
+      'a REQUEST sent to a client',
+      () => [header(T.REQUEST, { id: 1, enc: ENC.JSON, pattern: 'echo' }), json(1)],
+      { unexpected: 1 },
+    ],
+    [
+      'an EVENT sent to a client',
+      () => [header(T.EVENT, { enc: ENC.JSON, pattern: 'audit' }), json(1)],
+      { unexpected: 1 },
+    ],
+    [
+      'a connection ERROR that is not JSON',
+      () => [header(T.ERROR, { enc: ENC.JSON }), Buffer.from('{')],
+      { payload: 1 },
+    ],
     ['a WELCOME that is not valid', () => [header(T.WELCOME, { enc: ENC.JSON }), json({ version: 1 })], { payload: 1 }],
   ];
 
@@ -188,33 +239,52 @@ describe('a connected client', () => {
 
   const failCases: Array<[string, (id: number) => Buffer[], Partial<DropCounts>]> = [
     ['an undecodable CHUNK', id => [header(T.CHUNK, { id, enc: ENC.JSON }), Buffer.from('{"broken":')], { payload: 1 }],
-    ['an undecodable last CHUNK', id => [header(T.CHUNK, { id, flags: FLAG_END, enc: ENC.JSON }), Buffer.from([0xff])], { payload: 1 }],
-    ['a CHUNK with bad metadata', id => [header(T.CHUNK, { id, enc: ENC.JSON, meta: '{"k":1}' }), json(1)], { metadata: 1 }],
-    ['a CHUNK with trailing header bytes', id => [Buffer.concat([header(T.CHUNK, { id, enc: ENC.JSON }), Buffer.from([0])]), json(1)], { header: 1 }],
+    [
+      'an undecodable last CHUNK',
+      id => [header(T.CHUNK, { id, flags: FLAG_END, enc: ENC.JSON }), Buffer.from([0xff])],
+      { payload: 1 },
+    ],
+    [
+      'a CHUNK with bad metadata',
+      id => [header(T.CHUNK, { id, enc: ENC.JSON, meta: '{"k":1}' }), json(1)],
+      { metadata: 1 },
+    ],
+    [
+      'a CHUNK with trailing header bytes',
+      id => [Buffer.concat([header(T.CHUNK, { id, enc: ENC.JSON }), Buffer.from([0])]), json(1)],
+      { header: 1 },
+    ],
     ['a CHUNK of an unknown encoding', id => [header(T.CHUNK, { id, enc: 9 }), json(1)], { header: 1 }],
-    ['an oversized CHUNK', id => [header(T.CHUNK, { id, enc: ENC.RAW }), Buffer.alloc(MAX_PAYLOAD + 1)], { oversized: 1 }],
+    [
+      'an oversized CHUNK',
+      id => [header(T.CHUNK, { id, enc: ENC.RAW }), Buffer.alloc(MAX_PAYLOAD + 1)],
+      { oversized: 1 },
+    ],
   ];
 
-  it.each(failCases)('fails the pending call with MALFORMED on %s (never a silent gap)', async (_name, frames, expected) => {
-    const { call, id } = await pendingCall();
-    const before = dropped();
-    // A good chunk first: the stream is in progress when the bad one comes.
-    await fake.send([header(T.CHUNK, { id, enc: ENC.JSON }), json('first')]);
-    await fake.send(frames(id));
-    await call.promise;
-    expect(call.state.values).toEqual(['first']);
-    expect(call.state.done).toBe(false);
-    expect(call.state.error).toBeInstanceOf(ZmqProtocolError);
-    expect(call.state.error).toBeInstanceOf(ZmqError);
-    expect((call.state.error as ZmqError).code).toBe('MALFORMED');
-    await fake.sync();
-    expect(delta(before)).toEqual(expected);
-    // Anything the server sends for that id afterwards is a late reply.
-    const late = dropped();
-    await fake.send([header(T.END, { id }), EMPTY]);
-    await fake.sync();
-    expect(delta(late)).toEqual({ lateReply: 1 });
-  });
+  it.each(failCases)(
+    'fails the pending call with MALFORMED on %s (never a silent gap)',
+    async (_name, frames, expected) => {
+      const { call, id } = await pendingCall();
+      const before = dropped();
+      // A good chunk first: the stream is in progress when the bad one comes.
+      await fake.send([header(T.CHUNK, { id, enc: ENC.JSON }), json('first')]);
+      await fake.send(frames(id));
+      await call.promise;
+      expect(call.state.values).toEqual(['first']);
+      expect(call.state.done).toBe(false);
+      expect(call.state.error).toBeInstanceOf(ZmqProtocolError);
+      expect(call.state.error).toBeInstanceOf(ZmqError);
+      expect((call.state.error as ZmqError).code).toBe('MALFORMED');
+      await fake.sync();
+      expect(delta(before)).toEqual(expected);
+      // Anything the server sends for that id afterwards is a late reply.
+      const late = dropped();
+      await fake.send([header(T.END, { id }), EMPTY]);
+      await fake.sync();
+      expect(delta(late)).toEqual({ lateReply: 1 });
+    },
+  );
 
   it('tells the server to stop a stream whose chunk it could not decode', async () => {
     const { call, id } = await pendingCall();
@@ -300,7 +370,10 @@ describe('handshake failures', () => {
   it('rejects with VERSION_MISMATCH when the server answers HELLO with a version-2 ERROR header', async () => {
     const before = client.getStats().dropped;
     const v2error = Buffer.from([2, T.ERROR, 0, ENC.JSON, 0, 0, 0, 0, 0, 0]);
-    const err = await refusedWith([v2error, json({ status: 'error', code: 'VERSION_MISMATCH', message: 'I speak 2', version: 2 })]);
+    const err = await refusedWith([
+      v2error,
+      json({ status: 'error', code: 'VERSION_MISMATCH', message: 'I speak 2', version: 2 }),
+    ]);
     expect(err).toBeInstanceOf(ZmqVersionMismatchError);
     expect(err).toMatchObject({ code: 'VERSION_MISMATCH', localVersion: 1, remoteVersion: 2 });
     expect(client.getStats().dropped.version).toBe(before.version + 1);
@@ -336,7 +409,10 @@ describe('handshake failures', () => {
   it('ignores a NOT_READY connection error and still connects on a later WELCOME', async () => {
     const connected = client.connect();
     await fake.until(m => m.type === T.HELLO);
-    await fake.send([header(T.ERROR, { enc: ENC.JSON }), json({ status: 'error', code: 'NOT_READY', message: 'wait', version: 1 })]);
+    await fake.send([
+      header(T.ERROR, { enc: ENC.JSON }),
+      json({ status: 'error', code: 'NOT_READY', message: 'wait', version: 1 }),
+    ]);
     await fake.send([
       header(T.WELCOME, { enc: ENC.JSON }),
       json({ version: 1, id: 's', metadata: {}, heartbeat: { interval: 1000, liveness: 3 }, patterns: [], events: [] }),

@@ -11,7 +11,6 @@ import { Test } from '@nestjs/testing';
 import { firstValueFrom } from 'rxjs';
 import { ClientZmq, ServerZmq, ZmqError, ZmqQueueFullError } from 'nestjs-zeromq';
 
-
 let handled = 0;
 
 @Controller()
@@ -31,7 +30,9 @@ let server: ServerZmq;
 let client: ClientZmq;
 
 beforeAll(async () => {
-  const mod = await Test.createTestingModule({ imports: [DoubleModule] }).setLogger(silentLogger).compile();
+  const mod = await Test.createTestingModule({ imports: [DoubleModule] })
+    .setLogger(silentLogger)
+    .compile();
   server = new ServerZmq({ bind: 'tcp://127.0.0.1:*' });
   app = mod.createNestMicroservice({ strategy: server, logger: false });
   await app.listen();

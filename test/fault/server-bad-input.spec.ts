@@ -122,7 +122,9 @@ async function expectStillServing(): Promise<void> {
 }
 
 beforeAll(async () => {
-  const mod = await Test.createTestingModule({ imports: [EchoModule] }).setLogger(silentLogger).compile();
+  const mod = await Test.createTestingModule({ imports: [EchoModule] })
+    .setLogger(silentLogger)
+    .compile();
   server = new ServerZmq({ bind: 'tcp://127.0.0.1:*', maxPayloadSize: MAX_PAYLOAD });
   app = mod.createNestMicroservice({ strategy: server, logger: false });
   await app.listen();
@@ -169,8 +171,16 @@ describe('malformed messages from a registered peer are dropped and counted', ()
       () => [header(T.EVENT, { enc: ENC.JSON, pattern: 'audit', meta: '{a' }), json(1)],
       { metadata: 1 },
     ],
-    ['an event whose payload is not JSON', () => [header(T.EVENT, { enc: ENC.JSON, pattern: 'audit' }), Buffer.from('{nope')], { payload: 1 }],
-    ['an oversized event', () => [header(T.EVENT, { enc: ENC.RAW, pattern: 'audit' }), Buffer.alloc(MAX_PAYLOAD + 1)], { oversized: 1 }],
+    [
+      'an event whose payload is not JSON',
+      () => [header(T.EVENT, { enc: ENC.JSON, pattern: 'audit' }), Buffer.from('{nope')],
+      { payload: 1 },
+    ],
+    [
+      'an oversized event',
+      () => [header(T.EVENT, { enc: ENC.RAW, pattern: 'audit' }), Buffer.alloc(MAX_PAYLOAD + 1)],
+      { oversized: 1 },
+    ],
     ['a CHUNK sent to the server', () => [header(T.CHUNK, { id: 3, enc: ENC.JSON }), json(1)], { unexpected: 1 }],
     ['a WELCOME sent to the server', () => [header(T.WELCOME, { enc: ENC.JSON }), json({})], { unexpected: 1 }],
     [
@@ -194,11 +204,27 @@ describe('malformed messages from a registered peer are dropped and counted', ()
 
 describe('malformed requests with a readable id get a MALFORMED reply', () => {
   const cases: Array<[string, (id: number) => Buffer[], Partial<DropCounts>]> = [
-    ['a request of an unknown version', id => [header(T.REQUEST, { version: 2, id, enc: ENC.JSON, pattern: 'echo' }), json(1)], { version: 1 }],
+    [
+      'a request of an unknown version',
+      id => [header(T.REQUEST, { version: 2, id, enc: ENC.JSON, pattern: 'echo' }), json(1)],
+      { version: 1 },
+    ],
     ['a request without pattern', id => [header(T.REQUEST, { id, enc: ENC.JSON }), json(1)], { header: 1 }],
-    ['a request with a truncated pattern', id => [header(T.REQUEST, { id, enc: ENC.JSON, pattern: 'echo' }).subarray(0, 12), json(1)], { header: 1 }],
-    ['a request payload that is not JSON', id => [header(T.REQUEST, { id, enc: ENC.JSON, pattern: 'echo' }), Buffer.from('{"a":')], { payload: 1 }],
-    ['a request payload that is invalid UTF-8', id => [header(T.REQUEST, { id, enc: ENC.JSON, pattern: 'echo' }), Buffer.from([0xff, 0xfe])], { payload: 1 }],
+    [
+      'a request with a truncated pattern',
+      id => [header(T.REQUEST, { id, enc: ENC.JSON, pattern: 'echo' }).subarray(0, 12), json(1)],
+      { header: 1 },
+    ],
+    [
+      'a request payload that is not JSON',
+      id => [header(T.REQUEST, { id, enc: ENC.JSON, pattern: 'echo' }), Buffer.from('{"a":')],
+      { payload: 1 },
+    ],
+    [
+      'a request payload that is invalid UTF-8',
+      id => [header(T.REQUEST, { id, enc: ENC.JSON, pattern: 'echo' }), Buffer.from([0xff, 0xfe])],
+      { payload: 1 },
+    ],
     [
       'a request with non-string metadata',
       id => [header(T.REQUEST, { id, enc: ENC.JSON, pattern: 'echo', meta: '{"trace":{"x":1}}' }), json(1)],
@@ -278,23 +304,37 @@ describe('handshake refusals', () => {
 
   it('refuses a HELLO whose header says version 2 with VERSION_MISMATCH', async () => {
     const peer = raw();
-    await expectRefusal([header(T.HELLO, { version: 2, enc: ENC.JSON }), helloPayload(peer.id, 2)], 'VERSION_MISMATCH', { version: 1 });
+    await expectRefusal(
+      [header(T.HELLO, { version: 2, enc: ENC.JSON }), helloPayload(peer.id, 2)],
+      'VERSION_MISMATCH',
+      { version: 1 },
+    );
   });
 
   it('refuses a HELLO whose JSON says version 2 with VERSION_MISMATCH', async () => {
-    await expectRefusal([header(T.HELLO, { enc: ENC.JSON }), helloPayload('json-v2', 2)], 'VERSION_MISMATCH', { version: 1 });
+    await expectRefusal([header(T.HELLO, { enc: ENC.JSON }), helloPayload('json-v2', 2)], 'VERSION_MISMATCH', {
+      version: 1,
+    });
   });
 
   it('refuses a HELLO whose payload is not JSON with HANDSHAKE_REFUSED', async () => {
-    await expectRefusal([header(T.HELLO, { enc: ENC.JSON }), Buffer.from('{"version":')], 'HANDSHAKE_REFUSED', { payload: 1 });
+    await expectRefusal([header(T.HELLO, { enc: ENC.JSON }), Buffer.from('{"version":')], 'HANDSHAKE_REFUSED', {
+      payload: 1,
+    });
   });
 
   it('refuses a HELLO without heartbeat settings with HANDSHAKE_REFUSED', async () => {
-    await expectRefusal([header(T.HELLO, { enc: ENC.JSON }), json({ version: 1, id: 'x' })], 'HANDSHAKE_REFUSED', { payload: 1 });
+    await expectRefusal([header(T.HELLO, { enc: ENC.JSON }), json({ version: 1, id: 'x' })], 'HANDSHAKE_REFUSED', {
+      payload: 1,
+    });
   });
 
   it('still treats a refused peer as unregistered', async () => {
-    const peer = await expectRefusal([header(T.HELLO, { enc: ENC.JSON }), helloPayload('refused-then-request', 2)], 'VERSION_MISMATCH', { version: 1 });
+    const peer = await expectRefusal(
+      [header(T.HELLO, { enc: ENC.JSON }), helloPayload('refused-then-request', 2)],
+      'VERSION_MISMATCH',
+      { version: 1 },
+    );
     await peer.send([header(T.REQUEST, { id: 5, enc: ENC.JSON, pattern: 'echo' }), json(1)]);
     const reply = await peer.until(r => r.id === 5);
     expect(reply.body).toMatchObject({ code: 'NOT_READY' });
@@ -302,7 +342,12 @@ describe('handshake refusals', () => {
 
   it('accepts a HELLO larger than maxPayloadSize (the handshake has its own limit)', async () => {
     const peer = raw();
-    const bigHello = json({ version: 1, id: peer.id, metadata: { pad: 'x'.repeat(MAX_PAYLOAD) }, heartbeat: { interval: 1000, liveness: 3 } });
+    const bigHello = json({
+      version: 1,
+      id: peer.id,
+      metadata: { pad: 'x'.repeat(MAX_PAYLOAD) },
+      heartbeat: { interval: 1000, liveness: 3 },
+    });
     await peer.send([header(T.HELLO, { enc: ENC.JSON }), bigHello]);
     const reply = await peer.until(r => r.type === T.WELCOME || r.type === T.ERROR);
     expect(reply.type).toBe(T.WELCOME);
@@ -333,7 +378,8 @@ describe('seeded random frames', () => {
         // never HELLO or BYE (which could legitimately end the session) nor
         // PING (whose PONG would end the sync below too early).
         if (len > 0 && rand() < 0.8) b[0] = 1;
-        if (len > 1) b[1] = rand() < 0.8 ? FUZZ_TYPES[Math.floor(rand() * FUZZ_TYPES.length)]! : FUZZ_AVOID.has(b[1]!) ? 0 : b[1]!;
+        if (len > 1)
+          b[1] = rand() < 0.8 ? FUZZ_TYPES[Math.floor(rand() * FUZZ_TYPES.length)]! : FUZZ_AVOID.has(b[1]!) ? 0 : b[1]!;
         frames.push(b);
       }
       if (frames.length === 0) frames.push(EMPTY);
@@ -370,7 +416,14 @@ describe('garbage on the TCP port', () => {
   it.each<[string, Buffer]>([
     ['an HTTP GET', Buffer.from('GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n')],
     ['random bytes', Buffer.from(Array.from({ length: 256 }, (_, i) => (i * 151 + 7) & 0xff))],
-    ['a ZMTP signature with a bogus mechanism', Buffer.concat([Buffer.from([0xff, 0, 0, 0, 0, 0, 0, 0, 1, 0x7f, 3, 0]), Buffer.from('BOGUS'.padEnd(20, '\0')), Buffer.alloc(32)])],
+    [
+      'a ZMTP signature with a bogus mechanism',
+      Buffer.concat([
+        Buffer.from([0xff, 0, 0, 0, 0, 0, 0, 0, 1, 0x7f, 3, 0]),
+        Buffer.from('BOGUS'.padEnd(20, '\0')),
+        Buffer.alloc(32),
+      ]),
+    ],
   ])('%s reaches no handler', async (_name, bytes) => {
     const handled = { ...calls };
     const peers = server.getStats().peers;

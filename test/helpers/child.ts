@@ -51,8 +51,6 @@ export function runTsChild(script: string, args: string[] = [], hangGuardMs = 30
   });
 }
 
-
-
 /** A long-running TypeScript child whose stdout lines a test can wait for. */
 export class TsChild {
   readonly process: ChildProcess;

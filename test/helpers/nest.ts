@@ -14,7 +14,14 @@ const noop = () => undefined;
  * suites sets this one: expected errors (a handler throwing on purpose) stay
  * out of the output; unexpected ones fail assertions instead.
  */
-export const silentLogger: LoggerService = { log: noop, error: noop, warn: noop, debug: noop, verbose: noop, fatal: noop };
+export const silentLogger: LoggerService = {
+  log: noop,
+  error: noop,
+  warn: noop,
+  debug: noop,
+  verbose: noop,
+  fatal: noop,
+};
 
 /**
  * Everything a test opened, closed in reverse order by `closeAll()` (call it

@@ -1,7 +1,19 @@
 // A hand-written encoder for the wire format, independent of lib/: the numbers
 // are written out from docs/PROTOCOL.md so the tests pin the documented layout.
 
-export const T = { HELLO: 1, WELCOME: 2, REQUEST: 3, CHUNK: 4, END: 5, ERROR: 6, EVENT: 7, CANCEL: 8, PING: 9, PONG: 10, BYE: 11 };
+export const T = {
+  HELLO: 1,
+  WELCOME: 2,
+  REQUEST: 3,
+  CHUNK: 4,
+  END: 5,
+  ERROR: 6,
+  EVENT: 7,
+  CANCEL: 8,
+  PING: 9,
+  PONG: 10,
+  BYE: 11,
+};
 export const ENC = { NONE: 0, JSON: 1, RAW: 2, TEXT: 3 };
 export const FLAG_END = 0x01;
 export const FLAG_METADATA = 0x02;
@@ -78,7 +90,7 @@ function unpackPairs(frames: Buffer[], start: number): Array<[Buffer, Buffer]> {
       pairs.push([h, p]);
       continue;
     }
-    for (let o = 0; o < p.length; ) {
+    for (let o = 0; o < p.length;) {
       const hEnd = o + 2 + p.readUInt16BE(o);
       const pEnd = hEnd + 4 + p.readUInt32BE(hEnd);
       pairs.push([p.subarray(o + 2, hEnd), p.subarray(hEnd + 4, pEnd)]);
@@ -96,7 +108,14 @@ export function parseEnvelopes(frames: Buffer[], start: number): ParsedEnvelope[
     flags: h[2]!,
     id: h.readUInt32BE(4),
     pattern: h.toString('utf8', 10, 10 + h.readUInt16BE(8)),
-    body: h[3] === ENC.JSON ? JSON.parse(p.toString('utf8')) : h[3] === ENC.RAW ? p : h[3] === ENC.TEXT ? p.toString('utf8') : undefined,
+    body:
+      h[3] === ENC.JSON
+        ? JSON.parse(p.toString('utf8'))
+        : h[3] === ENC.RAW
+          ? p
+          : h[3] === ENC.TEXT
+            ? p.toString('utf8')
+            : undefined,
   }));
 }
 

@@ -52,7 +52,8 @@ export class App {
   waitFor(re: RegExp, what: string, ms = 15_000, from = 0): Promise<string> {
     const found = this.lines.slice(from).find(l => re.test(l));
     if (found !== undefined) return Promise.resolve(found);
-    if (this.exitedNow) return Promise.reject(new Error(`${this.name} has exited; no line matches ${re}\n${this.tail()}`));
+    if (this.exitedNow)
+      return Promise.reject(new Error(`${this.name} has exited; no line matches ${re}\n${this.tail()}`));
     const done = deferred<string>();
     this.waiters.push({ re, from, done });
     return within(done.promise, ms, `${what} (a line of ${this.name} matching ${re})`).catch(err => {
@@ -171,13 +172,21 @@ export class SseReader {
 
   /** Resolves once `n` events arrived (fails if the response ends first). */
   async waitEvents(n: number, ms = 10_000): Promise<SseEvent[]> {
-    await within(this.until(() => this.events.length >= n, `${n} event(s)`), ms, `${n} SSE event(s)`);
+    await within(
+      this.until(() => this.events.length >= n, `${n} event(s)`),
+      ms,
+      `${n} SSE event(s)`,
+    );
     return this.events;
   }
 
   /** Resolves with every event once the server ended the response. */
   async waitEnd(ms = 10_000): Promise<SseEvent[]> {
-    await within(this.until(() => this.ended), ms, 'the end of the SSE response');
+    await within(
+      this.until(() => this.ended),
+      ms,
+      'the end of the SSE response',
+    );
     return this.events;
   }
 
@@ -190,7 +199,8 @@ export class SseReader {
     return new Promise((resolve, reject) => {
       const check = () => {
         if (done()) return resolve();
-        if (this.ended && what !== undefined) return reject(new Error(`the response ended before ${what}: ${this.text}`));
+        if (this.ended && what !== undefined)
+          return reject(new Error(`the response ended before ${what}: ${this.text}`));
         this.changed.push(check);
       };
       check();
@@ -260,8 +270,13 @@ export function readmeSteps(readme: string): ReadmeStep[] {
     if (block.lang !== 'bash') return;
     const curls = block.body.split('\n').filter(l => l.startsWith('curl '));
     const next = blocks[i + 1];
-    const output = next !== undefined && next.lang !== 'bash' && section.slice(block.end, next.start).trim() === '' ? next.body : undefined;
-    curls.forEach((curl, k) => steps.push({ curl, ...(k === curls.length - 1 && output !== undefined ? { output } : {}) }));
+    const output =
+      next !== undefined && next.lang !== 'bash' && section.slice(block.end, next.start).trim() === ''
+        ? next.body
+        : undefined;
+    curls.forEach((curl, k) =>
+      steps.push({ curl, ...(k === curls.length - 1 && output !== undefined ? { output } : {}) }),
+    );
   });
   return steps;
 }

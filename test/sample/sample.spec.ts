@@ -65,10 +65,15 @@ const errorLike =
     const res = await fetchText(curlToRequest(curl, ctx.base));
     const shown = json(output) as { statusCode: number; code: string };
     expect(res.status).toBe(status);
-    expect(JSON.parse(res.body)).toEqual({ statusCode: shown.statusCode, code: shown.code, message: expect.any(String) });
+    expect(JSON.parse(res.body)).toEqual({
+      statusCode: shown.statusCode,
+      code: shown.code,
+      message: expect.any(String),
+    });
   };
 
-const dataOf = (events: SseEvent[]) => events.map(e => ({ event: e.event, data: e.data === undefined ? undefined : JSON.parse(e.data) }));
+const dataOf = (events: SseEvent[]) =>
+  events.map(e => ({ event: e.event, data: e.data === undefined ? undefined : JSON.parse(e.data) }));
 
 const STEPS: Step[] = [
   { curl: "curl -s 'localhost:3000/sum?a=2&b=3'", run: exactly(200) },
@@ -92,7 +97,12 @@ const STEPS: Step[] = [
       expect(shown).toHaveLength(2);
       expect(dataOf(await sse.waitEvents(2)).slice(0, 2)).toEqual(shown);
       sse.close();
-      await math.waitFor(/^\[math\].*count\(1000\) cancelled by the caller after \d+ value\(s\)/, 'the cancellation', 10_000, from);
+      await math.waitFor(
+        /^\[math\].*count\(1000\) cancelled by the caller after \d+ value\(s\)/,
+        'the cancellation',
+        10_000,
+        from,
+      );
     },
   },
   { curl: 'curl -s localhost:3000/streams', run: exactly(200) },
@@ -116,7 +126,9 @@ const STEPS: Step[] = [
       expect(res.status).toBe(200);
       // Ports differ from the README's, and the two joins may come in either order.
       const normalize = (body: any) => ({
-        connected: JSON.parse(JSON.stringify(body.connected).replace(/tcp:\/\/127\.0\.0\.1:\d+/g, 'tcp://127.0.0.1:PORT')),
+        connected: JSON.parse(
+          JSON.stringify(body.connected).replace(/tcp:\/\/127\.0\.0\.1:\d+/g, 'tcp://127.0.0.1:PORT'),
+        ),
         changes: (body.changes as Array<{ client: string }>)
           .map(c => JSON.parse(JSON.stringify(c).replace(/tcp:\/\/127\.0\.0\.1:\d+/g, 'tcp://127.0.0.1:PORT')))
           .sort((x, y) => x.client.localeCompare(y.client)),
@@ -158,10 +170,15 @@ const STEPS: Step[] = [
     afterKill: true,
     run: async (ctx: Ctx) => {
       const from = ctx.launcher.lines.length;
-      ctx.restarted = App.start('math (restarted)', ['-r', './sample/register.cjs', 'sample/math/src/main.ts'], ctx.root, {
-        ...SAMPLE_ENV,
-        MATH_ENDPOINT: ctx.mathEndpoint,
-      });
+      ctx.restarted = App.start(
+        'math (restarted)',
+        ['-r', './sample/register.cjs', 'sample/math/src/main.ts'],
+        ctx.root,
+        {
+          ...SAMPLE_ENV,
+          MATH_ENDPOINT: ctx.mathEndpoint,
+        },
+      );
       await ctx.restarted.waitFor(/^READY math /, 'math to start again', STARTUP_MS);
       await ctx.launcher.waitFor(/^\[gateway\].*peer joined: math /, 'the gateway to see math again', 10_000, from);
       // The service side, through the injectable ZmqPeerEvents.
@@ -202,7 +219,9 @@ describe('sample: the README walk-through over HTTP', () => {
     ctx.open?.close();
     const apps = [ctx.restarted, ctx.launcher].filter((a): a is App => a !== undefined && a.running);
     for (const app of apps) app.child.kill('SIGTERM');
-    await Promise.all(apps.map(a => within(a.exited, 15_000, `${a.name} to exit`).catch(() => a.child.kill('SIGKILL'))));
+    await Promise.all(
+      apps.map(a => within(a.exited, 15_000, `${a.name} to exit`).catch(() => a.child.kill('SIGKILL'))),
+    );
     // Whatever survived (the launcher was killed before it could stop its apps): SIGKILL, by pid.
     for (const pid of ctx.launcher ? pidsOf(ctx.launcher).values() : []) if (alive(pid)) process.kill(pid, 'SIGKILL');
   }, 30_000);
@@ -213,7 +232,9 @@ describe('sample: the README walk-through over HTTP', () => {
 
   test('the launcher prints curl hints that the README walks through', () => {
     const host = ctx.base.replace('http://127.0.0.1', 'localhost');
-    const hints = ctx.launcher.lines.filter(l => l.startsWith('  curl ')).map(l => l.trim().split(host).join('localhost:3000'));
+    const hints = ctx.launcher.lines
+      .filter(l => l.startsWith('  curl '))
+      .map(l => l.trim().split(host).join('localhost:3000'));
     expect(hints.length).toBeGreaterThan(0);
     for (const hint of hints) expect(readme.map(s => s.curl)).toContain(hint);
   });
@@ -222,16 +243,20 @@ describe('sample: the README walk-through over HTTP', () => {
   for (const step of STEPS) {
     const index = 'curl' in step ? n++ : -1;
     const name = 'curl' in step ? `${index + 1}. ${step.curl}` : `   ${step.action}`;
-    test(name, async () => {
-      if (step.afterKill && !ctx.killReported) throw new Error('not run: the kill -9 step before it failed');
-      if ('curl' in step) {
-        const shown = readme[index];
-        expect(shown?.curl).toBe(step.curl);
-        await step.run(ctx, shown?.output, step.curl);
-      } else {
-        await step.run(ctx);
-      }
-    }, 30_000);
+    test(
+      name,
+      async () => {
+        if (step.afterKill && !ctx.killReported) throw new Error('not run: the kill -9 step before it failed');
+        if ('curl' in step) {
+          const shown = readme[index];
+          expect(shown?.curl).toBe(step.curl);
+          await step.run(ctx, shown?.output, step.curl);
+        } else {
+          await step.run(ctx);
+        }
+      },
+      30_000,
+    );
   }
 
   test('SIGTERM to the launcher stops every app', async () => {

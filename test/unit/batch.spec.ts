@@ -9,7 +9,15 @@ import { MAX_ENVELOPES_PER_MESSAGE } from '../../lib/protocol/limits';
 import { BATCH, ENC, header, json, packBatch, T } from '../helpers/wire';
 
 function out(o: Partial<OutEnvelope> & { type: MessageType }): OutEnvelope {
-  return { flags: 0, encoding: Encoding.None, id: 0, pattern: undefined, metadata: undefined, payload: Buffer.alloc(0), ...o };
+  return {
+    flags: 0,
+    encoding: Encoding.None,
+    id: 0,
+    pattern: undefined,
+    metadata: undefined,
+    payload: Buffer.alloc(0),
+    ...o,
+  };
 }
 
 const request = (id: number) =>
@@ -19,7 +27,13 @@ describe('packing', () => {
   it('packs envelopes as u16 header length, header, u32 payload length, payload', () => {
     const envs = [
       request(1),
-      out({ type: MessageType.Event, encoding: Encoding.Json, pattern: Buffer.from('audit'), metadata: json({ t: 'x' }), payload: json('a') }),
+      out({
+        type: MessageType.Event,
+        encoding: Encoding.Json,
+        pattern: Buffer.from('audit'),
+        metadata: json({ t: 'x' }),
+        payload: json('a'),
+      }),
       out({ type: MessageType.End, id: 7 }),
     ];
     const expected = packBatch([

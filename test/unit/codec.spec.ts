@@ -76,7 +76,10 @@ describe('encodePayload / decodePayload', () => {
   });
 
   it('keeps a "__proto__" key of a JSON payload an own key and pollutes nothing', () => {
-    const decoded = decodePayload(Encoding.Json, Buffer.from('{"__proto__":{"polluted":true}}')) as Record<string, unknown>;
+    const decoded = decodePayload(Encoding.Json, Buffer.from('{"__proto__":{"polluted":true}}')) as Record<
+      string,
+      unknown
+    >;
     expect(Object.prototype.hasOwnProperty.call(decoded, '__proto__')).toBe(true);
     expect(Object.getPrototypeOf(decoded)).toBe(Object.prototype);
     expect(({} as Record<string, unknown>)['polluted']).toBeUndefined();
@@ -133,11 +136,21 @@ describe('encodePayload / decodePayload', () => {
 describe('encodeErrorPayload never throws', () => {
   it('keeps name, message and extra own fields of an Error', () => {
     const err = Object.assign(new TypeError('bad input'), { code: 'E_BAD', details: { field: 'x' }, status: 'error' });
-    expect(errorJson(err)).toEqual({ name: 'TypeError', message: 'bad input', code: 'E_BAD', details: { field: 'x' }, status: 'error' });
+    expect(errorJson(err)).toEqual({
+      name: 'TypeError',
+      message: 'bad input',
+      code: 'E_BAD',
+      details: { field: 'x' },
+      status: 'error',
+    });
   });
 
   it('passes plain objects (Nest RpcException payloads) through', () => {
-    expect(errorJson({ status: 'error', code: 'E_X', message: 'm' })).toEqual({ status: 'error', code: 'E_X', message: 'm' });
+    expect(errorJson({ status: 'error', code: 'E_X', message: 'm' })).toEqual({
+      status: 'error',
+      code: 'E_X',
+      message: 'm',
+    });
   });
 
   it('passes strings, numbers and null through', () => {

@@ -12,7 +12,12 @@ import {
   MessageType,
   OutEnvelope,
 } from '../../lib/protocol/frames';
-import { MAX_ENVELOPES_PER_MESSAGE, MAX_HANDSHAKE_BYTES, MAX_METADATA_BYTES, MAX_PATTERN_BYTES } from '../../lib/protocol/limits';
+import {
+  MAX_ENVELOPES_PER_MESSAGE,
+  MAX_HANDSHAKE_BYTES,
+  MAX_METADATA_BYTES,
+  MAX_PATTERN_BYTES,
+} from '../../lib/protocol/limits';
 
 const MAX = 1024;
 
@@ -101,10 +106,15 @@ describe('header layout', () => {
       3, // REQUEST
       0x02, // METADATA flag, set because a metadata section is present
       1, // JSON
-      0x01, 0x02, 0x03, 0x04, // id, big-endian
-      0x00, 0x03, // pattern length
+      0x01,
+      0x02,
+      0x03,
+      0x04, // id, big-endian
+      0x00,
+      0x03, // pattern length
       ...Buffer.from('sum'),
-      0x00, 0x09, // metadata length
+      0x00,
+      0x09, // metadata length
       ...Buffer.from('{"a":"b"}'),
     ]);
   });
@@ -144,7 +154,16 @@ describe('encode/decode round-trip', () => {
   const cases: Array<[string, OutEnvelope]> = [
     ['HELLO', out({ type: MessageType.Hello, encoding: Encoding.Json, payload: Buffer.from('{"version":1}') })],
     ['WELCOME', out({ type: MessageType.Welcome, encoding: Encoding.Json, payload: Buffer.from('{"patterns":[]}') })],
-    ['REQUEST', out({ type: MessageType.Request, id: 7, encoding: Encoding.Json, pattern: Buffer.from('sum'), payload: Buffer.from('[1,2]') })],
+    [
+      'REQUEST',
+      out({
+        type: MessageType.Request,
+        id: 7,
+        encoding: Encoding.Json,
+        pattern: Buffer.from('sum'),
+        payload: Buffer.from('[1,2]'),
+      }),
+    ],
     [
       'REQUEST with metadata',
       out({
@@ -157,12 +176,37 @@ describe('encode/decode round-trip', () => {
       }),
     ],
     ['CHUNK', out({ type: MessageType.Chunk, id: 1, encoding: Encoding.Json, payload: Buffer.from('42') })],
-    ['last CHUNK', out({ type: MessageType.Chunk, id: 2, flags: Flag.End, encoding: Encoding.Json, payload: Buffer.from('"x"') })],
+    [
+      'last CHUNK',
+      out({ type: MessageType.Chunk, id: 2, flags: Flag.End, encoding: Encoding.Json, payload: Buffer.from('"x"') }),
+    ],
     ['END', out({ type: MessageType.End, id: 3 })],
-    ['ERROR', out({ type: MessageType.Error, id: 4, encoding: Encoding.Json, payload: Buffer.from('{"message":"no"}') })],
-    ['connection ERROR (id 0)', out({ type: MessageType.Error, id: 0, encoding: Encoding.Json, payload: Buffer.from('{}') })],
-    ['EVENT', out({ type: MessageType.Event, encoding: Encoding.Json, pattern: Buffer.from('audit'), payload: Buffer.from('{}') })],
-    ['EVENT with metadata', out({ type: MessageType.Event, encoding: Encoding.None, pattern: Buffer.from('audit'), metadata: Buffer.from('{}') })],
+    [
+      'ERROR',
+      out({ type: MessageType.Error, id: 4, encoding: Encoding.Json, payload: Buffer.from('{"message":"no"}') }),
+    ],
+    [
+      'connection ERROR (id 0)',
+      out({ type: MessageType.Error, id: 0, encoding: Encoding.Json, payload: Buffer.from('{}') }),
+    ],
+    [
+      'EVENT',
+      out({
+        type: MessageType.Event,
+        encoding: Encoding.Json,
+        pattern: Buffer.from('audit'),
+        payload: Buffer.from('{}'),
+      }),
+    ],
+    [
+      'EVENT with metadata',
+      out({
+        type: MessageType.Event,
+        encoding: Encoding.None,
+        pattern: Buffer.from('audit'),
+        metadata: Buffer.from('{}'),
+      }),
+    ],
     ['CANCEL', out({ type: MessageType.Cancel, id: 5 })],
     ['PING', out({ type: MessageType.Ping })],
     ['PONG', out({ type: MessageType.Pong })],
@@ -213,10 +257,22 @@ describe('malformed headers are rejected with a MalformedError naming the reason
     ['CANCEL without id', rawHeader({ type: MessageType.Cancel }), EMPTY, 'header', 0],
     ['pattern on PING', rawHeader({ type: MessageType.Ping, pattern: 'x' }), EMPTY, 'header', 0],
     ['pattern on CHUNK', rawHeader({ type: MessageType.Chunk, id: ID, pattern: 'x' }), EMPTY, 'header', ID],
-    ['pattern length on HELLO without bytes', rawHeader({ type: MessageType.Hello, patternLen: 4 }), EMPTY, 'header', 0],
+    [
+      'pattern length on HELLO without bytes',
+      rawHeader({ type: MessageType.Hello, patternLen: 4 }),
+      EMPTY,
+      'header',
+      0,
+    ],
     ['REQUEST with empty pattern', rawHeader({ type: MessageType.Request, id: ID }), EMPTY, 'header', ID],
     ['EVENT with empty pattern', rawHeader({ type: MessageType.Event }), EMPTY, 'header', 0],
-    ['truncated pattern', rawHeader({ type: MessageType.Request, id: ID, pattern: 'abc', patternLen: 5 }), EMPTY, 'header', ID],
+    [
+      'truncated pattern',
+      rawHeader({ type: MessageType.Request, id: ID, pattern: 'abc', patternLen: 5 }),
+      EMPTY,
+      'header',
+      ID,
+    ],
     [
       'METADATA flag without a length',
       rawHeader({ type: MessageType.Request, id: ID, pattern: 'p', flags: Flag.Metadata }),
@@ -233,7 +289,13 @@ describe('malformed headers are rejected with a MalformedError naming the reason
     ],
     [
       'truncated metadata',
-      rawHeader({ type: MessageType.Request, id: ID, pattern: 'p', flags: Flag.Metadata, tail: metaSection('{"a"', 9) }),
+      rawHeader({
+        type: MessageType.Request,
+        id: ID,
+        pattern: 'p',
+        flags: Flag.Metadata,
+        tail: metaSection('{"a"', 9),
+      }),
       EMPTY,
       'header',
       ID,
@@ -245,33 +307,113 @@ describe('malformed headers are rejected with a MalformedError naming the reason
       'metadata',
       ID,
     ],
-    ['metadata that is invalid UTF-8', rawHeader({ type: MessageType.Ping, flags: Flag.Metadata, tail: Buffer.from([0, 2, 0xc3, 0x28]) }), EMPTY, 'metadata', 0],
-    ['metadata array', rawHeader({ type: MessageType.Ping, flags: Flag.Metadata, tail: metaSection('["a"]') }), EMPTY, 'metadata', 0],
-    ['metadata null', rawHeader({ type: MessageType.Ping, flags: Flag.Metadata, tail: metaSection('null') }), EMPTY, 'metadata', 0],
-    ['metadata number', rawHeader({ type: MessageType.Ping, flags: Flag.Metadata, tail: metaSection('12') }), EMPTY, 'metadata', 0],
-    ['metadata string', rawHeader({ type: MessageType.Ping, flags: Flag.Metadata, tail: metaSection('"a"') }), EMPTY, 'metadata', 0],
-    ['metadata empty', rawHeader({ type: MessageType.Ping, flags: Flag.Metadata, tail: metaSection('') }), EMPTY, 'metadata', 0],
-    ['metadata number value', rawHeader({ type: MessageType.Ping, flags: Flag.Metadata, tail: metaSection('{"a":1}') }), EMPTY, 'metadata', 0],
-    ['metadata null value', rawHeader({ type: MessageType.Ping, flags: Flag.Metadata, tail: metaSection('{"a":"b","c":null}') }), EMPTY, 'metadata', 0],
-    ['metadata object value', rawHeader({ type: MessageType.Ping, flags: Flag.Metadata, tail: metaSection('{"a":{}}') }), EMPTY, 'metadata', 0],
     [
-      'metadata "__proto__" object value',
-      rawHeader({ type: MessageType.Ping, flags: Flag.Metadata, tail: metaSection('{"__proto__":{"polluted":"yes"}}') }),
+      'metadata that is invalid UTF-8',
+      rawHeader({ type: MessageType.Ping, flags: Flag.Metadata, tail: Buffer.from([0, 2, 0xc3, 0x28]) }),
       EMPTY,
       'metadata',
       0,
     ],
-    ['trailing byte after fixed header', rawHeader({ type: MessageType.Ping, tail: Buffer.from([0]) }), EMPTY, 'header', 0],
-    ['trailing bytes after pattern', rawHeader({ type: MessageType.Request, id: ID, pattern: 'p', tail: Buffer.from('xx') }), EMPTY, 'header', ID],
+    [
+      'metadata array',
+      rawHeader({ type: MessageType.Ping, flags: Flag.Metadata, tail: metaSection('["a"]') }),
+      EMPTY,
+      'metadata',
+      0,
+    ],
+    [
+      'metadata null',
+      rawHeader({ type: MessageType.Ping, flags: Flag.Metadata, tail: metaSection('null') }),
+      EMPTY,
+      'metadata',
+      0,
+    ],
+    [
+      'metadata number',
+      rawHeader({ type: MessageType.Ping, flags: Flag.Metadata, tail: metaSection('12') }),
+      EMPTY,
+      'metadata',
+      0,
+    ],
+    [
+      'metadata string',
+      rawHeader({ type: MessageType.Ping, flags: Flag.Metadata, tail: metaSection('"a"') }),
+      EMPTY,
+      'metadata',
+      0,
+    ],
+    [
+      'metadata empty',
+      rawHeader({ type: MessageType.Ping, flags: Flag.Metadata, tail: metaSection('') }),
+      EMPTY,
+      'metadata',
+      0,
+    ],
+    [
+      'metadata number value',
+      rawHeader({ type: MessageType.Ping, flags: Flag.Metadata, tail: metaSection('{"a":1}') }),
+      EMPTY,
+      'metadata',
+      0,
+    ],
+    [
+      'metadata null value',
+      rawHeader({ type: MessageType.Ping, flags: Flag.Metadata, tail: metaSection('{"a":"b","c":null}') }),
+      EMPTY,
+      'metadata',
+      0,
+    ],
+    [
+      'metadata object value',
+      rawHeader({ type: MessageType.Ping, flags: Flag.Metadata, tail: metaSection('{"a":{}}') }),
+      EMPTY,
+      'metadata',
+      0,
+    ],
+    [
+      'metadata "__proto__" object value',
+      rawHeader({
+        type: MessageType.Ping,
+        flags: Flag.Metadata,
+        tail: metaSection('{"__proto__":{"polluted":"yes"}}'),
+      }),
+      EMPTY,
+      'metadata',
+      0,
+    ],
+    [
+      'trailing byte after fixed header',
+      rawHeader({ type: MessageType.Ping, tail: Buffer.from([0]) }),
+      EMPTY,
+      'header',
+      0,
+    ],
+    [
+      'trailing bytes after pattern',
+      rawHeader({ type: MessageType.Request, id: ID, pattern: 'p', tail: Buffer.from('xx') }),
+      EMPTY,
+      'header',
+      ID,
+    ],
     [
       'trailing bytes after metadata',
-      rawHeader({ type: MessageType.Ping, flags: Flag.Metadata, tail: Buffer.concat([metaSection('{}'), Buffer.from([1])]) }),
+      rawHeader({
+        type: MessageType.Ping,
+        flags: Flag.Metadata,
+        tail: Buffer.concat([metaSection('{}'), Buffer.from([1])]),
+      }),
       EMPTY,
       'header',
       0,
     ],
     ['NONE with a non-empty payload', rawHeader({ type: MessageType.Chunk, id: ID }), Buffer.from('x'), 'payload', ID],
-    ['oversized payload', rawHeader({ type: MessageType.Chunk, id: ID, encoding: Encoding.Raw }), Buffer.alloc(MAX + 1), 'oversized', ID],
+    [
+      'oversized payload',
+      rawHeader({ type: MessageType.Chunk, id: ID, encoding: Encoding.Raw }),
+      Buffer.alloc(MAX + 1),
+      'oversized',
+      ID,
+    ],
   ];
 
   it.each(rows)('%s', (_name, header, payload, reason, id) => {
@@ -335,7 +477,13 @@ describe('metadata keys cannot pollute prototypes', () => {
   });
 
   it('pollutes nothing when the "__proto__" value is an object', () => {
-    decodeError(rawHeader({ type: MessageType.Ping, flags: Flag.Metadata, tail: metaSection('{"__proto__":{"polluted":"yes"}}') }));
+    decodeError(
+      rawHeader({
+        type: MessageType.Ping,
+        flags: Flag.Metadata,
+        tail: metaSection('{"__proto__":{"polluted":"yes"}}'),
+      }),
+    );
     expect(({} as Record<string, unknown>)['polluted']).toBeUndefined();
     expect(Object.prototype).not.toHaveProperty('polluted');
   });

@@ -136,7 +136,9 @@ describe('the handshake size limit', () => {
   it('is MAX_HANDSHAKE_BYTES for a sender: one byte more is TOO_LARGE', () => {
     const env = handshakeEnvelope(MessageType.Hello, helloOf(MAX_HANDSHAKE_BYTES));
     expect(Buffer.byteLength(env.payload as string)).toBe(MAX_HANDSHAKE_BYTES);
-    expect(() => handshakeEnvelope(MessageType.Hello, helloOf(MAX_HANDSHAKE_BYTES + 1))).toThrow(ZmqMessageTooLargeError);
+    expect(() => handshakeEnvelope(MessageType.Hello, helloOf(MAX_HANDSHAKE_BYTES + 1))).toThrow(
+      ZmqMessageTooLargeError,
+    );
   });
 
   it('is MAX_HANDSHAKE_BYTES for a receiver, whatever its payload limit (larger or smaller)', () => {
@@ -145,12 +147,16 @@ describe('the handshake size limit', () => {
       const payload = Buffer.from(ok.payload as string);
       expect(decodeEnvelope(encodeHeader(ok), payload, maxPayload).type).toBe(MessageType.Hello);
       const big = Buffer.concat([payload, Buffer.from(' ')]);
-      expect(() => decodeEnvelope(encodeHeader(ok), big, maxPayload)).toThrow(expect.objectContaining({ reason: 'oversized' }));
+      expect(() => decodeEnvelope(encodeHeader(ok), big, maxPayload)).toThrow(
+        expect.objectContaining({ reason: 'oversized' }),
+      );
     }
   });
 
   it('rejects metadata that cannot fit a handshake before anything is sent', () => {
-    expect(() => checkHandshakeMetadata({ pad: 'x'.repeat(MAX_HANDSHAKE_BYTES) }, 'client')).toThrow(ZmqMessageTooLargeError);
+    expect(() => checkHandshakeMetadata({ pad: 'x'.repeat(MAX_HANDSHAKE_BYTES) }, 'client')).toThrow(
+      ZmqMessageTooLargeError,
+    );
     expect(() => checkHandshakeMetadata({ pad: 'x'.repeat(1000) }, 'client')).not.toThrow();
   });
 });

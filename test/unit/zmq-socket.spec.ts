@@ -90,7 +90,10 @@ test('the reader unpacks a BATCH: the layer above sees header/payload pairs', as
   const peer = ZmqSocket.router(settings, (_envs, _dest, err) => sendErrors.push(err));
   await peer.bind('tcp://127.0.0.1:*');
   const received: Buffer[][] = [];
-  peer.startReceiving(frames => received.push(frames), err => sendErrors.push(err));
+  peer.startReceiving(
+    frames => received.push(frames),
+    err => sendErrors.push(err),
+  );
   const client = ZmqSocket.dealer(settings, (_envs, _dest, err) => sendErrors.push(err));
   client.connect((peer.raw as Router).lastEndpoint!);
   for (let id = 1; id <= 5; id++) client.send(request(id));

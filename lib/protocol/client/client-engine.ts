@@ -166,7 +166,13 @@ export class ClientEngine {
   }
 
   /** Sends an EVENT to one server that handles it (or to every one); returns their ids. Throws NO_PEER. */
-  emit(pattern: string, data: unknown, metadata: Buffer | undefined, target: ZmqTarget | undefined, all: boolean): string[] {
+  emit(
+    pattern: string,
+    data: unknown,
+    metadata: Buffer | undefined,
+    target: ZmqTarget | undefined,
+    all: boolean,
+  ): string[] {
     const candidates = this.pool.candidates(pattern, 'handles', target);
     const links = all ? candidates : [this.pool.pick(candidates)];
     const bytes = this.patterns.bytes(pattern);
@@ -209,7 +215,12 @@ export class ClientEngine {
 
   /** The server refused the handshake (or speaks another version). */
   refused(link: UpstreamLink, error: ZmqError, peerId?: string): void {
-    this.observer.refused({ ...(peerId !== undefined ? { peerId } : {}), direction: 'upstream', endpoint: link.endpoint, error });
+    this.observer.refused({
+      ...(peerId !== undefined ? { peerId } : {}),
+      direction: 'upstream',
+      endpoint: link.endpoint,
+      error,
+    });
     const welcome = link.refused(error);
     if (welcome !== undefined) this.afterLoss(link, welcome, 'disconnect');
     if (this.pool.refusal() !== undefined) this.failConnect(error);
@@ -246,11 +257,18 @@ export class ClientEngine {
     // is handed its session over), distinct between endpoints (two links to
     // one server must not take the session from each other).
     const instance = `${this.config.instance}/${slot}`;
-    const hello = handshakeEnvelope(MessageType.Hello, { version: PROTOCOL_VERSION, id, instance, metadata, heartbeat });
+    const hello = handshakeEnvelope(MessageType.Hello, {
+      version: PROTOCOL_VERSION,
+      id,
+      instance,
+      metadata,
+      heartbeat,
+    });
     let link: UpstreamLink | undefined;
     const handlers: ChannelHandlers = {
       message: frames => link !== undefined && this.receive(link, frames),
-      sendFailed: (_failure, envs) => this.observer.drop('sendFailed', `${envs.length} envelope(s) to ${endpoint}`, envs.length),
+      sendFailed: (_failure, envs) =>
+        this.observer.drop('sendFailed', `${envs.length} envelope(s) to ${endpoint}`, envs.length),
       receiveError: err => this.observer.error(`Receive loop error on ${endpoint}: ${String(err)}`),
     };
     link = new UpstreamLink(endpoint, this.deps.connect(endpoint, handlers), hello, this.observer);

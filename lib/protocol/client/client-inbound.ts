@@ -60,7 +60,9 @@ export class ClientInbound implements InboundHandler<UpstreamLink> {
   malformed(link: UpstreamLink, err: MalformedError, header: Buffer): void {
     const foreign = peekForeignVersion(header, MessageType.Error);
     if (foreign !== undefined && !link.isReady) {
-      this.observer.error(`Server ${link.endpoint} speaks protocol version ${foreign}; this client speaks ${PROTOCOL_VERSION}`);
+      this.observer.error(
+        `Server ${link.endpoint} speaks protocol version ${foreign}; this client speaks ${PROTOCOL_VERSION}`,
+      );
       this.sessions.refused(link, new ZmqVersionMismatchError(PROTOCOL_VERSION, foreign));
     }
     this.observer.drop(err.reason, err.message);

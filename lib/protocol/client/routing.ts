@@ -7,7 +7,12 @@ export interface Routable {
 }
 
 /** Whether a server's handshake (`peerId`, `metadata`) matches a target (docs: `sendTo`). */
-export function matchesTarget(peer: Routable, peerId: string, metadata: Record<string, unknown>, target: ZmqTarget): boolean {
+export function matchesTarget(
+  peer: Routable,
+  peerId: string,
+  metadata: Record<string, unknown>,
+  target: ZmqTarget,
+): boolean {
   if (typeof target === 'string') return peerId === target;
   if (typeof target === 'function') return target(peer.info());
   if (target.peerId !== undefined && peerId !== target.peerId) return false;

@@ -243,7 +243,10 @@ export class ServerEngine<H> implements InboundHandler<Origin>, CallOutput {
       // A client that believes it has a session (this server timed it out, or restarted).
       this.sendRouted(routingId, refusalEnvelope(ZmqErrorCode.NOT_READY, NO_SESSION));
     } else if (env.type === MessageType.Request) {
-      this.sendRouted(routingId, errorEnvelope(env.id, { status: 'error', code: ZmqErrorCode.NOT_READY, message: NO_SESSION }));
+      this.sendRouted(
+        routingId,
+        errorEnvelope(env.id, { status: 'error', code: ZmqErrorCode.NOT_READY, message: NO_SESSION }),
+      );
     }
   }
 
@@ -253,7 +256,10 @@ export class ServerEngine<H> implements InboundHandler<Origin>, CallOutput {
     const handler = this.host.requestHandler(pattern);
     if (handler === null) {
       const message = `${NO_MESSAGE_HANDLER} Pattern: ${pattern}`;
-      return this.send(session, errorEnvelope(env.id, { status: 'error', code: ZmqErrorCode.NO_HANDLER, message, pattern }));
+      return this.send(
+        session,
+        errorEnvelope(env.id, { status: 'error', code: ZmqErrorCode.NO_HANDLER, message, pattern }),
+      );
     }
     let data: unknown;
     try {
@@ -291,7 +297,12 @@ export class ServerEngine<H> implements InboundHandler<Origin>, CallOutput {
     // Heartbeat PINGs carry nothing: losing them is not a drop.
     let lost = 0;
     for (const env of envs) if (env.type !== MessageType.Ping) lost++;
-    if (lost > 0) this.observer.drop(failure === 'unroutable' ? 'unroutable' : 'sendFailed', `${lost} envelope(s) (${failure})`, lost);
+    if (lost > 0)
+      this.observer.drop(
+        failure === 'unroutable' ? 'unroutable' : 'sendFailed',
+        `${lost} envelope(s) (${failure})`,
+        lost,
+      );
     if (failure === 'unroutable' && destination !== undefined) {
       const session = this.sessions.onConnection(destination.toString('latin1'));
       if (session !== undefined) this.endSession(session, 'disconnect');

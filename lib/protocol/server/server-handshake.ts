@@ -32,7 +32,13 @@ export class ServerHandshake {
   /** The WELCOME this server sends now; throws `TOO_LARGE` when it cannot fit the handshake limit. */
   welcome(): OutEnvelope {
     const { id, metadata, heartbeat } = this.host;
-    const welcome: Welcome = { version: PROTOCOL_VERSION, id, metadata: { ...metadata }, heartbeat, ...this.host.served() };
+    const welcome: Welcome = {
+      version: PROTOCOL_VERSION,
+      id,
+      metadata: { ...metadata },
+      heartbeat,
+      ...this.host.served(),
+    };
     return handshakeEnvelope(MessageType.Welcome, welcome);
   }
 
@@ -102,7 +108,6 @@ export class ServerHandshake {
     };
     if (this.sendWelcome(routingId, session)) observer.joined(sessionEvent(session));
   }
-
 
   /** WELCOME, and the session (if new) exists from here; false when the welcome could not be built. */
   private sendWelcome(routingId: Buffer, session: DownstreamSession | undefined): boolean {

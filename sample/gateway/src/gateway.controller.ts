@@ -1,4 +1,16 @@
-import { Body, Controller, Get, HttpCode, HttpStatus, Inject, MessageEvent, Param, Post, Query, Sse } from '@nestjs/common';
+import {
+  Body,
+  Controller,
+  Get,
+  HttpCode,
+  HttpStatus,
+  Inject,
+  MessageEvent,
+  Param,
+  Post,
+  Query,
+  Sse,
+} from '@nestjs/common';
 import { ClientProxy } from '@nestjs/microservices';
 import { ZmqError } from 'nestjs-zeromq';
 import { catchError, firstValueFrom, lastValueFrom, map, Observable, of } from 'rxjs';
@@ -46,7 +58,10 @@ export class GatewayController {
     return this.math.send<number>(MathPatterns.count, n).pipe(
       map((value): MessageEvent => ({ data: { value } })),
       catchError((err: unknown) =>
-        of<MessageEvent>({ type: 'error', data: err instanceof ZmqError ? toHttpError(err) : { message: String(err) } }),
+        of<MessageEvent>({
+          type: 'error',
+          data: err instanceof ZmqError ? toHttpError(err) : { message: String(err) },
+        }),
       ),
     );
   }

@@ -20,7 +20,12 @@ const liveness = { heartbeatInterval: config.heartbeatInterval, heartbeatLivenes
       {
         name: NOTIFICATIONS_SERVICE,
         customClass: ClientZmq,
-        options: { connect: config.notificationsEndpoint, requestTimeout: 5_000, metadata: { app: 'gateway' }, ...liveness },
+        options: {
+          connect: config.notificationsEndpoint,
+          requestTimeout: 5_000,
+          metadata: { app: 'gateway' },
+          ...liveness,
+        },
       },
     ]),
   ],

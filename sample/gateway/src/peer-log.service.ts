@@ -51,7 +51,9 @@ export class PeerLog implements OnModuleInit, OnApplicationBootstrap {
   snapshot(): { connected: Record<string, ConnectedPeer[]>; changes: PeerChange[] } {
     const connected: Record<string, ConnectedPeer[]> = {};
     for (const [name, client] of this.clients) {
-      connected[name] = client.getPeers().map(({ peerId, endpoint, metadata, patterns }) => ({ peerId, endpoint, metadata, patterns }));
+      connected[name] = client
+        .getPeers()
+        .map(({ peerId, endpoint, metadata, patterns }) => ({ peerId, endpoint, metadata, patterns }));
     }
     return { connected, changes: [...this.changes] };
   }

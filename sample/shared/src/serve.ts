@@ -21,7 +21,10 @@ export async function serve(name: string, module: Type<unknown>, endpoint: strin
     heartbeatInterval: config.heartbeatInterval,
     heartbeatLiveness: config.heartbeatLiveness,
   });
-  const app = await NestFactory.createMicroservice<MicroserviceOptions>(module, { strategy: server, logger: LOG_LEVELS });
+  const app = await NestFactory.createMicroservice<MicroserviceOptions>(module, {
+    strategy: server,
+    logger: LOG_LEVELS,
+  });
   app.enableShutdownHooks();
   await app.listen();
   announceReady(name, server.endpoints.join(' '));
@@ -30,7 +33,9 @@ export async function serve(name: string, module: Type<unknown>, endpoint: strin
 /** Ends the process with a message when an app fails to start (e.g. BIND_FAILED: the port is taken). */
 export function exitOnFailure(name: string): (err: unknown) => never {
   return err => {
-    process.stderr.write(`${name} failed to start: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+    process.stderr.write(
+      `${name} failed to start: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`,
+    );
     process.exit(1);
   };
 }
