@@ -1,5 +1,5 @@
 import { Logger } from '@nestjs/common';
-import { ClientProxy, ReadPacket, WritePacket } from '@nestjs/microservices';
+import { ClientProxy, MsPattern, ReadPacket, WritePacket } from '@nestjs/microservices';
 import {
   catchError,
   connectable,
@@ -161,7 +161,7 @@ export class ClientZmq extends ClientProxy<ZmqEvents> {
         const packet = this.packetOf(pattern, data);
         let links;
         try {
-          links = this.engine.serversOf(this.normalizePattern(packet.pattern), target);
+          links = this.engine.serversOf(this.normalizePattern(packet.pattern as MsPattern), target);
         } catch (err) {
           return throwError(() => err);
         }
@@ -171,7 +171,7 @@ export class ClientZmq extends ClientProxy<ZmqEvents> {
             this.publishOn(packet, this.createObserver(observer), { link }),
           ).pipe(
             map((value): ZmqPeerReply<TResult> => ({ peerId, value })),
-            catchError(error => of<ZmqPeerReply<TResult>>({ peerId, error })),
+            catchError((error: Error) => of<ZmqPeerReply<TResult>>({ peerId, error })),
           );
         });
         return merge(...replies);
@@ -201,9 +201,13 @@ export class ClientZmq extends ClientProxy<ZmqEvents> {
     return this.publishOn(packet, callback, ANY_SERVER);
   }
 
-  protected async dispatchEvent<T = any>(packet: ReadPacket): Promise<T> {
-    this.emitOn(packet, undefined, false);
-    return undefined as T;
+  protected dispatchEvent<T = any>(packet: ReadPacket): Promise<T> {
+    try {
+      this.emitOn(packet, undefined, false);
+      return Promise.resolve(undefined as T);
+    } catch (err) {
+      return Promise.reject(err as Error);
+    }
   }
 
   /** Local errors pass through; a remote error value becomes a {@link ZmqRemoteError}. */
@@ -228,7 +232,7 @@ export class ClientZmq extends ClientProxy<ZmqEvents> {
     let pattern: string;
     let metadata: Buffer | undefined;
     try {
-      pattern = this.normalizePattern(packet.pattern);
+      pattern = this.normalizePattern(packet.pattern as MsPattern);
       metadata = metadataOf(packet);
     } catch (err) {
       callback({ err, isDisposed: true });
@@ -238,7 +242,13 @@ export class ClientZmq extends ClientProxy<ZmqEvents> {
   }
 
   private emitOn(packet: ReadPacket, target: ZmqTarget | undefined, all: boolean): string[] {
-    return this.engine.emit(this.normalizePattern(packet.pattern), packet.data, metadataOf(packet), target, all);
+    return this.engine.emit(
+      this.normalizePattern(packet.pattern as MsPattern),
+      packet.data,
+      metadataOf(packet),
+      target,
+      all,
+    );
   }
 
   private hotEvent(pattern: any, data: unknown, target: ZmqTarget | undefined, all: boolean): Observable<string[]> {

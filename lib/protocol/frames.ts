@@ -165,7 +165,7 @@ export function encodePattern(pattern: string): Buffer {
 function decodeMetadata(buf: Buffer, start: number, end: number, id: number): Metadata {
   let parsed: unknown;
   try {
-    parsed = JSON.parse(buf.toString('utf8', start, end));
+    parsed = JSON.parse(buf.toString('utf8', start, end)) as unknown;
   } catch {
     throw new MalformedError('metadata', 'metadata is not JSON', id);
   }
@@ -173,7 +173,7 @@ function decodeMetadata(buf: Buffer, start: number, end: number, id: number): Me
     throw new MalformedError('metadata', 'metadata is not an object', id);
   }
   // A null-prototype copy: a "__proto__" key stays an ordinary key.
-  const out: Metadata = Object.create(null);
+  const out = Object.create(null) as Metadata;
   for (const key of Object.keys(parsed)) {
     const value = (parsed as Record<string, unknown>)[key];
     if (typeof value !== 'string') {
@@ -184,11 +184,8 @@ function decodeMetadata(buf: Buffer, start: number, end: number, id: number): Me
   return out;
 }
 
-/**
- * Decodes one header frame plus its payload frame. Throws {@link MalformedError}
- * for anything docs/PROTOCOL.md §6 says to drop.
- */
-export function decodeEnvelope(header: Buffer, payload: Buffer, maxPayload: number): Envelope {
+/** Checks the fixed 10 header bytes (§3); returns the request id. */
+function checkFixedHeader(header: Buffer): number {
   if (header.length < HEADER_FIXED_BYTES) {
     throw new MalformedError('header', `header of ${header.length} bytes is shorter than ${HEADER_FIXED_BYTES}`);
   }
@@ -197,46 +194,38 @@ export function decodeEnvelope(header: Buffer, payload: Buffer, maxPayload: numb
   const flags = header[2]!;
   const encoding = header[3]!;
   const id = header.readUInt32BE(4);
-  if (version !== PROTOCOL_VERSION) {
-    throw new MalformedError('version', `unsupported protocol version ${version}`, id);
-  }
-  if (type < MessageType.Hello || type > MAX_TYPE) {
-    throw new MalformedError('type', `unknown message type ${type}`, id);
-  }
+  if (version !== PROTOCOL_VERSION) throw new MalformedError('version', `unsupported protocol version ${version}`, id);
+  if (type < MessageType.Hello || type > MAX_TYPE) throw new MalformedError('type', `unknown message type ${type}`, id);
   if ((flags & ~KNOWN_FLAGS) !== 0 || encoding > MAX_ENCODING) {
     throw new MalformedError('header', `unknown flags 0x${flags.toString(16)} or encoding ${encoding}`, id);
   }
-  if (needsId(type) && id === 0) {
-    throw new MalformedError('header', `message type ${type} needs a request id`);
-  }
+  if (needsId(type) && id === 0) throw new MalformedError('header', `message type ${type} needs a request id`);
+  return id;
+}
+
+/** The pattern of a header whose fixed part is valid (`undefined` for types without one). */
+function readPattern(header: Buffer, type: number, id: number): string | undefined {
   const patternLen = header.readUInt16BE(8);
-  let offset = HEADER_FIXED_BYTES;
-  let pattern: string | undefined;
-  if (hasPattern(type)) {
-    if (patternLen === 0 || offset + patternLen > header.length) {
-      throw new MalformedError('header', 'missing or truncated pattern', id);
-    }
-    pattern = header.toString('utf8', offset, offset + patternLen);
-    offset += patternLen;
-  } else if (patternLen !== 0) {
-    throw new MalformedError('header', `message type ${type} carries no pattern`, id);
+  if (!hasPattern(type)) {
+    if (patternLen !== 0) throw new MalformedError('header', `message type ${type} carries no pattern`, id);
+    return undefined;
   }
-  let metadata: Metadata | undefined;
-  if (flags & Flag.Metadata) {
-    if (offset + 2 > header.length) {
-      throw new MalformedError('header', 'truncated metadata length', id);
-    }
-    const metaLen = header.readUInt16BE(offset);
-    offset += 2;
-    if (offset + metaLen > header.length) {
-      throw new MalformedError('header', 'truncated metadata', id);
-    }
-    metadata = decodeMetadata(header, offset, offset + metaLen, id);
-    offset += metaLen;
+  if (patternLen === 0 || HEADER_FIXED_BYTES + patternLen > header.length) {
+    throw new MalformedError('header', 'missing or truncated pattern', id);
   }
-  if (offset !== header.length) {
-    throw new MalformedError('header', `${header.length - offset} trailing header bytes`, id);
-  }
+  return header.toString('utf8', HEADER_FIXED_BYTES, HEADER_FIXED_BYTES + patternLen);
+}
+
+/** The metadata section at `offset`; the header must end right after it. */
+function readMetadata(header: Buffer, offset: number, id: number): Metadata {
+  if (offset + 2 > header.length) throw new MalformedError('header', 'truncated metadata length', id);
+  const end = offset + 2 + header.readUInt16BE(offset);
+  if (end > header.length) throw new MalformedError('header', 'truncated metadata', id);
+  if (end !== header.length) throw new MalformedError('header', `${header.length - end} trailing header bytes`, id);
+  return decodeMetadata(header, offset + 2, end, id);
+}
+
+function checkPayload(type: number, encoding: number, payload: Buffer, maxPayload: number, id: number): void {
   // The handshake has a limit of its own, the same for sender and receiver: a
   // small maxPayloadSize must not lock peers out, a large one must not let a hello grow.
   const handshake = type === MessageType.Hello || type === MessageType.Welcome;
@@ -247,5 +236,25 @@ export function decodeEnvelope(header: Buffer, payload: Buffer, maxPayload: numb
   if (encoding === Encoding.None && payload.length !== 0) {
     throw new MalformedError('payload', 'payload frame must be empty for encoding NONE', id);
   }
+}
+
+/**
+ * Decodes one header frame plus its payload frame. Throws {@link MalformedError}
+ * for anything docs/PROTOCOL.md §7 says to drop.
+ */
+export function decodeEnvelope(header: Buffer, payload: Buffer, maxPayload: number): Envelope {
+  const id = checkFixedHeader(header);
+  const type = header[1]!;
+  const flags = header[2]!;
+  const encoding = header[3]!;
+  const pattern = readPattern(header, type, id);
+  const offset = HEADER_FIXED_BYTES + (pattern === undefined ? 0 : header.readUInt16BE(8));
+  let metadata: Metadata | undefined;
+  if (flags & Flag.Metadata) {
+    metadata = readMetadata(header, offset, id);
+  } else if (offset !== header.length) {
+    throw new MalformedError('header', `${header.length - offset} trailing header bytes`, id);
+  }
+  checkPayload(type, encoding, payload, maxPayload, id);
   return { type, flags, encoding, id, pattern, metadata, payload };
 }

@@ -52,24 +52,33 @@ function isStringArray(v: unknown): v is string[] {
   return Array.isArray(v) && v.every(s => typeof s === 'string');
 }
 
-/** Validates a decoded HELLO payload; returns a reason string when invalid. */
-export function validateHello(v: unknown): Hello | string {
-  if (!isRecord(v)) return 'hello is not an object';
-  if (typeof v.id !== 'string' || v.id.length === 0 || v.id.length > MAX_ID_LENGTH) {
-    return `hello id must be a string of 1 to ${MAX_ID_LENGTH} characters`;
-  }
+function isIdString(v: unknown, minLength: number): v is string {
+  return typeof v === 'string' && v.length >= minLength && v.length <= MAX_ID_LENGTH;
+}
+
+/** Why a decoded HELLO is invalid, or `undefined` when it is valid. */
+function helloProblem(v: Record<string, unknown>): string | undefined {
+  if (!isIdString(v.id, 1)) return `hello id must be a string of 1 to ${MAX_ID_LENGTH} characters`;
   if (typeof v.version !== 'number') return 'hello has no version';
-  if (v.instance !== undefined && (typeof v.instance !== 'string' || v.instance.length > MAX_ID_LENGTH)) {
+  if (v.instance !== undefined && !isIdString(v.instance, 0)) {
     return `hello instance must be a string of at most ${MAX_ID_LENGTH} characters`;
   }
   if (v.metadata !== undefined && !isRecord(v.metadata)) return 'hello metadata is not an object';
   const hb = v.heartbeat;
-  if (!isRecord(hb) || !isPositive(hb.interval) || !isPositive(hb.liveness)) {
+  if (!isRecord(hb) || !isPositive(hb.interval) || !isPositive(hb.liveness))
     return 'hello heartbeat settings are invalid';
-  }
+  return undefined;
+}
+
+/** Validates a decoded HELLO payload; returns a reason string when invalid. */
+export function validateHello(v: unknown): Hello | string {
+  if (!isRecord(v)) return 'hello is not an object';
+  const problem = helloProblem(v);
+  if (problem !== undefined) return problem;
+  const hb = v.heartbeat as HeartbeatSettings;
   return {
-    version: v.version,
-    id: v.id,
+    version: v.version as number,
+    id: v.id as string,
     ...(typeof v.instance === 'string' ? { instance: v.instance } : {}),
     metadata: (v.metadata as Record<string, unknown> | undefined) ?? {},
     heartbeat: { interval: hb.interval, liveness: hb.liveness },

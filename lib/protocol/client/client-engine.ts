@@ -264,14 +264,14 @@ export class ClientEngine {
       metadata,
       heartbeat,
     });
-    let link: UpstreamLink | undefined;
     const handlers: ChannelHandlers = {
-      message: frames => link !== undefined && this.receive(link, frames),
+      message: frames => this.receive(link, frames),
       sendFailed: (_failure, envs) =>
         this.observer.drop('sendFailed', `${envs.length} envelope(s) to ${endpoint}`, envs.length),
       receiveError: err => this.observer.error(`Receive loop error on ${endpoint}: ${String(err)}`),
     };
-    link = new UpstreamLink(endpoint, this.deps.connect(endpoint, handlers), hello, this.observer);
+    // `link` is read only when a message arrives, which is never during this call.
+    const link: UpstreamLink = new UpstreamLink(endpoint, this.deps.connect(endpoint, handlers), hello, this.observer);
     // It waits in the writer until the connection is up (ZMQ_IMMEDIATE).
     link.sendHello(this.clock.now());
     return link;
