@@ -25,7 +25,8 @@ import {
 } from '../interfaces/zmq-events.interface';
 import { ZmqRemoteError } from '../errors/zmq.errors';
 import { ZmqClientOptions } from '../interfaces/zmq-options.interface';
-import { ANY_SERVER, ClientEngine, Route } from '../protocol/client/client-engine';
+import { ClientEngine } from '../protocol/client/client-engine';
+import { ANY_SERVER, Route } from '../protocol/client/client-deps';
 import { encodeMetadata, Metadata } from '../protocol/frames';
 import { dealerChannels } from '../transport/zmq-channels';
 

@@ -7,7 +7,8 @@ import { ZmqEvents, ZmqPeerInfo, ZmqStats, ZmqStatus } from '../interfaces/zmq-e
 import { ZmqServerOptions } from '../interfaces/zmq-options.interface';
 import type { Metadata } from '../protocol/frames';
 import type { ServerCall } from '../protocol/server/server-call';
-import { ServerEngine, ServerHost } from '../protocol/server/server-engine';
+import { ServerEngine } from '../protocol/server/server-engine';
+import type { ServerHost } from '../protocol/server/server-deps';
 import { routerChannel } from '../transport/zmq-channels';
 
 /**

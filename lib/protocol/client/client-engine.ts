@@ -1,52 +1,23 @@
 import { ZmqClosedError, ZmqConnectTimeoutError, ZmqError, ZmqPeerLostError } from '../../errors/zmq.errors';
 import { ZmqPeerInfo, ZmqPeerLeftReason, ZmqStatus, ZmqTarget } from '../../interfaces/zmq-events.interface';
-import type { ChannelHandlers, ConnectChannel, SessionObserver } from '../channel';
+import type { ChannelHandlers, SessionObserver } from '../channel';
 import { Clock, monotonicClock, realScheduler, Scheduler } from '../clock';
 import { BYE, controlEnvelope, dataEnvelope, PING } from '../envelopes';
 import { MessageType } from '../frames';
-import { handshakeEnvelope, HeartbeatSettings, Welcome } from '../handshake';
+import { handshakeEnvelope, Welcome } from '../handshake';
 import { InboundDecoder } from '../inbound';
 import { PROTOCOL_VERSION } from '../limits';
 import { Heartbeat } from '../liveness';
 import { CallRegistry, PendingCall, ReplyCallback } from './calls';
+import { ANY_SERVER, ClientEngineConfig, ClientEngineDeps, Route } from './client-deps';
 import { ClientInbound } from './client-inbound';
 import { ConnectWaiter } from './connect-waiter';
 import { LinkPool } from './link-pool';
 import { PatternCache } from './pattern-cache';
 import { UpstreamLink } from './upstream-link';
 
-/** What the engine needs of the client's resolved options. */
-export interface ClientEngineConfig {
-  readonly endpoints: readonly string[];
-  readonly id: string;
-  readonly instance: string;
-  readonly metadata: Readonly<Record<string, unknown>>;
-  readonly connectTimeout: number;
-  readonly requestTimeout: number;
-  readonly maxPayload: number;
-  readonly heartbeat: Readonly<HeartbeatSettings>;
-  readonly strategy: 'round-robin' | 'least-pending';
-}
-
-export interface ClientEngineDeps {
-  readonly config: ClientEngineConfig;
-  /** Opens the channel of one link (lib/transport/ in production, a fake in unit tests). */
-  readonly connect: ConnectChannel;
-  readonly observer: SessionObserver;
-  /** Told each time the status changes; never twice the same in a row. */
-  readonly status: (status: ZmqStatus) => void;
-  readonly clock?: Clock;
-  readonly scheduler?: Scheduler;
-}
-
-/** Where one request may go: any server for its pattern, those `target` picks, or one `link`. */
-export interface Route {
-  readonly target?: ZmqTarget;
-  readonly link?: UpstreamLink;
-}
-
-/** Any server that serves the pattern (shared: no object per request). */
-export const ANY_SERVER: Route = Object.freeze({});
+export type { ClientEngineConfig, ClientEngineDeps, Route } from './client-deps';
+export { ANY_SERVER } from './client-deps';
 
 /**
  * The client side of the session protocol, with no Nest and no zeromq in it:

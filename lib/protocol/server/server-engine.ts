@@ -1,56 +1,17 @@
 import { ZmqErrorCode } from '../../errors/zmq.errors';
 import type { ZmqPeerInfo, ZmqPeerLeftReason } from '../../interfaces/zmq-events.interface';
-import type { BindChannel, Channel, ChannelHandlers, SendFailure, SessionObserver } from '../channel';
-import { Clock, monotonicClock, realScheduler, Scheduler } from '../clock';
+import type { ChannelHandlers, SendFailure, SessionObserver } from '../channel';
+import { Clock, monotonicClock, realScheduler } from '../clock';
 import { decodePayload } from '../codec';
 import { BYE, errorEnvelope, PING, PONG } from '../envelopes';
-import { Envelope, MalformedError, MessageType, Metadata, OutEnvelope } from '../frames';
-import { HeartbeatSettings, peekForeignVersion, refusalEnvelope } from '../handshake';
+import { Envelope, MalformedError, MessageType, OutEnvelope } from '../frames';
+import { peekForeignVersion, refusalEnvelope } from '../handshake';
 import { InboundDecoder, InboundHandler } from '../inbound';
 import { Heartbeat } from '../liveness';
 import { CallOutput, ServerCall } from './server-call';
+import { ServerEngineConfig, ServerEngineDeps, ServerHost, ServerState } from './server-deps';
 import { ServerHandshake } from './server-handshake';
 import { DownstreamSession, sessionEvent, SessionTable } from './sessions';
-
-/** What the engine needs of the server's resolved options. */
-export interface ServerEngineConfig {
-  readonly endpoints: readonly string[];
-  readonly id: string;
-  readonly metadata: Readonly<Record<string, unknown>>;
-  readonly maxPayload: number;
-  readonly heartbeat: Readonly<HeartbeatSettings>;
-}
-
-/** What the engine asks of the Nest server it serves. `H` is a handler. */
-export interface ServerHost<H> {
-  /** The message handler of a pattern; `null` when there is none (event handlers do not count). */
-  requestHandler(pattern: string): H | null;
-  /** Patterns of the message and event handlers, for the WELCOME. */
-  served(): { patterns: string[]; events: string[] };
-  /** Runs a decoded request; the handler's result goes to `call.respond()` or `call.fail()`. */
-  runRequest(call: ServerCall, handler: H, data: unknown, metadata: Metadata | undefined): void;
-  /** Runs the event handlers of a decoded event. */
-  runEvent(pattern: string, data: unknown, peerId: string, metadata: Metadata | undefined): void;
-}
-
-export interface ServerEngineDeps<H> {
-  readonly config: ServerEngineConfig;
-  readonly bind: BindChannel;
-  readonly host: ServerHost<H>;
-  readonly observer: SessionObserver;
-  readonly clock?: Clock;
-  readonly scheduler?: Scheduler;
-}
-
-/**
- * The server's lifecycle: `idle` (not listening), `binding`, `listening` on
- * a channel, `closing` (BYE sent, the channel flushing).
- */
-export type ServerState =
-  | { readonly kind: 'idle' }
-  | { readonly kind: 'binding' }
-  | { readonly kind: 'listening'; readonly channel: Channel; readonly endpoints: readonly string[] }
-  | { readonly kind: 'closing' };
 
 /** Where an inbound message came from. */
 interface Origin {
@@ -60,6 +21,8 @@ interface Origin {
 
 const NO_SESSION = 'The server has no session for this client: handshake first';
 const NO_MESSAGE_HANDLER = 'There is no matching message handler defined in the remote service.';
+
+export type { ServerEngineConfig, ServerEngineDeps, ServerHost, ServerState } from './server-deps';
 
 /**
  * The server side of the session protocol, with no Nest and no zeromq in it:

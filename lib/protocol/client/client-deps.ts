@@ -1,0 +1,38 @@
+import type { ZmqStatus, ZmqTarget } from '../../interfaces/zmq-events.interface';
+import type { ConnectChannel, SessionObserver } from '../channel';
+import type { Clock, Scheduler } from '../clock';
+import type { HeartbeatSettings } from '../handshake';
+import type { UpstreamLink } from './upstream-link';
+
+/** What the engine needs of the client's resolved options. */
+export interface ClientEngineConfig {
+  readonly endpoints: readonly string[];
+  readonly id: string;
+  readonly instance: string;
+  readonly metadata: Readonly<Record<string, unknown>>;
+  readonly connectTimeout: number;
+  readonly requestTimeout: number;
+  readonly maxPayload: number;
+  readonly heartbeat: Readonly<HeartbeatSettings>;
+  readonly strategy: 'round-robin' | 'least-pending';
+}
+
+export interface ClientEngineDeps {
+  readonly config: ClientEngineConfig;
+  /** Opens the channel of one link (lib/transport/ in production, a fake in unit tests). */
+  readonly connect: ConnectChannel;
+  readonly observer: SessionObserver;
+  /** Told each time the status changes; never twice the same in a row. */
+  readonly status: (status: ZmqStatus) => void;
+  readonly clock?: Clock;
+  readonly scheduler?: Scheduler;
+}
+
+/** Where one request may go: any server for its pattern, those `target` picks, or one `link`. */
+export interface Route {
+  readonly target?: ZmqTarget;
+  readonly link?: UpstreamLink;
+}
+
+/** Any server that serves the pattern (shared: no object per request). */
+export const ANY_SERVER: Route = Object.freeze({});

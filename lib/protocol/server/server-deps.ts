@@ -1,0 +1,45 @@
+import type { BindChannel, Channel, SessionObserver } from '../channel';
+import type { Clock, Scheduler } from '../clock';
+import type { Metadata } from '../frames';
+import type { HeartbeatSettings } from '../handshake';
+import type { ServerCall } from './server-call';
+
+/** What the engine needs of the server's resolved options. */
+export interface ServerEngineConfig {
+  readonly endpoints: readonly string[];
+  readonly id: string;
+  readonly metadata: Readonly<Record<string, unknown>>;
+  readonly maxPayload: number;
+  readonly heartbeat: Readonly<HeartbeatSettings>;
+}
+
+/** What the engine asks of the Nest server it serves. `H` is a handler. */
+export interface ServerHost<H> {
+  /** The message handler of a pattern; `null` when there is none (event handlers do not count). */
+  requestHandler(pattern: string): H | null;
+  /** Patterns of the message and event handlers, for the WELCOME. */
+  served(): { patterns: string[]; events: string[] };
+  /** Runs a decoded request; the handler's result goes to `call.respond()` or `call.fail()`. */
+  runRequest(call: ServerCall, handler: H, data: unknown, metadata: Metadata | undefined): void;
+  /** Runs the event handlers of a decoded event. */
+  runEvent(pattern: string, data: unknown, peerId: string, metadata: Metadata | undefined): void;
+}
+
+export interface ServerEngineDeps<H> {
+  readonly config: ServerEngineConfig;
+  readonly bind: BindChannel;
+  readonly host: ServerHost<H>;
+  readonly observer: SessionObserver;
+  readonly clock?: Clock;
+  readonly scheduler?: Scheduler;
+}
+
+/**
+ * The server's lifecycle: `idle` (not listening), `binding`, `listening` on
+ * a channel, `closing` (BYE sent, the channel flushing).
+ */
+export type ServerState =
+  | { readonly kind: 'idle' }
+  | { readonly kind: 'binding' }
+  | { readonly kind: 'listening'; readonly channel: Channel; readonly endpoints: readonly string[] }
+  | { readonly kind: 'closing' };
