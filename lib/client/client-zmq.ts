@@ -1,18 +1,6 @@
 import { Logger } from '@nestjs/common';
 import { ClientProxy, MsPattern, ReadPacket, WritePacket } from '@nestjs/microservices';
-import {
-  catchError,
-  connectable,
-  defer,
-  map,
-  merge,
-  mergeMap,
-  Observable,
-  of,
-  ReplaySubject,
-  Subscriber,
-  throwError,
-} from 'rxjs';
+import { defer, map, merge, mergeMap, Observable, Subscriber, throwError } from 'rxjs';
 import { TransportMonitor } from '../common/transport-monitor';
 import { resolveClientConfig } from '../config/client-config';
 import {
@@ -27,8 +15,8 @@ import { ZmqRemoteError } from '../errors/zmq.errors';
 import { ZmqClientOptions } from '../interfaces/zmq-options.interface';
 import { ClientEngine } from '../protocol/client/client-engine';
 import { ANY_SERVER, Route } from '../protocol/client/client-deps';
-import { encodeMetadata, Metadata } from '../protocol/frames';
 import { dealerChannels } from '../transport/zmq-channels';
+import { metadataOf, peerReplies, runHot } from './client-packets';
 
 /**
  * A Nest `ClientProxy` over ZeroMQ DEALER sockets, one per server endpoint.
@@ -166,15 +154,12 @@ export class ClientZmq extends ClientProxy<ZmqEvents> {
         } catch (err) {
           return throwError(() => err);
         }
-        const replies = links.map(link => {
-          const peerId = link.welcome!.id;
-          return new Observable<TResult>(observer =>
-            this.publishOn(packet, this.createObserver(observer), { link }),
-          ).pipe(
-            map((value): ZmqPeerReply<TResult> => ({ peerId, value })),
-            catchError((error: Error) => of<ZmqPeerReply<TResult>>({ peerId, error })),
-          );
-        });
+        const replies = links.map(link =>
+          peerReplies(
+            link.welcome!.id,
+            new Observable<TResult>(observer => this.publishOn(packet, this.createObserver(observer), { link })),
+          ),
+        );
         return merge(...replies);
       }),
     );
@@ -253,10 +238,7 @@ export class ClientZmq extends ClientProxy<ZmqEvents> {
   }
 
   private hotEvent(pattern: any, data: unknown, target: ZmqTarget | undefined, all: boolean): Observable<string[]> {
-    const source = defer(() => this.connect()).pipe(map(() => this.emitOn(this.packetOf(pattern, data), target, all)));
-    const hot = connectable(source, { connector: () => new ReplaySubject<string[]>(1), resetOnDisconnect: false });
-    hot.connect();
-    return hot;
+    return runHot(defer(() => this.connect()).pipe(map(() => this.emitOn(this.packetOf(pattern, data), target, all))));
   }
 
   /** Nest 12 runs its dispatch hook (packet metadata) in createPacket; Nest 11 has none. */
@@ -267,10 +249,3 @@ export class ClientZmq extends ClientProxy<ZmqEvents> {
 }
 
 function noop(): void {}
-
-/** Nest 12 packet metadata (set by `setOnDispatchHook`), encoded for the header. */
-function metadataOf(packet: ReadPacket): Buffer | undefined {
-  const metadata = (packet as { metadata?: Metadata }).metadata;
-  if (metadata === undefined || metadata === null || Object.keys(metadata).length === 0) return undefined;
-  return encodeMetadata(metadata);
-}

@@ -1,0 +1,26 @@
+import type { ReadPacket } from '@nestjs/microservices';
+import { catchError, connectable, map, Observable, of, ReplaySubject } from 'rxjs';
+import type { ZmqPeerReply } from '../interfaces/zmq-events.interface';
+import { encodeMetadata, Metadata } from '../protocol/frames';
+
+/** Nest 12 packet metadata (set by `setOnDispatchHook`), encoded for the header; `undefined` when there is none. */
+export function metadataOf(packet: ReadPacket): Buffer | undefined {
+  const metadata = (packet as { metadata?: Metadata }).metadata;
+  if (metadata === undefined || metadata === null || Object.keys(metadata).length === 0) return undefined;
+  return encodeMetadata(metadata);
+}
+
+/** One server's replies in a broadcast: each value, or its error, tagged with the server's id. */
+export function peerReplies<T>(peerId: string, replies: Observable<T>): Observable<ZmqPeerReply<T>> {
+  return replies.pipe(
+    map((value): ZmqPeerReply<T> => ({ peerId, value })),
+    catchError((error: Error) => of<ZmqPeerReply<T>>({ peerId, error })),
+  );
+}
+
+/** Runs `source` now (hot, like Nest's `emit()`) and replays its outcome to late subscribers. */
+export function runHot<T>(source: Observable<T>): Observable<T> {
+  const hot = connectable(source, { connector: () => new ReplaySubject<T>(1), resetOnDisconnect: false });
+  hot.connect();
+  return hot;
+}
