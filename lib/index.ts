@@ -1,15 +1,15 @@
-export { ServerZmq, ZMQ_TRANSPORT } from './server/server-zmq';
-export { ClientZmq } from './client/client-zmq';
-export { ZmqPeerEvents } from './common/peer-events';
-export { ZmqContext } from './ctx-host/zmq.context';
-export type { ZmqContextArgs } from './ctx-host/zmq.context';
-export * from './errors/zmq.errors';
-export * from './interfaces/zmq-options.interface';
-export * from './interfaces/zmq-events.interface';
-export type { DropCounterKey } from './protocol/drop-counter';
-export { PROTOCOL_VERSION } from './protocol/limits';
-export * as defaults from './defaults';
-import type { ZmqDropCounts, ZmqStats } from './interfaces/zmq-events.interface';
+export { ServerZmq, ZMQ_TRANSPORT } from './server/server-zmq.js';
+export { ClientZmq } from './client/client-zmq.js';
+export { ZmqPeerEvents } from './common/peer-events.js';
+export { ZmqContext } from './ctx-host/zmq.context.js';
+export type { ZmqContextArgs } from './ctx-host/zmq.context.js';
+export * from './errors/zmq.errors.js';
+export * from './interfaces/zmq-options.interface.js';
+export * from './interfaces/zmq-events.interface.js';
+export type { DropCounterKey } from './protocol/drop-counter.js';
+export { PROTOCOL_VERSION } from './protocol/limits.js';
+export * as defaults from './defaults.js';
+import type { ZmqDropCounts, ZmqStats } from './interfaces/zmq-events.interface.js';
 /** @deprecated The same as {@link ZmqStats}. */
 export type ZmqServerStats = ZmqStats;
 /** @deprecated The same as {@link ZmqStats}. */

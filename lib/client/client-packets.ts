@@ -1,7 +1,7 @@
 import type { ReadPacket } from '@nestjs/microservices';
 import { catchError, connectable, map, Observable, of, ReplaySubject } from 'rxjs';
-import type { ZmqPeerReply } from '../interfaces/zmq-events.interface';
-import { encodeMetadata, Metadata } from '../protocol/frames';
+import type { ZmqPeerReply } from '../interfaces/zmq-events.interface.js';
+import { encodeMetadata, Metadata } from '../protocol/frames.js';
 
 /** Nest 12 packet metadata (set by `setOnDispatchHook`), encoded for the header; `undefined` when there is none. */
 export function metadataOf(packet: ReadPacket): Buffer | undefined {

@@ -1,8 +1,8 @@
 import { Logger } from '@nestjs/common';
 import { ClientProxy, MsPattern, ReadPacket, WritePacket } from '@nestjs/microservices';
 import { defer, map, merge, mergeMap, Observable, Subscriber, throwError } from 'rxjs';
-import { TransportMonitor } from '../common/transport-monitor';
-import { resolveClientConfig } from '../config/client-config';
+import { TransportMonitor } from '../common/transport-monitor.js';
+import { resolveClientConfig } from '../config/client-config.js';
 import {
   ZmqEvents,
   ZmqPeerInfo,
@@ -10,13 +10,13 @@ import {
   ZmqStats,
   ZmqStatus,
   ZmqTarget,
-} from '../interfaces/zmq-events.interface';
-import { ZmqRemoteError } from '../errors/zmq.errors';
-import { ZmqClientOptions } from '../interfaces/zmq-options.interface';
-import { ClientEngine } from '../protocol/client/client-engine';
-import { ANY_SERVER, Route } from '../protocol/client/client-deps';
-import { dealerChannels } from '../transport/zmq-channels';
-import { metadataOf, peerReplies, runHot } from './client-packets';
+} from '../interfaces/zmq-events.interface.js';
+import { ZmqRemoteError } from '../errors/zmq.errors.js';
+import { ZmqClientOptions } from '../interfaces/zmq-options.interface.js';
+import { ClientEngine } from '../protocol/client/client-engine.js';
+import { ANY_SERVER, Route } from '../protocol/client/client-deps.js';
+import { dealerChannels } from '../transport/zmq-channels.js';
+import { metadataOf, peerReplies, runHot } from './client-packets.js';
 
 /**
  * A Nest `ClientProxy` over ZeroMQ DEALER sockets, one per server endpoint.

@@ -1,9 +1,15 @@
 import { Injectable } from '@nestjs/common';
 import { filter, Observable, Subject } from 'rxjs';
-import { ZmqPeerChange } from '../interfaces/zmq-events.interface';
+import { ZmqPeerChange } from '../interfaces/zmq-events.interface.js';
 
-/** Every peer change of every ServerZmq and ClientZmq in this process. */
-const changes = new Subject<ZmqPeerChange>();
+/**
+ * Every peer change of every ServerZmq and ClientZmq in this process. Kept on
+ * `globalThis` under a registered symbol, so that the CommonJS and the ESM
+ * build of this package, if both are loaded, share one stream.
+ */
+const CHANGES = Symbol.for('nestjs-zeromq.peer-changes');
+const registry = globalThis as { [CHANGES]?: Subject<ZmqPeerChange> };
+const changes: Subject<ZmqPeerChange> = (registry[CHANGES] ??= new Subject<ZmqPeerChange>());
 
 /** Publishes a change; a subscriber that throws never reaches the transport. */
 export function publishPeerChange(change: ZmqPeerChange): void {

@@ -1,8 +1,8 @@
 import { EventEmitter } from 'node:events';
-import { ZmqEvents, ZmqPeerEvent, ZmqPeerRefusedEvent } from '../interfaces/zmq-events.interface';
-import type { SessionObserver } from '../protocol/channel';
-import { DropCounter, DropCounterKey, DropCounts } from '../protocol/drop-counter';
-import { publishPeerChange } from './peer-events';
+import { ZmqEvents, ZmqPeerEvent, ZmqPeerRefusedEvent } from '../interfaces/zmq-events.interface.js';
+import type { SessionObserver } from '../protocol/channel.js';
+import { DropCounter, DropCounterKey, DropCounts } from '../protocol/drop-counter.js';
+import { publishPeerChange } from './peer-events.js';
 
 interface MonitorLogger {
   debug?(message: string): void;

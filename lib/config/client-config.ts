@@ -4,12 +4,12 @@ import {
   DEFAULT_RECONNECT_MAX_INTERVAL,
   DEFAULT_REQUEST_TIMEOUT,
   DEFAULT_STRATEGY,
-} from '../defaults';
-import { ZmqStrategy } from '../interfaces/zmq-events.interface';
-import { ZmqClientOptions } from '../interfaces/zmq-options.interface';
-import { checkHandshakeMetadata } from '../protocol/handshake';
-import type { ZmqSocketSettings } from '../transport/zmq-socket';
-import { CommonConfig, endpointList, numberOption, randomId, resolveCommon, socketSettings } from './common';
+} from '../defaults.js';
+import { ZmqStrategy } from '../interfaces/zmq-events.interface.js';
+import { ZmqClientOptions } from '../interfaces/zmq-options.interface.js';
+import { checkHandshakeMetadata } from '../protocol/handshake.js';
+import type { ZmqSocketSettings } from '../transport/zmq-socket.js';
+import { CommonConfig, endpointList, numberOption, randomId, resolveCommon, socketSettings } from './common.js';
 
 /** Every option of a {@link ClientZmq}, defaulted and validated. */
 export interface ClientConfig extends CommonConfig {

@@ -7,11 +7,11 @@ import {
   DEFAULT_RECEIVE_HWM,
   DEFAULT_SEND_HWM,
   DEFAULT_SEND_QUEUE_LIMIT,
-} from '../defaults';
-import { ZmqCommonOptions } from '../interfaces/zmq-options.interface';
-import { HeartbeatSettings } from '../protocol/handshake';
-import { MAX_BATCH_BYTES, MAX_BATCH_ENVELOPES, MAX_METADATA_BYTES, MAX_PATTERN_BYTES } from '../protocol/limits';
-import type { ZmqSocketSettings } from '../transport/zmq-socket';
+} from '../defaults.js';
+import { ZmqCommonOptions } from '../interfaces/zmq-options.interface.js';
+import { HeartbeatSettings } from '../protocol/handshake.js';
+import { MAX_BATCH_BYTES, MAX_BATCH_ENVELOPES, MAX_METADATA_BYTES, MAX_PATTERN_BYTES } from '../protocol/limits.js';
+import type { ZmqSocketSettings } from '../transport/zmq-socket.js';
 
 /** A random 16-byte hex id. */
 export function randomId(): string {

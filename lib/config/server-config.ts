@@ -1,8 +1,8 @@
-import { DEFAULT_SEND_TIMEOUT } from '../defaults';
-import { ZmqServerOptions } from '../interfaces/zmq-options.interface';
-import { checkHandshakeMetadata } from '../protocol/handshake';
-import type { ZmqSocketSettings } from '../transport/zmq-socket';
-import { CommonConfig, endpointList, numberOption, resolveCommon, socketSettings } from './common';
+import { DEFAULT_SEND_TIMEOUT } from '../defaults.js';
+import { ZmqServerOptions } from '../interfaces/zmq-options.interface.js';
+import { checkHandshakeMetadata } from '../protocol/handshake.js';
+import type { ZmqSocketSettings } from '../transport/zmq-socket.js';
+import { CommonConfig, endpointList, numberOption, resolveCommon, socketSettings } from './common.js';
 
 /** Every option of a {@link ServerZmq}, defaulted and validated. */
 export interface ServerConfig extends CommonConfig {

@@ -1,4 +1,4 @@
-import type { ZmqPeerLeftReason } from '../interfaces/zmq-events.interface';
+import type { ZmqPeerLeftReason } from '../interfaces/zmq-events.interface.js';
 
 /**
  * Stable error codes. Match on `err.code`, never on the message.

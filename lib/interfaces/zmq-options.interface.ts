@@ -1,4 +1,4 @@
-import type { ZmqStrategy } from './zmq-events.interface';
+import type { ZmqStrategy } from './zmq-events.interface.js';
 
 /**
  * Options shared by {@link ServerZmq} and {@link ClientZmq}. Every default

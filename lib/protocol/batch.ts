@@ -2,7 +2,7 @@
  * BATCH (docs/PROTOCOL.md §2.1): runs of small envelopes packed into one
  * header/payload pair on send, unpacked in place on receipt.
  */
-import { MAX_ENVELOPES_PER_MESSAGE, PROTOCOL_VERSION } from './limits';
+import { MAX_ENVELOPES_PER_MESSAGE, PROTOCOL_VERSION } from './limits.js';
 import {
   Encoding,
   encodeHeader,
@@ -11,7 +11,7 @@ import {
   MessageType,
   OutEnvelope,
   writeHeader,
-} from './frames';
+} from './frames.js';
 
 /**
  * Header frame of every BATCH (docs/PROTOCOL.md §2.1): version, type 12, no

@@ -1,6 +1,6 @@
-import type { ZmqPeerEvent, ZmqPeerRefusedEvent } from '../interfaces/zmq-events.interface';
-import type { DropCounterKey } from './drop-counter';
-import type { OutEnvelope } from './frames';
+import type { ZmqPeerEvent, ZmqPeerRefusedEvent } from '../interfaces/zmq-events.interface.js';
+import type { DropCounterKey } from './drop-counter.js';
+import type { OutEnvelope } from './frames.js';
 
 /**
  * Why a batch of envelopes could not be written: `unroutable`, the peer's

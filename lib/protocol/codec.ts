@@ -1,5 +1,5 @@
 import { isUtf8 } from 'node:buffer';
-import { EMPTY, Encoding, MalformedError } from './frames';
+import { EMPTY, Encoding, MalformedError } from './frames.js';
 
 /** An encoded payload frame. */
 export interface EncodedPayload {

@@ -1,5 +1,5 @@
-import type { ZmqDropCounts } from '../interfaces/zmq-events.interface';
-import type { DropReason } from './frames';
+import type { ZmqDropCounts } from '../interfaces/zmq-events.interface.js';
+import type { DropReason } from './frames.js';
 
 /** Reasons beyond decoding for which an inbound or outbound message is dropped. */
 export type DropCounterKey = DropReason | 'unroutable' | 'lateReply' | 'sendFailed';

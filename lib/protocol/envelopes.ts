@@ -1,6 +1,6 @@
-import { ZmqMessageTooLargeError, ZmqSerializationError } from '../errors/zmq.errors';
-import { encodeErrorPayload, encodeWirePayload, payloadBytes, WirePayload } from './codec';
-import { EMPTY, Encoding, MessageType, OutEnvelope } from './frames';
+import { ZmqMessageTooLargeError, ZmqSerializationError } from '../errors/zmq.errors.js';
+import { encodeErrorPayload, encodeWirePayload, payloadBytes, WirePayload } from './codec.js';
+import { EMPTY, Encoding, MessageType, OutEnvelope } from './frames.js';
 
 /** An envelope with no payload (END, CANCEL, PING, PONG, BYE). */
 export function controlEnvelope(type: MessageType, id = 0): OutEnvelope {

@@ -1,4 +1,4 @@
-import { MAX_HANDSHAKE_BYTES, MAX_METADATA_BYTES, MAX_PATTERN_BYTES, PROTOCOL_VERSION } from './limits';
+import { MAX_HANDSHAKE_BYTES, MAX_METADATA_BYTES, MAX_PATTERN_BYTES, PROTOCOL_VERSION } from './limits.js';
 
 /** Envelope types; the numbers are on the wire (docs/PROTOCOL.md §3). */
 export const enum MessageType {

@@ -1,7 +1,7 @@
-import { ZmqMessageTooLargeError } from '../errors/zmq.errors';
-import { dataEnvelope, errorEnvelope } from './envelopes';
-import { MessageType, OutEnvelope } from './frames';
-import { MAX_HANDSHAKE_BYTES, MAX_ID_LENGTH, PROTOCOL_VERSION } from './limits';
+import { ZmqMessageTooLargeError } from '../errors/zmq.errors.js';
+import { dataEnvelope, errorEnvelope } from './envelopes.js';
+import { MessageType, OutEnvelope } from './frames.js';
+import { MAX_HANDSHAKE_BYTES, MAX_ID_LENGTH, PROTOCOL_VERSION } from './limits.js';
 
 /** Heartbeat settings a peer announces (docs/PROTOCOL.md §4). */
 export interface HeartbeatSettings {

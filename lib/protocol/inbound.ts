@@ -1,5 +1,5 @@
-import { decodeEnvelope, Envelope, MalformedError } from './frames';
-import { MAX_ENVELOPES_PER_MESSAGE } from './limits';
+import { decodeEnvelope, Envelope, MalformedError } from './frames.js';
+import { MAX_ENVELOPES_PER_MESSAGE } from './limits.js';
 
 /**
  * What an {@link InboundDecoder} hands each envelope to. `C` is what the

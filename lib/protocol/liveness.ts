@@ -1,5 +1,5 @@
-import { Clock, monotonicClock, realScheduler, Scheduler } from './clock';
-import { HeartbeatSettings } from './handshake';
+import { Clock, monotonicClock, realScheduler, Scheduler } from './clock.js';
+import { HeartbeatSettings } from './handshake.js';
 
 /** What the heartbeat keeps per peer; both times come from the injected clock. */
 export interface LivenessState {

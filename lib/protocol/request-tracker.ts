@@ -1,4 +1,4 @@
-import { Clock, monotonicClock, realScheduler, Scheduler } from './clock';
+import { Clock, monotonicClock, realScheduler, Scheduler } from './clock.js';
 
 interface Slot<T> {
   value: T;

@@ -1,21 +1,22 @@
 import { Logger } from '@nestjs/common';
 import { CustomTransportStrategy, MessageHandler, Server } from '@nestjs/microservices';
-import { TransportMonitor } from '../common/transport-monitor';
-import { resolveServerConfig } from '../config/server-config';
-import { ZmqContext } from '../ctx-host/zmq.context';
-import { ZmqEvents, ZmqPeerInfo, ZmqStats, ZmqStatus } from '../interfaces/zmq-events.interface';
-import { ZmqServerOptions } from '../interfaces/zmq-options.interface';
-import type { Metadata } from '../protocol/frames';
-import type { ServerCall } from '../protocol/server/server-call';
-import { ServerEngine } from '../protocol/server/server-engine';
-import type { ServerHost } from '../protocol/server/server-deps';
-import { routerChannel } from '../transport/zmq-channels';
+import { TransportMonitor } from '../common/transport-monitor.js';
+import { resolveServerConfig } from '../config/server-config.js';
+import { ZmqContext } from '../ctx-host/zmq.context.js';
+import { ZmqEvents, ZmqPeerInfo, ZmqStats, ZmqStatus } from '../interfaces/zmq-events.interface.js';
+import { ZmqServerOptions } from '../interfaces/zmq-options.interface.js';
+import type { Metadata } from '../protocol/frames.js';
+import type { ServerCall } from '../protocol/server/server-call.js';
+import { ServerEngine } from '../protocol/server/server-engine.js';
+import type { ServerHost } from '../protocol/server/server-deps.js';
+import { routerChannel } from '../transport/zmq-channels.js';
 
 /**
  * Default transport id of every {@link ServerZmq}. Name it in
  * `@MessagePattern('sum', ZMQ_TRANSPORT)` to bind a handler to ZeroMQ servers only.
+ * A registered symbol: the CommonJS and ESM builds of this package share it.
  */
-export const ZMQ_TRANSPORT: unique symbol = Symbol('ZMQ_TRANSPORT');
+export const ZMQ_TRANSPORT: unique symbol = Symbol.for('nestjs-zeromq.ZMQ_TRANSPORT');
 
 const HANDLER_CACHE_LIMIT = 10_000;
 

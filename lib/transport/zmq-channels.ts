@@ -1,6 +1,6 @@
-import { ZmqBindError } from '../errors/zmq.errors';
-import type { BindChannel, ChannelHandlers, ConnectChannel, SendFailure } from '../protocol/channel';
-import { ZmqSocket, ZmqSocketSettings } from './zmq-socket';
+import { ZmqBindError } from '../errors/zmq.errors.js';
+import type { BindChannel, ChannelHandlers, ConnectChannel, SendFailure } from '../protocol/channel.js';
+import { ZmqSocket, ZmqSocketSettings } from './zmq-socket.js';
 
 /** zeromq errors become the engines' {@link SendFailure}: no errno outside lib/transport/. */
 function failureOf(err: unknown): SendFailure {

@@ -3,10 +3,10 @@
  * envelopes; everything zeromq.js-specific (options, EBUSY, close) is here.
  */
 import { Dealer, Router } from 'zeromq';
-import { ZmqQueueFullError } from '../errors/zmq.errors';
-import { appendEnvelopeFrames, unpackMessage } from '../protocol/batch';
-import type { Channel } from '../protocol/channel';
-import type { OutEnvelope } from '../protocol/frames';
+import { ZmqQueueFullError } from '../errors/zmq.errors.js';
+import { appendEnvelopeFrames, unpackMessage } from '../protocol/batch.js';
+import type { Channel } from '../protocol/channel.js';
+import type { OutEnvelope } from '../protocol/frames.js';
 
 export interface ZmqSocketSettings {
   linger: number;

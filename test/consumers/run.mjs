@@ -8,11 +8,17 @@
 //    packages, rxjs and reflect-metadata: by default the versions installed in
 //    this repo's node_modules; package@version arguments override them (CI
 //    passes the Nest 11 versions for a second run).
-// 3. Runs four apps against it, each of which must exit 0 on its own:
-//    esm        esm-app.mjs as main.js of a "type": "module" app (named imports)
-//    cjs        cjs-app.cjs as main.cjs (require)
-//    readme-esm the README quick start, verbatim, compiled by tsc (nodenext) as ESM
-//    readme-cjs the same compiled as CommonJS
+// 3. Runs these apps against it, each of which must exit 0 on its own:
+//    esm           esm-app.mjs as main.js of a "type": "module" app (named imports)
+//    cjs           cjs-app.cjs as main.cjs (require)
+//    readme-esm    the README quick start, verbatim, compiled by tsc (nodenext) as ESM
+//    readme-cjs    the same compiled as CommonJS
+//    node-test-esm node --test in an ESM app: the ESM build, singletons shared with the CJS build
+//    node-test-cjs node --test in a CommonJS app: the CJS build
+//    jest-esm      the README's "Testing your app" Jest spec and config, verbatim, in an ESM app
+//                  (node --experimental-vm-modules, as a Nest 12 user on Node 20 must)
+//    jest-cjs      the same spec with plain jest in a CommonJS app; with Nest 11 only (Jest on
+//                  Node 20 cannot require() Nest 12's ESM-only packages: the README says so)
 //
 // Prints `consumers (<nest versions>): N passed, M failed` last; exits non-zero on any failure.
 import { execFileSync, spawn } from 'node:child_process';
@@ -48,7 +54,10 @@ function packJson(out) {
   return JSON.parse(out.slice(start))[0];
 }
 
-/** What would ship: dist/*.js with their .d.ts, README, package.json; no tests, sources or configs. */
+/**
+ * What would ship: both builds (dist/cjs, dist/esm: the same files, each .js with its .d.ts, each build
+ * with the package.json that sets its module type), LICENSE, README, package.json; no tests, sources or configs.
+ */
 function checkPackContents() {
   const pack = packJson(sh(npm, ['pack', '--dry-run', '--json', '--loglevel=error'], root));
   const files = pack.files.map(f => f.path);
@@ -59,22 +68,46 @@ function checkPackContents() {
     manifest.types,
     ...(JSON.stringify(manifest.exports ?? {}).match(/\.\/[^"]+/g) ?? []),
   ];
-  for (const required of ['package.json', 'README.md', ...entryPoints.map(p => p.replace(/^\.\//, ''))]) {
+  const markers = ['dist/cjs/package.json', 'dist/esm/package.json'];
+  for (const required of [
+    'package.json',
+    'README.md',
+    'LICENSE',
+    ...markers,
+    ...entryPoints.map(p => p.replace(/^\.\//, '')),
+  ]) {
     if (!files.includes(required)) problems.push(`missing ${required}`);
   }
   const js = files.filter(f => /^dist\/.*\.js$/.test(f));
   if (js.length === 0) problems.push('no dist/**/*.js');
   for (const f of js) if (!files.includes(f.replace(/\.js$/, '.d.ts'))) problems.push(`${f} has no .d.ts`);
+  for (const f of js) {
+    const twin = f.startsWith('dist/cjs/') ? f.replace('dist/cjs/', 'dist/esm/') : f.replace('dist/esm/', 'dist/cjs/');
+    if (!files.includes(twin)) problems.push(`${f} has no twin ${twin} in the other build`);
+  }
   const forbidden =
     /^(lib|test|sample|bench|\.ci|coverage|node_modules)\/|\.spec\.|(?<!\.d)\.ts$|\.map$|\.tgz$|^tsconfig|^jest\.config|^nest-cli/;
   for (const f of files) if (forbidden.test(f)) problems.push(`should not ship ${f}`);
   if (problems.length)
     throw new Error(`npm pack contents:\n  ${problems.join('\n  ')}\nfiles:\n  ${files.join('\n  ')}`);
-  const others = files.filter(f => !/^dist\//.test(f));
+  const others = files.filter(f => !/^dist\//.test(f) || markers.includes(f));
   console.log(
     `pack contents OK: ${pack.filename}, ${files.length} files, ${(pack.size / 1024).toFixed(1)} kB packed: ` +
-      `${js.length} dist/**/*.js each with .d.ts, ${others.join(', ')}`,
+      `${js.length / 2} .js files in each of dist/cjs and dist/esm, each with .d.ts, ${others.join(', ')}`,
   );
+}
+
+/** The "Testing your app" spec and Jest config of the README, verbatim. */
+function testingBlocks() {
+  const readme = readFileSync(join(root, 'README.md'), 'utf8');
+  const spec = [...readme.matchAll(/```ts\n([\s\S]*?)```/g)]
+    .map(m => m[1])
+    .find(b => b.includes("describe('MathController over ZeroMQ'"));
+  const config = [...readme.matchAll(/```js\n([\s\S]*?)```/g)]
+    .map(m => m[1])
+    .find(b => b.includes('extensionsToTreatAsEsm'));
+  if (!spec || !config) throw new Error('README "Testing your app" blocks not found');
+  return { spec, config };
 }
 
 /** The two quick-start blocks of the README, verbatim. */
@@ -158,6 +191,61 @@ async function plainApp(work, name) {
   return pass.slice(`PASS ${name}: `.length);
 }
 
+/** node-test-esm / node-test-cjs: `node --test` runs one test file that must pass. */
+async function nodeTestApp(work, name) {
+  const dir = join(work, name);
+  mkdirSync(dir);
+  const esm = name === 'node-test-esm';
+  writeJson(join(dir, 'package.json'), { name: `consumer-${name}`, private: true, type: esm ? 'module' : 'commonjs' });
+  copyFileSync(join(here, 'scenario.cjs'), join(dir, 'scenario.cjs'));
+  const file = esm ? 'consumer.test.mjs' : 'consumer.test.cjs';
+  copyFileSync(join(here, esm ? 'node-test.mjs' : 'node-test.cjs'), join(dir, file));
+  const out = (await run(['--test', file], dir)).out();
+  if (!/^# pass 1$/m.test(out) || !/^# fail 0$/m.test(out)) throw new Error(`node --test did not pass 1 of 1:\n${out}`);
+  return esm
+    ? 'node --test: ESM build, ZMQ_TRANSPORT and ZmqPeerEvents shared with the CJS build'
+    : 'node --test: CJS build';
+}
+
+/** jest-esm / jest-cjs: the README's Jest spec and config, run by Jest in the app. */
+async function jestApp(work, name) {
+  const { spec, config } = testingBlocks();
+  const dir = join(work, name);
+  mkdirSync(join(dir, 'test'), { recursive: true });
+  const esm = name === 'jest-esm';
+  writeJson(join(dir, 'package.json'), { name: `consumer-${name}`, private: true, type: esm ? 'module' : 'commonjs' });
+  writeJson(join(dir, 'tsconfig.json'), {
+    compilerOptions: {
+      target: 'ES2022',
+      module: 'nodenext',
+      moduleResolution: 'nodenext',
+      strict: true,
+      experimentalDecorators: true,
+      emitDecoratorMetadata: true,
+      isolatedModules: true,
+      skipLibCheck: true,
+    },
+  });
+  writeFileSync(join(dir, 'test', 'math.e2e-spec.ts'), spec);
+  if (esm) {
+    writeFileSync(join(dir, 'jest.config.mjs'), config);
+  } else {
+    // What the README says a CommonJS app changes: no extensionsToTreatAsEsm, no useESM.
+    const cjs = config
+      .replace("  extensionsToTreatAsEsm: ['.ts'],\n", '')
+      .replace('{ useESM: true }', '{}')
+      .replace('export default', 'module.exports =');
+    if (cjs.includes('useESM') || cjs.includes('extensionsToTreatAsEsm'))
+      throw new Error('could not derive the CJS config');
+    writeFileSync(join(dir, 'jest.config.cjs'), cjs);
+  }
+  const jest = join(work, 'node_modules', 'jest', 'bin', 'jest.js');
+  const args = [...(esm ? ['--experimental-vm-modules', '--no-warnings=ExperimentalWarning'] : []), jest, '--ci'];
+  const out = (await run(args, dir)).out();
+  if (!/^Tests:\s+2 passed, 2 total$/m.test(out)) throw new Error(`Jest did not pass 2 of 2:\n${out}`);
+  return esm ? 'Jest (ESM mode, ts-jest useESM): README spec, 2 of 2' : 'Jest (CommonJS, ts-jest): README spec, 2 of 2';
+}
+
 /** readme-esm / readme-cjs: the README quick start compiled with tsc (module nodenext) and run. */
 async function readmeApp(work, name, port) {
   const { service, caller } = quickStart();
@@ -206,6 +294,7 @@ async function main() {
   const overrides = process.argv.slice(2);
   const specFor = pkg => overrides.find(s => s.startsWith(`${pkg}@`)) ?? `${pkg}@${versionIn(root, pkg)}`;
   let label = 'not installed';
+  let expected = Infinity;
   const results = [];
   const work = mkdtempSync(join(tmpdir(), 'nestjs-zeromq-consumers-'));
   try {
@@ -216,7 +305,10 @@ async function main() {
     const deps = [
       join(work, tarball),
       ...PEERS.map(specFor),
+      specFor('@nestjs/testing'),
       `typescript@${versionIn(root, 'typescript')}`,
+      `jest@${versionIn(root, 'jest')}`,
+      `ts-jest@${versionIn(root, 'ts-jest')}`,
       `@types/node@${versionIn(root, '@types/node')}`,
     ];
     writeJson(join(work, 'package.json'), { name: 'nestjs-zeromq-consumers', private: true });
@@ -232,9 +324,20 @@ async function main() {
       port = await freePort();
       console.log(`port 4000 is busy on this machine; the README quick start runs on ${port} instead`);
     }
-    for (const name of ['esm', 'cjs', 'readme-esm', 'readme-cjs']) {
+    const nestMajor = Number(versionIn(work, '@nestjs/core').split('.')[0]);
+    const apps = ['esm', 'cjs', 'readme-esm', 'readme-cjs', 'node-test-esm', 'node-test-cjs', 'jest-esm'];
+    if (nestMajor < 12) apps.push('jest-cjs');
+    else console.log('jest-cjs runs with Nest 11 only: Jest on Node 20 cannot require() Nest 12 (ESM only)');
+    expected = apps.length;
+    for (const name of apps) {
       try {
-        const what = name.startsWith('readme') ? await readmeApp(work, name, port) : await plainApp(work, name);
+        const what = name.startsWith('readme')
+          ? await readmeApp(work, name, port)
+          : name.startsWith('jest')
+            ? await jestApp(work, name)
+            : name.startsWith('node-test')
+              ? await nodeTestApp(work, name)
+              : await plainApp(work, name);
         console.log(`PASS ${name}: ${what}`);
         results.push(true);
       } catch (err) {
@@ -251,7 +354,7 @@ async function main() {
   const passed = results.filter(Boolean).length;
   const failed = results.length - passed;
   console.log(`consumers (${label}): ${passed} passed, ${failed} failed`);
-  process.exitCode = failed === 0 && passed === 4 ? 0 : 1;
+  process.exitCode = failed === 0 && passed === expected ? 0 : 1;
 }
 
 await main();

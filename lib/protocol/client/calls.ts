@@ -1,7 +1,7 @@
-import { ZmqTimeoutError } from '../../errors/zmq.errors';
-import { Clock, Scheduler } from '../clock';
-import { RequestTracker } from '../request-tracker';
-import type { UpstreamLink } from './upstream-link';
+import { ZmqTimeoutError } from '../../errors/zmq.errors.js';
+import { Clock, Scheduler } from '../clock.js';
+import { RequestTracker } from '../request-tracker.js';
+import type { UpstreamLink } from './upstream-link.js';
 
 /** What a call's subscriber is told: Nest's `WritePacket` shape. */
 export interface ReplyPacket {

@@ -1,8 +1,8 @@
-import type { ZmqStatus, ZmqTarget } from '../../interfaces/zmq-events.interface';
-import type { ConnectChannel, SessionObserver } from '../channel';
-import type { Clock, Scheduler } from '../clock';
-import type { HeartbeatSettings } from '../handshake';
-import type { UpstreamLink } from './upstream-link';
+import type { ZmqStatus, ZmqTarget } from '../../interfaces/zmq-events.interface.js';
+import type { ConnectChannel, SessionObserver } from '../channel.js';
+import type { Clock, Scheduler } from '../clock.js';
+import type { HeartbeatSettings } from '../handshake.js';
+import type { UpstreamLink } from './upstream-link.js';
 
 /** What the engine needs of the client's resolved options. */
 export interface ClientEngineConfig {

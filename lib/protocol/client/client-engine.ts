@@ -1,23 +1,23 @@
-import { ZmqClosedError, ZmqConnectTimeoutError, ZmqError, ZmqPeerLostError } from '../../errors/zmq.errors';
-import { ZmqPeerInfo, ZmqPeerLeftReason, ZmqStatus, ZmqTarget } from '../../interfaces/zmq-events.interface';
-import type { ChannelHandlers, SessionObserver } from '../channel';
-import { Clock, monotonicClock, realScheduler, Scheduler } from '../clock';
-import { BYE, controlEnvelope, dataEnvelope, PING } from '../envelopes';
-import { MessageType } from '../frames';
-import { handshakeEnvelope, Welcome } from '../handshake';
-import { InboundDecoder } from '../inbound';
-import { PROTOCOL_VERSION } from '../limits';
-import { Heartbeat } from '../liveness';
-import { CallRegistry, PendingCall, ReplyCallback } from './calls';
-import { ANY_SERVER, ClientEngineConfig, ClientEngineDeps, Route } from './client-deps';
-import { ClientInbound } from './client-inbound';
-import { ConnectWaiter } from './connect-waiter';
-import { LinkPool } from './link-pool';
-import { PatternCache } from './pattern-cache';
-import { UpstreamLink } from './upstream-link';
+import { ZmqClosedError, ZmqConnectTimeoutError, ZmqError, ZmqPeerLostError } from '../../errors/zmq.errors.js';
+import { ZmqPeerInfo, ZmqPeerLeftReason, ZmqStatus, ZmqTarget } from '../../interfaces/zmq-events.interface.js';
+import type { ChannelHandlers, SessionObserver } from '../channel.js';
+import { Clock, monotonicClock, realScheduler, Scheduler } from '../clock.js';
+import { BYE, controlEnvelope, dataEnvelope, PING } from '../envelopes.js';
+import { MessageType } from '../frames.js';
+import { handshakeEnvelope, Welcome } from '../handshake.js';
+import { InboundDecoder } from '../inbound.js';
+import { PROTOCOL_VERSION } from '../limits.js';
+import { Heartbeat } from '../liveness.js';
+import { CallRegistry, PendingCall, ReplyCallback } from './calls.js';
+import { ANY_SERVER, ClientEngineConfig, ClientEngineDeps, Route } from './client-deps.js';
+import { ClientInbound } from './client-inbound.js';
+import { ConnectWaiter } from './connect-waiter.js';
+import { LinkPool } from './link-pool.js';
+import { PatternCache } from './pattern-cache.js';
+import { UpstreamLink } from './upstream-link.js';
 
-export type { ClientEngineConfig, ClientEngineDeps, Route } from './client-deps';
-export { ANY_SERVER } from './client-deps';
+export type { ClientEngineConfig, ClientEngineDeps, Route } from './client-deps.js';
+export { ANY_SERVER } from './client-deps.js';
 
 /**
  * The client side of the session protocol, with no Nest and no zeromq in it:

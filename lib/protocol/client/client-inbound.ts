@@ -4,17 +4,17 @@ import {
   ZmqHandshakeRefusedError,
   ZmqProtocolError,
   ZmqVersionMismatchError,
-} from '../../errors/zmq.errors';
-import type { ZmqPeerLeftReason } from '../../interfaces/zmq-events.interface';
-import type { SessionObserver } from '../channel';
-import { decodePayload } from '../codec';
-import { controlEnvelope, PONG } from '../envelopes';
-import { Envelope, Flag, MalformedError, MessageType } from '../frames';
-import { asRefusal, peekForeignVersion, validateWelcome, Welcome } from '../handshake';
-import type { InboundHandler } from '../inbound';
-import { PROTOCOL_VERSION } from '../limits';
-import type { CallRegistry, PendingCall } from './calls';
-import type { UpstreamLink } from './upstream-link';
+} from '../../errors/zmq.errors.js';
+import type { ZmqPeerLeftReason } from '../../interfaces/zmq-events.interface.js';
+import type { SessionObserver } from '../channel.js';
+import { decodePayload } from '../codec.js';
+import { controlEnvelope, PONG } from '../envelopes.js';
+import { Envelope, Flag, MalformedError, MessageType } from '../frames.js';
+import { asRefusal, peekForeignVersion, validateWelcome, Welcome } from '../handshake.js';
+import type { InboundHandler } from '../inbound.js';
+import { PROTOCOL_VERSION } from '../limits.js';
+import type { CallRegistry, PendingCall } from './calls.js';
+import type { UpstreamLink } from './upstream-link.js';
 
 /** The session transitions an inbound envelope can cause (the engine carries them out). */
 export interface LinkSessions {

@@ -1,4 +1,4 @@
-import type { Scheduler } from '../clock';
+import type { Scheduler } from '../clock.js';
 
 /**
  * The one pending `connect()`: settled once, by the first session

@@ -1,7 +1,7 @@
-import { ZmqError, ZmqNoPeerError } from '../../errors/zmq.errors';
-import type { ZmqStrategy, ZmqTarget } from '../../interfaces/zmq-events.interface';
-import { matchesTarget, pickPeer } from './routing';
-import type { UpstreamLink } from './upstream-link';
+import { ZmqError, ZmqNoPeerError } from '../../errors/zmq.errors.js';
+import type { ZmqStrategy, ZmqTarget } from '../../interfaces/zmq-events.interface.js';
+import { matchesTarget, pickPeer } from './routing.js';
+import type { UpstreamLink } from './upstream-link.js';
 
 /**
  * The client's links to its servers: all of them, the ready ones in the order

@@ -1,4 +1,4 @@
-import { encodePattern } from '../frames';
+import { encodePattern } from '../frames.js';
 
 const PATTERN_CACHE_LIMIT = 1_000;
 

@@ -1,4 +1,4 @@
-import type { ZmqPeerInfo, ZmqStrategy, ZmqTarget } from '../../interfaces/zmq-events.interface';
+import type { ZmqPeerInfo, ZmqStrategy, ZmqTarget } from '../../interfaces/zmq-events.interface.js';
 
 /** What routing needs to know of a server. */
 export interface Routable {

@@ -1,9 +1,9 @@
-import { ZmqError } from '../../errors/zmq.errors';
-import type { ZmqPeerEvent, ZmqPeerInfo, ZmqPeerLeftReason } from '../../interfaces/zmq-events.interface';
-import type { Channel, SessionObserver } from '../channel';
-import type { OutEnvelope } from '../frames';
-import type { Welcome } from '../handshake';
-import type { LivenessState } from '../liveness';
+import { ZmqError } from '../../errors/zmq.errors.js';
+import type { ZmqPeerEvent, ZmqPeerInfo, ZmqPeerLeftReason } from '../../interfaces/zmq-events.interface.js';
+import type { Channel, SessionObserver } from '../channel.js';
+import type { OutEnvelope } from '../frames.js';
+import type { Welcome } from '../handshake.js';
+import type { LivenessState } from '../liveness.js';
 
 /**
  * The session state of one link (docs/PROTOCOL.md §11.1, client table):

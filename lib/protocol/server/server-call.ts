@@ -1,8 +1,8 @@
 import { isObservable, Subscription } from 'rxjs';
-import { ZmqErrorCode } from '../../errors/zmq.errors';
-import { controlEnvelope, dataEnvelope, errorEnvelope } from '../envelopes';
-import { Flag, MessageType, OutEnvelope } from '../frames';
-import type { DownstreamSession } from './sessions';
+import { ZmqErrorCode } from '../../errors/zmq.errors.js';
+import { controlEnvelope, dataEnvelope, errorEnvelope } from '../envelopes.js';
+import { Flag, MessageType, OutEnvelope } from '../frames.js';
+import type { DownstreamSession } from './sessions.js';
 
 /** Where a call's replies go. */
 export interface CallOutput {

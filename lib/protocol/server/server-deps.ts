@@ -1,8 +1,8 @@
-import type { BindChannel, Channel, SessionObserver } from '../channel';
-import type { Clock, Scheduler } from '../clock';
-import type { Metadata } from '../frames';
-import type { HeartbeatSettings } from '../handshake';
-import type { ServerCall } from './server-call';
+import type { BindChannel, Channel, SessionObserver } from '../channel.js';
+import type { Clock, Scheduler } from '../clock.js';
+import type { Metadata } from '../frames.js';
+import type { HeartbeatSettings } from '../handshake.js';
+import type { ServerCall } from './server-call.js';
 
 /** What the engine needs of the server's resolved options. */
 export interface ServerEngineConfig {

@@ -1,17 +1,17 @@
-import { ZmqErrorCode } from '../../errors/zmq.errors';
-import type { ZmqPeerInfo, ZmqPeerLeftReason } from '../../interfaces/zmq-events.interface';
-import type { ChannelHandlers, SendFailure, SessionObserver } from '../channel';
-import { Clock, monotonicClock, realScheduler } from '../clock';
-import { decodePayload } from '../codec';
-import { BYE, errorEnvelope, PING, PONG } from '../envelopes';
-import { Envelope, MalformedError, MessageType, OutEnvelope } from '../frames';
-import { peekForeignVersion, refusalEnvelope } from '../handshake';
-import { InboundDecoder, InboundHandler } from '../inbound';
-import { Heartbeat } from '../liveness';
-import { CallOutput, ServerCall } from './server-call';
-import { ServerEngineConfig, ServerEngineDeps, ServerHost, ServerState } from './server-deps';
-import { ServerHandshake } from './server-handshake';
-import { DownstreamSession, sessionEvent, SessionTable } from './sessions';
+import { ZmqErrorCode } from '../../errors/zmq.errors.js';
+import type { ZmqPeerInfo, ZmqPeerLeftReason } from '../../interfaces/zmq-events.interface.js';
+import type { ChannelHandlers, SendFailure, SessionObserver } from '../channel.js';
+import { Clock, monotonicClock, realScheduler } from '../clock.js';
+import { decodePayload } from '../codec.js';
+import { BYE, errorEnvelope, PING, PONG } from '../envelopes.js';
+import { Envelope, MalformedError, MessageType, OutEnvelope } from '../frames.js';
+import { peekForeignVersion, refusalEnvelope } from '../handshake.js';
+import { InboundDecoder, InboundHandler } from '../inbound.js';
+import { Heartbeat } from '../liveness.js';
+import { CallOutput, ServerCall } from './server-call.js';
+import { ServerEngineConfig, ServerEngineDeps, ServerHost, ServerState } from './server-deps.js';
+import { ServerHandshake } from './server-handshake.js';
+import { DownstreamSession, sessionEvent, SessionTable } from './sessions.js';
 
 /** Where an inbound message came from. */
 interface Origin {
@@ -22,7 +22,7 @@ interface Origin {
 const NO_SESSION = 'The server has no session for this client: handshake first';
 const NO_MESSAGE_HANDLER = 'There is no matching message handler defined in the remote service.';
 
-export type { ServerEngineConfig, ServerEngineDeps, ServerHost, ServerState } from './server-deps';
+export type { ServerEngineConfig, ServerEngineDeps, ServerHost, ServerState } from './server-deps.js';
 
 /**
  * The server side of the session protocol, with no Nest and no zeromq in it:

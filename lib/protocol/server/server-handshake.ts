@@ -1,12 +1,12 @@
-import { ZmqErrorCode, ZmqHandshakeRefusedError, ZmqVersionMismatchError } from '../../errors/zmq.errors';
-import type { ZmqPeerLeftReason } from '../../interfaces/zmq-events.interface';
-import type { SessionObserver } from '../channel';
-import { decodePayload } from '../codec';
-import { Envelope, MessageType, OutEnvelope } from '../frames';
-import { handshakeEnvelope, Hello, HeartbeatSettings, refusalEnvelope, validateHello, Welcome } from '../handshake';
-import { PROTOCOL_VERSION } from '../limits';
-import { decideHello } from './hello-decision';
-import { DownstreamSession, sessionEvent, SessionTable } from './sessions';
+import { ZmqErrorCode, ZmqHandshakeRefusedError, ZmqVersionMismatchError } from '../../errors/zmq.errors.js';
+import type { ZmqPeerLeftReason } from '../../interfaces/zmq-events.interface.js';
+import type { SessionObserver } from '../channel.js';
+import { decodePayload } from '../codec.js';
+import { Envelope, MessageType, OutEnvelope } from '../frames.js';
+import { handshakeEnvelope, Hello, HeartbeatSettings, refusalEnvelope, validateHello, Welcome } from '../handshake.js';
+import { PROTOCOL_VERSION } from '../limits.js';
+import { decideHello } from './hello-decision.js';
+import { DownstreamSession, sessionEvent, SessionTable } from './sessions.js';
 
 /** What the handshake needs of its server. */
 export interface HandshakeHost {

@@ -1,6 +1,6 @@
-import type { ZmqPeerEvent, ZmqPeerInfo } from '../../interfaces/zmq-events.interface';
-import type { LivenessState } from '../liveness';
-import type { ServerCall } from './server-call';
+import type { ZmqPeerEvent, ZmqPeerInfo } from '../../interfaces/zmq-events.interface.js';
+import type { LivenessState } from '../liveness.js';
+import type { ServerCall } from './server-call.js';
 
 /** One client's session on this server: created by a WELCOME, ended by BYE, timeout, disconnect or close. */
 export interface DownstreamSession extends LivenessState {
