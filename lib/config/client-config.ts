@@ -5,11 +5,36 @@ import {
   DEFAULT_REQUEST_TIMEOUT,
   DEFAULT_STRATEGY,
 } from '../defaults.js';
+import { ZmqOptionsError } from '../errors/zmq.errors.js';
 import { ZmqStrategy } from '../interfaces/zmq-events.interface.js';
 import { ZmqClientOptions } from '../interfaces/zmq-options.interface.js';
 import { checkHandshakeMetadata } from '../protocol/handshake.js';
 import type { ZmqSocketSettings } from '../transport/zmq-socket.js';
-import { CommonConfig, endpointList, numberOption, randomId, resolveCommon, socketSettings } from './common.js';
+import {
+  checkOptionsObject,
+  COMMON_OPTION_KEYS,
+  CommonConfig,
+  endpointList,
+  numberOption,
+  randomId,
+  resolveCommon,
+  socketSettings,
+} from './common.js';
+import { checkKnownKeys } from './validate.js';
+
+/** Every key of ZmqClientOptions; the type check below fails when one is missing. */
+const CLIENT_OPTION_KEYS = [
+  ...COMMON_OPTION_KEYS,
+  'connect',
+  'connectTimeout',
+  'requestTimeout',
+  'strategy',
+  'reconnectInterval',
+  'reconnectMaxInterval',
+] as const satisfies readonly (keyof ZmqClientOptions)[];
+const everyClientKey: Exclude<keyof ZmqClientOptions, (typeof CLIENT_OPTION_KEYS)[number]> extends never
+  ? true
+  : never = true;
 
 /** Every option of a {@link ClientZmq}, defaulted and validated. */
 export interface ClientConfig extends CommonConfig {
@@ -24,15 +49,18 @@ export interface ClientConfig extends CommonConfig {
 }
 
 /**
- * Resolves a client's options once, at construction: a TypeError names the
- * first bad option; metadata too large for a handshake is `TOO_LARGE`.
+ * Resolves a client's options once, at construction: an unknown key or a bad
+ * value is `INVALID_OPTIONS` naming it; metadata too large for a handshake is `TOO_LARGE`.
  */
 export function resolveClientConfig(options: ZmqClientOptions): ClientConfig {
-  const endpoints = endpointList(options?.connect, 'connect');
+  checkOptionsObject(options, 'client');
+  checkKnownKeys(options, CLIENT_OPTION_KEYS, 'client');
+  void everyClientKey;
+  const endpoints = endpointList(options.connect, 'connect');
   const common = resolveCommon(options);
   const strategy = options.strategy ?? DEFAULT_STRATEGY;
   if (strategy !== 'round-robin' && strategy !== 'least-pending') {
-    throw new TypeError(`nestjs-zeromq: "strategy" must be 'round-robin' or 'least-pending'`);
+    throw new ZmqOptionsError('strategy', `"strategy" must be 'round-robin' or 'least-pending'`);
   }
   checkHandshakeMetadata(common.metadata, 'client');
   const socket: ZmqSocketSettings = {

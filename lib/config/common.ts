@@ -8,30 +8,54 @@ import {
   DEFAULT_SEND_HWM,
   DEFAULT_SEND_QUEUE_LIMIT,
 } from '../defaults.js';
+import { ZmqOptionsError } from '../errors/zmq.errors.js';
 import { ZmqCommonOptions } from '../interfaces/zmq-options.interface.js';
 import { HeartbeatSettings } from '../protocol/handshake.js';
 import { MAX_BATCH_BYTES, MAX_BATCH_ENVELOPES, MAX_METADATA_BYTES, MAX_PATTERN_BYTES } from '../protocol/limits.js';
 import type { ZmqSocketSettings } from '../transport/zmq-socket.js';
+import { checkEndpoint } from './validate.js';
 
 /** A random 16-byte hex id. */
 export function randomId(): string {
   return randomBytes(16).toString('hex');
 }
 
-/** One or more non-empty endpoint strings. */
-export function endpointList(value: string | string[] | undefined, name: string): string[] {
-  const list = value === undefined ? [] : Array.isArray(value) ? value : [value];
+/** Keys of the options both sides take (ZmqCommonOptions). */
+export const COMMON_OPTION_KEYS = [
+  'id',
+  'metadata',
+  'maxPayloadSize',
+  'sendQueueLimit',
+  'linger',
+  'sendHighWaterMark',
+  'receiveHighWaterMark',
+  'heartbeatInterval',
+  'heartbeatLiveness',
+] as const satisfies readonly (keyof ZmqCommonOptions)[];
+
+/** One or more endpoints, each checked as ZeroMQ reads it. */
+export function endpointList(value: string | string[] | undefined, name: 'bind' | 'connect'): string[] {
+  const list: unknown[] = value === undefined ? [] : Array.isArray(value) ? value : [value];
   if (list.length === 0 || list.some(e => typeof e !== 'string' || e.length === 0)) {
-    throw new TypeError(`nestjs-zeromq: "${name}" needs at least one endpoint string`);
+    throw new ZmqOptionsError(name, `"${name}" needs at least one endpoint string`);
   }
-  return [...list];
+  for (const endpoint of list as string[]) checkEndpoint(endpoint, name);
+  return [...(list as string[])];
 }
 
-/** `value`, or `fallback` when unset; a TypeError unless a positive (or, with `allowZero`, non-negative) number. */
+/** A plain options object, or a typed error (not a TypeError from reading `undefined`). */
+export function checkOptionsObject(options: unknown, side: 'client' | 'server'): void {
+  if (typeof options !== 'object' || options === null || Array.isArray(options)) {
+    const required = side === 'client' ? 'connect' : 'bind';
+    throw new ZmqOptionsError(required, `the ${side} needs an options object with "${required}"`);
+  }
+}
+
+/** `value`, or `fallback` when unset; INVALID_OPTIONS unless a positive (or, with `allowZero`, non-negative) number. */
 export function numberOption(value: number | undefined, fallback: number, name: string, allowZero = false): number {
   if (value === undefined) return fallback;
   if (typeof value !== 'number' || !Number.isFinite(value) || value < 0 || (!allowZero && value === 0)) {
-    throw new TypeError(`nestjs-zeromq: "${name}" must be a ${allowZero ? 'non-negative' : 'positive'} number`);
+    throw new ZmqOptionsError(name, `"${name}" must be a ${allowZero ? 'non-negative' : 'positive'} number`);
   }
   return value;
 }
@@ -47,10 +71,10 @@ export interface CommonConfig {
 export function resolveCommon(options: ZmqCommonOptions): CommonConfig {
   const metadata = options.metadata ?? {};
   if (typeof metadata !== 'object' || metadata === null || Array.isArray(metadata)) {
-    throw new TypeError('nestjs-zeromq: "metadata" must be an object');
+    throw new ZmqOptionsError('metadata', '"metadata" must be an object');
   }
   if (options.id !== undefined && (typeof options.id !== 'string' || options.id.length === 0)) {
-    throw new TypeError('nestjs-zeromq: "id" must be a non-empty string');
+    throw new ZmqOptionsError('id', '"id" must be a non-empty string');
   }
   return {
     id: options.id ?? randomId(),

@@ -1,8 +1,29 @@
 import { DEFAULT_SEND_TIMEOUT } from '../defaults.js';
+import { ZmqOptionsError } from '../errors/zmq.errors.js';
 import { ZmqServerOptions } from '../interfaces/zmq-options.interface.js';
 import { checkHandshakeMetadata } from '../protocol/handshake.js';
 import type { ZmqSocketSettings } from '../transport/zmq-socket.js';
-import { CommonConfig, endpointList, numberOption, resolveCommon, socketSettings } from './common.js';
+import {
+  checkOptionsObject,
+  COMMON_OPTION_KEYS,
+  CommonConfig,
+  endpointList,
+  numberOption,
+  resolveCommon,
+  socketSettings,
+} from './common.js';
+import { checkKnownKeys } from './validate.js';
+
+/** Every key of ZmqServerOptions; the type check below fails when one is missing. */
+const SERVER_OPTION_KEYS = [
+  ...COMMON_OPTION_KEYS,
+  'bind',
+  'transportId',
+  'sendTimeout',
+] as const satisfies readonly (keyof ZmqServerOptions)[];
+const everyServerKey: Exclude<keyof ZmqServerOptions, (typeof SERVER_OPTION_KEYS)[number]> extends never
+  ? true
+  : never = true;
 
 /** Every option of a {@link ServerZmq}, defaulted and validated. */
 export interface ServerConfig extends CommonConfig {
@@ -12,15 +33,18 @@ export interface ServerConfig extends CommonConfig {
 }
 
 /**
- * Resolves a server's options once, at construction: a TypeError names the
- * first bad option; metadata too large for a handshake is `TOO_LARGE`.
+ * Resolves a server's options once, at construction: an unknown key or a bad
+ * value is `INVALID_OPTIONS` naming it; metadata too large for a handshake is `TOO_LARGE`.
  */
 export function resolveServerConfig(options: ZmqServerOptions): ServerConfig {
-  const endpoints = endpointList(options?.bind, 'bind');
+  checkOptionsObject(options, 'server');
+  checkKnownKeys(options, SERVER_OPTION_KEYS, 'server');
+  void everyServerKey;
+  const endpoints = endpointList(options.bind, 'bind');
   const common = resolveCommon(options);
   checkHandshakeMetadata(common.metadata, 'server');
   if (options.transportId !== undefined && typeof options.transportId !== 'symbol') {
-    throw new TypeError('nestjs-zeromq: "transportId" must be a symbol');
+    throw new ZmqOptionsError('transportId', '"transportId" must be a symbol');
   }
   const socket: ZmqSocketSettings = {
     ...socketSettings(options, common.maxPayload),

@@ -36,6 +36,8 @@ export const ZmqErrorCode = {
   MALFORMED: 'MALFORMED',
   /** A remote handler failed and its error carried no `code` of its own. */
   REMOTE_ERROR: 'REMOTE_ERROR',
+  /** An option passed to a constructor is unknown or has a bad value (thrown at construction). */
+  INVALID_OPTIONS: 'INVALID_OPTIONS',
 } as const;
 
 export type ZmqErrorCode = (typeof ZmqErrorCode)[keyof typeof ZmqErrorCode];
@@ -49,6 +51,21 @@ export class ZmqError extends Error {
     super(message, options);
     this.name = new.target.name;
     this.code = code;
+  }
+}
+
+/**
+ * An option of `new ServerZmq()` / `new ClientZmq()` (or of
+ * `ZmqClientsModule.register()`) is unknown or has a bad value. Thrown at
+ * construction; `option` names it, and the message says what is wrong (for an
+ * unknown key, the nearest known one).
+ */
+export class ZmqOptionsError extends ZmqError {
+  constructor(
+    readonly option: string,
+    message: string,
+  ) {
+    super(ZmqErrorCode.INVALID_OPTIONS, `nestjs-zeromq: ${message}`);
   }
 }
 

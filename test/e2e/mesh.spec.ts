@@ -14,6 +14,7 @@ import {
   ServerZmq,
   ZmqPeerChange,
   ZmqPeerEvents,
+  ZmqOptionsError,
   ZmqPeerRefusedEvent,
   ZmqVersionMismatchError,
 } from 'nestjs-zeromq';
@@ -176,7 +177,7 @@ describe('mesh routing', () => {
   });
 
   it('the option is checked', () => {
-    expect(() => new ClientZmq({ connect: endpoints, strategy: 'random' as never })).toThrow(TypeError);
+    expect(() => new ClientZmq({ connect: endpoints, strategy: 'random' as never })).toThrow(ZmqOptionsError);
   });
 });
 
