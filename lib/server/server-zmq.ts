@@ -76,7 +76,7 @@ export class ServerZmq
    * clients get BYE, and the socket is closed. Safe to call twice or before listen.
    */
   async close(): Promise<void> {
-    if (this.engine.state.kind !== 'listening') return;
+    if (this.engine.state.kind === 'idle') return;
     await this.engine.close();
     this._status$.next(ZmqStatus.DISCONNECTED);
   }

@@ -84,6 +84,12 @@ export class ClientEngine {
   connect(): Promise<void> {
     if (this.connection !== undefined) return this.connection;
     if (this.pool.readyLinks.length > 0) return (this.connection = Promise.resolve());
+    const refusal = this.pool.refusal();
+    if (refusal !== undefined) {
+      // Every server refused after an earlier wait ended: say so now, and start afresh next time.
+      void this.teardown();
+      return Promise.reject(refusal);
+    }
     const connection = this.waiter.wait(this.config.connectTimeout, () => {
       this.connection = undefined;
       return this.pool.refusal() ?? new ZmqConnectTimeoutError(this.config.endpoints, this.config.connectTimeout);
@@ -258,11 +264,13 @@ export class ClientEngine {
     }, interval);
   }
 
-  /** Rejects a pending connect() and tears down; nothing when no connect() waits. */
+  /**
+   * Rejects a pending connect() and tears down; nothing when no connect() waits.
+   * Rejects first: a status listener may call connect() again during the teardown.
+   */
   private failConnect(err: Error): void {
-    if (!this.waiter.isWaiting) return;
+    if (!this.waiter.reject(err)) return;
     void this.teardown();
-    this.waiter.reject(err);
   }
 
   /** Resets all state at once; resolves when every channel of this and earlier teardowns is closed. */

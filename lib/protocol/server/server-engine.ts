@@ -40,6 +40,8 @@ export class ServerEngine<H> implements InboundHandler<Origin>, CallOutput {
   private readonly decoder: InboundDecoder<Origin>;
   private readonly handshake: ServerHandshake;
   private current: ServerState = { kind: 'idle' };
+  /** The bind in progress, so that a close() during listen() waits for it instead of being lost. */
+  private binding: Promise<unknown> | undefined;
 
   constructor(private readonly deps: ServerEngineDeps<H>) {
     this.config = deps.config;
@@ -91,18 +93,23 @@ export class ServerEngine<H> implements InboundHandler<Origin>, CallOutput {
       sendFailed: (failure, envs, destination) => this.sendFailed(failure, envs, destination),
       receiveError: err => this.observer.error(`Receive loop error: ${String(err)}`),
     };
+    const binding = this.deps.bind(this.config.endpoints, handlers);
+    this.binding = binding;
     try {
-      const { channel, endpoints } = await this.deps.bind(this.config.endpoints, handlers);
+      const { channel, endpoints } = await binding;
       this.current = { kind: 'listening', channel, endpoints };
     } catch (err) {
       this.current = { kind: 'idle' };
       throw err;
+    } finally {
+      this.binding = undefined;
     }
     this.liveness.start();
   }
 
   /** Says BYE to every client, ends their calls (no handler runs after this) and closes. */
   async close(): Promise<void> {
+    if (this.current.kind === 'binding') await this.binding?.catch(() => undefined);
     if (this.current.kind !== 'listening') return;
     const { channel } = this.current;
     this.liveness.stop();
