@@ -55,6 +55,7 @@ export class ClientZmq extends ClientProxy<ZmqEvents> {
       config,
       connect: dealerChannels(config.socket),
       observer: this.monitor,
+      codec: config.codec,
       status: status => this._status$.next(status),
     });
   }

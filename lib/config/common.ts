@@ -12,6 +12,7 @@ import { ZmqOptionsError } from '../errors/zmq.errors.js';
 import { ZmqCommonOptions } from '../interfaces/zmq-options.interface.js';
 import { HeartbeatSettings } from '../protocol/handshake.js';
 import { MAX_BATCH_BYTES, MAX_BATCH_ENVELOPES, MAX_METADATA_BYTES, MAX_PATTERN_BYTES } from '../protocol/limits.js';
+import type { PacketCodec, PacketDeserializer, PacketSerializer } from '../protocol/packet-codec.js';
 import type { ZmqSocketSettings } from '../transport/zmq-socket.js';
 import { checkEndpoint } from './validate.js';
 
@@ -31,6 +32,8 @@ export const COMMON_OPTION_KEYS = [
   'receiveHighWaterMark',
   'heartbeatInterval',
   'heartbeatLiveness',
+  'serializer',
+  'deserializer',
 ] as const satisfies readonly (keyof ZmqCommonOptions)[];
 
 /** One or more endpoints, each checked as ZeroMQ reads it. */
@@ -66,6 +69,8 @@ export interface CommonConfig {
   readonly metadata: Readonly<Record<string, unknown>>;
   readonly maxPayload: number;
   readonly heartbeat: Readonly<HeartbeatSettings>;
+  /** The `serializer` / `deserializer` options. */
+  readonly codec: Readonly<PacketCodec>;
 }
 
 export function resolveCommon(options: ZmqCommonOptions): CommonConfig {
@@ -77,6 +82,7 @@ export function resolveCommon(options: ZmqCommonOptions): CommonConfig {
     throw new ZmqOptionsError('id', '"id" must be a non-empty string');
   }
   return {
+    codec: Object.freeze(codecOf(options)),
     id: options.id ?? randomId(),
     metadata,
     maxPayload: numberOption(options.maxPayloadSize, DEFAULT_MAX_PAYLOAD_SIZE, 'maxPayloadSize'),
@@ -85,6 +91,17 @@ export function resolveCommon(options: ZmqCommonOptions): CommonConfig {
       liveness: numberOption(options.heartbeatLiveness, DEFAULT_HEARTBEAT_LIVENESS, 'heartbeatLiveness'),
     }),
   };
+}
+
+function codecOf(options: ZmqCommonOptions): PacketCodec {
+  const { serializer, deserializer } = options;
+  if (serializer !== undefined && typeof (serializer as Partial<PacketSerializer>)?.serialize !== 'function') {
+    throw new ZmqOptionsError('serializer', '"serializer" must have a serialize(value) method');
+  }
+  if (deserializer !== undefined && typeof (deserializer as Partial<PacketDeserializer>)?.deserialize !== 'function') {
+    throw new ZmqOptionsError('deserializer', '"deserializer" must have a deserialize(value) method');
+  }
+  return { ...(serializer ? { serializer } : {}), ...(deserializer ? { deserializer } : {}) };
 }
 
 /** Socket settings from user options (no zeromq import here: only the type). */

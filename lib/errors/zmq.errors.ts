@@ -156,12 +156,12 @@ export class ZmqPeerLostError extends ZmqError {
   }
 }
 
-/** A value could not be encoded for the wire. */
+/** A value could not be encoded for the wire (or a `serializer` / `deserializer` option failed). */
 export class ZmqSerializationError extends ZmqError {
-  constructor(cause: unknown) {
+  constructor(cause: unknown, action: 'encode' | 'decode' = 'encode') {
     super(
       ZmqErrorCode.SERIALIZATION,
-      `Could not encode the payload: ${cause instanceof Error ? cause.message : String(cause)}`,
+      `Could not ${action} the payload: ${cause instanceof Error ? cause.message : String(cause)}`,
       { cause },
     );
   }

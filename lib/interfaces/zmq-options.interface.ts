@@ -1,3 +1,4 @@
+import type { Deserializer, Serializer } from '@nestjs/microservices';
 import type { ZmqStrategy } from './zmq-events.interface.js';
 
 /**
@@ -40,6 +41,26 @@ export interface ZmqCommonOptions {
    * Detection takes at most `heartbeatInterval × (heartbeatLiveness + 1)`. @default 3
    */
   heartbeatLiveness?: number;
+  /**
+   * Nest's serializer, as in Nest's own transports: what it returns for an
+   * outgoing packet is the payload on the wire (a Buffer travels as RAW, a
+   * string as TEXT, anything else as JSON). A client serializes
+   * `{ pattern, data, id }` (requests) and `{ pattern, data }` (events); a
+   * server serializes every reply, `{ id, response, isDisposed? }` or
+   * `{ id, err }`. The other side needs the matching `deserializer`.
+   * Synchronous only: a Promise result fails the call with `SERIALIZATION`.
+   * @default none: the payload is the data itself
+   */
+  serializer?: Serializer;
+  /**
+   * Nest's deserializer, the counterpart of the other side's `serializer`: it
+   * gets each incoming payload as decoded from its encoding. A server's must
+   * return `{ data }` (Nest's incoming request; `pattern` may be there too, the
+   * header's pattern routes); a client's must return `{ response }` or `{ err }`.
+   * Synchronous only.
+   * @default none: the payload is the data itself
+   */
+  deserializer?: Deserializer;
 }
 
 /** Options of {@link ServerZmq}. */

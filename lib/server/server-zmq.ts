@@ -49,7 +49,13 @@ export class ServerZmq
     this.transportId = config.transportId ?? ZMQ_TRANSPORT;
     this.id = config.id;
     this.monitor = new TransportMonitor(this.log, 'server', this.id);
-    this.engine = new ServerEngine({ config, bind: routerChannel(config.socket), host: this, observer: this.monitor });
+    this.engine = new ServerEngine({
+      config,
+      bind: routerChannel(config.socket),
+      host: this,
+      observer: this.monitor,
+      codec: config.codec,
+    });
   }
 
   /** The endpoints bound by `listen()`, with `*` ports resolved. */

@@ -2,6 +2,7 @@ import type { ZmqStatus, ZmqTarget } from '../../interfaces/zmq-events.interface
 import type { ConnectChannel, SessionObserver } from '../channel.js';
 import type { Clock, Scheduler } from '../clock.js';
 import type { HeartbeatSettings } from '../handshake.js';
+import type { PacketCodec } from '../packet-codec.js';
 import type { UpstreamLink } from './upstream-link.js';
 
 /** What the engine needs of the client's resolved options. */
@@ -22,6 +23,8 @@ export interface ClientEngineDeps {
   /** Opens the channel of one link (lib/transport/ in production, a fake in unit tests). */
   readonly connect: ConnectChannel;
   readonly observer: SessionObserver;
+  /** The user's `serializer` / `deserializer` options, when set. */
+  readonly codec?: PacketCodec;
   /** Told each time the status changes; never twice the same in a row. */
   readonly status: (status: ZmqStatus) => void;
   readonly clock?: Clock;

@@ -7,6 +7,7 @@ import { MessageType } from '../frames.js';
 import { handshakeEnvelope, Welcome } from '../handshake.js';
 import { InboundDecoder } from '../inbound.js';
 import { PROTOCOL_VERSION } from '../limits.js';
+import { PacketSerializer, serializeWith } from '../packet-codec.js';
 import { Heartbeat } from '../liveness.js';
 import { CallRegistry, PendingCall, ReplyCallback } from './calls.js';
 import { ANY_SERVER, ClientEngineConfig, ClientEngineDeps, Route } from './client-deps.js';
@@ -35,6 +36,7 @@ export class ClientEngine {
   private readonly liveness: Heartbeat<UpstreamLink>;
   private readonly decoder: InboundDecoder<UpstreamLink>;
   private readonly patterns = new PatternCache();
+  private readonly serializer: PacketSerializer | undefined;
   private connection: Promise<void> | undefined;
   private helloTimer: unknown = undefined;
   private lastStatus: ZmqStatus | undefined;
@@ -46,6 +48,7 @@ export class ClientEngine {
     this.clock = deps.clock ?? monotonicClock;
     this.scheduler = deps.scheduler ?? realScheduler;
     this.pool = new LinkPool(this.config.strategy);
+    this.serializer = deps.codec?.serializer;
     this.waiter = new ConnectWaiter(this.scheduler);
     this.calls = new CallRegistry(
       this.config.requestTimeout,
@@ -64,7 +67,11 @@ export class ClientEngine {
       this.clock,
       this.scheduler,
     );
-    this.decoder = new InboundDecoder(0, this.config.maxPayload, new ClientInbound(this, this.calls, this.observer));
+    this.decoder = new InboundDecoder(
+      0,
+      this.config.maxPayload,
+      new ClientInbound(this, this.calls, this.observer, deps.codec?.deserializer),
+    );
   }
 
   /** Connected: `connect()` resolved and a server has a session (requests can skip `connect()`). */
@@ -129,7 +136,8 @@ export class ClientEngine {
       const link = route.link ?? this.pool.pick(this.pool.candidates(pattern, 'serves', route.target));
       const id = this.calls.nextId();
       const bytes = this.patterns.bytes(pattern);
-      link.channel.send(dataEnvelope(MessageType.Request, id, data, this.config.maxPayload, 0, bytes, metadata));
+      const payload = this.serializer === undefined ? data : serializeWith(this.serializer, { pattern, data, id });
+      link.channel.send(dataEnvelope(MessageType.Request, id, payload, this.config.maxPayload, 0, bytes, metadata));
       call = { id, link, pattern, callback };
       this.calls.add(call);
     } catch (err) {
@@ -153,7 +161,8 @@ export class ClientEngine {
     const candidates = this.pool.candidates(pattern, 'handles', target);
     const links = all ? candidates : [this.pool.pick(candidates)];
     const bytes = this.patterns.bytes(pattern);
-    const env = dataEnvelope(MessageType.Event, 0, data, this.config.maxPayload, 0, bytes, metadata);
+    const payload = this.serializer === undefined ? data : serializeWith(this.serializer, { pattern, data });
+    const env = dataEnvelope(MessageType.Event, 0, payload, this.config.maxPayload, 0, bytes, metadata);
     for (const link of links) link.channel.send(env);
     return links.map(l => l.welcome!.id);
   }

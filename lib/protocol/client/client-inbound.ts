@@ -12,6 +12,7 @@ import { controlEnvelope, PONG } from '../envelopes.js';
 import { Envelope, Flag, MalformedError, MessageType } from '../frames.js';
 import { asRefusal, peekForeignVersion, validateWelcome, Welcome } from '../handshake.js';
 import type { InboundHandler } from '../inbound.js';
+import { deserializeWith, field, PacketDeserializer } from '../packet-codec.js';
 import { PROTOCOL_VERSION } from '../limits.js';
 import type { CallRegistry, PendingCall } from './calls.js';
 import type { UpstreamLink } from './upstream-link.js';
@@ -33,6 +34,8 @@ export class ClientInbound implements InboundHandler<UpstreamLink> {
     private readonly sessions: LinkSessions,
     private readonly calls: CallRegistry,
     private readonly observer: SessionObserver,
+    /** The user's `deserializer`: every CHUNK and ERROR payload goes through it. */
+    private readonly deserializer?: PacketDeserializer,
   ) {}
 
   envelope(link: UpstreamLink, env: Envelope): void {
@@ -86,16 +89,28 @@ export class ClientInbound implements InboundHandler<UpstreamLink> {
     const call = this.callOn(link, env.id);
     if (call === undefined) return this.observer.drop('lateReply', `chunk of unknown request ${env.id}`);
     let response: unknown;
+    let remoteErr: unknown;
     try {
       response = decodePayload(env.encoding, env.payload, env.id);
+      if (this.deserializer !== undefined) {
+        const packet = deserializeWith(this.deserializer, response);
+        [response, remoteErr] = [field(packet, 'response'), field(packet, 'err')];
+      }
     } catch (err) {
       // A gap in a stream is never silent: fail the call and stop the server.
       link.trySend(controlEnvelope(MessageType.Cancel, env.id));
       this.observer.drop('payload', (err as Error).message);
-      this.calls.fail(env.id, new ZmqProtocolError(`Undecodable reply: ${(err as Error).message}`));
+      this.calls.fail(
+        env.id,
+        err instanceof ZmqError ? err : new ZmqProtocolError(`Undecodable reply: ${(err as Error).message}`),
+      );
       return;
     }
-    if (env.flags & Flag.End) {
+    if (remoteErr !== undefined && remoteErr !== null) {
+      // The user's deserializer says this chunk carries an error.
+      link.trySend(controlEnvelope(MessageType.Cancel, env.id));
+      this.calls.fail(env.id, remoteErr);
+    } else if (env.flags & Flag.End) {
       this.calls.settle(env.id);
       this.calls.deliver(call, { response, isDisposed: true });
     } else {
@@ -118,8 +133,12 @@ export class ClientInbound implements InboundHandler<UpstreamLink> {
     let err: unknown;
     try {
       err = decodePayload(env.encoding, env.payload, env.id);
+      if (this.deserializer !== undefined) {
+        const packet = deserializeWith(this.deserializer, err);
+        err = field(packet, 'err') ?? field(packet, 'response') ?? packet;
+      }
     } catch (e) {
-      err = new ZmqProtocolError(`Undecodable error reply: ${(e as Error).message}`);
+      err = e instanceof ZmqError ? e : new ZmqProtocolError(`Undecodable error reply: ${(e as Error).message}`);
     }
     if ((err as { code?: unknown } | null)?.code === ZmqErrorCode.NOT_READY && link.isReady) {
       // The server has no session for us (it timed us out, or restarted):

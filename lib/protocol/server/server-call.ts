@@ -1,14 +1,13 @@
 import { isObservable, Subscription } from 'rxjs';
-import { ZmqErrorCode } from '../../errors/zmq.errors.js';
-import { controlEnvelope, dataEnvelope, errorEnvelope } from '../envelopes.js';
+import { controlEnvelope } from '../envelopes.js';
 import { Flag, MessageType, OutEnvelope } from '../frames.js';
+import type { ReplyEncoder } from './replies.js';
 import type { DownstreamSession } from './sessions.js';
 
 /** Where a call's replies go. */
 export interface CallOutput {
-  readonly maxPayload: number;
+  readonly replies: ReplyEncoder;
   send(session: DownstreamSession, env: OutEnvelope): void;
-  error(message: string): void;
 }
 
 /**
@@ -42,12 +41,12 @@ export class ServerCall {
   respond(result: unknown, settled: () => void = noop): void {
     if (this.done) return settled(); // cancelled, or the peer left, while the handler ran
     if (!isObservable(result)) {
-      this.finish(this.reply(result, Flag.End));
+      this.finish(this.out.replies.value(this.id, result, Flag.End));
       return settled();
     }
     const subscription = result.subscribe({
       next: value => this.next(value),
-      error: err => this.finish(errorEnvelope(this.id, err)),
+      error: err => this.finish(this.out.replies.error(this.id, err)),
       complete: () => this.finish(controlEnvelope(MessageType.End, this.id)),
     });
     subscription.add(settled);
@@ -57,7 +56,7 @@ export class ServerCall {
 
   /** The handler threw or rejected: the reply is that error. */
   fail(err: unknown): void {
-    this.finish(errorEnvelope(this.id, err));
+    this.finish(this.out.replies.error(this.id, err));
   }
 
   /** Ends the call without sending anything more (CANCEL, session gone, close). */
@@ -70,7 +69,7 @@ export class ServerCall {
 
   private next(value: unknown): void {
     if (this.done) return;
-    const env = this.reply(value, 0);
+    const env = this.out.replies.value(this.id, value, 0);
     if (env.type !== MessageType.Error) return this.out.send(this.session, env);
     this.finish(env);
     this.subscription?.unsubscribe();
@@ -82,18 +81,6 @@ export class ServerCall {
     this.done = true;
     this.session.calls.delete(this.id);
     this.out.send(this.session, last);
-  }
-
-  /** A CHUNK for `value`, or an ERROR when the value cannot go on the wire. */
-  private reply(value: unknown, flags: number): OutEnvelope {
-    if (value === undefined && flags & Flag.End) return controlEnvelope(MessageType.End, this.id);
-    try {
-      return dataEnvelope(MessageType.Chunk, this.id, value, this.out.maxPayload, flags);
-    } catch (err) {
-      this.out.error(`Reply to ${this.session.id}#${this.id} could not be sent: ${(err as Error).message}`);
-      const code = (err as { code?: string }).code ?? ZmqErrorCode.SERIALIZATION;
-      return errorEnvelope(this.id, { status: 'error', code, message: (err as Error).message });
-    }
   }
 }
 

@@ -2,6 +2,7 @@ import type { BindChannel, Channel, SessionObserver } from '../channel.js';
 import type { Clock, Scheduler } from '../clock.js';
 import type { Metadata } from '../frames.js';
 import type { HeartbeatSettings } from '../handshake.js';
+import type { PacketCodec } from '../packet-codec.js';
 import type { ServerCall } from './server-call.js';
 
 /** What the engine needs of the server's resolved options. */
@@ -30,6 +31,8 @@ export interface ServerEngineDeps<H> {
   readonly bind: BindChannel;
   readonly host: ServerHost<H>;
   readonly observer: SessionObserver;
+  /** The user's `serializer` / `deserializer` options, when set. */
+  readonly codec?: PacketCodec;
   readonly clock?: Clock;
   readonly scheduler?: Scheduler;
 }

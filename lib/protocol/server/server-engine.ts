@@ -3,11 +3,13 @@ import type { ZmqPeerInfo, ZmqPeerLeftReason } from '../../interfaces/zmq-events
 import type { ChannelHandlers, SendFailure, SessionObserver } from '../channel.js';
 import { Clock, monotonicClock, realScheduler } from '../clock.js';
 import { decodePayload } from '../codec.js';
-import { BYE, errorEnvelope, PING, PONG } from '../envelopes.js';
+import { BYE, PING, PONG } from '../envelopes.js';
+import { deserializeWith, field } from '../packet-codec.js';
 import { Envelope, MalformedError, MessageType, OutEnvelope } from '../frames.js';
 import { peekForeignVersion, refusalEnvelope } from '../handshake.js';
 import { InboundDecoder, InboundHandler } from '../inbound.js';
 import { Heartbeat } from '../liveness.js';
+import { ReplyEncoder } from './replies.js';
 import { CallOutput, ServerCall } from './server-call.js';
 import { ServerEngineConfig, ServerEngineDeps, ServerHost, ServerState } from './server-deps.js';
 import { ServerHandshake } from './server-handshake.js';
@@ -31,7 +33,8 @@ export type { ServerEngineConfig, ServerEngineDeps, ServerHost, ServerState } fr
  */
 export class ServerEngine<H> implements InboundHandler<Origin>, CallOutput {
   readonly sessions = new SessionTable();
-  readonly maxPayload: number;
+  /** How replies are encoded (CallOutput). */
+  readonly replies: ReplyEncoder;
   private readonly config: ServerEngineConfig;
   private readonly host: ServerHost<H>;
   private readonly observer: SessionObserver;
@@ -47,7 +50,9 @@ export class ServerEngine<H> implements InboundHandler<Origin>, CallOutput {
     this.config = deps.config;
     this.host = deps.host;
     this.observer = deps.observer;
-    this.maxPayload = this.config.maxPayload;
+    this.replies = new ReplyEncoder(this.config.maxPayload, deps.codec?.serializer, (id, err) =>
+      this.observer.error(`A reply to request ${id} could not be sent: ${err.message}`),
+    );
     this.clock = deps.clock ?? monotonicClock;
     this.liveness = new Heartbeat<DownstreamSession>(
       this.config.heartbeat,
@@ -59,7 +64,7 @@ export class ServerEngine<H> implements InboundHandler<Origin>, CallOutput {
       this.clock,
       deps.scheduler ?? realScheduler,
     );
-    this.decoder = new InboundDecoder(1, this.maxPayload, this);
+    this.decoder = new InboundDecoder(1, this.config.maxPayload, this);
     const { id, metadata, heartbeat } = this.config;
     this.handshake = new ServerHandshake({
       id,
@@ -162,7 +167,7 @@ export class ServerEngine<H> implements InboundHandler<Origin>, CallOutput {
     } else if (header[1] === MessageType.Hello) {
       this.handshake.malformedHello(from.routingId, err.message);
     } else if (err.id !== 0 && header[1] === MessageType.Request && this.sessions.onConnection(from.key)) {
-      this.sendRouted(from.routingId, malformedReply(err.id, err.message));
+      this.sendRouted(from.routingId, this.replies.error(err.id, malformed(err.message)));
     }
     this.observer.drop(err.reason, err.message);
   }
@@ -174,10 +179,6 @@ export class ServerEngine<H> implements InboundHandler<Origin>, CallOutput {
   /** Sends to a session's client; a full queue is counted, never thrown (CallOutput). */
   send(session: DownstreamSession, env: OutEnvelope): void {
     this.sendRouted(session.routingId, env);
-  }
-
-  error(message: string): void {
-    this.observer.error(message);
   }
 
   /** Ends a session: its calls are cancelled (their teardown runs) and `peer:left` is told. */
@@ -215,7 +216,7 @@ export class ServerEngine<H> implements InboundHandler<Origin>, CallOutput {
     } else if (env.type === MessageType.Request) {
       this.sendRouted(
         routingId,
-        errorEnvelope(env.id, { status: 'error', code: ZmqErrorCode.NOT_READY, message: NO_SESSION }),
+        this.replies.error(env.id, { status: 'error', code: ZmqErrorCode.NOT_READY, message: NO_SESSION }),
       );
     }
   }
@@ -228,15 +229,15 @@ export class ServerEngine<H> implements InboundHandler<Origin>, CallOutput {
       const message = `${NO_MESSAGE_HANDLER} Pattern: ${pattern}`;
       return this.send(
         session,
-        errorEnvelope(env.id, { status: 'error', code: ZmqErrorCode.NO_HANDLER, message, pattern }),
+        this.replies.error(env.id, { status: 'error', code: ZmqErrorCode.NO_HANDLER, message, pattern }),
       );
     }
     let data: unknown;
     try {
-      data = decodePayload(env.encoding, env.payload, env.id);
+      data = this.dataOf(env);
     } catch (err) {
       this.observer.drop('payload', (err as Error).message);
-      return this.send(session, malformedReply(env.id, (err as Error).message));
+      return this.send(session, this.replies.error(env.id, malformed((err as Error).message)));
     }
     const call = new ServerCall(env.id, pattern, session, this);
     session.calls.set(call.id, call);
@@ -246,11 +247,20 @@ export class ServerEngine<H> implements InboundHandler<Origin>, CallOutput {
   private onEvent(session: DownstreamSession, env: Envelope): void {
     let data: unknown;
     try {
-      data = decodePayload(env.encoding, env.payload);
+      data = this.dataOf(env);
     } catch (err) {
       return this.observer.drop('payload', (err as Error).message);
     }
     this.host.runEvent(env.pattern!, data, session.id, env.metadata);
+  }
+
+  /** A request's or event's data: its payload, or the `data` the user's deserializer finds in it. */
+  private dataOf(env: Envelope): unknown {
+    const raw = decodePayload(env.encoding, env.payload, env.id);
+    const deserializer = this.deps.codec?.deserializer;
+    return deserializer === undefined
+      ? raw
+      : field(deserializeWith(deserializer, raw, { pattern: env.pattern }), 'data');
   }
 
   private sendRouted(routingId: Buffer, env: OutEnvelope): void {
@@ -280,6 +290,6 @@ export class ServerEngine<H> implements InboundHandler<Origin>, CallOutput {
   }
 }
 
-function malformedReply(id: number, reason: string): OutEnvelope {
-  return errorEnvelope(id, { status: 'error', code: ZmqErrorCode.MALFORMED, message: `Malformed request: ${reason}` });
+function malformed(reason: string): object {
+  return { status: 'error', code: ZmqErrorCode.MALFORMED, message: `Malformed request: ${reason}` };
 }
