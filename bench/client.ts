@@ -13,6 +13,8 @@ import {
   exitAfter,
   isContender,
   largePayload,
+  ObjectPayload,
+  objectPayload,
   peakRss,
   Phase,
   Plan,
@@ -35,7 +37,10 @@ async function connect(contender: Contender, endpoint: string): Promise<Driver> 
     return { call: data => raw.call(data), stream: (n, onItem) => raw.stream(n, onItem), close: () => raw.close() };
   }
   const nest = require('./nest-client') as typeof import('./nest-client');
-  return nest.connectNestClient(contender === 'nest-tcp' ? 'tcp' : 'zmq', endpoint);
+  return nest.connectNestClient(
+    contender === 'nest-tcp' ? 'tcp' : contender === 'nest-zmq' ? 'zmq' : 'zmq-msgpack',
+    endpoint,
+  );
 }
 
 /** Rejects when `work` takes longer than `ms`. */
@@ -79,7 +84,7 @@ function saturate(
   driver: Driver,
   total: number,
   inFlight: number,
-  make: (i: number) => SmallPayload | string,
+  make: (i: number) => SmallPayload | ObjectPayload | string,
 ): Promise<number> {
   if (total === 0) return Promise.resolve(0);
   return new Promise((resolve, reject) => {
@@ -153,7 +158,17 @@ async function main(): Promise<void> {
       limit,
       'throughput 64 KiB',
     );
-    result = { ...latency, throughput, throughputLarge, peakRss: 0 };
+    await bounded(
+      saturate(driver, Math.min(100, plan.throughputObject), plan.inFlight, objectPayload),
+      limit,
+      'warm-up 64 KiB objects',
+    );
+    const throughputObject = await bounded(
+      saturate(driver, plan.throughputObject, plan.inFlight, objectPayload),
+      limit,
+      'throughput 64 KiB objects',
+    );
+    result = { ...latency, throughput, throughputLarge, throughputObject, peakRss: 0 };
   } else {
     await bounded(streamed(driver, Math.min(1_000, plan.streamItems)), limit, 'warm-up stream');
     result = { streamItemsPerSec: await bounded(streamed(driver, plan.streamItems), limit, 'stream'), peakRss: 0 };

@@ -4,8 +4,11 @@
  */
 import { readFileSync } from 'node:fs';
 
-/** The three contenders, each run as one server process and one client process. */
-export const CONTENDERS = ['raw-zmq', 'nest-tcp', 'nest-zmq'] as const;
+/**
+ * The contenders, each run as one server process and one client process;
+ * `nest-zmq-msgpack` is this transport with `codec: 'msgpack'` on both sides.
+ */
+export const CONTENDERS = ['raw-zmq', 'nest-tcp', 'nest-zmq', 'nest-zmq-msgpack'] as const;
 export type Contender = (typeof CONTENDERS)[number];
 
 export function isContender(value: string | undefined): value is Contender {
@@ -24,6 +27,8 @@ export interface Plan {
   throughput: number;
   /** 64 KiB requests for the large-payload throughput figure. */
   throughputLarge: number;
+  /** 64 KiB object requests (records, not one string) for the codec figure. */
+  throughputObject: number;
   /** Items of the streamed reply. */
   streamItems: number;
   /** Upper bound for one measurement, in ms: a stuck contender fails instead of hanging. */
@@ -36,6 +41,7 @@ export const FULL_PLAN: Plan = {
   inFlight: 64,
   throughput: 20_000,
   throughputLarge: 20_000,
+  throughputObject: 5_000,
   streamItems: 100_000,
   phaseTimeoutMs: 120_000,
 };
@@ -46,6 +52,7 @@ export const QUICK_PLAN: Plan = {
   inFlight: 64,
   throughput: 2_000,
   throughputLarge: 200,
+  throughputObject: 100,
   streamItems: 10_000,
   phaseTimeoutMs: 30_000,
 };
@@ -57,6 +64,7 @@ export interface ClientResult {
   meanUs?: number;
   throughput?: number;
   throughputLarge?: number;
+  throughputObject?: number;
   streamItemsPerSec?: number;
   peakRss: number;
 }
@@ -80,15 +88,42 @@ export function largePayload(seq: number): string {
   return String(seq).padStart(10, '0') + LARGE_BODY;
 }
 
+/** A 64 KiB object as JSON: 400 records, the shape a list endpoint returns. */
+export interface ObjectPayload {
+  seq: number;
+  rows: Array<{ id: number; name: string; score: number; active: boolean; tags: string[] }>;
+}
+
+export function objectPayload(seq: number): ObjectPayload {
+  const rows = Array.from({ length: 400 }, (_, id) => ({
+    id,
+    name: `customer-${id}-of-batch-${seq}`,
+    score: id * 1.25,
+    active: id % 2 === 0,
+    tags: ['alpha', 'beta', 'gamma'],
+  }));
+  return { seq, rows };
+}
+
 /** Throws unless `reply` is the echo of `sent`: a wrong answer fails the run. */
-export function checkEcho(sent: SmallPayload | string, reply: unknown): void {
+export function checkEcho(sent: SmallPayload | ObjectPayload | string, reply: unknown): void {
   if (typeof sent === 'string') {
     if (reply !== sent) throw new Error(`wrong echo for a large payload (got ${describe(reply)})`);
-    return;
+  } else if ('rows' in sent) {
+    checkObjectEcho(sent, reply);
+  } else {
+    const r = reply as Partial<SmallPayload> | null;
+    if (r === null || typeof r !== 'object' || r.seq !== sent.seq || r.user !== sent.user || r.note !== sent.note) {
+      throw new Error(`wrong echo for seq ${sent.seq} (got ${describe(reply)})`);
+    }
   }
-  const r = reply as Partial<SmallPayload> | null;
-  if (r === null || typeof r !== 'object' || r.seq !== sent.seq || r.user !== sent.user || r.note !== sent.note) {
-    throw new Error(`wrong echo for seq ${sent.seq} (got ${describe(reply)})`);
+}
+
+function checkObjectEcho(sent: ObjectPayload, reply: unknown): void {
+  const r = reply as Partial<ObjectPayload> | null;
+  const last = sent.rows.length - 1;
+  if (r?.seq !== sent.seq || r.rows?.length !== sent.rows.length || r.rows[last]?.name !== sent.rows[last]!.name) {
+    throw new Error(`wrong echo for object seq ${sent.seq} (got ${describe(reply)})`);
   }
 }
 

@@ -23,13 +23,13 @@ function nestDriver(client: ClientProxy): Driver {
 }
 
 /** A Nest client over Nest's TCP transport or over ClientZmq, connected. */
-export async function connectNestClient(transport: 'tcp' | 'zmq', endpoint: string): Promise<Driver> {
+export async function connectNestClient(transport: 'tcp' | 'zmq' | 'zmq-msgpack', endpoint: string): Promise<Driver> {
   let client: ClientProxy;
   if (transport === 'tcp') {
     const [host, port] = endpoint.split(':');
     client = ClientProxyFactory.create({ transport: Transport.TCP, options: { host: host!, port: Number(port) } });
   } else {
-    client = new ClientZmq({ connect: endpoint });
+    client = new ClientZmq({ connect: endpoint, codec: transport === 'zmq-msgpack' ? 'msgpack' : 'json' });
   }
   await client.connect();
   return nestDriver(client);

@@ -49,7 +49,7 @@ function freePort(): Promise<number> {
   });
 }
 
-export async function startNestServer(transport: 'tcp' | 'zmq'): Promise<BenchServer> {
+export async function startNestServer(transport: 'tcp' | 'zmq' | 'zmq-msgpack'): Promise<BenchServer> {
   if (transport === 'tcp') {
     const port = await freePort();
     const app = await NestFactory.createMicroservice<MicroserviceOptions>(EchoModule, {
@@ -60,7 +60,10 @@ export async function startNestServer(transport: 'tcp' | 'zmq'): Promise<BenchSe
     await app.listen();
     return { endpoint: `127.0.0.1:${port}`, close: () => app.close() };
   }
-  const strategy = new ServerZmq({ bind: 'tcp://127.0.0.1:*' });
+  const strategy = new ServerZmq({
+    bind: 'tcp://127.0.0.1:*',
+    codec: transport === 'zmq-msgpack' ? 'msgpack' : 'json',
+  });
   const app = await NestFactory.createMicroservice<MicroserviceOptions>(EchoModule, { strategy, logger: false });
   await app.listen();
   return { endpoint: strategy.endpoints[0]!, close: () => app.close() };

@@ -232,6 +232,13 @@ const METRICS: Metric[] = [
     target: 1.2,
   },
   {
+    key: 'rpsObj64k',
+    label: 'req/s, 64 in flight, 64 KiB object',
+    unit: 'req/s',
+    higherIsBetter: true,
+    read: m => m.client.throughputObject!,
+  },
+  {
     key: 'stream',
     label: 'streamed items/s',
     unit: 'items/s',

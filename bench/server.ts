@@ -16,7 +16,7 @@ async function start(contender: Contender): Promise<BenchServer> {
   /* eslint-disable @typescript-eslint/no-require-imports */
   if (contender === 'raw-zmq') return (require('./raw-zmq') as typeof import('./raw-zmq')).startRawServer();
   const nest = require('./nest-server') as typeof import('./nest-server');
-  return nest.startNestServer(contender === 'nest-tcp' ? 'tcp' : 'zmq');
+  return nest.startNestServer(contender === 'nest-tcp' ? 'tcp' : contender === 'nest-zmq' ? 'zmq' : 'zmq-msgpack');
 }
 
 async function main(): Promise<void> {

@@ -1,6 +1,7 @@
 import { Logger } from '@nestjs/common';
 import { ClientProxy, MsPattern, ReadPacket, WritePacket } from '@nestjs/microservices';
 import { defer, map, merge, mergeMap, Observable, Subscriber, throwError } from 'rxjs';
+import { loadMsgpack } from '../common/msgpack-loader.js';
 import { TransportMonitor } from '../common/transport-monitor.js';
 import { resolveClientConfig } from '../config/client-config.js';
 import {
@@ -45,17 +46,20 @@ export class ClientZmq extends ClientProxy<ZmqEvents> {
 
   private readonly monitor: TransportMonitor;
   private readonly engine: ClientEngine;
+  /** Loads msgpackr before the first connection when `codec: 'msgpack'`. */
+  private readonly codecLoad: (() => Promise<void>) | undefined;
 
   constructor(options: ZmqClientOptions) {
     super();
     const config = resolveClientConfig(options);
     this.id = config.id;
+    this.codecLoad = config.msgpack ? once(loadMsgpack) : undefined;
     this.monitor = new TransportMonitor(new Logger('ClientZmq'), 'client', this.id);
     this.engine = new ClientEngine({
       config,
       connect: dealerChannels(config.socket),
       observer: this.monitor,
-      codec: config.codec,
+      serializers: config.serializers,
       status: status => this._status$.next(status),
     });
   }
@@ -69,7 +73,8 @@ export class ClientZmq extends ClientProxy<ZmqEvents> {
    * before every `send()` / `emit()`.
    */
   connect(): Promise<void> {
-    return this.engine.connect();
+    if (this.codecLoad === undefined) return this.engine.connect();
+    return this.codecLoad().then(() => this.engine.connect());
   }
 
   /**
@@ -250,3 +255,8 @@ export class ClientZmq extends ClientProxy<ZmqEvents> {
 }
 
 function noop(): void {}
+
+function once(load: () => Promise<void>): () => Promise<void> {
+  let loading: Promise<void> | undefined;
+  return () => (loading ??= load());
+}

@@ -34,6 +34,7 @@ export const COMMON_OPTION_KEYS = [
   'heartbeatLiveness',
   'serializer',
   'deserializer',
+  'codec',
 ] as const satisfies readonly (keyof ZmqCommonOptions)[];
 
 /** One or more endpoints, each checked as ZeroMQ reads it. */
@@ -70,7 +71,9 @@ export interface CommonConfig {
   readonly maxPayload: number;
   readonly heartbeat: Readonly<HeartbeatSettings>;
   /** The `serializer` / `deserializer` options. */
-  readonly codec: Readonly<PacketCodec>;
+  readonly serializers: Readonly<PacketCodec>;
+  /** `codec: 'msgpack'`: MessagePack offered (client) or accepted (server) in the handshake. */
+  readonly msgpack: boolean;
 }
 
 export function resolveCommon(options: ZmqCommonOptions): CommonConfig {
@@ -82,7 +85,8 @@ export function resolveCommon(options: ZmqCommonOptions): CommonConfig {
     throw new ZmqOptionsError('id', '"id" must be a non-empty string');
   }
   return {
-    codec: Object.freeze(codecOf(options)),
+    serializers: Object.freeze(serializersOf(options)),
+    msgpack: codecOf(options) === 'msgpack',
     id: options.id ?? randomId(),
     metadata,
     maxPayload: numberOption(options.maxPayloadSize, DEFAULT_MAX_PAYLOAD_SIZE, 'maxPayloadSize'),
@@ -93,7 +97,14 @@ export function resolveCommon(options: ZmqCommonOptions): CommonConfig {
   };
 }
 
-function codecOf(options: ZmqCommonOptions): PacketCodec {
+function codecOf(options: ZmqCommonOptions): 'json' | 'msgpack' {
+  const codec = options.codec ?? 'json';
+  if (codec !== 'json' && codec !== 'msgpack')
+    throw new ZmqOptionsError('codec', `"codec" must be 'json' or 'msgpack'`);
+  return codec;
+}
+
+function serializersOf(options: ZmqCommonOptions): PacketCodec {
   const { serializer, deserializer } = options;
   if (serializer !== undefined && typeof (serializer as Partial<PacketSerializer>)?.serialize !== 'function') {
     throw new ZmqOptionsError('serializer', '"serializer" must have a serialize(value) method');

@@ -61,6 +61,15 @@ export interface ZmqCommonOptions {
    * @default none: the payload is the data itself
    */
   deserializer?: Deserializer;
+  /**
+   * `'msgpack'`: send object payloads as MessagePack (msgpackr, an optional
+   * peer dependency: `npm install msgpackr`) to every peer that negotiated it
+   * in the handshake, so Dates, Maps, Sets, BigInts, typed arrays and Buffers
+   * inside objects arrive as themselves; a peer without it gets JSON. Strings,
+   * Buffers and `undefined` keep their own encodings.
+   * @default 'json'
+   */
+  codec?: 'json' | 'msgpack';
 }
 
 /** Options of {@link ServerZmq}. */

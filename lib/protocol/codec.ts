@@ -1,5 +1,6 @@
 import { isUtf8 } from 'node:buffer';
 import { EMPTY, Encoding, MalformedError } from './frames.js';
+import { msgpackCodec } from './msgpack.js';
 
 /** An encoded payload frame. */
 export interface EncodedPayload {
@@ -25,10 +26,11 @@ export interface WirePayload {
 /**
  * Encodes a value for the wire: `undefined` as NONE, a Buffer or Uint8Array
  * as RAW (no copy for a Buffer), a string as TEXT (one with a lone surrogate
- * as JSON, whose escapes keep it), anything else as JSON text. Throws what
+ * as JSON, whose escapes keep it), anything else as JSON text, or as
+ * MSGPACK with `msgpack` (a session that negotiated it). Throws what
  * JSON.stringify throws (BigInt, cycles).
  */
-export function encodeWirePayload(value: unknown): WirePayload {
+export function encodeWirePayload(value: unknown, msgpack = false): WirePayload {
   if (value === undefined) {
     return { encoding: Encoding.None, payload: EMPTY };
   }
@@ -42,9 +44,16 @@ export function encodeWirePayload(value: unknown): WirePayload {
   if (value instanceof Uint8Array) {
     return { encoding: Encoding.Raw, payload: Buffer.from(value.buffer, value.byteOffset, value.byteLength) };
   }
+  if (msgpack) return { encoding: Encoding.Msgpack, payload: packMsgpack(value) };
   const text = JSON.stringify(value);
   // Functions and symbols stringify to undefined: they travel as "no value".
   return text === undefined ? { encoding: Encoding.None, payload: EMPTY } : { encoding: Encoding.Json, payload: text };
+}
+
+function packMsgpack(value: unknown): Buffer {
+  const codec = msgpackCodec();
+  if (codec === undefined) throw new Error('MessagePack is not loaded in this process');
+  return codec.pack(value);
 }
 
 /** Size in bytes of a payload on the wire. */
@@ -62,6 +71,8 @@ export function decodePayload(encoding: Encoding, bytes: Buffer, id = 0): unknow
     case Encoding.Text:
       if (!isUtf8(bytes)) throw new MalformedError('payload', 'payload is not valid UTF-8', id);
       return bytes.toString('utf8');
+    case Encoding.Msgpack:
+      return unpackMsgpack(bytes, id);
     default:
       try {
         return JSON.parse(bytes.toString('utf8'));
@@ -102,4 +113,15 @@ export function encodeErrorPayload(err: unknown): EncodedPayload {
     message = 'Unserializable error';
   }
   return { encoding: Encoding.Json, bytes: Buffer.from(JSON.stringify({ status: 'error', message }), 'utf8') };
+}
+
+function unpackMsgpack(bytes: Buffer, id: number): unknown {
+  const codec = msgpackCodec();
+  if (codec === undefined)
+    throw new MalformedError('payload', 'a MSGPACK payload, but this side did not negotiate it', id);
+  try {
+    return codec.unpack(bytes);
+  } catch {
+    throw new MalformedError('payload', 'payload is not valid MessagePack', id);
+  }
 }

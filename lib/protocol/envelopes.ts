@@ -24,10 +24,11 @@ export function dataEnvelope(
   flags = 0,
   pattern?: Buffer,
   metadata?: Buffer,
+  msgpack = false,
 ): OutEnvelope {
   let encoded: WirePayload;
   try {
-    encoded = encodeWirePayload(value);
+    encoded = encodeWirePayload(value, msgpack);
   } catch (err) {
     throw new ZmqSerializationError(err);
   }

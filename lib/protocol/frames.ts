@@ -43,9 +43,11 @@ export const enum Encoding {
   Raw = 2,
   /** A string as its UTF-8 bytes: no JSON quoting, escaping or parsing. */
   Text = 3,
+  /** One MessagePack value (negotiated: the `msgpack` handshake feature, docs/PROTOCOL.md §3.2). */
+  Msgpack = 4,
 }
 
-const MAX_ENCODING = Encoding.Text;
+const MAX_ENCODING = Encoding.Msgpack;
 
 /** Fixed part of the header: version, type, flags, encoding, id, pattern length. */
 export const HEADER_FIXED_BYTES = 10;

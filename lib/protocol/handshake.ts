@@ -22,6 +22,12 @@ export interface Hello {
   instance?: string;
   metadata: Record<string, unknown>;
   heartbeat: HeartbeatSettings;
+  /**
+   * Capabilities beyond protocol 1.0 (docs/PROTOCOL.md §4.5). In a HELLO:
+   * what the client offers; in a WELCOME: what the server accepts of that
+   * offer for this session. Absent means none (a 1.0 peer sends none).
+   */
+  features?: string[];
 }
 
 /** Payload of WELCOME (server → client). */
@@ -52,6 +58,22 @@ function isStringArray(v: unknown): v is string[] {
   return Array.isArray(v) && v.every(s => typeof s === 'string');
 }
 
+const MAX_FEATURES = 32;
+const MAX_FEATURE_LENGTH = 64;
+
+function isFeatureList(v: unknown): v is string[] {
+  return (
+    Array.isArray(v) &&
+    v.length <= MAX_FEATURES &&
+    v.every(f => typeof f === 'string' && f.length > 0 && f.length <= MAX_FEATURE_LENGTH)
+  );
+}
+
+/** Whether a handshake lists `feature`. */
+export function hasFeature(handshake: Hello, feature: string): boolean {
+  return handshake.features?.includes(feature) === true;
+}
+
 function isIdString(v: unknown, minLength: number): v is string {
   return typeof v === 'string' && v.length >= minLength && v.length <= MAX_ID_LENGTH;
 }
@@ -67,6 +89,9 @@ function helloProblem(v: Record<string, unknown>): string | undefined {
   const hb = v.heartbeat;
   if (!isRecord(hb) || !isPositive(hb.interval) || !isPositive(hb.liveness))
     return 'hello heartbeat settings are invalid';
+  if (v.features !== undefined && !isFeatureList(v.features)) {
+    return `hello features must be at most ${MAX_FEATURES} strings of 1 to ${MAX_FEATURE_LENGTH} characters`;
+  }
   return undefined;
 }
 
@@ -82,6 +107,7 @@ export function validateHello(v: unknown): Hello | string {
     ...(typeof v.instance === 'string' ? { instance: v.instance } : {}),
     metadata: (v.metadata as Record<string, unknown> | undefined) ?? {},
     heartbeat: { interval: hb.interval, liveness: hb.liveness },
+    ...(v.features !== undefined ? { features: [...(v.features as string[])] } : {}),
   };
 }
 

@@ -1,5 +1,6 @@
 import { Logger } from '@nestjs/common';
 import { CustomTransportStrategy, MessageHandler, Server } from '@nestjs/microservices';
+import { loadMsgpack } from '../common/msgpack-loader.js';
 import { TransportMonitor } from '../common/transport-monitor.js';
 import { resolveServerConfig } from '../config/server-config.js';
 import { ZmqContext } from '../ctx-host/zmq.context.js';
@@ -42,19 +43,21 @@ export class ServerZmq
   private readonly monitor: TransportMonitor;
   private readonly engine: ServerEngine<MessageHandler>;
   private readonly handlerCache = new Map<string, MessageHandler | null>();
+  private readonly msgpack: boolean;
 
   constructor(options: ZmqServerOptions) {
     super();
     const config = resolveServerConfig(options);
     this.transportId = config.transportId ?? ZMQ_TRANSPORT;
     this.id = config.id;
+    this.msgpack = config.msgpack;
     this.monitor = new TransportMonitor(this.log, 'server', this.id);
     this.engine = new ServerEngine({
       config,
       bind: routerChannel(config.socket),
       host: this,
       observer: this.monitor,
-      codec: config.codec,
+      serializers: config.serializers,
     });
   }
 
@@ -65,16 +68,19 @@ export class ServerZmq
 
   /** Binds every endpoint, then calls `callback()`, or `callback(err)` when a bind fails. */
   listen(callback: (...optionalParams: unknown[]) => unknown): void {
-    this.engine.listen().then(
-      () => {
-        this._status$.next(ZmqStatus.CONNECTED);
-        callback();
-      },
-      err => {
-        this._status$.next(ZmqStatus.DISCONNECTED);
-        callback(err);
-      },
-    );
+    const ready = this.msgpack ? loadMsgpack() : Promise.resolve();
+    ready
+      .then(() => this.engine.listen())
+      .then(
+        () => {
+          this._status$.next(ZmqStatus.CONNECTED);
+          callback();
+        },
+        err => {
+          this._status$.next(ZmqStatus.DISCONNECTED);
+          callback(err);
+        },
+      );
   }
 
   /**

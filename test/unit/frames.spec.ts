@@ -249,7 +249,7 @@ describe('malformed headers are rejected with a MalformedError naming the reason
     ['unknown type 255', rawHeader({ type: 255 }), EMPTY, 'type', 0],
     ['unknown flag 0x04', rawHeader({ type: MessageType.Chunk, id: ID, flags: 0x04 }), EMPTY, 'header', ID],
     ['unknown flag 0x80 beside END', rawHeader({ type: MessageType.Chunk, id: ID, flags: 0x81 }), EMPTY, 'header', ID],
-    ['bad encoding 4', rawHeader({ type: MessageType.Chunk, id: ID, encoding: 4 }), Buffer.from('1'), 'header', ID],
+    ['bad encoding 5', rawHeader({ type: MessageType.Chunk, id: ID, encoding: 5 }), Buffer.from('1'), 'header', ID],
     ['bad encoding 255', rawHeader({ type: MessageType.Ping, encoding: 255 }), EMPTY, 'header', 0],
     ['REQUEST without id', rawHeader({ type: MessageType.Request, pattern: 'p' }), EMPTY, 'header', 0],
     ['CHUNK without id', rawHeader({ type: MessageType.Chunk }), EMPTY, 'header', 0],

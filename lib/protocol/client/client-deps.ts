@@ -16,6 +16,8 @@ export interface ClientEngineConfig {
   readonly maxPayload: number;
   readonly heartbeat: Readonly<HeartbeatSettings>;
   readonly strategy: 'round-robin' | 'least-pending';
+  /** Offer MessagePack (encoding 4) in the HELLO; the codec must be installed before `connect()`. */
+  readonly msgpack?: boolean;
 }
 
 export interface ClientEngineDeps {
@@ -24,7 +26,7 @@ export interface ClientEngineDeps {
   readonly connect: ConnectChannel;
   readonly observer: SessionObserver;
   /** The user's `serializer` / `deserializer` options, when set. */
-  readonly codec?: PacketCodec;
+  readonly serializers?: PacketCodec;
   /** Told each time the status changes; never twice the same in a row. */
   readonly status: (status: ZmqStatus) => void;
   readonly clock?: Clock;

@@ -2,20 +2,18 @@ import { ZmqClosedError, ZmqConnectTimeoutError, ZmqError, ZmqPeerLostError } fr
 import { ZmqPeerInfo, ZmqPeerLeftReason, ZmqStatus, ZmqTarget } from '../../interfaces/zmq-events.interface.js';
 import type { ChannelHandlers, SessionObserver } from '../channel.js';
 import { Clock, monotonicClock, realScheduler, Scheduler } from '../clock.js';
-import { BYE, controlEnvelope, dataEnvelope, PING } from '../envelopes.js';
+import { BYE, controlEnvelope, PING } from '../envelopes.js';
 import { MessageType } from '../frames.js';
-import { handshakeEnvelope, Welcome } from '../handshake.js';
+import type { Welcome } from '../handshake.js';
 import { InboundDecoder } from '../inbound.js';
-import { PROTOCOL_VERSION } from '../limits.js';
-import { PacketSerializer, serializeWith } from '../packet-codec.js';
 import { Heartbeat } from '../liveness.js';
 import { CallRegistry, PendingCall, ReplyCallback } from './calls.js';
 import { ANY_SERVER, ClientEngineConfig, ClientEngineDeps, Route } from './client-deps.js';
 import { ClientInbound } from './client-inbound.js';
 import { ConnectWaiter } from './connect-waiter.js';
 import { LinkPool } from './link-pool.js';
-import { PatternCache } from './pattern-cache.js';
-import { UpstreamLink } from './upstream-link.js';
+import { RequestEncoder } from './requests.js';
+import { helloFor, UpstreamLink } from './upstream-link.js';
 
 export type { ClientEngineConfig, ClientEngineDeps, Route } from './client-deps.js';
 export { ANY_SERVER } from './client-deps.js';
@@ -35,8 +33,7 @@ export class ClientEngine {
   private readonly waiter: ConnectWaiter;
   private readonly liveness: Heartbeat<UpstreamLink>;
   private readonly decoder: InboundDecoder<UpstreamLink>;
-  private readonly patterns = new PatternCache();
-  private readonly serializer: PacketSerializer | undefined;
+  private readonly encoder: RequestEncoder;
   private connection: Promise<void> | undefined;
   private helloTimer: unknown = undefined;
   private lastStatus: ZmqStatus | undefined;
@@ -48,7 +45,7 @@ export class ClientEngine {
     this.clock = deps.clock ?? monotonicClock;
     this.scheduler = deps.scheduler ?? realScheduler;
     this.pool = new LinkPool(this.config.strategy);
-    this.serializer = deps.codec?.serializer;
+    this.encoder = new RequestEncoder(this.config.maxPayload, deps.serializers?.serializer);
     this.waiter = new ConnectWaiter(this.scheduler);
     this.calls = new CallRegistry(
       this.config.requestTimeout,
@@ -70,7 +67,7 @@ export class ClientEngine {
     this.decoder = new InboundDecoder(
       0,
       this.config.maxPayload,
-      new ClientInbound(this, this.calls, this.observer, deps.codec?.deserializer),
+      new ClientInbound(this, this.calls, this.observer, deps.serializers?.deserializer),
     );
   }
 
@@ -135,9 +132,7 @@ export class ClientEngine {
     try {
       const link = route.link ?? this.pool.pick(this.pool.candidates(pattern, 'serves', route.target));
       const id = this.calls.nextId();
-      const bytes = this.patterns.bytes(pattern);
-      const payload = this.serializer === undefined ? data : serializeWith(this.serializer, { pattern, data, id });
-      link.channel.send(dataEnvelope(MessageType.Request, id, payload, this.config.maxPayload, 0, bytes, metadata));
+      link.channel.send(this.encoder.request(id, pattern, data, metadata, link.msgpack));
       call = { id, link, pattern, callback };
       this.calls.add(call);
     } catch (err) {
@@ -160,10 +155,7 @@ export class ClientEngine {
   ): string[] {
     const candidates = this.pool.candidates(pattern, 'handles', target);
     const links = all ? candidates : [this.pool.pick(candidates)];
-    const bytes = this.patterns.bytes(pattern);
-    const payload = this.serializer === undefined ? data : serializeWith(this.serializer, { pattern, data });
-    const env = dataEnvelope(MessageType.Event, 0, payload, this.config.maxPayload, 0, bytes, metadata);
-    for (const link of links) link.channel.send(env);
+    for (const [link, env] of this.encoder.events(links, pattern, data, metadata)) link.channel.send(env);
     return links.map(l => l.welcome!.id);
   }
 
@@ -238,18 +230,7 @@ export class ClientEngine {
   }
 
   private openLink(endpoint: string, slot: number): UpstreamLink {
-    const { id, metadata, heartbeat } = this.config;
-    // Same across close() / connect() for one endpoint (a reconnecting client
-    // is handed its session over), distinct between endpoints (two links to
-    // one server must not take the session from each other).
-    const instance = `${this.config.instance}/${slot}`;
-    const hello = handshakeEnvelope(MessageType.Hello, {
-      version: PROTOCOL_VERSION,
-      id,
-      instance,
-      metadata,
-      heartbeat,
-    });
+    const hello = helloFor(this.config, slot);
     const handlers: ChannelHandlers = {
       message: frames => this.receive(link, frames),
       sendFailed: (_failure, envs) =>

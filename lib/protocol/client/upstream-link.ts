@@ -1,8 +1,10 @@
 import { ZmqError } from '../../errors/zmq.errors.js';
 import type { ZmqPeerEvent, ZmqPeerInfo, ZmqPeerLeftReason } from '../../interfaces/zmq-events.interface.js';
 import type { Channel, SessionObserver } from '../channel.js';
-import type { OutEnvelope } from '../frames.js';
-import type { Welcome } from '../handshake.js';
+import { MessageType, type OutEnvelope } from '../frames.js';
+import { PROTOCOL_VERSION } from '../limits.js';
+import { handshakeEnvelope, hasFeature, type HeartbeatSettings, type Welcome } from '../handshake.js';
+import { MSGPACK_FEATURE } from '../msgpack.js';
 import type { LivenessState } from '../liveness.js';
 
 /**
@@ -19,9 +21,37 @@ export type LinkState =
       readonly welcome: Welcome;
       readonly serves: ReadonlySet<string>;
       readonly handles: ReadonlySet<string>;
+      readonly msgpack: boolean;
     }
   | { readonly kind: 'refused'; readonly error: ZmqError }
   | { readonly kind: 'closed' };
+
+/** What a link's HELLO says (docs/PROTOCOL.md §4.1). */
+export interface HelloSettings {
+  readonly id: string;
+  readonly instance: string;
+  readonly metadata: Readonly<Record<string, unknown>>;
+  readonly heartbeat: Readonly<HeartbeatSettings>;
+  readonly msgpack?: boolean;
+}
+
+/**
+ * The HELLO of the link to endpoint number `slot`. Its instance is the same
+ * across close() / connect() for one endpoint (a reconnecting client is handed
+ * its session over) and distinct between endpoints (two links to one server
+ * must not take the session from each other).
+ */
+export function helloFor(settings: HelloSettings, slot: number): OutEnvelope {
+  const { id, metadata, heartbeat } = settings;
+  return handshakeEnvelope(MessageType.Hello, {
+    version: PROTOCOL_VERSION,
+    id,
+    instance: `${settings.instance}/${slot}`,
+    metadata: { ...metadata },
+    heartbeat,
+    ...(settings.msgpack === true ? { features: [MSGPACK_FEATURE] } : {}),
+  });
+}
 
 /** Long before any clock reading: a link that lost its session may say HELLO at once. */
 const NEVER = Number.NEGATIVE_INFINITY;
@@ -63,6 +93,11 @@ export class UpstreamLink implements LivenessState {
     return this.current.kind === 'refused' ? this.current.error : undefined;
   }
 
+  /** Whether this session's WELCOME accepted MessagePack: object payloads go as encoding 4. */
+  get msgpack(): boolean {
+    return this.current.kind === 'ready' && this.current.msgpack;
+  }
+
   /** Whether a session is up and the server serves (`serves`) or handles (`handles`) the pattern. */
   offers(pattern: string, kind: 'serves' | 'handles'): boolean {
     return this.current.kind === 'ready' && this.current[kind].has(pattern);
@@ -88,7 +123,13 @@ export class UpstreamLink implements LivenessState {
   /** The server welcomed us: `joined` when the session is new, `renewed` when one was up. */
   welcomed(welcome: Welcome, now: number): 'joined' | 'renewed' {
     const renewed = this.current.kind === 'ready';
-    this.current = { kind: 'ready', welcome, serves: new Set(welcome.patterns), handles: new Set(welcome.events) };
+    this.current = {
+      kind: 'ready',
+      welcome,
+      serves: new Set(welcome.patterns),
+      handles: new Set(welcome.events),
+      msgpack: hasFeature(welcome, MSGPACK_FEATURE),
+    };
     this.lastSeen = now;
     this.lastPing = now;
     return renewed ? 'renewed' : 'joined';

@@ -20,7 +20,7 @@ export class ReplyEncoder {
    * A CHUNK for `value` (END for an `undefined` last value), or an ERROR
    * when the value cannot go on the wire (`SERIALIZATION`, `TOO_LARGE`).
    */
-  value(id: number, value: unknown, flags: number): OutEnvelope {
+  value(id: number, value: unknown, flags: number, msgpack = false): OutEnvelope {
     const last = (flags & Flag.End) !== 0;
     if (value === undefined && last) return controlEnvelope(MessageType.End, id);
     try {
@@ -28,7 +28,7 @@ export class ReplyEncoder {
         this.serializer === undefined
           ? value
           : serializeWith(this.serializer, { id, response: value, ...(last ? { isDisposed: true } : {}) });
-      return dataEnvelope(MessageType.Chunk, id, payload, this.maxPayload, flags);
+      return dataEnvelope(MessageType.Chunk, id, payload, this.maxPayload, flags, undefined, undefined, msgpack);
     } catch (err) {
       this.onEncodeError(id, err as Error);
       const code = (err as { code?: string }).code ?? ZmqErrorCode.SERIALIZATION;

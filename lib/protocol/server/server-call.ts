@@ -41,7 +41,7 @@ export class ServerCall {
   respond(result: unknown, settled: () => void = noop): void {
     if (this.done) return settled(); // cancelled, or the peer left, while the handler ran
     if (!isObservable(result)) {
-      this.finish(this.out.replies.value(this.id, result, Flag.End));
+      this.finish(this.out.replies.value(this.id, result, Flag.End, this.session.msgpack));
       return settled();
     }
     const subscription = result.subscribe({
@@ -69,7 +69,7 @@ export class ServerCall {
 
   private next(value: unknown): void {
     if (this.done) return;
-    const env = this.out.replies.value(this.id, value, 0);
+    const env = this.out.replies.value(this.id, value, 0, this.session.msgpack);
     if (env.type !== MessageType.Error) return this.out.send(this.session, env);
     this.finish(env);
     this.subscription?.unsubscribe();

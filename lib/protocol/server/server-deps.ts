@@ -12,6 +12,8 @@ export interface ServerEngineConfig {
   readonly metadata: Readonly<Record<string, unknown>>;
   readonly maxPayload: number;
   readonly heartbeat: Readonly<HeartbeatSettings>;
+  /** Accept MessagePack (encoding 4) from clients that offer it; the codec must be installed before `listen()`. */
+  readonly msgpack?: boolean;
 }
 
 /** What the engine asks of the Nest server it serves. `H` is a handler. */
@@ -32,7 +34,7 @@ export interface ServerEngineDeps<H> {
   readonly host: ServerHost<H>;
   readonly observer: SessionObserver;
   /** The user's `serializer` / `deserializer` options, when set. */
-  readonly codec?: PacketCodec;
+  readonly serializers?: PacketCodec;
   readonly clock?: Clock;
   readonly scheduler?: Scheduler;
 }

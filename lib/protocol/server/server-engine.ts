@@ -4,6 +4,7 @@ import type { ChannelHandlers, SendFailure, SessionObserver } from '../channel.j
 import { Clock, monotonicClock, realScheduler } from '../clock.js';
 import { decodePayload } from '../codec.js';
 import { BYE, PING, PONG } from '../envelopes.js';
+import { MSGPACK_FEATURE } from '../msgpack.js';
 import { deserializeWith, field } from '../packet-codec.js';
 import { Envelope, MalformedError, MessageType, OutEnvelope } from '../frames.js';
 import { peekForeignVersion, refusalEnvelope } from '../handshake.js';
@@ -50,7 +51,7 @@ export class ServerEngine<H> implements InboundHandler<Origin>, CallOutput {
     this.config = deps.config;
     this.host = deps.host;
     this.observer = deps.observer;
-    this.replies = new ReplyEncoder(this.config.maxPayload, deps.codec?.serializer, (id, err) =>
+    this.replies = new ReplyEncoder(this.config.maxPayload, deps.serializers?.serializer, (id, err) =>
       this.observer.error(`A reply to request ${id} could not be sent: ${err.message}`),
     );
     this.clock = deps.clock ?? monotonicClock;
@@ -70,6 +71,7 @@ export class ServerEngine<H> implements InboundHandler<Origin>, CallOutput {
       id,
       metadata,
       heartbeat,
+      features: this.config.msgpack ? [MSGPACK_FEATURE] : [],
       sessions: this.sessions,
       observer: this.observer,
       now: () => this.clock.now(),
@@ -257,7 +259,7 @@ export class ServerEngine<H> implements InboundHandler<Origin>, CallOutput {
   /** A request's or event's data: its payload, or the `data` the user's deserializer finds in it. */
   private dataOf(env: Envelope): unknown {
     const raw = decodePayload(env.encoding, env.payload, env.id);
-    const deserializer = this.deps.codec?.deserializer;
+    const deserializer = this.deps.serializers?.deserializer;
     return deserializer === undefined
       ? raw
       : field(deserializeWith(deserializer, raw, { pattern: env.pattern }), 'data');

@@ -3,8 +3,17 @@ import type { ZmqPeerLeftReason } from '../../interfaces/zmq-events.interface.js
 import type { SessionObserver } from '../channel.js';
 import { decodePayload } from '../codec.js';
 import { Envelope, MessageType, OutEnvelope } from '../frames.js';
-import { handshakeEnvelope, Hello, HeartbeatSettings, refusalEnvelope, validateHello, Welcome } from '../handshake.js';
+import {
+  handshakeEnvelope,
+  hasFeature,
+  Hello,
+  HeartbeatSettings,
+  refusalEnvelope,
+  validateHello,
+  Welcome,
+} from '../handshake.js';
 import { PROTOCOL_VERSION } from '../limits.js';
+import { MSGPACK_FEATURE } from '../msgpack.js';
 import { decideHello } from './hello-decision.js';
 import { DownstreamSession, sessionEvent, SessionTable } from './sessions.js';
 
@@ -13,6 +22,8 @@ export interface HandshakeHost {
   readonly id: string;
   readonly metadata: Readonly<Record<string, unknown>>;
   readonly heartbeat: Readonly<HeartbeatSettings>;
+  /** Features this server accepts when a HELLO offers them (docs/PROTOCOL.md §4.5). */
+  readonly features: readonly string[];
   readonly sessions: SessionTable;
   readonly observer: SessionObserver;
   now(): number;
@@ -29,8 +40,11 @@ export interface HandshakeHost {
 export class ServerHandshake {
   constructor(private readonly host: HandshakeHost) {}
 
-  /** The WELCOME this server sends now; throws `TOO_LARGE` when it cannot fit the handshake limit. */
-  welcome(): OutEnvelope {
+  /**
+   * The WELCOME this server sends now, accepting `features`; throws
+   * `TOO_LARGE` when it cannot fit the handshake limit.
+   */
+  welcome(features: readonly string[] = this.host.features): OutEnvelope {
     const { id, metadata, heartbeat } = this.host;
     const welcome: Welcome = {
       version: PROTOCOL_VERSION,
@@ -38,6 +52,7 @@ export class ServerHandshake {
       metadata: { ...metadata },
       heartbeat,
       ...this.host.served(),
+      ...(features.length > 0 ? { features: [...features] } : {}),
     };
     return handshakeEnvelope(MessageType.Welcome, welcome);
   }
@@ -78,11 +93,12 @@ export class ServerHandshake {
   private decide(routingId: Buffer, key: string, hello: Hello): void {
     const { sessions, observer } = this.host;
     const decision = decideHello(hello, sessions.onConnection(key), sessions.ofClient(hello.id));
+    const accepted = this.host.features.filter(f => hasFeature(hello, f));
     switch (decision.kind) {
       case 'renew':
         // The session goes on; what the client sent before this HELLO it has already failed.
         for (const call of [...decision.session.calls.values()]) call.cancel();
-        this.sendWelcome(routingId, undefined);
+        this.sendWelcome(routingId, undefined, accepted);
         return;
       case 'impostor': {
         const error = new ZmqHandshakeRefusedError(`A client with id "${hello.id}" is already connected`);
@@ -105,15 +121,16 @@ export class ServerHandshake {
       calls: new Map(),
       lastSeen: this.host.now(),
       lastPing: this.host.now(),
+      msgpack: accepted.includes(MSGPACK_FEATURE),
     };
-    if (this.sendWelcome(routingId, session)) observer.joined(sessionEvent(session));
+    if (this.sendWelcome(routingId, session, accepted)) observer.joined(sessionEvent(session));
   }
 
   /** WELCOME, and the session (if new) exists from here; false when the welcome could not be built. */
-  private sendWelcome(routingId: Buffer, session: DownstreamSession | undefined): boolean {
+  private sendWelcome(routingId: Buffer, session: DownstreamSession | undefined, features: string[]): boolean {
     let welcome: OutEnvelope;
     try {
-      welcome = this.welcome();
+      welcome = this.welcome(features);
     } catch (err) {
       this.host.observer.error(`Cannot welcome a client: ${(err as Error).message}`);
       this.refuse(routingId, 'The server cannot build its welcome');

@@ -13,6 +13,8 @@ export interface DownstreamSession extends LivenessState {
   readonly metadata: Record<string, unknown>;
   /** Calls in progress, by request id. */
   readonly calls: Map<number, ServerCall>;
+  /** The session took MessagePack (docs/PROTOCOL.md §3.2): object replies go as encoding 4. */
+  readonly msgpack: boolean;
 }
 
 /** The sessions of a server, by connection (routing id) and by client id. */

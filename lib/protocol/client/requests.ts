@@ -1,0 +1,47 @@
+import { dataEnvelope } from '../envelopes.js';
+import { MessageType, OutEnvelope } from '../frames.js';
+import { PacketSerializer, serializeWith } from '../packet-codec.js';
+import { PatternCache } from './pattern-cache.js';
+
+/**
+ * Builds a client's REQUEST and EVENT envelopes: the pattern encoded once
+ * (cached), the payload through the user's `serializer` when there is one,
+ * and MessagePack for a server whose session took it. Throws what the
+ * encoding throws (SERIALIZATION, TOO_LARGE, a pattern too long).
+ */
+export class RequestEncoder {
+  private readonly patterns = new PatternCache();
+
+  constructor(
+    private readonly maxPayload: number,
+    private readonly serializer: PacketSerializer | undefined,
+  ) {}
+
+  request(id: number, pattern: string, data: unknown, metadata: Buffer | undefined, msgpack: boolean): OutEnvelope {
+    const bytes = this.patterns.bytes(pattern);
+    const payload = this.serializer === undefined ? data : serializeWith(this.serializer, { pattern, data, id });
+    return dataEnvelope(MessageType.Request, id, payload, this.maxPayload, 0, bytes, metadata, msgpack);
+  }
+
+  /**
+   * The EVENT for each of `targets`, by whether it took MessagePack: at most
+   * two envelopes are built whatever the number of targets.
+   */
+  events<T extends { readonly msgpack: boolean }>(
+    targets: readonly T[],
+    pattern: string,
+    data: unknown,
+    metadata: Buffer | undefined,
+  ): Array<[T, OutEnvelope]> {
+    const bytes = this.patterns.bytes(pattern);
+    const payload = this.serializer === undefined ? data : serializeWith(this.serializer, { pattern, data });
+    let json: OutEnvelope | undefined;
+    let msgpack: OutEnvelope | undefined;
+    return targets.map(target => {
+      const env = target.msgpack
+        ? (msgpack ??= dataEnvelope(MessageType.Event, 0, payload, this.maxPayload, 0, bytes, metadata, true))
+        : (json ??= dataEnvelope(MessageType.Event, 0, payload, this.maxPayload, 0, bytes, metadata));
+      return [target, env];
+    });
+  }
+}
