@@ -398,7 +398,7 @@ describe('ServerEngine: requests', () => {
     expect(s.engine.stats().inFlight).toBe(0);
   });
 
-  it('respond(Observable) streams CHUNKs, then END', async () => {
+  it('respond(Observable) streams CHUNKs; a completion in the same turn as the last value joins it (CHUNK+END)', async () => {
     const s = await listening();
     join(s, R1, 'c1');
     s.ch.deliverFrom(R1, req(1, 'stream'));
@@ -414,11 +414,56 @@ describe('ServerEngine: requests', () => {
     expect(replies.map(e => [e.type, e.flags, e.payload])).toEqual([
       [MessageType.Chunk, 0, 1],
       [MessageType.Chunk, 0, 2],
-      [MessageType.Chunk, 0, 3],
-      [MessageType.End, 0, undefined],
+      [MessageType.Chunk, Flag.End, 3],
     ]);
     expect(settled).toBe(1);
     expect(s.engine.stats().inFlight).toBe(0);
+  });
+
+  it('respond(Observable): a completion in a later turn than the last value is its own END', async () => {
+    const s = await listening();
+    join(s, R1, 'c1');
+    s.ch.deliverFrom(R1, req(1, 'stream'));
+    const subject = new Subject<number>();
+    s.host.call(1).respond(subject);
+    subject.next(1);
+    expect(s.ch.to(R1).filter(e => e.id === 1)).toHaveLength(0); // held to the end of the turn
+    await Promise.resolve();
+    expect(
+      s.ch
+        .to(R1)
+        .filter(e => e.id === 1)
+        .map(e => [e.type, e.flags]),
+    ).toEqual([[MessageType.Chunk, 0]]);
+    subject.complete();
+    expect(
+      s.ch
+        .to(R1)
+        .filter(e => e.id === 1)
+        .map(e => [e.type, e.flags]),
+    ).toEqual([
+      [MessageType.Chunk, 0],
+      [MessageType.End, 0],
+    ]);
+  });
+
+  it('respond(Observable): a value then an error in the same turn sends the value, then the ERROR', async () => {
+    const s = await listening();
+    join(s, R1, 'c1');
+    s.ch.deliverFrom(R1, req(1, 'stream'));
+    const subject = new Subject<number>();
+    s.host.call(1).respond(subject);
+    subject.next(1);
+    subject.error({ code: 'E_X' });
+    expect(
+      s.ch
+        .to(R1)
+        .filter(e => e.id === 1)
+        .map(e => [e.type, e.flags]),
+    ).toEqual([
+      [MessageType.Chunk, 0],
+      [MessageType.Error, 0],
+    ]);
   });
 
   it('fail(err) and an Observable error send ERROR', async () => {
@@ -456,6 +501,7 @@ describe('ServerEngine: requests', () => {
       }),
     );
     subscriber!.next(1);
+    await Promise.resolve(); // the CHUNK leaves at the end of the turn
     expect(s.ch.to(R1).filter(e => e.id === 10)).toHaveLength(1);
     s.ch.deliverFrom(R1, controlEnvelope(MessageType.Cancel, 10));
     expect(teardownRan).toBe(true);

@@ -19,6 +19,13 @@ export interface CallOutput {
 export class ServerCall {
   private done = false;
   private subscription: Subscription | undefined;
+  /**
+   * The latest CHUNK of a stream, held until the end of the turn: when the
+   * completion follows in the same turn (a one-value Observable, as Nest
+   * makes of every handler behind an interceptor) it leaves as one CHUNK+END,
+   * so a `firstValueFrom` caller has the whole reply and sends no CANCEL.
+   */
+  private held: OutEnvelope | undefined;
 
   constructor(
     readonly id: number,
@@ -46,8 +53,11 @@ export class ServerCall {
     }
     const subscription = result.subscribe({
       next: value => this.next(value),
-      error: err => this.finish(this.out.replies.error(this.id, err)),
-      complete: () => this.finish(controlEnvelope(MessageType.End, this.id)),
+      error: err => {
+        this.releaseHeld();
+        this.finish(this.out.replies.error(this.id, err));
+      },
+      complete: () => this.complete(),
     });
     subscription.add(settled);
     if (this.done) subscription.unsubscribe();
@@ -70,10 +80,31 @@ export class ServerCall {
   private next(value: unknown): void {
     if (this.done) return;
     const env = this.out.replies.value(this.id, value, 0, this.session.msgpack);
-    if (env.type !== MessageType.Error) return this.out.send(this.session, env);
+    if (env.type !== MessageType.Error) {
+      if (this.held === undefined) queueMicrotask(this.releaseHeld);
+      else this.out.send(this.session, this.held);
+      this.held = env;
+      return;
+    }
+    this.releaseHeld();
     this.finish(env);
     this.subscription?.unsubscribe();
   }
+
+  private complete(): void {
+    const last = this.held;
+    this.held = undefined;
+    if (last === undefined) return this.finish(controlEnvelope(MessageType.End, this.id));
+    last.flags |= Flag.End;
+    this.finish(last);
+  }
+
+  /** Sends the held CHUNK, if any (end of the turn, or before an error). */
+  private readonly releaseHeld = (): void => {
+    const held = this.held;
+    this.held = undefined;
+    if (held !== undefined && !this.done) this.out.send(this.session, held);
+  };
 
   /** Sends the last envelope of the call and forgets it. */
   private finish(last: OutEnvelope): void {
