@@ -1,11 +1,12 @@
 import { BaseRpcContext } from '@nestjs/microservices';
 
-/** Arguments of {@link ZmqContext}: pattern, peer id, request id, metadata. */
+/** Arguments of {@link ZmqContext}: pattern, peer id, request id, metadata, deadline. */
 export type ZmqContextArgs = [
   pattern: string,
   peerId: string,
   requestId: number | undefined,
   metadata: Record<string, string> | null,
+  deadline?: number,
 ];
 
 /**
@@ -40,5 +41,20 @@ export class ZmqContext extends BaseRpcContext<ZmqContextArgs> {
    */
   getMetadata(): Record<string, string> | null {
     return this.args[3];
+  }
+
+  /**
+   * When the caller stops waiting for this request's first reply, in epoch
+   * milliseconds on this server's clock (`Date.now()` terms), or `undefined`
+   * when it set no `requestTimeout` (and for events). The server cancels the
+   * handler when it passes (teardown runs); each streamed value gives the
+   * caller the same wait again.
+   *
+   * ```ts
+   * if (ctx.getDeadline() !== undefined && ctx.getDeadline()! - Date.now() < 100) throw new RpcException('too late');
+   * ```
+   */
+  getDeadline(): number | undefined {
+    return this.args[4];
   }
 }

@@ -29,9 +29,12 @@ export const enum Flag {
   End = 0x01,
   /** A metadata section follows the pattern. */
   Metadata = 0x02,
+  /** On a REQUEST: the caller's remaining time follows (u32 ms); negotiated (`deadline` feature). */
+  Deadline = 0x04,
 }
 
-const KNOWN_FLAGS = Flag.End | Flag.Metadata;
+const KNOWN_FLAGS = Flag.End | Flag.Metadata | Flag.Deadline;
+const SECTION_FLAGS = Flag.Metadata | Flag.Deadline;
 
 /** How the payload frame is encoded. */
 export const enum Encoding {
@@ -80,6 +83,8 @@ export interface Envelope {
   id: number;
   pattern: string | undefined;
   metadata: Metadata | undefined;
+  /** REQUEST only: the milliseconds the caller will still wait, when it said (§5.6). */
+  deadline: number | undefined;
   payload: Buffer;
 }
 
@@ -94,6 +99,8 @@ export interface OutEnvelope {
   id: number;
   pattern: Buffer | undefined;
   metadata: Buffer | undefined;
+  /** REQUEST only: the caller's remaining time in ms (1 to 2^32-1), sent to servers that took `deadline`. */
+  deadline?: number;
   /** The payload frame; a string goes out as its UTF-8 bytes. */
   payload: Buffer | string;
 }
@@ -117,14 +124,18 @@ export const EMPTY = Buffer.alloc(0);
 
 /** Length in bytes of an envelope's header frame. */
 export function headerLength(env: OutEnvelope): number {
-  return HEADER_FIXED_BYTES + (env.pattern?.length ?? 0) + (env.metadata === undefined ? 0 : 2 + env.metadata.length);
+  const metadata = env.metadata === undefined ? 0 : 2 + env.metadata.length;
+  return HEADER_FIXED_BYTES + (env.pattern?.length ?? 0) + metadata + (env.deadline === undefined ? 0 : 4);
 }
 
 /** Writes an envelope's header at `offset` of `buf`; returns the offset after it. */
 export function writeHeader(env: OutEnvelope, buf: Buffer, offset: number): number {
   buf[offset] = PROTOCOL_VERSION;
   buf[offset + 1] = env.type;
-  buf[offset + 2] = env.metadata === undefined ? env.flags & ~Flag.Metadata : env.flags | Flag.Metadata;
+  buf[offset + 2] =
+    (env.flags & ~SECTION_FLAGS) |
+    (env.metadata === undefined ? 0 : Flag.Metadata) |
+    (env.deadline === undefined ? 0 : Flag.Deadline);
   buf[offset + 3] = env.encoding;
   buf.writeUInt32BE(env.id >>> 0, offset + 4);
   buf.writeUInt16BE(env.pattern?.length ?? 0, offset + 8);
@@ -135,6 +146,10 @@ export function writeHeader(env: OutEnvelope, buf: Buffer, offset: number): numb
   if (env.metadata !== undefined) {
     buf.writeUInt16BE(env.metadata.length, offset);
     offset += 2 + env.metadata.copy(buf, offset + 2);
+  }
+  if (env.deadline !== undefined) {
+    buf.writeUInt32BE(env.deadline, offset);
+    offset += 4;
   }
   return offset;
 }
@@ -218,13 +233,21 @@ function readPattern(header: Buffer, type: number, id: number): string | undefin
   return header.toString('utf8', HEADER_FIXED_BYTES, HEADER_FIXED_BYTES + patternLen);
 }
 
-/** The metadata section at `offset`; the header must end right after it. */
+/** The metadata section at `offset` (it takes 2 + the u16 length at `offset` bytes). */
 function readMetadata(header: Buffer, offset: number, id: number): Metadata {
   if (offset + 2 > header.length) throw new MalformedError('header', 'truncated metadata length', id);
   const end = offset + 2 + header.readUInt16BE(offset);
   if (end > header.length) throw new MalformedError('header', 'truncated metadata', id);
-  if (end !== header.length) throw new MalformedError('header', `${header.length - end} trailing header bytes`, id);
   return decodeMetadata(header, offset + 2, end, id);
+}
+
+/** The deadline section at `offset`: 4 bytes, REQUEST only, at least 1 ms. */
+function readDeadline(header: Buffer, offset: number, type: number, id: number): number {
+  if (type !== MessageType.Request) throw new MalformedError('header', `message type ${type} carries no deadline`, id);
+  if (offset + 4 > header.length) throw new MalformedError('header', 'truncated deadline', id);
+  const deadline = header.readUInt32BE(offset);
+  if (deadline === 0) throw new MalformedError('header', 'a deadline of 0 ms', id);
+  return deadline;
 }
 
 function checkPayload(type: number, encoding: number, payload: Buffer, maxPayload: number, id: number): void {
@@ -250,13 +273,20 @@ export function decodeEnvelope(header: Buffer, payload: Buffer, maxPayload: numb
   const flags = header[2]!;
   const encoding = header[3]!;
   const pattern = readPattern(header, type, id);
-  const offset = HEADER_FIXED_BYTES + (pattern === undefined ? 0 : header.readUInt16BE(8));
+  let offset = HEADER_FIXED_BYTES + (pattern === undefined ? 0 : header.readUInt16BE(8));
   let metadata: Metadata | undefined;
+  let deadline: number | undefined;
   if (flags & Flag.Metadata) {
     metadata = readMetadata(header, offset, id);
-  } else if (offset !== header.length) {
+    offset += 2 + header.readUInt16BE(offset);
+  }
+  if (flags & Flag.Deadline) {
+    deadline = readDeadline(header, offset, type, id);
+    offset += 4;
+  }
+  if (offset !== header.length) {
     throw new MalformedError('header', `${header.length - offset} trailing header bytes`, id);
   }
   checkPayload(type, encoding, payload, maxPayload, id);
-  return { type, flags, encoding, id, pattern, metadata, payload };
+  return { type, flags, encoding, id, pattern, metadata, deadline, payload };
 }

@@ -69,6 +69,13 @@ function isFeatureList(v: unknown): v is string[] {
   );
 }
 
+/**
+ * The feature a client offers when it sends its callers' remaining time in
+ * each REQUEST (flag DEADLINE, docs/PROTOCOL.md §5.6); a server that takes it
+ * cancels a call whose caller stopped waiting.
+ */
+export const DEADLINE_FEATURE = 'deadline';
+
 /** Whether a handshake lists `feature`. */
 export function hasFeature(handshake: Hello, feature: string): boolean {
   return handshake.features?.includes(feature) === true;

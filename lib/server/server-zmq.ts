@@ -146,7 +146,7 @@ export class ServerZmq
 
   /** @internal Runs a request inside Nest's processing hooks (ServerHost). */
   runRequest(call: ServerCall, handler: MessageHandler, data: unknown, metadata: Metadata | undefined): void {
-    const ctx = new ZmqContext([call.pattern, call.session.id, call.id, metadata ?? null]);
+    const ctx = new ZmqContext([call.pattern, call.session.id, call.id, metadata ?? null, call.deadline]);
     this.withProcessingHooks(ctx, async end => {
       let result: unknown;
       try {

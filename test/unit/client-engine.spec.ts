@@ -164,6 +164,7 @@ describe('ClientEngine: handshake', () => {
         instance: `inst/${slot}`,
         metadata: { role: 'test' },
         heartbeat: HB,
+        features: ['deadline'],
       });
     }
     expect(s.status.values).toEqual([]);

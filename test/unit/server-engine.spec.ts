@@ -670,3 +670,79 @@ describe('ServerEngine: close() while binding', () => {
     expect(time.pending).toBe(0);
   });
 });
+
+// Heartbeats far apart, so that silence never ends these sessions first.
+const QUIET = { heartbeat: { interval: 60_000, liveness: 3 } };
+
+describe('ServerEngine: deadlines (§5.6)', () => {
+  const withDeadline = (id: number, pattern: string, ms: number) => Object.assign(req(id, pattern), { deadline: ms });
+
+  it('WELCOME accepts the deadline feature when the HELLO offers it', async () => {
+    const s = await listening(QUIET);
+    s.ch.deliverFrom(R1, handshakeEnvelope(MessageType.Hello, { ...helloPayloadOf('c1'), features: ['deadline'] }));
+    expect((s.ch.to(R1).at(-1)!.payload as { features?: string[] }).features).toEqual(['deadline']);
+  });
+
+  it("a call whose caller's deadline passes is cancelled (teardown runs) and nothing more is sent", async () => {
+    const s = await listening(QUIET);
+    join(s, R1, 'c1');
+    const before = Date.now();
+    s.ch.deliverFrom(R1, withDeadline(1, 'stream', 500));
+    const call = s.host.call(1);
+    expect(call.deadline).toBeGreaterThanOrEqual(before + 500);
+    expect(call.deadline).toBeLessThanOrEqual(Date.now() + 500);
+    let teardownRan = false;
+    call.respond(new Observable(() => () => void (teardownRan = true)));
+    s.time.advance(499);
+    expect(teardownRan).toBe(false);
+    s.time.advance(600); // past the deadline, rounded up at most 1/16
+    expect(teardownRan).toBe(true);
+    expect(call.isDone).toBe(true);
+    expect(s.ch.to(R1).filter(e => e.id === 1)).toHaveLength(0);
+    expect(s.engine.stats().inFlight).toBe(0);
+    expect(s.engine.peers()).toHaveLength(1); // the session goes on
+  });
+
+  it('each CHUNK sent gives the caller the same wait again', async () => {
+    const s = await listening(QUIET);
+    join(s, R1, 'c1');
+    s.ch.deliverFrom(R1, withDeadline(1, 'stream', 500));
+    const subject = new Subject<number>();
+    let teardownRan = false;
+    s.host.call(1).respond(
+      new Observable<number>(sub => {
+        const inner = subject.subscribe(sub);
+        return () => {
+          inner.unsubscribe();
+          teardownRan = true;
+        };
+      }),
+    );
+    for (let i = 0; i < 5; i++) {
+      s.time.advance(400);
+      subject.next(i);
+      await Promise.resolve(); // the CHUNK leaves at the end of the turn
+    }
+    expect(teardownRan).toBe(false);
+    expect(s.ch.to(R1).filter(e => e.id === 1)).toHaveLength(5);
+    s.time.advance(1_000);
+    expect(teardownRan).toBe(true);
+  });
+
+  it('a call that ended is no longer watched; a request without a deadline has none', async () => {
+    const s = await listening(QUIET);
+    join(s, R1, 'c1');
+    s.ch.deliverFrom(R1, withDeadline(1, 'echo', 100));
+    s.host.call(1).respond(3);
+    s.ch.deliverFrom(R1, req(2, 'stream'));
+    expect(s.host.call(2).deadline).toBeUndefined();
+    let teardownRan = false;
+    s.host.call(2).respond(new Observable(() => () => void (teardownRan = true)));
+    s.time.advance(10_000);
+    expect(teardownRan).toBe(false);
+  });
+});
+
+function helloPayloadOf(id: string): Hello {
+  return { version: 1, id, instance: `${id}-i`, metadata: {}, heartbeat: { interval: 1_000, liveness: 3 } };
+}

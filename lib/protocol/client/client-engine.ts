@@ -34,6 +34,8 @@ export class ClientEngine {
   private readonly liveness: Heartbeat<UpstreamLink>;
   private readonly decoder: InboundDecoder<UpstreamLink>;
   private readonly encoder: RequestEncoder;
+  /** What a REQUEST tells a server that takes deadlines: the caller's wait (none without a requestTimeout). */
+  private readonly deadline: number | undefined;
   private connection: Promise<void> | undefined;
   private helloTimer: unknown = undefined;
   private lastStatus: ZmqStatus | undefined;
@@ -45,6 +47,8 @@ export class ClientEngine {
     this.clock = deps.clock ?? monotonicClock;
     this.scheduler = deps.scheduler ?? realScheduler;
     this.pool = new LinkPool(this.config.strategy);
+    const timeout = this.config.requestTimeout;
+    this.deadline = timeout > 0 ? Math.min(Math.ceil(timeout), MAX_DEADLINE_MS) : undefined;
     this.encoder = new RequestEncoder(this.config.maxPayload, deps.serializers?.serializer);
     this.waiter = new ConnectWaiter(this.scheduler);
     this.calls = new CallRegistry(
@@ -132,7 +136,8 @@ export class ClientEngine {
     try {
       const link = route.link ?? this.pool.pick(this.pool.candidates(pattern, 'serves', route.target));
       const id = this.calls.nextId();
-      link.channel.send(this.encoder.request(id, pattern, data, metadata, link.msgpack));
+      const deadline = link.deadlines ? this.deadline : undefined;
+      link.channel.send(this.encoder.request(id, pattern, data, metadata, link.msgpack, deadline));
       call = { id, link, pattern, callback };
       this.calls.add(call);
     } catch (err) {
@@ -291,3 +296,6 @@ export class ClientEngine {
 }
 
 function noop(): void {}
+
+/** The largest deadline the header carries (u32 ms). */
+const MAX_DEADLINE_MS = 0xffffffff;

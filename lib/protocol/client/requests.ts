@@ -17,10 +17,20 @@ export class RequestEncoder {
     private readonly serializer: PacketSerializer | undefined,
   ) {}
 
-  request(id: number, pattern: string, data: unknown, metadata: Buffer | undefined, msgpack: boolean): OutEnvelope {
+  /** A REQUEST; `deadline` is the caller's wait in ms for a server that took deadlines, else undefined. */
+  request(
+    id: number,
+    pattern: string,
+    data: unknown,
+    metadata: Buffer | undefined,
+    msgpack: boolean,
+    deadline: number | undefined,
+  ): OutEnvelope {
     const bytes = this.patterns.bytes(pattern);
     const payload = this.serializer === undefined ? data : serializeWith(this.serializer, { pattern, data, id });
-    return dataEnvelope(MessageType.Request, id, payload, this.maxPayload, 0, bytes, metadata, msgpack);
+    const env = dataEnvelope(MessageType.Request, id, payload, this.maxPayload, 0, bytes, metadata, msgpack);
+    if (deadline !== undefined) env.deadline = deadline;
+    return env;
   }
 
   /**

@@ -3,7 +3,7 @@ import type { ZmqPeerEvent, ZmqPeerInfo, ZmqPeerLeftReason } from '../../interfa
 import type { Channel, SessionObserver } from '../channel.js';
 import { MessageType, type OutEnvelope } from '../frames.js';
 import { PROTOCOL_VERSION } from '../limits.js';
-import { handshakeEnvelope, hasFeature, type HeartbeatSettings, type Welcome } from '../handshake.js';
+import { DEADLINE_FEATURE, handshakeEnvelope, hasFeature, type HeartbeatSettings, type Welcome } from '../handshake.js';
 import { MSGPACK_FEATURE } from '../msgpack.js';
 import type { LivenessState } from '../liveness.js';
 
@@ -22,6 +22,7 @@ export type LinkState =
       readonly serves: ReadonlySet<string>;
       readonly handles: ReadonlySet<string>;
       readonly msgpack: boolean;
+      readonly deadlines: boolean;
     }
   | { readonly kind: 'refused'; readonly error: ZmqError }
   | { readonly kind: 'closed' };
@@ -49,7 +50,7 @@ export function helloFor(settings: HelloSettings, slot: number): OutEnvelope {
     instance: `${settings.instance}/${slot}`,
     metadata: { ...metadata },
     heartbeat,
-    ...(settings.msgpack === true ? { features: [MSGPACK_FEATURE] } : {}),
+    features: settings.msgpack === true ? [DEADLINE_FEATURE, MSGPACK_FEATURE] : [DEADLINE_FEATURE],
   });
 }
 
@@ -98,6 +99,11 @@ export class UpstreamLink implements LivenessState {
     return this.current.kind === 'ready' && this.current.msgpack;
   }
 
+  /** Whether this session's WELCOME accepted deadlines: requests carry the caller's remaining time. */
+  get deadlines(): boolean {
+    return this.current.kind === 'ready' && this.current.deadlines;
+  }
+
   /** Whether a session is up and the server serves (`serves`) or handles (`handles`) the pattern. */
   offers(pattern: string, kind: 'serves' | 'handles'): boolean {
     return this.current.kind === 'ready' && this.current[kind].has(pattern);
@@ -129,6 +135,7 @@ export class UpstreamLink implements LivenessState {
       serves: new Set(welcome.patterns),
       handles: new Set(welcome.events),
       msgpack: hasFeature(welcome, MSGPACK_FEATURE),
+      deadlines: hasFeature(welcome, DEADLINE_FEATURE),
     };
     this.lastSeen = now;
     this.lastPing = now;

@@ -1,12 +1,14 @@
 import { isObservable, Subscription } from 'rxjs';
 import { controlEnvelope } from '../envelopes.js';
 import { Flag, MessageType, OutEnvelope } from '../frames.js';
+import type { DeadlineWatch } from './deadlines.js';
 import type { ReplyEncoder } from './replies.js';
 import type { DownstreamSession } from './sessions.js';
 
 /** Where a call's replies go. */
 export interface CallOutput {
   readonly replies: ReplyEncoder;
+  readonly deadlines: DeadlineWatch<ServerCall>;
   send(session: DownstreamSession, env: OutEnvelope): void;
 }
 
@@ -26,6 +28,9 @@ export class ServerCall {
    * so a `firstValueFrom` caller has the whole reply and sends no CANCEL.
    */
   private held: OutEnvelope | undefined;
+  /** Kept by the DeadlineWatch (Watched). */
+  watchBucket = 0;
+  watchKey = 0;
 
   constructor(
     readonly id: number,
@@ -33,6 +38,8 @@ export class ServerCall {
     readonly pattern: string,
     readonly session: DownstreamSession,
     private readonly out: CallOutput,
+    /** When the caller stops waiting for the first reply, in epoch ms on this server's clock (§5.6). */
+    readonly deadline: number | undefined = undefined,
   ) {}
 
   /** Ended: replied in full, failed, cancelled, or its session is gone. */
@@ -73,6 +80,7 @@ export class ServerCall {
   cancel(): void {
     if (this.done) return;
     this.done = true;
+    this.out.deadlines.unwatch(this);
     this.session.calls.delete(this.id);
     this.subscription?.unsubscribe();
   }
@@ -82,7 +90,7 @@ export class ServerCall {
     const env = this.out.replies.value(this.id, value, 0, this.session.msgpack);
     if (env.type !== MessageType.Error) {
       if (this.held === undefined) queueMicrotask(this.releaseHeld);
-      else this.out.send(this.session, this.held);
+      else this.sendChunk(this.held);
       this.held = env;
       return;
     }
@@ -103,13 +111,19 @@ export class ServerCall {
   private readonly releaseHeld = (): void => {
     const held = this.held;
     this.held = undefined;
-    if (held !== undefined && !this.done) this.out.send(this.session, held);
+    if (held !== undefined && !this.done) this.sendChunk(held);
   };
+
+  private sendChunk(env: OutEnvelope): void {
+    this.out.deadlines.touch(this);
+    this.out.send(this.session, env);
+  }
 
   /** Sends the last envelope of the call and forgets it. */
   private finish(last: OutEnvelope): void {
     if (this.done) return;
     this.done = true;
+    this.out.deadlines.unwatch(this);
     this.session.calls.delete(this.id);
     this.out.send(this.session, last);
   }

@@ -7,9 +7,10 @@ import { BYE, PING, PONG } from '../envelopes.js';
 import { MSGPACK_FEATURE } from '../msgpack.js';
 import { deserializeWith, field } from '../packet-codec.js';
 import { Envelope, MalformedError, MessageType, OutEnvelope } from '../frames.js';
-import { peekForeignVersion, refusalEnvelope } from '../handshake.js';
+import { DEADLINE_FEATURE, peekForeignVersion, refusalEnvelope } from '../handshake.js';
 import { InboundDecoder, InboundHandler } from '../inbound.js';
 import { Heartbeat } from '../liveness.js';
+import { DeadlineWatch } from './deadlines.js';
 import { ReplyEncoder } from './replies.js';
 import { CallOutput, ServerCall } from './server-call.js';
 import { ServerEngineConfig, ServerEngineDeps, ServerHost, ServerState } from './server-deps.js';
@@ -36,6 +37,8 @@ export class ServerEngine<H> implements InboundHandler<Origin>, CallOutput {
   readonly sessions = new SessionTable();
   /** How replies are encoded (CallOutput). */
   readonly replies: ReplyEncoder;
+  /** The callers' deadlines of the calls in progress (CallOutput). */
+  readonly deadlines: DeadlineWatch<ServerCall>;
   private readonly config: ServerEngineConfig;
   private readonly host: ServerHost<H>;
   private readonly observer: SessionObserver;
@@ -55,15 +58,15 @@ export class ServerEngine<H> implements InboundHandler<Origin>, CallOutput {
       this.observer.error(`A reply to request ${id} could not be sent: ${err.message}`),
     );
     this.clock = deps.clock ?? monotonicClock;
+    const scheduler = deps.scheduler ?? realScheduler;
+    // The caller stopped waiting and its CANCEL did not come (it died, or the network did): stop the work.
+    this.deadlines = new DeadlineWatch<ServerCall>(call => call.cancel(), this.clock, scheduler);
+    const peers = () => this.sessions.values();
     this.liveness = new Heartbeat<DownstreamSession>(
       this.config.heartbeat,
-      {
-        peers: () => this.sessions.values(),
-        ping: session => this.send(session, PING),
-        dead: session => this.endSession(session, 'timeout'),
-      },
+      { peers, ping: session => this.send(session, PING), dead: session => this.endSession(session, 'timeout') },
       this.clock,
-      deps.scheduler ?? realScheduler,
+      scheduler,
     );
     this.decoder = new InboundDecoder(1, this.config.maxPayload, this);
     const { id, metadata, heartbeat } = this.config;
@@ -71,7 +74,7 @@ export class ServerEngine<H> implements InboundHandler<Origin>, CallOutput {
       id,
       metadata,
       heartbeat,
-      features: this.config.msgpack ? [MSGPACK_FEATURE] : [],
+      features: this.config.msgpack ? [DEADLINE_FEATURE, MSGPACK_FEATURE] : [DEADLINE_FEATURE],
       sessions: this.sessions,
       observer: this.observer,
       now: () => this.clock.now(),
@@ -241,8 +244,10 @@ export class ServerEngine<H> implements InboundHandler<Origin>, CallOutput {
       this.observer.drop('payload', (err as Error).message);
       return this.send(session, this.replies.error(env.id, malformed((err as Error).message)));
     }
-    const call = new ServerCall(env.id, pattern, session, this);
+    const deadline = env.deadline === undefined ? undefined : Date.now() + env.deadline;
+    const call = new ServerCall(env.id, pattern, session, this, deadline);
     session.calls.set(call.id, call);
+    if (env.deadline !== undefined) this.deadlines.watch(call, env.deadline);
     this.host.runRequest(call, handler, data, env.metadata);
   }
 
@@ -279,12 +284,8 @@ export class ServerEngine<H> implements InboundHandler<Origin>, CallOutput {
     // Heartbeat PINGs carry nothing: losing them is not a drop.
     let lost = 0;
     for (const env of envs) if (env.type !== MessageType.Ping) lost++;
-    if (lost > 0)
-      this.observer.drop(
-        failure === 'unroutable' ? 'unroutable' : 'sendFailed',
-        `${lost} envelope(s) (${failure})`,
-        lost,
-      );
+    const reason = failure === 'unroutable' ? 'unroutable' : 'sendFailed';
+    if (lost > 0) this.observer.drop(reason, `${lost} envelope(s) (${failure})`, lost);
     if (failure === 'unroutable' && destination !== undefined) {
       const session = this.sessions.onConnection(destination.toString('latin1'));
       if (session !== undefined) this.endSession(session, 'disconnect');
