@@ -5,8 +5,9 @@
  * endpoints), since the ClientsModule path cannot be type-checked.
  */
 import 'reflect-metadata';
-import { Controller, Inject, Injectable, Module } from '@nestjs/common';
-import { ClientsModule, MessagePattern, Payload } from '@nestjs/microservices';
+import { Controller, Inject, Injectable, Module, ValidationPipe } from '@nestjs/common';
+import { ClientsModule, MessagePattern, Payload, RpcException } from '@nestjs/microservices';
+import { IsArray, IsInt } from 'class-validator';
 import { Test } from '@nestjs/testing';
 import { firstValueFrom } from 'rxjs';
 import { ClientZmq, ServerZmq, ZmqClientsModule, ZmqErrorCode, ZmqOptionsError } from 'nestjs-zeromq';
@@ -20,6 +21,29 @@ class MathController {
   }
 }
 
+class SumDto {
+  @IsArray()
+  @IsInt({ each: true })
+  numbers!: number[];
+}
+
+// The README's "Pipes and guards" note: without an exceptionFactory the caller sees only "Internal server error".
+@Controller()
+class ValidatedController {
+  @MessagePattern('validated-plain')
+  plain(@Payload(new ValidationPipe()) input: SumDto): number {
+    return input.numbers.length;
+  }
+
+  @MessagePattern('validated-rpc')
+  rpc(
+    @Payload(new ValidationPipe({ exceptionFactory: errors => new RpcException({ code: 'E_INVALID', errors }) }))
+    input: SumDto,
+  ): number {
+    return input.numbers.length;
+  }
+}
+
 @Injectable()
 class Settings {
   constructor(readonly endpoint: string) {}
@@ -29,7 +53,10 @@ const h = new Harness();
 let endpoint: string;
 
 beforeAll(async () => {
-  ({ endpoint } = await h.startServer({ bind: 'tcp://127.0.0.1:*', controllers: [MathController] }));
+  ({ endpoint } = await h.startServer({
+    bind: 'tcp://127.0.0.1:*',
+    controllers: [MathController, ValidatedController],
+  }));
 });
 
 afterAll(() => h.closeAll());
@@ -94,6 +121,24 @@ describe('ZmqClientsModule', () => {
         { name: 'MATH', connect: endpoint, hearbeatInterval: 100 },
       ]),
     ).toThrow('Did you mean "heartbeatInterval"?');
+  });
+});
+
+describe('pipes in RPC handlers (README "Pipes and guards")', () => {
+  it('an HTTP exception from a pipe reaches the caller as "Internal server error"', async () => {
+    const client = await h.connectClient(endpoint);
+    await expect(firstValueFrom(client.send('validated-plain', { numbers: ['x'] }))).rejects.toMatchObject({
+      message: 'Internal server error',
+    });
+  });
+
+  it('a pipe whose exceptionFactory throws an RpcException sends its details', async () => {
+    const client = await h.connectClient(endpoint);
+    const err = await firstValueFrom(client.send('validated-rpc', { numbers: ['x'] })).catch((e: unknown) => e);
+    expect(err).toMatchObject({ code: 'E_INVALID' });
+    const errors = (err as { error: { errors: Array<{ property: string }> } }).error.errors;
+    expect(errors.map(e => e.property)).toEqual(['numbers']);
+    await expect(firstValueFrom(client.send('validated-rpc', { numbers: [1, 2] }))).resolves.toBe(2);
   });
 });
 
