@@ -24,3 +24,17 @@ export const realScheduler: Scheduler = {
     clearTimeout(handle as NodeJS.Timeout);
   },
 };
+
+/**
+ * Resolves once `start`'s `settle` is called or `ms` have passed, whichever
+ * comes first (the timer is cleared either way).
+ */
+export function settleWithin(scheduler: Scheduler, ms: number, start: (settle: () => void) => void): Promise<void> {
+  return new Promise<void>(resolve => {
+    const timer = scheduler.setTimeout(resolve, ms);
+    start(() => {
+      scheduler.clearTimeout(timer);
+      resolve();
+    });
+  });
+}

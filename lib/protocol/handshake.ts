@@ -76,6 +76,12 @@ function isFeatureList(v: unknown): v is string[] {
  */
 export const DEADLINE_FEATURE = 'deadline';
 
+/**
+ * The feature of a side that answers a BYE with a BYE (docs/PROTOCOL.md §9),
+ * so that the closing side knows its BYE arrived before it closes.
+ */
+export const BYE_ACK_FEATURE = 'bye-ack';
+
 /** Whether a handshake lists `feature`. */
 export function hasFeature(handshake: Hello, feature: string): boolean {
   return handshake.features?.includes(feature) === true;

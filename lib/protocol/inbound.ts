@@ -1,5 +1,5 @@
-import { decodeEnvelope, Envelope, MalformedError } from './frames.js';
-import { MAX_ENVELOPES_PER_MESSAGE } from './limits.js';
+import { decodeEnvelope, Envelope, HEADER_FIXED_BYTES, MalformedError, MessageType } from './frames.js';
+import { MAX_ENVELOPES_PER_MESSAGE, PROTOCOL_VERSION } from './limits.js';
 
 /**
  * What an {@link InboundDecoder} hands each envelope to. `C` is what the
@@ -22,6 +22,19 @@ export interface InboundHandler<C> {
 export function checkFrameCount(frames: readonly Buffer[], start: number): boolean {
   const n = frames.length - start;
   return n > 0 && n % 2 === 0 && n / 2 <= MAX_ENVELOPES_PER_MESSAGE;
+}
+
+/**
+ * Whether a received message (header/payload pairs after `start` frames)
+ * holds a BYE: all a closing side still reads (its peer's answer to its BYE).
+ */
+export function holdsBye(frames: readonly Buffer[], start: number): boolean {
+  for (let i = start; i < frames.length; i += 2) {
+    const header = frames[i]!;
+    if (header.length >= HEADER_FIXED_BYTES && header[0] === PROTOCOL_VERSION && header[1] === MessageType.Bye)
+      return true;
+  }
+  return false;
 }
 
 /**

@@ -24,6 +24,13 @@ export const MAX_HANDSHAKE_BYTES = 256 * 1024;
 /** Longest `id` or `instance` in a handshake, in characters. */
 export const MAX_ID_LENGTH = 256;
 
+/**
+ * Longest a closing side waits for the BYE with which a peer that took the
+ * `bye-ack` feature answers its own (docs/PROTOCOL.md §9): the proof that the
+ * peer has it, before the socket closes and the process may exit.
+ */
+export const BYE_ACK_WAIT_MS = 1_000;
+
 /** Most envelopes the writer coalesces into one ZeroMQ multipart message. */
 export const MAX_BATCH_ENVELOPES = 256;
 

@@ -6,7 +6,8 @@
 import { ZmqErrorCode, ZmqNoPeerError, ZmqPeerLostError } from '../../lib/errors/zmq.errors';
 import type { ZmqPeerInfo, ZmqTarget } from '../../lib/interfaces/zmq-events.interface';
 import type { ReplyPacket } from '../../lib/protocol/client/calls';
-import { ClientEngine, ClientEngineConfig, Route } from '../../lib/protocol/client/client-engine';
+import type { ClientEngineConfig, Route } from '../../lib/protocol/client/client-deps';
+import { ClientEngine } from '../../lib/protocol/client/client-engine';
 import type { UpstreamLink } from '../../lib/protocol/client/upstream-link';
 import { BYE, controlEnvelope, dataEnvelope, errorEnvelope, PING, PONG } from '../../lib/protocol/envelopes';
 import { encodeMetadata, Flag, MessageType, OutEnvelope } from '../../lib/protocol/frames';
@@ -164,7 +165,7 @@ describe('ClientEngine: handshake', () => {
         instance: `inst/${slot}`,
         metadata: { role: 'test' },
         heartbeat: HB,
-        features: ['deadline'],
+        features: ['deadline', 'bye-ack'],
       });
     }
     expect(s.status.values).toEqual([]);

@@ -11,7 +11,8 @@ import { handshakeEnvelope, Hello } from '../../lib/protocol/handshake';
 import { MAX_HANDSHAKE_BYTES } from '../../lib/protocol/limits';
 import { decideHello, SessionIdentity } from '../../lib/protocol/server/hello-decision';
 import type { ServerCall } from '../../lib/protocol/server/server-call';
-import { ServerEngine, ServerEngineConfig, ServerHost } from '../../lib/protocol/server/server-engine';
+import type { ServerEngineConfig, ServerHost } from '../../lib/protocol/server/server-deps';
+import { ServerEngine } from '../../lib/protocol/server/server-engine';
 import { FakeBinder, foreignVersionFrames, RecordingObserver } from '../helpers/fake-channel';
 import { ManualTime } from '../helpers/manual-time';
 

@@ -2,10 +2,11 @@ import { ZmqClosedError, ZmqConnectTimeoutError, ZmqError, ZmqPeerLostError } fr
 import { ZmqPeerInfo, ZmqPeerLeftReason, ZmqStatus, ZmqTarget } from '../../interfaces/zmq-events.interface.js';
 import type { ChannelHandlers, SessionObserver } from '../channel.js';
 import { Clock, monotonicClock, realScheduler, Scheduler } from '../clock.js';
-import { BYE, controlEnvelope, PING } from '../envelopes.js';
+import { controlEnvelope, PING } from '../envelopes.js';
 import { MessageType } from '../frames.js';
 import type { Welcome } from '../handshake.js';
-import { InboundDecoder } from '../inbound.js';
+import { holdsBye, InboundDecoder } from '../inbound.js';
+import { BYE_ACK_WAIT_MS } from '../limits.js';
 import { Heartbeat } from '../liveness.js';
 import { CallRegistry, PendingCall, ReplyCallback } from './calls.js';
 import { ANY_SERVER, ClientEngineConfig, ClientEngineDeps, Route } from './client-deps.js';
@@ -14,9 +15,6 @@ import { ConnectWaiter } from './connect-waiter.js';
 import { LinkPool } from './link-pool.js';
 import { RequestEncoder } from './requests.js';
 import { helloFor, UpstreamLink } from './upstream-link.js';
-
-export type { ClientEngineConfig, ClientEngineDeps, Route } from './client-deps.js';
-export { ANY_SERVER } from './client-deps.js';
 
 /**
  * The client side of the session protocol, with no Nest and no zeromq in it:
@@ -182,7 +180,9 @@ export class ClientEngine {
 
   /** Messages of `link`'s channel; nothing is read from a closed link. */
   receive(link: UpstreamLink, frames: Buffer[]): void {
-    if (link.state.kind === 'closed') return;
+    const { state } = link;
+    if (state.kind === 'closing' && holdsBye(frames, 0)) state.acknowledged();
+    if (state.kind === 'closing' || state.kind === 'closed') return;
     if (link.isReady) link.lastSeen = this.clock.now();
     this.decoder.read(link, frames);
   }
@@ -278,12 +278,10 @@ export class ClientEngine {
     this.calls.failAll(new ZmqClosedError());
     for (const link of links) {
       const welcome = link.welcome;
-      if (welcome === undefined) continue;
-      link.trySend(BYE);
-      this.observer.left(link.event(welcome, 'bye'));
+      if (welcome !== undefined) this.observer.left(link.event(welcome, 'bye'));
     }
     this.setStatus('disconnected');
-    const closing = Promise.all(links.map(l => l.close()));
+    const closing = Promise.all(links.map(l => l.close(this.scheduler, BYE_ACK_WAIT_MS)));
     this.socketsClosed = Promise.all([this.socketsClosed, closing]).then(noop);
     return this.socketsClosed;
   }

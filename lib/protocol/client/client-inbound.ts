@@ -8,7 +8,7 @@ import {
 import type { ZmqPeerLeftReason } from '../../interfaces/zmq-events.interface.js';
 import type { SessionObserver } from '../channel.js';
 import { decodePayload } from '../codec.js';
-import { controlEnvelope, PONG } from '../envelopes.js';
+import { BYE, controlEnvelope, PONG } from '../envelopes.js';
 import { Envelope, Flag, MalformedError, MessageType } from '../frames.js';
 import { asRefusal, peekForeignVersion, validateWelcome, Welcome } from '../handshake.js';
 import type { InboundHandler } from '../inbound.js';
@@ -54,6 +54,8 @@ export class ClientInbound implements InboundHandler<UpstreamLink> {
       case MessageType.Pong:
         return;
       case MessageType.Bye:
+        // Answer it (`bye-ack`): the server may be waiting for that before it closes and exits.
+        if (link.byeAck) link.trySend(BYE);
         return this.sessions.sessionEnded(link, 'bye');
       default:
         this.observer.drop('unexpected', `message type ${env.type} from a server`);

@@ -3,7 +3,16 @@ import type { ZmqPeerEvent, ZmqPeerInfo, ZmqPeerLeftReason } from '../../interfa
 import type { Channel, SessionObserver } from '../channel.js';
 import { MessageType, type OutEnvelope } from '../frames.js';
 import { PROTOCOL_VERSION } from '../limits.js';
-import { DEADLINE_FEATURE, handshakeEnvelope, hasFeature, type HeartbeatSettings, type Welcome } from '../handshake.js';
+import { type Scheduler, settleWithin } from '../clock.js';
+import { BYE } from '../envelopes.js';
+import {
+  BYE_ACK_FEATURE,
+  DEADLINE_FEATURE,
+  handshakeEnvelope,
+  hasFeature,
+  type HeartbeatSettings,
+  type Welcome,
+} from '../handshake.js';
 import { MSGPACK_FEATURE } from '../msgpack.js';
 import type { LivenessState } from '../liveness.js';
 
@@ -12,6 +21,7 @@ import type { LivenessState } from '../liveness.js';
  * - `handshaking`: no session; a HELLO was queued at `helloAt`;
  * - `ready`: the server's WELCOME arrived, requests may go out;
  * - `refused`: the server refused the handshake (or speaks another version);
+ * - `closing`: the client said BYE and waits for the server's answering BYE (`bye-ack`);
  * - `closed`: the client closed; nothing goes out any more.
  */
 export type LinkState =
@@ -23,8 +33,10 @@ export type LinkState =
       readonly handles: ReadonlySet<string>;
       readonly msgpack: boolean;
       readonly deadlines: boolean;
+      readonly byeAck: boolean;
     }
   | { readonly kind: 'refused'; readonly error: ZmqError }
+  | { readonly kind: 'closing'; readonly acknowledged: () => void }
   | { readonly kind: 'closed' };
 
 /** What a link's HELLO says (docs/PROTOCOL.md §4.1). */
@@ -50,7 +62,7 @@ export function helloFor(settings: HelloSettings, slot: number): OutEnvelope {
     instance: `${settings.instance}/${slot}`,
     metadata: { ...metadata },
     heartbeat,
-    features: settings.msgpack === true ? [DEADLINE_FEATURE, MSGPACK_FEATURE] : [DEADLINE_FEATURE],
+    features: [DEADLINE_FEATURE, BYE_ACK_FEATURE, ...(settings.msgpack === true ? [MSGPACK_FEATURE] : [])],
   });
 }
 
@@ -99,6 +111,11 @@ export class UpstreamLink implements LivenessState {
     return this.current.kind === 'ready' && this.current.msgpack;
   }
 
+  /** Whether this session's WELCOME accepted `bye-ack`: a BYE is answered with a BYE, both ways. */
+  get byeAck(): boolean {
+    return this.current.kind === 'ready' && this.current.byeAck;
+  }
+
   /** Whether this session's WELCOME accepted deadlines: requests carry the caller's remaining time. */
   get deadlines(): boolean {
     return this.current.kind === 'ready' && this.current.deadlines;
@@ -136,6 +153,7 @@ export class UpstreamLink implements LivenessState {
       handles: new Set(welcome.events),
       msgpack: hasFeature(welcome, MSGPACK_FEATURE),
       deadlines: hasFeature(welcome, DEADLINE_FEATURE),
+      byeAck: hasFeature(welcome, BYE_ACK_FEATURE),
     };
     this.lastSeen = now;
     this.lastPing = now;
@@ -157,10 +175,21 @@ export class UpstreamLink implements LivenessState {
     return welcome;
   }
 
-  /** Ends the link for good; resolves when its channel is closed. */
-  close(): Promise<void> {
+  /**
+   * Says BYE if a session is up and ends the link for good; resolves when
+   * its channel is closed. With `bye-ack`, it first waits (at most `waitMs`)
+   * for the server's answering BYE: then the server has ours, whatever
+   * happens to this process next.
+   */
+  async close(scheduler: Scheduler, waitMs: number): Promise<void> {
+    if (this.current.kind === 'ready') {
+      const awaitAnswer = this.current.byeAck;
+      if (this.trySend(BYE) && awaitAnswer) {
+        await settleWithin(scheduler, waitMs, acknowledged => (this.current = { kind: 'closing', acknowledged }));
+      }
+    }
     this.current = { kind: 'closed' };
-    return this.channel.close();
+    await this.channel.close();
   }
 
   /** Queues an envelope; a full queue or closed channel is counted, never thrown. */

@@ -47,4 +47,9 @@ export type ServerState =
   | { readonly kind: 'idle' }
   | { readonly kind: 'binding' }
   | { readonly kind: 'listening'; readonly channel: Channel; readonly endpoints: readonly string[] }
-  | { readonly kind: 'closing' };
+  | {
+      readonly kind: 'closing';
+      /** Routing-id keys of the clients (`bye-ack`) whose answering BYE the server still waits for. */
+      readonly awaiting: Set<string>;
+      readonly answered: () => void;
+    };

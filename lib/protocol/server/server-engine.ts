@@ -1,14 +1,15 @@
 import { ZmqErrorCode } from '../../errors/zmq.errors.js';
 import type { ZmqPeerInfo, ZmqPeerLeftReason } from '../../interfaces/zmq-events.interface.js';
 import type { ChannelHandlers, SendFailure, SessionObserver } from '../channel.js';
-import { Clock, monotonicClock, realScheduler } from '../clock.js';
+import { Clock, monotonicClock, realScheduler, Scheduler, settleWithin } from '../clock.js';
 import { decodePayload } from '../codec.js';
 import { BYE, PING, PONG } from '../envelopes.js';
 import { MSGPACK_FEATURE } from '../msgpack.js';
 import { deserializeWith, field } from '../packet-codec.js';
 import { Envelope, MalformedError, MessageType, OutEnvelope } from '../frames.js';
-import { DEADLINE_FEATURE, peekForeignVersion, refusalEnvelope } from '../handshake.js';
-import { InboundDecoder, InboundHandler } from '../inbound.js';
+import { BYE_ACK_FEATURE, DEADLINE_FEATURE } from '../handshake.js';
+import { holdsBye, InboundDecoder, InboundHandler } from '../inbound.js';
+import { BYE_ACK_WAIT_MS } from '../limits.js';
 import { Heartbeat } from '../liveness.js';
 import { DeadlineWatch } from './deadlines.js';
 import { ReplyEncoder } from './replies.js';
@@ -23,10 +24,7 @@ interface Origin {
   readonly key: string;
 }
 
-const NO_SESSION = 'The server has no session for this client: handshake first';
 const NO_MESSAGE_HANDLER = 'There is no matching message handler defined in the remote service.';
-
-export type { ServerEngineConfig, ServerEngineDeps, ServerHost, ServerState } from './server-deps.js';
 
 /**
  * The server side of the session protocol, with no Nest and no zeromq in it:
@@ -43,6 +41,7 @@ export class ServerEngine<H> implements InboundHandler<Origin>, CallOutput {
   private readonly host: ServerHost<H>;
   private readonly observer: SessionObserver;
   private readonly clock: Clock;
+  private readonly scheduler: Scheduler;
   private readonly liveness: Heartbeat<DownstreamSession>;
   private readonly decoder: InboundDecoder<Origin>;
   private readonly handshake: ServerHandshake;
@@ -58,7 +57,7 @@ export class ServerEngine<H> implements InboundHandler<Origin>, CallOutput {
       this.observer.error(`A reply to request ${id} could not be sent: ${err.message}`),
     );
     this.clock = deps.clock ?? monotonicClock;
-    const scheduler = deps.scheduler ?? realScheduler;
+    const scheduler = (this.scheduler = deps.scheduler ?? realScheduler);
     // The caller stopped waiting and its CANCEL did not come (it died, or the network did): stop the work.
     this.deadlines = new DeadlineWatch<ServerCall>(call => call.cancel(), this.clock, scheduler);
     const peers = () => this.sessions.values();
@@ -74,8 +73,9 @@ export class ServerEngine<H> implements InboundHandler<Origin>, CallOutput {
       id,
       metadata,
       heartbeat,
-      features: this.config.msgpack ? [DEADLINE_FEATURE, MSGPACK_FEATURE] : [DEADLINE_FEATURE],
+      features: [DEADLINE_FEATURE, BYE_ACK_FEATURE, ...(this.config.msgpack ? [MSGPACK_FEATURE] : [])],
       sessions: this.sessions,
+      replies: this.replies,
       observer: this.observer,
       now: () => this.clock.now(),
       served: () => this.host.served(),
@@ -117,17 +117,26 @@ export class ServerEngine<H> implements InboundHandler<Origin>, CallOutput {
     this.liveness.start();
   }
 
-  /** Says BYE to every client, ends their calls (no handler runs after this) and closes. */
+  /**
+   * Says BYE to every client, ends their calls (no handler runs after this),
+   * waits (at most BYE_ACK_WAIT_MS) for the answering BYE of the clients that
+   * took `bye-ack`, so that each has ours before this process may exit, and closes.
+   */
   async close(): Promise<void> {
     if (this.current.kind === 'binding') await this.binding?.catch(() => undefined);
     if (this.current.kind !== 'listening') return;
     const { channel } = this.current;
     this.liveness.stop();
+    const awaiting = new Set<string>();
     for (const session of [...this.sessions.values()]) {
       this.send(session, BYE);
+      if (session.byeAck) awaiting.add(session.key);
       this.endSession(session, 'bye');
     }
-    this.current = { kind: 'closing' };
+    await settleWithin(this.scheduler, BYE_ACK_WAIT_MS, answered => {
+      this.current = { kind: 'closing', awaiting, answered };
+      if (awaiting.size === 0) answered();
+    });
     await channel.close();
     this.current = { kind: 'idle' };
   }
@@ -148,8 +157,9 @@ export class ServerEngine<H> implements InboundHandler<Origin>, CallOutput {
 
   /** One message from the channel: a routing id, then header/payload pairs. */
   receive(frames: Buffer[]): void {
-    if (this.current.kind !== 'listening') return;
     const routingId = frames[0];
+    if (this.current.kind === 'closing' && routingId !== undefined) return this.receiveClosing(routingId, frames);
+    if (this.current.kind !== 'listening') return;
     if (routingId === undefined) return this.observer.drop('frameCount', 'empty message');
     const key = routingId.toString('latin1');
     const sender = this.sessions.onConnection(key);
@@ -160,19 +170,15 @@ export class ServerEngine<H> implements InboundHandler<Origin>, CallOutput {
   envelope(from: Origin, env: Envelope): boolean {
     const session = this.sessions.onConnection(from.key);
     if (env.type === MessageType.Hello) this.handshake.hello(from.routingId, from.key, env);
-    else if (session === undefined) this.noSession(from.routingId, env);
+    else if (session === undefined) this.handshake.noSession(from.routingId, env);
     else this.dispatch(session, env);
     return this.current.kind === 'listening';
   }
 
   malformed(from: Origin, err: MalformedError, header: Buffer): void {
-    const foreign = peekForeignVersion(header, MessageType.Hello);
-    if (foreign !== undefined) {
-      this.handshake.refuseVersion(from.routingId, foreign, undefined);
-    } else if (header[1] === MessageType.Hello) {
-      this.handshake.malformedHello(from.routingId, err.message);
-    } else if (err.id !== 0 && header[1] === MessageType.Request && this.sessions.onConnection(from.key)) {
-      this.sendRouted(from.routingId, this.replies.error(err.id, malformed(err.message)));
+    if (!this.handshake.malformedHandshake(from.routingId, err, header)) {
+      const request = err.id !== 0 && header[1] === MessageType.Request && this.sessions.onConnection(from.key);
+      if (request) this.sendRouted(from.routingId, this.replies.error(err.id, malformed(err.message)));
     }
     this.observer.drop(err.reason, err.message);
   }
@@ -184,6 +190,13 @@ export class ServerEngine<H> implements InboundHandler<Origin>, CallOutput {
   /** Sends to a session's client; a full queue is counted, never thrown (CallOutput). */
   send(session: DownstreamSession, env: OutEnvelope): void {
     this.sendRouted(session.routingId, env);
+  }
+
+  /** While closing, only the answering BYEs of the clients still awaited count. */
+  private receiveClosing(routingId: Buffer, frames: Buffer[]): void {
+    if (this.current.kind !== 'closing' || !holdsBye(frames, 1)) return;
+    const { awaiting, answered } = this.current;
+    if (awaiting.delete(routingId.toString('latin1')) && awaiting.size === 0) answered();
   }
 
   /** Ends a session: its calls are cancelled (their teardown runs) and `peer:left` is told. */
@@ -206,23 +219,11 @@ export class ServerEngine<H> implements InboundHandler<Origin>, CallOutput {
       case MessageType.Pong:
         return;
       case MessageType.Bye:
+        // Answer it (`bye-ack`): the client may be waiting for that before it closes and exits.
+        if (session.byeAck) this.send(session, BYE);
         return this.endSession(session, 'bye');
       default:
         this.observer.drop('unexpected', `message type ${env.type} from a client`);
-    }
-  }
-
-  /** Anything but HELLO from a connection with no session (docs/PROTOCOL.md §4.4). */
-  private noSession(routingId: Buffer, env: Envelope): void {
-    this.observer.drop('notReady', `message type ${env.type} before the handshake`);
-    if (env.type === MessageType.Ping) {
-      // A client that believes it has a session (this server timed it out, or restarted).
-      this.sendRouted(routingId, refusalEnvelope(ZmqErrorCode.NOT_READY, NO_SESSION));
-    } else if (env.type === MessageType.Request) {
-      this.sendRouted(
-        routingId,
-        this.replies.error(env.id, { status: 'error', code: ZmqErrorCode.NOT_READY, message: NO_SESSION }),
-      );
     }
   }
 

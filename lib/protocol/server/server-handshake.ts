@@ -4,9 +4,11 @@ import type { SessionObserver } from '../channel.js';
 import { decodePayload } from '../codec.js';
 import { Envelope, MessageType, OutEnvelope } from '../frames.js';
 import {
+  BYE_ACK_FEATURE,
   handshakeEnvelope,
   hasFeature,
   Hello,
+  peekForeignVersion,
   HeartbeatSettings,
   refusalEnvelope,
   validateHello,
@@ -15,7 +17,10 @@ import {
 import { PROTOCOL_VERSION } from '../limits.js';
 import { MSGPACK_FEATURE } from '../msgpack.js';
 import { decideHello } from './hello-decision.js';
+import type { ReplyEncoder } from './replies.js';
 import { DownstreamSession, sessionEvent, SessionTable } from './sessions.js';
+
+const NO_SESSION = 'The server has no session for this client: handshake first';
 
 /** What the handshake needs of its server. */
 export interface HandshakeHost {
@@ -25,6 +30,7 @@ export interface HandshakeHost {
   /** Features this server accepts when a HELLO offers them (docs/PROTOCOL.md §4.5). */
   readonly features: readonly string[];
   readonly sessions: SessionTable;
+  readonly replies: ReplyEncoder;
   readonly observer: SessionObserver;
   now(): number;
   /** Patterns of the message and event handlers, for the WELCOME. */
@@ -75,9 +81,28 @@ export class ServerHandshake {
     this.decide(routingId, key, hello);
   }
 
-  /** A HELLO that could not be decoded: refused, so the client learns why instead of timing out. */
-  malformedHello(routingId: Buffer, reason: string): void {
-    this.refuse(routingId, `Invalid hello: ${reason}`);
+  /** Anything but HELLO from a connection with no session (docs/PROTOCOL.md §4.4). */
+  noSession(routingId: Buffer, env: Envelope): void {
+    this.host.observer.drop('notReady', `message type ${env.type} before the handshake`);
+    if (env.type === MessageType.Ping) {
+      // A client that believes it has a session (this server timed it out, or restarted).
+      this.host.sendRouted(routingId, refusalEnvelope(ZmqErrorCode.NOT_READY, NO_SESSION));
+    } else if (env.type === MessageType.Request) {
+      const err = { status: 'error', code: ZmqErrorCode.NOT_READY, message: NO_SESSION };
+      this.host.sendRouted(routingId, this.host.replies.error(env.id, err));
+    }
+  }
+
+  /**
+   * A malformed envelope that is a HELLO (of this or another version): refused,
+   * so the client learns why instead of timing out. False for anything else.
+   */
+  malformedHandshake(routingId: Buffer, err: Error, header: Buffer): boolean {
+    const foreign = peekForeignVersion(header, MessageType.Hello);
+    if (foreign !== undefined) this.refuseVersion(routingId, foreign, undefined);
+    else if (header[1] === MessageType.Hello) this.refuse(routingId, `Invalid hello: ${err.message}`);
+    else return false;
+    return true;
   }
 
   refuseVersion(routingId: Buffer, version: number, peerId: string | undefined): void {
@@ -122,6 +147,7 @@ export class ServerHandshake {
       lastSeen: this.host.now(),
       lastPing: this.host.now(),
       msgpack: accepted.includes(MSGPACK_FEATURE),
+      byeAck: accepted.includes(BYE_ACK_FEATURE),
     };
     if (this.sendWelcome(routingId, session, accepted)) observer.joined(sessionEvent(session));
   }

@@ -15,6 +15,8 @@ export interface DownstreamSession extends LivenessState {
   readonly calls: Map<number, ServerCall>;
   /** The session took MessagePack (docs/PROTOCOL.md §3.2): object replies go as encoding 4. */
   readonly msgpack: boolean;
+  /** The session took `bye-ack`: a BYE is answered with a BYE, both ways. */
+  readonly byeAck: boolean;
 }
 
 /** The sessions of a server, by connection (routing id) and by client id. */
