@@ -16,6 +16,11 @@ export interface ChannelHandlers {
   sendFailed(failure: SendFailure, envelopes: readonly OutEnvelope[], destination: Buffer | undefined): void;
   /** The receive loop hit an error (it goes on). */
   receiveError(err: unknown): void;
+  /**
+   * Server only: the connection of the peer with this routing id ended (its
+   * process died, its socket closed), as the transport saw it at once.
+   */
+  disconnected?(routingId: Buffer): void;
 }
 
 /**

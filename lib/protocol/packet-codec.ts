@@ -1,4 +1,6 @@
 import { ZmqSerializationError } from '../errors/zmq.errors.js';
+import { decodePayload } from './codec.js';
+import type { Envelope } from './frames.js';
 
 /** A user's `serializer` option: Nest's `Serializer` shape, used synchronously. */
 export interface PacketSerializer {
@@ -52,6 +54,12 @@ export function deserializeWith(
     throw new ZmqSerializationError('the deserializer returned a Promise; return the value itself', 'decode');
   }
   return out;
+}
+
+/** A request's or event's data: its payload, or the `data` the user's deserializer finds in it. */
+export function incomingData(env: Envelope, deserializer: PacketDeserializer | undefined): unknown {
+  const raw = decodePayload(env.encoding, env.payload, env.id);
+  return deserializer === undefined ? raw : field(deserializeWith(deserializer, raw, { pattern: env.pattern }), 'data');
 }
 
 /** A field of a deserialized packet (which may be anything a user's deserializer returned). */

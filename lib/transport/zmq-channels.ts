@@ -14,6 +14,16 @@ function listen(socket: ZmqSocket, handlers: ChannelHandlers): void {
   );
 }
 
+/**
+ * A ROUTER's ZMQ_ROUTER_NOTIFY message: the routing id and one empty frame. A
+ * client that sends one empty frame itself (a malformed message) looks the
+ * same, and so ends its own session (docs/PROTOCOL.md §7): telling the two
+ * apart by a probe races libzmq's teardown of the pipe.
+ */
+function isDisconnectNotice(frames: Buffer[]): boolean {
+  return frames.length === 2 && frames[1]!.length === 0;
+}
+
 /** Client channels: one DEALER per server endpoint. */
 export function dealerChannels(settings: ZmqSocketSettings): ConnectChannel {
   return (endpoint, handlers) => {
@@ -42,7 +52,10 @@ export function routerChannel(settings: ZmqSocketSettings): BindChannel {
         throw new ZmqBindError(endpoint, err);
       }
     }
-    listen(socket, handlers);
+    socket.startReceiving(
+      frames => (isDisconnectNotice(frames) ? handlers.disconnected?.(frames[0]!) : handlers.message(frames)),
+      err => handlers.receiveError(err),
+    );
     return { channel: socket, endpoints: bound };
   };
 }

@@ -34,6 +34,15 @@ interface QueueItem {
 
 type RawSocket = Router | Dealer;
 
+/** libzmq's ZMQ_ROUTER_NOTIFY socket option and its disconnect bit (zmq_draft.h). */
+const ZMQ_ROUTER_NOTIFY = 97;
+const ZMQ_NOTIFY_DISCONNECT = 2;
+
+/** zeromq.js's raw option setter (typed protected; public at run time). */
+interface RawOptions {
+  setInt32Option(option: number, value: number): void;
+}
+
 /**
  * One ZeroMQ socket with one writer and one reader.
  *
@@ -71,6 +80,12 @@ export class ZmqSocket implements Channel {
       mandatory: true,
       sendTimeout: settings.sendTimeout ?? -1,
     });
+    try {
+      // ZMQ_ROUTER_NOTIFY (draft API): a peer's connection end arrives at once as [routing id, empty frame].
+      (raw as unknown as RawOptions).setInt32Option(ZMQ_ROUTER_NOTIFY, ZMQ_NOTIFY_DISCONNECT);
+    } catch {
+      // a libzmq without draft APIs: heartbeats find dead peers
+    }
     return new ZmqSocket(raw, settings, onSendError);
   }
 

@@ -48,3 +48,8 @@ export class ReplyEncoder {
     return errorEnvelope(id, err);
   }
 }
+
+/** The error a server sends for a request it could not decode. */
+export function malformedRequest(reason: string): object {
+  return { status: 'error', code: ZmqErrorCode.MALFORMED, message: `Malformed request: ${reason}` };
+}

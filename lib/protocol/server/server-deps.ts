@@ -3,6 +3,7 @@ import type { Clock, Scheduler } from '../clock.js';
 import type { Metadata } from '../frames.js';
 import type { HeartbeatSettings } from '../handshake.js';
 import type { PacketCodec } from '../packet-codec.js';
+import type { AwaitedByes } from './awaited-byes.js';
 import type { ServerCall } from './server-call.js';
 
 /** What the engine needs of the server's resolved options. */
@@ -49,7 +50,6 @@ export type ServerState =
   | { readonly kind: 'listening'; readonly channel: Channel; readonly endpoints: readonly string[] }
   | {
       readonly kind: 'closing';
-      /** Routing-id keys of the clients (`bye-ack`) whose answering BYE the server still waits for. */
-      readonly awaiting: Set<string>;
-      readonly answered: () => void;
+      /** The clients (`bye-ack`) whose answering BYE the server still waits for. */
+      readonly byes: AwaitedByes;
     };

@@ -1,18 +1,18 @@
 import { ZmqErrorCode } from '../../errors/zmq.errors.js';
 import type { ZmqPeerInfo, ZmqPeerLeftReason } from '../../interfaces/zmq-events.interface.js';
 import type { ChannelHandlers, SendFailure, SessionObserver } from '../channel.js';
-import { Clock, monotonicClock, realScheduler, Scheduler, settleWithin } from '../clock.js';
-import { decodePayload } from '../codec.js';
+import { Clock, monotonicClock, realScheduler, Scheduler } from '../clock.js';
 import { BYE, PING, PONG } from '../envelopes.js';
 import { MSGPACK_FEATURE } from '../msgpack.js';
-import { deserializeWith, field } from '../packet-codec.js';
+import { incomingData } from '../packet-codec.js';
 import { Envelope, MalformedError, MessageType, OutEnvelope } from '../frames.js';
 import { BYE_ACK_FEATURE, DEADLINE_FEATURE } from '../handshake.js';
 import { holdsBye, InboundDecoder, InboundHandler } from '../inbound.js';
 import { BYE_ACK_WAIT_MS } from '../limits.js';
 import { Heartbeat } from '../liveness.js';
+import { AwaitedByes } from './awaited-byes.js';
 import { DeadlineWatch } from './deadlines.js';
-import { ReplyEncoder } from './replies.js';
+import { malformedRequest, ReplyEncoder } from './replies.js';
 import { CallOutput, ServerCall } from './server-call.js';
 import { ServerEngineConfig, ServerEngineDeps, ServerHost, ServerState } from './server-deps.js';
 import { ServerHandshake } from './server-handshake.js';
@@ -102,6 +102,7 @@ export class ServerEngine<H> implements InboundHandler<Origin>, CallOutput {
       message: frames => this.receive(frames),
       sendFailed: (failure, envs, destination) => this.sendFailed(failure, envs, destination),
       receiveError: err => this.observer.error(`Receive loop error: ${String(err)}`),
+      disconnected: routingId => this.disconnected(routingId.toString('latin1')),
     };
     const binding = this.deps.bind(this.config.endpoints, handlers);
     this.binding = binding;
@@ -127,16 +128,14 @@ export class ServerEngine<H> implements InboundHandler<Origin>, CallOutput {
     if (this.current.kind !== 'listening') return;
     const { channel } = this.current;
     this.liveness.stop();
-    const awaiting = new Set<string>();
+    const byes = new AwaitedByes();
     for (const session of [...this.sessions.values()]) {
       this.send(session, BYE);
-      if (session.byeAck) awaiting.add(session.key);
+      if (session.byeAck) byes.add(session.key);
       this.endSession(session, 'bye');
     }
-    await settleWithin(this.scheduler, BYE_ACK_WAIT_MS, answered => {
-      this.current = { kind: 'closing', awaiting, answered };
-      if (awaiting.size === 0) answered();
-    });
+    this.current = { kind: 'closing', byes };
+    await byes.wait(this.scheduler, BYE_ACK_WAIT_MS);
     await channel.close();
     this.current = { kind: 'idle' };
   }
@@ -178,7 +177,7 @@ export class ServerEngine<H> implements InboundHandler<Origin>, CallOutput {
   malformed(from: Origin, err: MalformedError, header: Buffer): void {
     if (!this.handshake.malformedHandshake(from.routingId, err, header)) {
       const request = err.id !== 0 && header[1] === MessageType.Request && this.sessions.onConnection(from.key);
-      if (request) this.sendRouted(from.routingId, this.replies.error(err.id, malformed(err.message)));
+      if (request) this.sendRouted(from.routingId, this.replies.error(err.id, malformedRequest(err.message)));
     }
     this.observer.drop(err.reason, err.message);
   }
@@ -192,11 +191,17 @@ export class ServerEngine<H> implements InboundHandler<Origin>, CallOutput {
     this.sendRouted(session.routingId, env);
   }
 
+  /** A client's connection ended: its session ends at once (`disconnect`); a closing server stops waiting for it. */
+  private disconnected(key: string): void {
+    const session = this.sessions.onConnection(key);
+    if (session !== undefined) this.endSession(session, 'disconnect');
+    if (this.current.kind === 'closing') this.current.byes.answered(key);
+  }
+
   /** While closing, only the answering BYEs of the clients still awaited count. */
   private receiveClosing(routingId: Buffer, frames: Buffer[]): void {
-    if (this.current.kind !== 'closing' || !holdsBye(frames, 1)) return;
-    const { awaiting, answered } = this.current;
-    if (awaiting.delete(routingId.toString('latin1')) && awaiting.size === 0) answered();
+    if (this.current.kind === 'closing' && holdsBye(frames, 1))
+      this.current.byes.answered(routingId.toString('latin1'));
   }
 
   /** Ends a session: its calls are cancelled (their teardown runs) and `peer:left` is told. */
@@ -243,7 +248,7 @@ export class ServerEngine<H> implements InboundHandler<Origin>, CallOutput {
       data = this.dataOf(env);
     } catch (err) {
       this.observer.drop('payload', (err as Error).message);
-      return this.send(session, this.replies.error(env.id, malformed((err as Error).message)));
+      return this.send(session, this.replies.error(env.id, malformedRequest((err as Error).message)));
     }
     const deadline = env.deadline === undefined ? undefined : Date.now() + env.deadline;
     const call = new ServerCall(env.id, pattern, session, this, deadline);
@@ -262,13 +267,8 @@ export class ServerEngine<H> implements InboundHandler<Origin>, CallOutput {
     this.host.runEvent(env.pattern!, data, session.id, env.metadata);
   }
 
-  /** A request's or event's data: its payload, or the `data` the user's deserializer finds in it. */
   private dataOf(env: Envelope): unknown {
-    const raw = decodePayload(env.encoding, env.payload, env.id);
-    const deserializer = this.deps.serializers?.deserializer;
-    return deserializer === undefined
-      ? raw
-      : field(deserializeWith(deserializer, raw, { pattern: env.pattern }), 'data');
+    return incomingData(env, this.deps.serializers?.deserializer);
   }
 
   private sendRouted(routingId: Buffer, env: OutEnvelope): void {
@@ -292,8 +292,4 @@ export class ServerEngine<H> implements InboundHandler<Origin>, CallOutput {
       if (session !== undefined) this.endSession(session, 'disconnect');
     }
   }
-}
-
-function malformed(reason: string): object {
-  return { status: 'error', code: ZmqErrorCode.MALFORMED, message: `Malformed request: ${reason}` };
 }
