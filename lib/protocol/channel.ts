@@ -36,9 +36,10 @@ export interface Channel {
   readonly raw: unknown;
   /**
    * Queues an envelope (on a server, for the peer with `destination` as
-   * routing id). Throws `QUEUE_FULL` when the queue is at its limit.
+   * routing id). Throws `QUEUE_FULL` when the queue is at its limit; a
+   * `final` envelope (the last of a call or session) has a reserve beyond it.
    */
-  send(envelope: OutEnvelope, destination?: Buffer): void;
+  send(envelope: OutEnvelope, destination?: Buffer, final?: boolean): void;
   /** Flushes what is queued (within the linger time), then closes. Never rejects. */
   close(): Promise<void>;
 }

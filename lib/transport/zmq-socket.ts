@@ -128,10 +128,14 @@ export class ZmqSocket implements Channel {
 
   /**
    * Queues an envelope (for a ROUTER, to `destination`). Throws
-   * {@link ZmqQueueFullError} when `queueLimit` envelopes are already waiting.
+   * {@link ZmqQueueFullError} when `queueLimit` envelopes are already waiting;
+   * a `final` one (the last of a call: END, ERROR, CANCEL, BYE) may use a
+   * reserve of as many again, so that a call the limit cut short can still be
+   * ended on both sides instead of going silent.
    */
-  send(envelope: OutEnvelope, destination?: Buffer): void {
-    if (this.queue.length - this.head >= this.settings.queueLimit) {
+  send(envelope: OutEnvelope, destination?: Buffer, final = false): void {
+    const limit = final ? 2 * this.settings.queueLimit : this.settings.queueLimit;
+    if (this.queue.length - this.head >= limit) {
       throw new ZmqQueueFullError(this.settings.queueLimit);
     }
     this.queue.push({ destination, envelope });

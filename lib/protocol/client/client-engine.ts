@@ -51,7 +51,7 @@ export class ClientEngine {
     this.waiter = new ConnectWaiter(this.scheduler);
     this.calls = new CallRegistry(
       this.config.requestTimeout,
-      call => call.link.trySend(controlEnvelope(MessageType.Cancel, call.id)),
+      call => call.link.trySend(controlEnvelope(MessageType.Cancel, call.id), true),
       (call, err) => this.observer.error(`A subscriber of "${call.pattern}" threw: ${String(err)}`),
       this.clock,
       this.scheduler,
@@ -144,7 +144,8 @@ export class ClientEngine {
     }
     return () => {
       // Unsubscribed before the end: tell the server to stop.
-      if (this.calls.settle(call.id) !== undefined) call.link.trySend(controlEnvelope(MessageType.Cancel, call.id));
+      if (this.calls.settle(call.id) !== undefined)
+        call.link.trySend(controlEnvelope(MessageType.Cancel, call.id), true);
     };
   }
 

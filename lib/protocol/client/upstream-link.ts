@@ -184,7 +184,7 @@ export class UpstreamLink implements LivenessState {
   async close(scheduler: Scheduler, waitMs: number): Promise<void> {
     if (this.current.kind === 'ready') {
       const awaitAnswer = this.current.byeAck;
-      if (this.trySend(BYE) && awaitAnswer) {
+      if (this.trySend(BYE, true) && awaitAnswer) {
         await settleWithin(scheduler, waitMs, acknowledged => (this.current = { kind: 'closing', acknowledged }));
       }
     }
@@ -192,11 +192,11 @@ export class UpstreamLink implements LivenessState {
     await this.channel.close();
   }
 
-  /** Queues an envelope; a full queue or closed channel is counted, never thrown. */
-  trySend(env: OutEnvelope): boolean {
+  /** Queues an envelope (`final`: a CANCEL or BYE, with a reserve beyond the limit); a full queue or closed channel is counted, never thrown. */
+  trySend(env: OutEnvelope, final = false): boolean {
     if (this.channel.isClosed) return false;
     try {
-      this.channel.send(env);
+      this.channel.send(env, undefined, final);
       return true;
     } catch (err) {
       this.observer.drop('sendFailed', `to ${this.endpoint}: ${(err as Error).message}`);

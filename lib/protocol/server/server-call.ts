@@ -1,4 +1,5 @@
 import { isObservable, Subscription } from 'rxjs';
+import { ZmqQueueFullError } from '../../errors/zmq.errors.js';
 import { controlEnvelope } from '../envelopes.js';
 import { Flag, MessageType, OutEnvelope } from '../frames.js';
 import type { DeadlineWatch } from './deadlines.js';
@@ -9,7 +10,10 @@ import type { DownstreamSession } from './sessions.js';
 export interface CallOutput {
   readonly replies: ReplyEncoder;
   readonly deadlines: DeadlineWatch<ServerCall>;
-  send(session: DownstreamSession, env: OutEnvelope): void;
+  /** The outbound queue's limit, for the QUEUE_FULL that ends a stream it cut short. */
+  readonly queueLimit: number;
+  /** Queues an envelope; false when the queue is full (`final`: the last one of a call, which has a reserve). */
+  send(session: DownstreamSession, env: OutEnvelope, final?: boolean): boolean;
 }
 
 /**
@@ -116,7 +120,11 @@ export class ServerCall {
 
   private sendChunk(env: OutEnvelope): void {
     this.out.deadlines.touch(this);
-    this.out.send(this.session, env);
+    if (this.out.send(this.session, env)) return;
+    // The queue is full: the stream cannot go on, and it must not go silent.
+    // It ends here with QUEUE_FULL, on this side (teardown) and the caller's.
+    this.finish(this.out.replies.error(this.id, new ZmqQueueFullError(this.out.queueLimit)));
+    this.subscription?.unsubscribe();
   }
 
   /** Sends the last envelope of the call and forgets it. */
@@ -125,7 +133,7 @@ export class ServerCall {
     this.done = true;
     this.out.deadlines.unwatch(this);
     this.session.calls.delete(this.id);
-    this.out.send(this.session, last);
+    this.out.send(this.session, last, true);
   }
 }
 

@@ -15,6 +15,8 @@ export interface ServerEngineConfig {
   readonly heartbeat: Readonly<HeartbeatSettings>;
   /** Accept MessagePack (encoding 4) from clients that offer it; the codec must be installed before `listen()`. */
   readonly msgpack?: boolean;
+  /** The channel's outbound queue limit (`sendQueueLimit`), named in a QUEUE_FULL error. */
+  readonly socket?: { readonly queueLimit: number };
 }
 
 /** What the engine asks of the Nest server it serves. `H` is a handler. */

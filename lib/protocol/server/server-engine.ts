@@ -37,6 +37,7 @@ export class ServerEngine<H> implements InboundHandler<Origin>, CallOutput {
   readonly replies: ReplyEncoder;
   /** The callers' deadlines of the calls in progress (CallOutput). */
   readonly deadlines: DeadlineWatch<ServerCall>;
+  readonly queueLimit: number;
   private readonly config: ServerEngineConfig;
   private readonly host: ServerHost<H>;
   private readonly observer: SessionObserver;
@@ -57,6 +58,7 @@ export class ServerEngine<H> implements InboundHandler<Origin>, CallOutput {
       this.observer.error(`A reply to request ${id} could not be sent: ${err.message}`),
     );
     this.clock = deps.clock ?? monotonicClock;
+    this.queueLimit = this.config.socket?.queueLimit ?? 0;
     const scheduler = (this.scheduler = deps.scheduler ?? realScheduler);
     // The caller stopped waiting and its CANCEL did not come (it died, or the network did): stop the work.
     this.deadlines = new DeadlineWatch<ServerCall>(call => call.cancel(), this.clock, scheduler);
@@ -187,8 +189,8 @@ export class ServerEngine<H> implements InboundHandler<Origin>, CallOutput {
   }
 
   /** Sends to a session's client; a full queue is counted, never thrown (CallOutput). */
-  send(session: DownstreamSession, env: OutEnvelope): void {
-    this.sendRouted(session.routingId, env);
+  send(session: DownstreamSession, env: OutEnvelope, final = false): boolean {
+    return this.sendRouted(session.routingId, env, final);
   }
 
   /** A client's connection ended: its session ends at once (`disconnect`); a closing server stops waiting for it. */
@@ -220,7 +222,8 @@ export class ServerEngine<H> implements InboundHandler<Origin>, CallOutput {
       case MessageType.Cancel:
         return session.calls.get(env.id)?.cancel();
       case MessageType.Ping:
-        return this.send(session, PONG);
+        this.send(session, PONG);
+        return;
       case MessageType.Pong:
         return;
       case MessageType.Bye:
@@ -238,17 +241,15 @@ export class ServerEngine<H> implements InboundHandler<Origin>, CallOutput {
     const handler = this.host.requestHandler(pattern);
     if (handler === null) {
       const message = `${NO_MESSAGE_HANDLER} Pattern: ${pattern}`;
-      return this.send(
-        session,
-        this.replies.error(env.id, { status: 'error', code: ZmqErrorCode.NO_HANDLER, message, pattern }),
-      );
+      const err = { status: 'error', code: ZmqErrorCode.NO_HANDLER, message, pattern };
+      return void this.send(session, this.replies.error(env.id, err), true);
     }
     let data: unknown;
     try {
       data = this.dataOf(env);
     } catch (err) {
       this.observer.drop('payload', (err as Error).message);
-      return this.send(session, this.replies.error(env.id, malformedRequest((err as Error).message)));
+      return void this.send(session, this.replies.error(env.id, malformedRequest((err as Error).message)), true);
     }
     const deadline = env.deadline === undefined ? undefined : Date.now() + env.deadline;
     const call = new ServerCall(env.id, pattern, session, this, deadline);
@@ -271,13 +272,15 @@ export class ServerEngine<H> implements InboundHandler<Origin>, CallOutput {
     return incomingData(env, this.deps.serializers?.deserializer);
   }
 
-  private sendRouted(routingId: Buffer, env: OutEnvelope): void {
-    if (this.current.kind !== 'listening') return;
+  /** Queues an envelope; false (counted) when the queue is full. */
+  private sendRouted(routingId: Buffer, env: OutEnvelope, final = false): boolean {
+    if (this.current.kind !== 'listening') return false;
     try {
-      this.current.channel.send(env, routingId);
+      this.current.channel.send(env, routingId, final);
+      return true;
     } catch (err) {
-      // Queue full: the envelope is lost; count it so it is never silent.
       this.observer.drop('sendFailed', (err as Error).message);
+      return false;
     }
   }
 
