@@ -1,4 +1,5 @@
 import { MAX_HANDSHAKE_BYTES, MAX_METADATA_BYTES, MAX_PATTERN_BYTES, PROTOCOL_VERSION } from './limits.js';
+import { checkTypeRules, hasPattern } from './type-rules.js';
 
 /** Envelope types; the numbers are on the wire (docs/PROTOCOL.md §3). */
 export const enum MessageType {
@@ -54,24 +55,6 @@ const MAX_ENCODING = Encoding.Msgpack;
 
 /** Fixed part of the header: version, type, flags, encoding, id, pattern length. */
 export const HEADER_FIXED_BYTES = 10;
-
-/** Types whose header carries a pattern. */
-function hasPattern(type: number): boolean {
-  return type === MessageType.Request || type === MessageType.Event;
-}
-
-/**
- * Types that refer to a request and so need a non-zero id. ERROR may carry
- * id 0: a connection-level error such as a refused handshake.
- */
-function needsId(type: number): boolean {
-  return (
-    type === MessageType.Request ||
-    type === MessageType.Chunk ||
-    type === MessageType.End ||
-    type === MessageType.Cancel
-  );
-}
 
 export type Metadata = Record<string, string>;
 
@@ -216,7 +199,7 @@ function checkFixedHeader(header: Buffer): number {
   if ((flags & ~KNOWN_FLAGS) !== 0 || encoding > MAX_ENCODING) {
     throw new MalformedError('header', `unknown flags 0x${flags.toString(16)} or encoding ${encoding}`, id);
   }
-  if (needsId(type) && id === 0) throw new MalformedError('header', `message type ${type} needs a request id`);
+  checkTypeRules(type, flags, encoding, id);
   return id;
 }
 
