@@ -4,7 +4,16 @@ import { EMPTY, Encoding, MessageType, OutEnvelope } from './frames.js';
 
 /** An envelope with no payload (END, CANCEL, PING, PONG, BYE). */
 export function controlEnvelope(type: MessageType, id = 0): OutEnvelope {
-  return { type, flags: 0, encoding: Encoding.None, id, pattern: undefined, metadata: undefined, payload: EMPTY };
+  return {
+    type,
+    flags: 0,
+    encoding: Encoding.None,
+    id,
+    pattern: undefined,
+    metadata: undefined,
+    deadline: undefined,
+    payload: EMPTY,
+  };
 }
 
 /** Shared PING, PONG and BYE: the writer never changes a queued envelope, and these carry no id. */
@@ -38,7 +47,7 @@ export function dataEnvelope(
     const size = payloadBytes(payload);
     if (size > maxPayload) throw new ZmqMessageTooLargeError(size, maxPayload);
   }
-  return { type, flags, encoding: encoded.encoding, id, pattern, metadata, payload };
+  return { type, flags, encoding: encoded.encoding, id, pattern, metadata, deadline: undefined, payload };
 }
 
 /** An ERROR envelope; never throws (see encodeErrorPayload). */
@@ -51,6 +60,7 @@ export function errorEnvelope(id: number, err: unknown): OutEnvelope {
     id,
     pattern: undefined,
     metadata: undefined,
+    deadline: undefined,
     payload: encoded.bytes,
   };
 }

@@ -82,8 +82,12 @@ export interface OutEnvelope {
   id: number;
   pattern: Buffer | undefined;
   metadata: Buffer | undefined;
-  /** REQUEST only: the caller's remaining time in ms (1 to 2^32-1), sent to servers that took `deadline`. */
-  deadline?: number;
+  /**
+   * REQUEST only: the caller's remaining time in ms (1 to 2^32-1), sent to
+   * servers that took `deadline`. Every constructor sets the field (undefined
+   * when there is none), so all envelopes share one shape on the hot path.
+   */
+  deadline?: number | undefined;
   /** The payload frame; a string goes out as its UTF-8 bytes. */
   payload: Buffer | string;
 }

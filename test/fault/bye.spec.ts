@@ -10,11 +10,10 @@
  * showed after about a second without traffic.
  */
 import 'reflect-metadata';
-import { Controller } from '@nestjs/common';
-import { MessagePattern } from '@nestjs/microservices';
 import { ClientZmq, ServerZmq, ZmqPeerEvent } from 'nestjs-zeromq';
 import { TsChild } from '../helpers/child';
 import { Harness } from '../helpers/nest';
+import { PingController } from '../helpers/ping.controller';
 import { bindEndpoint, TRANSPORTS } from '../helpers/transports';
 
 const IDLE_MS = 1_500;
@@ -22,28 +21,17 @@ const idle = () => new Promise(resolve => setTimeout(resolve, IDLE_MS));
 const leftOnce = (side: ClientZmq | ServerZmq) =>
   new Promise<ZmqPeerEvent>(resolve => side.on('peer:left', e => resolve(e)));
 
-@Controller()
-class PingController {
-  @MessagePattern('ping')
-  ping(): string {
-    return 'pong';
-  }
-}
-
-const children: TsChild[] = [];
+// Children are tracked by the harness too: closeAll() kills them.
 const h = new Harness();
 
-afterEach(async () => {
-  await Promise.all(children.splice(0).map(c => c.close()));
-  await h.closeAll();
-});
+afterEach(() => h.closeAll());
 
 describe('a server that exits right after close()', () => {
   it.each([1, 2, 3])(
     'SIGTERM with shutdown hooks after an idle period: the client sees BYE (trial %i)',
     async () => {
       const server = new TsChild('test/fixtures/shutdown-server.ts');
-      children.push(server);
+      h.track(server);
       const [, endpoint] = await server.line(/^READY (\S+)$/, 30_000);
       const client = await h.connectClient(endpoint!, { connectTimeout: 10_000 });
       const left = leftOnce(client);
@@ -72,7 +60,7 @@ describe('a client that exits right after close()', () => {
     const { server, endpoint } = await h.startServer({ bind: 'tcp://127.0.0.1:*', controllers: [PingController] });
     const left = leftOnce(server);
     const client = new TsChild('test/fixtures/exiting-client.ts', [endpoint, 'exiting-client']);
-    children.push(client);
+    h.track(client);
     await client.line(/^READY$/, 30_000);
     await idle();
     client.signal('SIGTERM');

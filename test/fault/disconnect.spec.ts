@@ -6,29 +6,17 @@
  * end the session; a stopped (SIGSTOP) client still needs the heartbeat.
  */
 import 'reflect-metadata';
-import { Controller } from '@nestjs/common';
-import { MessagePattern } from '@nestjs/microservices';
 import { firstValueFrom } from 'rxjs';
 import { ServerZmq, ZmqPeerEvent } from 'nestjs-zeromq';
 import { TsChild } from '../helpers/child';
 import { Harness } from '../helpers/nest';
+import { PingController } from '../helpers/ping.controller';
 import { bindEndpoint } from '../helpers/transports';
 
-@Controller()
-class PingController {
-  @MessagePattern('ping')
-  ping(): string {
-    return 'pong';
-  }
-}
-
-const children: TsChild[] = [];
+// Children are tracked by the harness too: closeAll() kills them.
 const h = new Harness();
 
-afterEach(async () => {
-  await Promise.all(children.splice(0).map(c => c.close()));
-  await h.closeAll();
-});
+afterEach(() => h.closeAll());
 
 const slowHeartbeat = { heartbeatInterval: 60_000, heartbeatLiveness: 3 };
 
@@ -38,7 +26,7 @@ function leftOf(server: ServerZmq, peerId: string): Promise<ZmqPeerEvent> {
 
 async function startClient(endpoint: string, id: string): Promise<TsChild> {
   const client = new TsChild('test/fixtures/exiting-client.ts', [endpoint, id]);
-  children.push(client);
+  h.track(client);
   await client.line(/^READY$/, 30_000);
   return client;
 }

@@ -9,10 +9,6 @@ export class ConnectWaiter {
 
   constructor(private readonly scheduler: Scheduler) {}
 
-  get isWaiting(): boolean {
-    return this.waiting !== undefined;
-  }
-
   /** A promise settled as described above; `onTimeout` gives the error after `timeoutMs`. */
   wait(timeoutMs: number, onTimeout: () => Error): Promise<void> {
     return new Promise<void>((resolve, reject) => {

@@ -27,10 +27,6 @@ export class LinkPool {
     return this.links.length === 0;
   }
 
-  has(link: UpstreamLink): boolean {
-    return this.links.includes(link);
-  }
-
   add(link: UpstreamLink): void {
     this.links.push(link);
   }
