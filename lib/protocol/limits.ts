@@ -36,3 +36,6 @@ export const MAX_BATCH_ENVELOPES = 256;
 
 /** Most payload bytes the writer coalesces into one ZeroMQ multipart message. */
 export const MAX_BATCH_BYTES = 1024 * 1024;
+
+/** The largest deadline a REQUEST header carries (u32 milliseconds, docs/PROTOCOL.md §5.6). */
+export const MAX_DEADLINE_MS = 0xffffffff;

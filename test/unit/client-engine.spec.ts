@@ -599,6 +599,45 @@ describe('ClientEngine: losing a session', () => {
     expect(hellos(s.ch(A))).toBe(hellosBefore + 1);
   });
 
+  it('the connection ends (transport notice): calls fail PEER_LOST (disconnect) at once, the peer leaves, one HELLO waits', async () => {
+    const s = await connectedBoth();
+    const a1 = request(s, 'echo', 1, { target: 'srv-a' });
+    const b1 = request(s, 'echo', 2, { target: 'srv-b' });
+    const sentBefore = s.ch(A).sent.length;
+    s.ch(A).handlers.disconnected!(Buffer.alloc(0));
+    expect(a1.packets).toEqual([
+      {
+        err: expect.objectContaining({ code: ZmqErrorCode.PEER_LOST, peerId: 'srv-a', reason: 'disconnect' }),
+        isDisposed: true,
+      },
+    ]);
+    expect(b1.packets).toEqual([]);
+    expect(s.observer.lefts).toEqual([expect.objectContaining({ peerId: 'srv-a', reason: 'disconnect' })]);
+    expect(s.ch(A).typesSince(sentBefore)).toEqual([MessageType.Hello]);
+    expect(s.engine.peers().map(p => p.peerId)).toEqual(['srv-b']);
+    // A second notice while handshaking: that HELLO may have gone with the connection, so one more.
+    s.ch(A).handlers.disconnected!(Buffer.alloc(0));
+    expect(s.ch(A).typesSince(sentBefore)).toEqual([MessageType.Hello, MessageType.Hello]);
+    expect(s.observer.lefts).toHaveLength(1);
+    s.ch(A).deliver(welcome('srv-a', ['echo']));
+    expect(
+      s.engine
+        .peers()
+        .map(p => p.peerId)
+        .sort(),
+    ).toEqual(['srv-a', 'srv-b']);
+  });
+
+  it('a connection notice after close() sends nothing', async () => {
+    const s = await connectedOne();
+    const channel = s.ch(A);
+    await s.engine.close();
+    const sentBefore = channel.sent.length;
+    channel.handlers.disconnected!(Buffer.alloc(0));
+    expect(channel.sent.length).toBe(sentBefore);
+    expect(s.observer.lefts.filter(e => e.reason === 'disconnect')).toEqual([]);
+  });
+
   it('losing the last server reports reconnecting; a new WELCOME joins it again', async () => {
     const s = await connectedOne();
     s.ch(A).deliver(BYE);

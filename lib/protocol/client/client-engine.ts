@@ -6,7 +6,7 @@ import { controlEnvelope, PING } from '../envelopes.js';
 import { MessageType } from '../frames.js';
 import type { Welcome } from '../handshake.js';
 import { holdsBye, InboundDecoder } from '../inbound.js';
-import { BYE_ACK_WAIT_MS } from '../limits.js';
+import { BYE_ACK_WAIT_MS, MAX_DEADLINE_MS } from '../limits.js';
 import { Heartbeat } from '../liveness.js';
 import { CallRegistry, PendingCall, ReplyCallback } from './calls.js';
 import { ANY_SERVER, ClientEngineConfig, ClientEngineDeps, Route } from './client-deps.js';
@@ -213,13 +213,14 @@ export class ClientEngine {
   /**
    * The session on `link` ended: its calls fail at once with PEER_LOST. The
    * link stays, and (unless the server said BYE) says HELLO once, now: after
-   * a timeout or NOT_READY the connection may still be up.
+   * a timeout or NOT_READY the connection may still be up; after its end
+   * (`disconnect`, handshaking or not) the HELLO waits for the next one.
    */
   sessionEnded(link: UpstreamLink, reason: ZmqPeerLeftReason): void {
     const welcome = link.lost();
-    if (welcome === undefined) return;
-    this.afterLoss(link, welcome, reason);
-    if (reason !== 'bye') link.sendHello(this.clock.now());
+    if (welcome !== undefined) this.afterLoss(link, welcome, reason);
+    const hello = welcome !== undefined ? reason !== 'bye' : reason === 'disconnect';
+    if (hello && link.state.kind === 'handshaking') link.sendHello(this.clock.now());
   }
 
   private afterLoss(link: UpstreamLink, welcome: Welcome, reason: ZmqPeerLeftReason): void {
@@ -242,10 +243,11 @@ export class ClientEngine {
       sendFailed: (_failure, envs) =>
         this.observer.drop('sendFailed', `${envs.length} envelope(s) to ${endpoint}`, envs.length),
       receiveError: err => this.observer.error(`Receive loop error on ${endpoint}: ${String(err)}`),
+      disconnected: () => this.sessionEnded(link, 'disconnect'),
     };
     // `link` is read only when a message arrives, which is never during this call.
     const link: UpstreamLink = new UpstreamLink(endpoint, this.deps.connect(endpoint, handlers), hello, this.observer);
-    // It waits in the writer until the connection is up (ZMQ_IMMEDIATE).
+    // It waits in the socket until the connection is up.
     link.sendHello(this.clock.now());
     return link;
   }
@@ -295,6 +297,3 @@ export class ClientEngine {
 }
 
 function noop(): void {}
-
-/** The largest deadline the header carries (u32 ms). */
-const MAX_DEADLINE_MS = 0xffffffff;
