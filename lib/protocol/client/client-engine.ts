@@ -14,7 +14,7 @@ import { ClientInbound } from './client-inbound.js';
 import { ConnectWaiter } from './connect-waiter.js';
 import { LinkPool } from './link-pool.js';
 import { RequestEncoder } from './requests.js';
-import { helloFor, UpstreamLink } from './upstream-link.js';
+import { helloFor, isRestart, UpstreamLink } from './upstream-link.js';
 
 /**
  * The client side of the session protocol, with no Nest and no zeromq in it:
@@ -174,9 +174,7 @@ export class ClientEngine {
 
   /** Peers with a session, calls in flight and envelopes queued on every link. */
   stats(): { peers: number; inFlight: number; queued: number } {
-    let queued = 0;
-    for (const l of this.pool.all) queued += l.channel.queued;
-    return { peers: this.pool.readyLinks.length, inFlight: this.calls.size, queued };
+    return { peers: this.pool.readyLinks.length, inFlight: this.calls.size, queued: this.pool.queued };
   }
 
   /** Messages of `link`'s channel; nothing is read from a closed link. */
@@ -190,10 +188,14 @@ export class ClientEngine {
 
   /** A WELCOME that passed validation (ClientInbound checked it). */
   welcomed(link: UpstreamLink, welcome: Welcome): void {
+    // A WELCOME of another server instance on a ready link: that server restarted, and the session is new.
+    const previous = link.welcome;
+    const restarted = previous !== undefined && isRestart(previous, welcome);
+    if (restarted) this.afterLoss(link, previous, 'disconnect');
     const change = link.welcomed(welcome, this.clock.now());
     this.pool.update(link);
     this.setStatus('connected');
-    if (change === 'joined') this.observer.joined(link.event(welcome));
+    if (change === 'joined' || restarted) this.observer.joined(link.event(welcome));
     this.waiter.resolve();
   }
 
@@ -262,10 +264,7 @@ export class ClientEngine {
     }, interval);
   }
 
-  /**
-   * Rejects a pending connect() and tears down; nothing when no connect() waits.
-   * Rejects first: a status listener may call connect() again during the teardown.
-   */
+  /** Rejects a pending connect() (first: a status listener may connect() again) and tears down; else nothing. */
   private failConnect(err: Error): void {
     if (!this.waiter.reject(err)) return;
     void this.teardown();

@@ -96,6 +96,7 @@ export class ServerEngine<H> implements InboundHandler<Origin>, CallOutput {
   /** Binds every endpoint; rejects with `BIND_FAILED` (or `TOO_LARGE` for a welcome that cannot fit). */
   async listen(): Promise<void> {
     if (this.current.kind !== 'idle') throw new Error('ServerZmq is already listening');
+    this.handshake.newInstance();
     this.handshake.welcome(); // fail now, not at the first HELLO
     this.current = { kind: 'binding' };
     const handlers: ChannelHandlers = {
