@@ -36,6 +36,7 @@ async function connect(contender: Contender, endpoint: string): Promise<Driver> 
     const raw = new (require('./raw-zmq') as typeof import('./raw-zmq')).RawClient(endpoint);
     return { call: data => raw.call(data), stream: (n, onItem) => raw.stream(n, onItem), close: () => raw.close() };
   }
+  if (contender === 'nest-grpc') return (require('./grpc') as typeof import('./grpc')).connectGrpcClient(endpoint);
   const nest = require('./nest-client') as typeof import('./nest-client');
   return nest.connectNestClient(
     contender === 'nest-tcp' ? 'tcp' : contender === 'nest-zmq' ? 'zmq' : 'zmq-msgpack',

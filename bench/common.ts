@@ -3,12 +3,14 @@
  * payloads and their checks, and peak-RSS reading.
  */
 import { readFileSync } from 'node:fs';
+import { createServer } from 'node:net';
 
 /**
  * The contenders, each run as one server process and one client process;
- * `nest-zmq-msgpack` is this transport with `codec: 'msgpack'` on both sides.
+ * `nest-zmq-msgpack` is this transport with `codec: 'msgpack'` on both sides,
+ * `nest-grpc` Nest's gRPC transport (bench/grpc.ts).
  */
-export const CONTENDERS = ['raw-zmq', 'nest-tcp', 'nest-zmq', 'nest-zmq-msgpack'] as const;
+export const CONTENDERS = ['raw-zmq', 'nest-tcp', 'nest-grpc', 'nest-zmq', 'nest-zmq-msgpack'] as const;
 export type Contender = (typeof CONTENDERS)[number];
 
 export function isContender(value: string | undefined): value is Contender {
@@ -175,4 +177,18 @@ export function exitAfter(ms: number, what: string): void {
     process.stderr.write(`${what}: still running after ${ms} ms, exiting\n`);
     process.exit(3);
   }, ms).unref();
+}
+
+/** A tcp port on 127.0.0.1 that was free a moment ago. */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const probe = createServer();
+    probe.once('error', reject);
+    probe.listen(0, '127.0.0.1', () => {
+      const address = probe.address();
+      probe.close(() =>
+        typeof address === 'object' && address !== null ? resolve(address.port) : reject(new Error('no port')),
+      );
+    });
+  });
 }

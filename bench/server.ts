@@ -15,6 +15,7 @@ export interface BenchServer {
 async function start(contender: Contender): Promise<BenchServer> {
   /* eslint-disable @typescript-eslint/no-require-imports */
   if (contender === 'raw-zmq') return (require('./raw-zmq') as typeof import('./raw-zmq')).startRawServer();
+  if (contender === 'nest-grpc') return (require('./grpc') as typeof import('./grpc')).startGrpcServer();
   const nest = require('./nest-server') as typeof import('./nest-server');
   return nest.startNestServer(contender === 'nest-tcp' ? 'tcp' : contender === 'nest-zmq' ? 'zmq' : 'zmq-msgpack');
 }
