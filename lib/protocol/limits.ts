@@ -36,3 +36,12 @@ export const MAX_BATCH_ENVELOPES = 256;
 
 /** Most payload bytes the writer coalesces into one ZeroMQ multipart message. */
 export const MAX_BATCH_BYTES = 1024 * 1024;
+
+/**
+ * Most patterns a side keeps metrics for (patterns come from the wire): the
+ * figures of any further pattern are added up under `$other`.
+ */
+export const MAX_METRIC_PATTERNS = 1_000;
+
+/** Most error codes a pattern's metrics tell apart; further codes are added up under `OTHER`. */
+export const MAX_METRIC_ERROR_CODES = 64;

@@ -6,11 +6,15 @@ import { resolveServerConfig } from '../config/server-config.js';
 import { ZmqContext } from '../ctx-host/zmq.context.js';
 import { ZmqEvents, ZmqPeerInfo, ZmqStats, ZmqStatus } from '../interfaces/zmq-events.interface.js';
 import { ZmqServerOptions } from '../interfaces/zmq-options.interface.js';
+import type { ZmqMetrics } from '../interfaces/zmq-metrics.interface.js';
+import { monotonicClock } from '../protocol/clock.js';
 import type { Metadata } from '../protocol/frames.js';
+import { Metrics } from '../protocol/metrics.js';
 import type { ServerCall } from '../protocol/server/server-call.js';
 import { ServerEngine } from '../protocol/server/server-engine.js';
 import type { ServerHost } from '../protocol/server/server-deps.js';
 import { routerChannel } from '../transport/zmq-channels.js';
+import { checkReservedPatterns, introspect, ZMQ_METRICS_PATTERN } from './introspection.js';
 
 /**
  * Default transport id of every {@link ServerZmq}. Name it in
@@ -44,6 +48,11 @@ export class ServerZmq
   private readonly engine: ServerEngine<MessageHandler>;
   private readonly handlerCache = new Map<string, MessageHandler | null>();
   private readonly msgpack: boolean;
+  private readonly metrics: Metrics;
+  /** The built-in `$zmq/metrics` handler, unless `introspection: false`. */
+  private readonly introspection: MessageHandler | null;
+  /** When `listen()` completed (monotonic ms), for the introspection's uptime. */
+  private listenedAt = 0;
 
   constructor(options: ZmqServerOptions) {
     super();
@@ -52,12 +61,17 @@ export class ServerZmq
     this.id = config.id;
     this.msgpack = config.msgpack;
     this.monitor = new TransportMonitor(this.log, 'server', this.id);
+    this.metrics = new Metrics(monotonicClock, config.metrics, false);
+    this.introspection = config.introspection
+      ? ((() => Promise.resolve(introspect(this, this.listenedAt))) as unknown as MessageHandler)
+      : null;
     this.engine = new ServerEngine({
       config,
       bind: routerChannel(config.socket),
       host: this,
       observer: this.monitor,
       serializers: config.serializers,
+      metrics: this.metrics,
     });
   }
 
@@ -70,9 +84,11 @@ export class ServerZmq
   listen(callback: (...optionalParams: unknown[]) => unknown): void {
     const ready = this.msgpack ? loadMsgpack() : Promise.resolve();
     ready
+      .then(() => checkReservedPatterns(this.getHandlers().keys()))
       .then(() => this.engine.listen())
       .then(
         () => {
+          this.listenedAt = monotonicClock.now();
           this._status$.next(ZmqStatus.CONNECTED);
           callback();
         },
@@ -120,6 +136,15 @@ export class ServerZmq
     return { ...this.engine.stats(), dropped: this.monitor.drops() };
   }
 
+  /**
+   * Per-pattern requests, events, errors by code, cancels, timeouts and
+   * handler-time histograms, and the peers / inFlight / queued gauges, as
+   * plain data (README "Metrics").
+   */
+  getMetrics(): ZmqMetrics {
+    return this.metrics.snapshot(this.engine.stats());
+  }
+
   override addHandler(...args: Parameters<Server['addHandler']>): void {
     super.addHandler(...args);
     this.handlerCache.clear();
@@ -127,6 +152,7 @@ export class ServerZmq
 
   /** @internal The message handler of a pattern, cached (ServerHost). */
   requestHandler(pattern: string): MessageHandler | null {
+    if (pattern === ZMQ_METRICS_PATTERN) return this.introspection;
     let handler = this.handlerCache.get(pattern);
     if (handler === undefined) {
       const found = this.getHandlerByPattern(pattern);
@@ -141,6 +167,7 @@ export class ServerZmq
     const patterns: string[] = [];
     const events: string[] = [];
     for (const [pattern, handler] of this.getHandlers()) (handler.isEventHandler ? events : patterns).push(pattern);
+    if (this.introspection !== null) patterns.push(ZMQ_METRICS_PATTERN);
     return { patterns, events };
   }
 
@@ -162,6 +189,7 @@ export class ServerZmq
   /** @internal Runs the event handlers of an event (ServerHost). */
   runEvent(pattern: string, data: unknown, peerId: string, metadata: Metadata | undefined): void {
     const ctx = new ZmqContext([pattern, peerId, undefined, metadata ?? null]);
+    this.metrics.event(pattern);
     const packet = { pattern, data, ...(metadata ? { metadata } : {}) };
     this.handleEvent(pattern, packet, ctx).catch(err =>
       this.log.error(`Event handler for "${pattern}" failed: ${String(err)}`),
