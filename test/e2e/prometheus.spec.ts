@@ -26,8 +26,8 @@ class PromController {
   }
 
   @EventPattern('audit')
-  audit() {
-    probe.hit('audit');
+  audit(@Payload() v: unknown) {
+    probe.hit('audit', v);
   }
 }
 
