@@ -21,6 +21,8 @@ import { Metrics } from '../protocol/metrics.js';
 import { ANY_SERVER, Route } from '../protocol/client/client-deps.js';
 import { dealerChannels } from '../transport/zmq-channels.js';
 import { metadataOf, peerReplies, runHot } from './client-packets.js';
+import { loadTracing, startClientSpan, tracingLoaded } from '../common/tracing.js';
+import { tracedRequest } from './traced-request.js';
 
 /**
  * A Nest `ClientProxy` over ZeroMQ DEALER sockets, one per server endpoint.
@@ -79,8 +81,8 @@ export class ClientZmq extends ClientProxy<ZmqEvents> {
    * before every `send()` / `emit()`.
    */
   connect(): Promise<void> {
-    if (this.codecLoad === undefined) return this.engine.connect();
-    return this.codecLoad().then(() => this.engine.connect());
+    if (this.codecLoad === undefined && tracingLoaded()) return this.engine.connect();
+    return Promise.all([this.codecLoad?.(), loadTracing()]).then(() => this.engine.connect());
   }
 
   /**
@@ -245,7 +247,9 @@ export class ClientZmq extends ClientProxy<ZmqEvents> {
       callback({ err, isDisposed: true });
       return noop;
     }
-    return this.engine.request(pattern, packet.data, metadata, callback, route);
+    const trace = startClientSpan(pattern);
+    if (trace === undefined) return this.engine.request(pattern, packet.data, metadata, callback, route);
+    return tracedRequest(this.engine, trace, pattern, packet, callback, route);
   }
 
   private emitOn(packet: ReadPacket, target: ZmqTarget | undefined, all: boolean): string[] {

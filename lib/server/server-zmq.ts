@@ -1,6 +1,7 @@
 import { Logger } from '@nestjs/common';
 import { CustomTransportStrategy, MessageHandler, Server } from '@nestjs/microservices';
 import { loadMsgpack } from '../common/msgpack-loader.js';
+import { endServerSpan, loadTracing, startServerSpan } from '../common/tracing.js';
 import { TransportMonitor } from '../common/transport-monitor.js';
 import { resolveServerConfig } from '../config/server-config.js';
 import { ZmqContext } from '../ctx-host/zmq.context.js';
@@ -82,7 +83,7 @@ export class ServerZmq
 
   /** Binds every endpoint, then calls `callback()`, or `callback(err)` when a bind fails. */
   listen(callback: (...optionalParams: unknown[]) => unknown): void {
-    const ready = this.msgpack ? loadMsgpack() : Promise.resolve();
+    const ready = Promise.all([this.msgpack ? loadMsgpack() : undefined, loadTracing()]);
     ready
       .then(() => checkReservedPatterns(this.getHandlers().keys()))
       .then(() => this.engine.listen())
@@ -173,8 +174,21 @@ export class ServerZmq
 
   /** @internal Runs a request inside Nest's processing hooks (ServerHost). */
   runRequest(call: ServerCall, handler: MessageHandler, data: unknown, metadata: Metadata | undefined): void {
+    const trace = startServerSpan(call.pattern, call.session.id, call.id, metadata);
+    if (trace === undefined) return this.handle(call, handler, data, metadata);
+    trace.run(() => this.handle(call, handler, data, metadata, () => endServerSpan(trace.call, call)));
+  }
+
+  /** Runs a request's handler inside Nest's processing hooks; `onEnd` runs once the call has ended. */
+  private handle(
+    call: ServerCall,
+    handler: MessageHandler,
+    data: unknown,
+    metadata: Metadata | undefined,
+    onEnd?: () => void,
+  ): void {
     const ctx = new ZmqContext([call.pattern, call.session.id, call.id, metadata ?? null, call.deadline]);
-    this.withProcessingHooks(ctx, async end => {
+    this.withProcessingHooks(ctx, onEnd, async end => {
       let result: unknown;
       try {
         result = await handler(data, ctx);
@@ -200,11 +214,16 @@ export class ServerZmq
    * Runs `fn` inside Nest's processing hooks (v11 and v12 both have
    * onProcessingStartHook / onProcessingEndHook); the end hook runs once.
    */
-  private withProcessingHooks(ctx: ZmqContext, fn: (end: () => void) => Promise<void>): void {
+  private withProcessingHooks(
+    ctx: ZmqContext,
+    onEnd: (() => void) | undefined,
+    fn: (end: () => void) => Promise<void>,
+  ): void {
     let ended = false;
     const end = () => {
       if (ended) return;
       ended = true;
+      onEnd?.();
       this.onProcessingEndHook?.(this.transportId, ctx);
     };
     try {

@@ -125,7 +125,7 @@ export class ClientEngine {
   request(
     pattern: string,
     data: unknown,
-    metadata: Buffer | undefined,
+    metadata: Buffer | undefined | ((peerId: string) => Buffer),
     callback: ReplyCallback,
     route: Route = ANY_SERVER,
   ): () => void {
@@ -134,7 +134,8 @@ export class ClientEngine {
       const link = route.link ?? this.pool.pick(this.pool.candidates(pattern, 'serves', route.target));
       const id = this.calls.nextId();
       const deadline = link.deadlines ? this.deadline : undefined;
-      link.channel.send(this.encoder.request(id, pattern, data, metadata, link.msgpack, deadline));
+      const meta = typeof metadata === 'function' ? metadata(link.welcome!.id) : metadata; // per server: trace context
+      link.channel.send(this.encoder.request(id, pattern, data, meta, link.msgpack, deadline));
       call = this.calls.open(id, link, pattern, callback);
     } catch (err) {
       this.calls.refuse(pattern, err, callback);

@@ -2,7 +2,7 @@ import { isObservable, Subscription } from 'rxjs';
 import { ZmqErrorCode, ZmqQueueFullError } from '../../errors/zmq.errors.js';
 import { controlEnvelope } from '../envelopes.js';
 import { Flag, MessageType, OutEnvelope } from '../frames.js';
-import { errorCode, Metered, Metrics } from '../metrics.js';
+import { CallOutcome, errorCode, Metered, Metrics } from '../metrics.js';
 import type { DeadlineWatch } from './deadlines.js';
 import type { ReplyEncoder } from './replies.js';
 import type { DownstreamSession } from './sessions.js';
@@ -41,6 +41,9 @@ export class ServerCall implements Metered {
   /** Kept by the metrics (Metered). */
   meter: Metered['meter'] = undefined;
   started = 0;
+  /** How it ended (`undefined` while in progress), and the code of an error it ended with. */
+  outcome: CallOutcome | undefined = undefined;
+  errorCode: string | undefined = undefined;
 
   constructor(
     readonly id: number,
@@ -95,6 +98,7 @@ export class ServerCall implements Metered {
   cancel(reason: 'cancel' | 'timeout' = 'cancel'): void {
     if (this.done) return;
     this.done = true;
+    this.outcome = reason;
     this.out.metrics.end(this, reason);
     this.out.deadlines.unwatch(this);
     this.session.calls.delete(this.id);
@@ -146,8 +150,9 @@ export class ServerCall implements Metered {
   private finish(last: OutEnvelope, code?: string): void {
     if (this.done) return;
     this.done = true;
-    if (last.type !== MessageType.Error) this.out.metrics.end(this, 'ok');
-    else this.out.metrics.end(this, 'error', code ?? this.out.replies.failureCode);
+    this.outcome = last.type === MessageType.Error ? 'error' : 'ok';
+    if (this.outcome === 'error') this.errorCode = code ?? this.out.replies.failureCode;
+    this.out.metrics.end(this, this.outcome, this.errorCode);
     this.out.deadlines.unwatch(this);
     this.session.calls.delete(this.id);
     this.out.send(this.session, last, true);
