@@ -6,10 +6,22 @@ import { readFileSync } from 'node:fs';
 
 /**
  * The contenders, each run as one server process and one client process;
- * `nest-zmq-msgpack` is this transport with `codec: 'msgpack'` on both sides.
+ * `nest-zmq-msgpack` is this transport with `codec: 'msgpack'` on both sides,
+ * `nest-zmq-nometrics` with `metrics: false` on both sides (run with
+ * `--metrics-cost`, or named in `--only`; not in a default run).
  */
-export const CONTENDERS = ['raw-zmq', 'nest-tcp', 'nest-zmq', 'nest-zmq-msgpack'] as const;
+export const CONTENDERS = ['raw-zmq', 'nest-tcp', 'nest-zmq', 'nest-zmq-msgpack', 'nest-zmq-nometrics'] as const;
 export type Contender = (typeof CONTENDERS)[number];
+
+/** What a plain `npm run bench` runs. */
+export const DEFAULT_CONTENDERS: readonly Contender[] = ['raw-zmq', 'nest-tcp', 'nest-zmq', 'nest-zmq-msgpack'];
+
+/** The transport flavour of a Nest contender, for the server and client processes. */
+export type NestFlavour = 'tcp' | 'zmq' | 'zmq-msgpack' | 'zmq-nometrics';
+
+export function flavourOf(contender: Exclude<Contender, 'raw-zmq'>): NestFlavour {
+  return contender === 'nest-tcp' ? 'tcp' : (contender.slice('nest-'.length) as NestFlavour);
+}
 
 export function isContender(value: string | undefined): value is Contender {
   return (CONTENDERS as readonly string[]).includes(value ?? '');

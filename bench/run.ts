@@ -12,22 +12,46 @@
  * Options: --quick, --rounds N, --only a,b (contenders), --cpu-prof (each child
  * writes a V8 CPU profile to .bench-results/profiles/, named by contender,
  * role, phase and round), --set key=value,... (override numbers of the plan,
- * e.g. --set sequential=0,throughput=0 to profile the 64 KiB run alone).
+ * e.g. --set sequential=0,throughput=0 to profile the 64 KiB run alone),
+ * --metrics-cost (nest-zmq against nest-zmq-nometrics, `metrics: false` on
+ * both sides: 5 rounds of the small-payload figures only, 50,000 requests at
+ * 64 in flight, and the per-round paired difference; README "Metrics").
  */
 import { ChildProcess, spawn } from 'node:child_process';
 import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
-import { ClientResult, Contender, CONTENDERS, FULL_PLAN, isContender, Phase, Plan, QUICK_PLAN } from './common';
+import { metricsHookCost } from './metrics-hooks';
+import {
+  ClientResult,
+  Contender,
+  CONTENDERS,
+  DEFAULT_CONTENDERS,
+  FULL_PLAN,
+  isContender,
+  Phase,
+  Plan,
+  QUICK_PLAN,
+} from './common';
 
 const ROOT = resolve(__dirname, '..');
 const RESULTS = join(ROOT, '.bench-results');
 /** Where this run's children are compiled to: inside the repo, so `node_modules` resolves. */
 const BUILD = join(RESULTS, `build-${process.pid}`);
 const BASELINE: Contender = 'nest-tcp';
+/** Metrics on, metrics off. */
+const METRICS_COST_PAIR = ['nest-zmq', 'nest-zmq-nometrics'] as const satisfies readonly Contender[];
+/** --metrics-cost: the per-request figures only (what metrics could slow down), more requests. */
+const METRICS_COST_PLAN: Partial<Plan> = {
+  throughput: 50_000,
+  throughputLarge: 0,
+  throughputObject: 0,
+  streamItems: 0,
+};
 
 interface Options {
   quick: boolean;
+  metricsCost: boolean;
   overrides: Partial<Plan>;
   cpuProf: boolean;
   rounds: number;
@@ -36,18 +60,19 @@ interface Options {
 
 function parseArgs(argv: string[]): Options {
   const quick = argv.includes('--quick');
+  const metricsCost = argv.includes('--metrics-cost');
   const value = (flag: string) => {
     const i = argv.indexOf(flag);
     return i >= 0 ? argv[i + 1] : undefined;
   };
-  const rounds = Number(value('--rounds') ?? (quick ? 1 : 3));
+  const rounds = Number(value('--rounds') ?? (quick ? 1 : metricsCost ? 5 : 3));
   if (!Number.isInteger(rounds) || rounds < 1 || rounds > 20) throw new Error('--rounds takes 1..20');
-  const only = value('--only')?.split(',') ?? [...CONTENDERS];
+  const only = value('--only')?.split(',') ?? (metricsCost ? [...METRICS_COST_PAIR] : [...DEFAULT_CONTENDERS]);
   const contenders = only.filter(isContender);
   if (contenders.length !== only.length || contenders.length === 0)
     throw new Error(`--only takes some of ${CONTENDERS.join(',')}`);
-  const overrides = parseOverrides(value('--set'));
-  return { quick, rounds, contenders, cpuProf: argv.includes('--cpu-prof'), overrides };
+  const overrides = { ...(metricsCost ? METRICS_COST_PLAN : {}), ...parseOverrides(value('--set')) };
+  return { quick, metricsCost, rounds, contenders, cpuProf: argv.includes('--cpu-prof'), overrides };
 }
 
 /** `--set key=value,...`: numbers of the plan to override. */
@@ -355,6 +380,33 @@ function table(contenders: Contender[], medians: Figures): string[] {
   return lines;
 }
 
+/**
+ * When both nest-zmq and nest-zmq-nometrics ran: throughput and p50 with
+ * metrics on against off, each round's pair compared (they ran back to
+ * back), the median of the rounds.
+ */
+function metricsCost(contenders: Contender[], rounds: Figures[]): string[] {
+  const [on, off] = METRICS_COST_PAIR;
+  if (!contenders.includes(on) || !contenders.includes(off)) return [];
+  const change = (key: string) => {
+    const ratios = rounds.map(r => r[on]![key]! / r[off]![key]!);
+    const pct = (x: number) => `${x >= 1 ? '+' : ''}${((x - 1) * 100).toFixed(1)} %`;
+    return `${pct(median(ratios))} (rounds: ${ratios.map(pct).join(', ')})`;
+  };
+  const { clientNs, serverNs } = metricsHookCost();
+  const rps = median(rounds.map(r => r[on]!.rps!));
+  const share = (ns: number) => `${((ns / (1e9 / rps)) * 100).toFixed(2)} %`;
+  return [
+    '',
+    `metrics cost, ${on} (metrics on) against ${off} (metrics: false), median of per-round pairs:`,
+    `  req/s, 64 in flight: ${change('rps')}`,
+    `  sequential p50: ${change('p50')}`,
+    `  the hooks alone (in-process, on less off): ${clientNs.toFixed(0)} ns per request on the client ` +
+      `(${share(clientNs)} of its ${format(1e9 / rps / 1000)} µs per request at ${format(rps)} req/s), ` +
+      `${serverNs.toFixed(0)} ns on the server (${share(serverNs)})`,
+  ];
+}
+
 async function main(): Promise<void> {
   const options = parseArgs(process.argv.slice(2));
   const plan: Plan = { ...(options.quick ? QUICK_PLAN : FULL_PLAN), ...options.overrides };
@@ -378,6 +430,7 @@ async function main(): Promise<void> {
   lines.push(...table(options.contenders, medians));
   lines.push('');
   lines.push(`(ratio to ${BASELINE} in parentheses; took ${Math.round((Date.now() - started) / 1000)} s)`);
+  lines.push(...metricsCost(options.contenders, rounds));
   const report = lines.join('\n');
   process.stdout.write(`${report}\n`);
 
@@ -392,7 +445,7 @@ async function main(): Promise<void> {
     medians,
     report,
   };
-  const name = options.quick ? 'quick' : 'full';
+  const name = options.quick ? 'quick' : options.metricsCost ? 'metrics-cost' : 'full';
   writeFileSync(join(dir, `${name}-${record.date.replace(/[:.]/g, '-')}.json`), JSON.stringify(record, null, 2));
   writeFileSync(join(dir, `${name}-latest.json`), JSON.stringify(record, null, 2));
 }

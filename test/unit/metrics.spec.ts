@@ -87,6 +87,7 @@ describe('Metrics', () => {
     const call = { meter: undefined, started: 0 };
     m.start(call, 'a');
     m.end(call, 'error', 'X');
+    m.abort(call, 'timeout');
     m.event('a');
     m.refused('a', new Error('x'));
     expect(m.record('a')).toBeUndefined();
@@ -98,7 +99,7 @@ describe('Metrics', () => {
     const call = { meter: undefined, started: 0 };
     m.start(call, 'a');
     m.end(call, 'ok');
-    m.end(call, 'cancel');
+    m.abort(call, 'cancel');
     const a = m.snapshot({ peers: 0, inFlight: 0, queued: 0 }).patterns.a!;
     expect([a.requests, a.ok, a.cancels, a.latency.count]).toEqual([1, 1, 0, 1]);
   });

@@ -1,6 +1,6 @@
 import { ZmqTimeoutError } from '../../errors/zmq.errors.js';
 import { Clock, Scheduler } from '../clock.js';
-import { CallOutcome, errorCode, Metered, Metrics } from '../metrics.js';
+import { errorCode, Metered, Metrics } from '../metrics.js';
 import { RequestTracker } from '../request-tracker.js';
 import type { UpstreamLink } from './upstream-link.js';
 
@@ -70,11 +70,11 @@ export class CallRegistry {
     callback({ err, isDisposed: true });
   }
 
-  /** A CHUNK for `call` arrived: the first one is its time to first chunk. */
+  /** A CHUNK for `call` arrived: the first one is its time to first chunk (at the message's receive time). */
   chunk(call: PendingCall): void {
     if (call.chunked) return;
     call.chunked = true;
-    this.metrics.firstReply(call);
+    this.metrics.firstReply(call, call.link.lastSeen);
   }
 
   get(id: number): PendingCall | undefined {
@@ -86,12 +86,16 @@ export class CallRegistry {
     this.tracker.touch(id);
   }
 
-  /** Removes the call (counted as `outcome`); `undefined` when it had already ended. */
-  settle(id: number, outcome: CallOutcome = 'ok'): PendingCall | undefined {
+  /**
+   * Removes the call; `undefined` when it had already ended. `'ok'`: its last
+   * reply arrived (timed at the message's receive time); `'cancel'`: unsubscribed.
+   */
+  settle(id: number, outcome: 'ok' | 'cancel' = 'ok'): PendingCall | undefined {
     const call = this.tracker.delete(id);
     if (call === undefined) return undefined;
     call.link.pending--;
-    this.metrics.end(call, outcome);
+    if (outcome === 'ok') this.metrics.end(call, 'ok', undefined, call.link.lastSeen);
+    else this.metrics.abort(call, outcome);
     return call;
   }
 
@@ -104,12 +108,12 @@ export class CallRegistry {
     }
   }
 
-  /** Removes the call and ends it with `err`; false when it had already ended. */
+  /** Removes the call and ends it with `err`, a reply of its server; false when it had already ended. */
   fail(id: number, err: unknown): boolean {
     const call = this.tracker.delete(id);
     if (call === undefined) return false;
     call.link.pending--;
-    this.metrics.end(call, 'error', errorCode(err));
+    this.metrics.end(call, 'error', errorCode(err), call.link.lastSeen);
     this.deliver(call, { err, isDisposed: true });
     return true;
   }
@@ -118,7 +122,7 @@ export class CallRegistry {
   failLink(link: UpstreamLink, err: unknown): void {
     const code = errorCode(err);
     for (const call of this.tracker.drainWhere(c => c.link === link)) {
-      this.metrics.end(call, 'error', code, false);
+      this.metrics.abort(call, 'error', code);
       this.deliver(call, { err, isDisposed: true });
     }
     link.pending = 0;
@@ -129,14 +133,14 @@ export class CallRegistry {
     const code = errorCode(err);
     for (const call of this.tracker.drain()) {
       call.link.pending = 0;
-      this.metrics.end(call, 'error', code, false);
+      this.metrics.abort(call, 'error', code);
       this.deliver(call, { err, isDisposed: true });
     }
   }
 
   private expire(call: PendingCall): void {
     call.link.pending--;
-    this.metrics.end(call, 'timeout');
+    this.metrics.abort(call, 'timeout');
     this.onTimeout(call);
     this.deliver(call, { err: new ZmqTimeoutError(call.pattern, this.timeoutMs), isDisposed: true });
   }

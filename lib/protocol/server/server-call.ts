@@ -54,7 +54,7 @@ export class ServerCall implements Metered {
     /** When the caller stops waiting for the first reply, in epoch ms on this server's clock (§5.6). */
     readonly deadline: number | undefined = undefined,
   ) {
-    out.metrics.start(this, pattern);
+    out.metrics.start(this, pattern, session.lastSeen); // the REQUEST's receive time
   }
 
   /** Ended: replied in full, failed, cancelled, or its session is gone. */
@@ -99,7 +99,7 @@ export class ServerCall implements Metered {
     if (this.done) return;
     this.done = true;
     this.outcome = reason;
-    this.out.metrics.end(this, reason);
+    this.out.metrics.abort(this, reason);
     this.out.deadlines.unwatch(this);
     this.session.calls.delete(this.id);
     this.subscription?.unsubscribe();
