@@ -188,3 +188,41 @@ export function exitAfter(ms: number, what: string): void {
     process.exit(3);
   }, ms).unref();
 }
+
+/** Requests per second for `total` echoes with `inFlight` outstanding at a time. */
+export function saturate(
+  driver: { call(data: unknown): Promise<unknown> },
+  total: number,
+  inFlight: number,
+  make: (i: number) => SmallPayload | ObjectPayload | string,
+): Promise<number> {
+  if (total === 0) return Promise.resolve(0);
+  return new Promise((resolve, reject) => {
+    let issued = 0;
+    let done = 0;
+    let failed = false;
+    const start = process.hrtime.bigint();
+    const next = () => {
+      if (issued >= total || failed) return;
+      const payload = make(issued++);
+      driver.call(payload).then(
+        reply => {
+          try {
+            checkEcho(payload, reply);
+          } catch (err) {
+            failed = true;
+            reject(err);
+            return;
+          }
+          if (++done === total) resolve(total / (Number(process.hrtime.bigint() - start) / 1e9));
+          else next();
+        },
+        err => {
+          failed = true;
+          reject(err);
+        },
+      );
+    };
+    for (let k = 0; k < inFlight && k < total; k++) next();
+  });
+}
