@@ -16,8 +16,8 @@ interface Call extends Metered {
 
 /**
  * ns per request of `rounds` × PATTERNS.length calls through the hooks of
- * `metrics`, called as the engines call them: the client reads the clock at
- * the start and takes the reply's receive time (read by the engine anyway),
+ * `metrics`, called as the engines call them: the client takes the times its
+ * engine reads anyway (the call's tracker at the start, the reply's receive),
  * the server takes the REQUEST's receive time and reads the clock at the end.
  */
 function perRequestNs(metrics: Metrics, client: boolean, rounds: number): number {
@@ -28,7 +28,7 @@ function perRequestNs(metrics: Metrics, client: boolean, rounds: number): number
     for (const pattern of PATTERNS) {
       const outcome = i % 50 === 0 ? 'error' : 'ok';
       if (client) {
-        metrics.start(call, pattern);
+        metrics.start(call, pattern, received);
         metrics.firstReply(call, received);
         metrics.end(call, outcome, 'REMOTE_ERROR', received);
       } else {

@@ -109,9 +109,10 @@ export interface Metered {
  * every hook returns at once.
  *
  * Times are in ms on the engine's clock. A hook takes the time from its
- * caller when the engine has just read it (the receive time of the message
- * that carried a REQUEST or a reply, kept as the peer's `lastSeen`), so that a
- * request costs the client one clock read and the server one.
+ * caller when the engine has just read it (the client's call tracker at the
+ * start; the receive time of the message that carried a REQUEST or a reply,
+ * kept as the peer's `lastSeen`), so that a request costs the client no clock
+ * read of its own and the server one (at the end).
  */
 export class Metrics {
   private readonly records = new Map<string, PatternRecord | null>();

@@ -58,8 +58,7 @@ export class CallRegistry {
   /** Registers a request that has just been sent. */
   open(id: number, link: UpstreamLink, pattern: string, callback: ReplyCallback): PendingCall {
     const call: PendingCall = { id, link, pattern, callback, chunked: false, meter: undefined, started: 0 };
-    this.metrics.start(call, pattern);
-    this.tracker.add(id, call);
+    this.metrics.start(call, pattern, this.tracker.add(id, call)); // the tracker's clock read is the start
     link.pending++;
     return call;
   }
