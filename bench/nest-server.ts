@@ -8,7 +8,7 @@ import { NestFactory } from '@nestjs/core';
 import { MessagePattern, MicroserviceOptions, Payload, Transport } from '@nestjs/microservices';
 import { Observable } from 'rxjs';
 import { ServerZmq } from '../lib';
-import { freePort, pumpItems } from './common';
+import { freePort, NestFlavour, pumpItems } from './common';
 import type { BenchServer } from './server';
 
 /** The one controller both Nest contenders serve. */
@@ -35,7 +35,7 @@ class EchoController {
 @Module({ controllers: [EchoController] })
 class EchoModule {}
 
-export async function startNestServer(transport: 'tcp' | 'zmq' | 'zmq-msgpack'): Promise<BenchServer> {
+export async function startNestServer(transport: NestFlavour): Promise<BenchServer> {
   if (transport === 'tcp') {
     const port = await freePort();
     const app = await NestFactory.createMicroservice<MicroserviceOptions>(EchoModule, {
@@ -49,6 +49,7 @@ export async function startNestServer(transport: 'tcp' | 'zmq' | 'zmq-msgpack'):
   const strategy = new ServerZmq({
     bind: 'tcp://127.0.0.1:*',
     codec: transport === 'zmq-msgpack' ? 'msgpack' : 'json',
+    metrics: transport !== 'zmq-nometrics',
   });
   const app = await NestFactory.createMicroservice<MicroserviceOptions>(EchoModule, { strategy, logger: false });
   await app.listen();

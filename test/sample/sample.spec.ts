@@ -137,6 +137,19 @@ const STEPS: Step[] = [
     },
   },
   {
+    // Every series line the README shows is in the scrape, with that value.
+    curl: 'curl -s localhost:3000/metrics',
+    run: async (ctx, output, curl) => {
+      const res = await fetchText(curlToRequest(curl, ctx.base));
+      expect(res.status).toBe(200);
+      expect(res.headers['content-type']).toMatch(/^text\/plain; version=0\.0\.4/);
+      const scraped = res.body.split('\n');
+      const shown = (output ?? '').split('\n').filter(l => l.startsWith('nestjs_zeromq_'));
+      expect(shown.length).toBeGreaterThan(0);
+      for (const line of shown) expect(scraped).toContain(line);
+    },
+  },
+  {
     curl: 'curl -N localhost:3000/count/1000',
     run: async (ctx, _output, curl) => {
       ctx.open = await SseReader.open(curlToRequest(curl, ctx.base));

@@ -4,6 +4,7 @@ import { ClientsModule } from '@nestjs/microservices';
 import { ClientZmq } from 'nestjs-zeromq';
 import { config, MATH_SERVICE, NOTIFICATIONS_SERVICE } from '../../shared/src';
 import { GatewayController } from './gateway.controller';
+import { MetricsController } from './metrics.controller';
 import { PeerLog } from './peer-log.service';
 import { ZmqExceptionFilter } from './zmq-exception.filter';
 
@@ -29,7 +30,7 @@ const liveness = { heartbeatInterval: config.heartbeatInterval, heartbeatLivenes
       },
     ]),
   ],
-  controllers: [GatewayController],
+  controllers: [GatewayController, MetricsController],
   providers: [PeerLog, { provide: APP_FILTER, useClass: ZmqExceptionFilter }],
 })
 export class GatewayModule {}
