@@ -15,6 +15,8 @@ import {
 import { ZmqRemoteError } from '../errors/zmq.errors.js';
 import { ZmqClientOptions } from '../interfaces/zmq-options.interface.js';
 import { ClientEngine } from '../protocol/client/client-engine.js';
+import { probeAll, ZmqPingResult } from '../protocol/client/ping-probe.js';
+import { DEFAULT_PING_TIMEOUT } from '../defaults.js';
 import { ANY_SERVER, Route } from '../protocol/client/client-deps.js';
 import { dealerChannels } from '../transport/zmq-channels.js';
 import { metadataOf, peerReplies, runHot } from './client-packets.js';
@@ -101,6 +103,21 @@ export class ClientZmq extends ClientProxy<ZmqEvents> {
   /** Servers with a session up now, with what they serve. */
   getPeers(): ZmqPeerInfo[] {
     return this.engine.peers();
+  }
+
+  /**
+   * A PING round trip to every connected server, on the sessions already up
+   * (the heartbeat's PING/PONG: no request, no new connection). Resolves
+   * with each server's `rttMs`, or its `error` (`TIMEOUT` when no PONG came
+   * within `timeoutMs`, `PEER_LOST` when the session ended first); never
+   * rejects. A client with no server connected resolves `[]`.
+   *
+   * ```ts
+   * const [math] = await client.ping(); // { peerId: 'math', endpoint: 'tcp://…', rttMs: 0.21 }
+   * ```
+   */
+  ping(timeoutMs: number = DEFAULT_PING_TIMEOUT): Promise<ZmqPingResult[]> {
+    return probeAll(this.engine.links, this.engine.clock, timeoutMs);
   }
 
   /** Peers, calls in flight, queued envelopes and dropped messages by reason. */
