@@ -19,6 +19,7 @@
 //                  (node --experimental-vm-modules, as a Nest 12 user on Node 20 must)
 //    jest-cjs      the same spec with plain jest in a CommonJS app; with Nest 11 only (Jest on
 //                  Node 20 cannot require() Nest 12's ESM-only packages: the README says so)
+//    cli           `npx nestjs-zeromq --help` and `stream --help`: the package's bin, from the CJS build
 //
 // Prints `consumers (<nest versions>): N passed, M failed` last; exits non-zero on any failure.
 import { execFileSync, spawn } from 'node:child_process';
@@ -32,6 +33,7 @@ const here = dirname(fileURLToPath(import.meta.url));
 const root = resolve(here, '../..');
 const APP_LIMIT_MS = 60_000; // guards against a hang only
 const npm = process.platform === 'win32' ? 'npm.cmd' : 'npm';
+const npx = process.platform === 'win32' ? 'npx.cmd' : 'npx';
 const NEST = ['@nestjs/common', '@nestjs/core', '@nestjs/microservices'];
 const PEERS = [...NEST, 'rxjs', 'reflect-metadata'];
 
@@ -66,6 +68,7 @@ function checkPackContents() {
   const entryPoints = [
     manifest.main,
     manifest.types,
+    ...Object.values(manifest.bin ?? {}),
     ...(JSON.stringify(manifest.exports ?? {}).match(/\.\/[^"]+/g) ?? []),
   ];
   const markers = ['dist/cjs/package.json', 'dist/esm/package.json'];
@@ -246,6 +249,17 @@ async function jestApp(work, name) {
   return esm ? 'Jest (ESM mode, ts-jest useESM): README spec, 2 of 2' : 'Jest (CommonJS, ts-jest): README spec, 2 of 2';
 }
 
+/** cli: the installed package's bin runs through npx, as the README shows. */
+function cliApp(work) {
+  const help = sh(npx, ['--no-install', 'nestjs-zeromq', '--help'], work);
+  if (!/^Usage: nestjs-zeromq <command>/.test(help) || !/^ {2}stream /m.test(help))
+    throw new Error(`npx nestjs-zeromq --help printed:\n${help}`);
+  const stream = sh(npx, ['--no-install', 'nestjs-zeromq', 'stream', '--help'], work);
+  if (!stream.includes('Usage: nestjs-zeromq stream <endpoint>'))
+    throw new Error(`npx nestjs-zeromq stream --help printed:\n${stream}`);
+  return 'npx nestjs-zeromq --help and stream --help (the bin, CJS build)';
+}
+
 /** readme-esm / readme-cjs: the README quick start compiled with tsc (module nodenext) and run. */
 async function readmeApp(work, name, port) {
   const { service, caller } = quickStart();
@@ -325,19 +339,22 @@ async function main() {
       console.log(`port 4000 is busy on this machine; the README quick start runs on ${port} instead`);
     }
     const nestMajor = Number(versionIn(work, '@nestjs/core').split('.')[0]);
-    const apps = ['esm', 'cjs', 'readme-esm', 'readme-cjs', 'node-test-esm', 'node-test-cjs', 'jest-esm'];
+    const apps = ['esm', 'cjs', 'readme-esm', 'readme-cjs', 'node-test-esm', 'node-test-cjs', 'jest-esm', 'cli'];
     if (nestMajor < 12) apps.push('jest-cjs');
     else console.log('jest-cjs runs with Nest 11 only: Jest on Node 20 cannot require() Nest 12 (ESM only)');
     expected = apps.length;
     for (const name of apps) {
       try {
-        const what = name.startsWith('readme')
-          ? await readmeApp(work, name, port)
-          : name.startsWith('jest')
-            ? await jestApp(work, name)
-            : name.startsWith('node-test')
-              ? await nodeTestApp(work, name)
-              : await plainApp(work, name);
+        const what =
+          name === 'cli'
+            ? cliApp(work)
+            : name.startsWith('readme')
+              ? await readmeApp(work, name, port)
+              : name.startsWith('jest')
+                ? await jestApp(work, name)
+                : name.startsWith('node-test')
+                  ? await nodeTestApp(work, name)
+                  : await plainApp(work, name);
         console.log(`PASS ${name}: ${what}`);
         results.push(true);
       } catch (err) {
