@@ -15,10 +15,14 @@ const path = require('node:path');
 
 require('../test/helpers/ts-register.cjs');
 
-const PACKAGE = 'nestjs-zeromq';
-const SOURCE = path.join(__dirname, '..', 'lib', 'index.ts');
+const lib = path.join(__dirname, '..', 'lib');
+/** The package's entry points (package.json "exports") and their sources. */
+const SOURCES = {
+  'nestjs-zeromq': path.join(lib, 'index.ts'),
+  'nestjs-zeromq/terminus': path.join(lib, 'terminus.ts'),
+};
 const resolveFilename = Module._resolveFilename;
 
 Module._resolveFilename = function resolveSampleImports(request, ...rest) {
-  return resolveFilename.call(this, request === PACKAGE ? SOURCE : request, ...rest);
+  return resolveFilename.call(this, Object.hasOwn(SOURCES, request) ? SOURCES[request] : request, ...rest);
 };

@@ -33,6 +33,8 @@ import { metadataOf, peerReplies, runHot } from './client-packets.js';
 export class ClientZmq extends ClientProxy<ZmqEvents> {
   /** This client's id, sent to servers in the handshake. */
   readonly id: string;
+  /** The server endpoints this client connects to (its `connect` option). */
+  readonly endpoints: readonly string[];
 
   /**
    * `connected` once a server completed the handshake, `reconnecting` when it
@@ -55,6 +57,7 @@ export class ClientZmq extends ClientProxy<ZmqEvents> {
     super();
     const config = resolveClientConfig(options);
     this.id = config.id;
+    this.endpoints = config.endpoints;
     this.codecLoad = config.msgpack ? once(loadMsgpack) : undefined;
     this.monitor = new TransportMonitor(new Logger('ClientZmq'), 'client', this.id);
     this.engine = new ClientEngine({

@@ -19,7 +19,8 @@
 //                  (node --experimental-vm-modules, as a Nest 12 user on Node 20 must)
 //    jest-cjs      the same spec with plain jest in a CommonJS app; with Nest 11 only (Jest on
 //                  Node 20 cannot require() Nest 12's ESM-only packages: the README says so)
-//    cli           `npx nestjs-zeromq --help` and `stream --help`: the package's bin, from the CJS build
+//    cli           `npx nestjs-zeromq --help` and `stream --help`: the package's bin, from the CJS build;
+//                  the `nestjs-zeromq/terminus` subpath resolves for require and import
 //
 // Prints `consumers (<nest versions>): N passed, M failed` last; exits non-zero on any failure.
 import { execFileSync, spawn } from 'node:child_process';
@@ -257,7 +258,17 @@ function cliApp(work) {
   const stream = sh(npx, ['--no-install', 'nestjs-zeromq', 'stream', '--help'], work);
   if (!stream.includes('Usage: nestjs-zeromq stream <endpoint>'))
     throw new Error(`npx nestjs-zeromq stream --help printed:\n${stream}`);
-  return 'npx nestjs-zeromq --help and stream --help (the bin, CJS build)';
+  // The terminus subpath resolves in both builds (terminus itself is not installed here: the main entry,
+  // which every other app loads, must not need it).
+  const cjs = sh(process.execPath, ['-p', "require.resolve('nestjs-zeromq/terminus')"], work).trim();
+  const esm = sh(
+    process.execPath,
+    ['--input-type=module', '-e', "console.log(import.meta.resolve('nestjs-zeromq/terminus'))"],
+    work,
+  ).trim();
+  if (!cjs.endsWith('dist/cjs/terminus.js') || !esm.endsWith('dist/esm/terminus.js'))
+    throw new Error(`nestjs-zeromq/terminus resolves to ${cjs} (require) and ${esm} (import)`);
+  return 'npx nestjs-zeromq --help and stream --help (the bin, CJS build); nestjs-zeromq/terminus in both builds';
 }
 
 /** readme-esm / readme-cjs: the README quick start compiled with tsc (module nodenext) and run. */
