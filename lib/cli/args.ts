@@ -8,6 +8,20 @@ export interface CliIo {
   err(text: string): void;
   /** Aborted when the user interrupts the command. */
   signal: AbortSignal;
+  /** The terminal, when stdin and stdout are one (`top` then draws full-screen and reads keys). */
+  terminal?: CliTerminal;
+}
+
+/** A terminal `top` can draw on: an output with a size, an input with raw mode. */
+export interface CliTerminal {
+  output: { columns?: number; rows?: number; write(text: string): unknown };
+  input: {
+    setRawMode?(raw: boolean): unknown;
+    on(event: 'data', listener: (data: Buffer | string) => void): unknown;
+    off(event: 'data', listener: (data: Buffer | string) => void): unknown;
+    resume(): unknown;
+    pause(): unknown;
+  };
 }
 
 /** A command's exit code: 0 done, 1 failed (an error was printed), 2 bad usage. */

@@ -19,6 +19,9 @@ runCli(process.argv.slice(2), {
   out: text => void process.stdout.write(text),
   err: text => void process.stderr.write(text),
   signal: interrupt.signal,
+  ...(process.stdout.isTTY && process.stdin.isTTY
+    ? { terminal: { output: process.stdout, input: process.stdin } }
+    : {}),
 }).then(
   code => exit(code),
   (err: unknown) => {

@@ -5,6 +5,7 @@ import { emitCommand } from './emit.js';
 import { peersCommand } from './peers.js';
 import { pingCommand } from './ping.js';
 import { streamCommand } from './stream.js';
+import { topCommand } from './top.js';
 
 export type { CliIo } from './args.js';
 export type { CliCommand } from './command.js';
@@ -19,6 +20,7 @@ export const COMMANDS: Readonly<Record<string, CliCommand>> = {
   call: callCommand,
   stream: streamCommand,
   emit: emitCommand,
+  top: topCommand,
 };
 
 /** A table entry for a command that only writes to stdout and handles its own `--help`. */

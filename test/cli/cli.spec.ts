@@ -136,7 +136,7 @@ describe('nestjs-zeromq --help', () => {
   it('lists the commands; each command has its own help', async () => {
     const all = await cli('--help');
     expect(all.code).toBe(0);
-    for (const name of ['ping', 'peers', 'call', 'stream', 'emit'])
+    for (const name of ['ping', 'peers', 'call', 'stream', 'emit', 'top'])
       expect(all.stdout).toMatch(new RegExp(`^  ${name} `, 'm'));
     const stream = await cli('stream', '--help');
     expect(stream.code).toBe(0);
