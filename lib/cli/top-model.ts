@@ -49,6 +49,7 @@ export interface TopRow {
   errorsPerSec: number;
   /** Totals since the server started. */
   requests: number;
+  events: number;
   errors: number;
   /** Error counts by code since the server started, largest first. */
   errorCodes: Array<[string, number]>;
@@ -120,6 +121,7 @@ export function rowsOf(prev: ZmqMetricsSnapshot | undefined, cur: ZmqMetricsSnap
       p99Ms: ms(0.99),
       errorsPerSec: rate(sumOf(m.errors), before === undefined ? undefined : sumOf(before.errors)),
       requests: m.requests,
+      events: m.events,
       errors: sumOf(m.errors),
       errorCodes: Object.entries(m.errors)
         .filter(([, n]) => n > 0)

@@ -20,7 +20,7 @@ const COLUMNS: Array<[string, number, (r: TopRow) => string]> = [
   ['P50', 10, r => latency(r.p50Ms)],
   ['P99', 10, r => latency(r.p99Ms)],
   ['ERR/S', 8, r => rate(r.errorsPerSec)],
-  ['REQUESTS', 10, r => String(r.requests)],
+  ['TOTAL', 9, r => String(r.requests + r.events)],
   ['ERRORS', 8, r => String(r.errors)],
   ['CANCELS', 8, r => String(r.cancels)],
   ['TIMEOUTS', 9, r => String(r.timeouts)],

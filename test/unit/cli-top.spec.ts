@@ -105,7 +105,7 @@ describe('renderTop', () => {
     expect(lines[1]).toBe('peers 1  in flight 2  queued 0  (every 1000 ms; q or Ctrl-C quits)');
     expect(lines[2]).toBe('clients: gateway (tcp://127.0.0.1:5000)');
     expect(lines[4]).toMatch(
-      /^PATTERN +REQ\/S +EV\/S +P50 +P99 +ERR\/S +REQUESTS +ERRORS +CANCELS +TIMEOUTS +ERROR CODES$/,
+      /^PATTERN +REQ\/S +EV\/S +P50 +P99 +ERR\/S +TOTAL +ERRORS +CANCELS +TIMEOUTS +ERROR CODES$/,
     );
     expect(lines[5]).toMatch(/^math\.sum +200 +0 +6\.0 ms +91\.0 ms +2\.0 +300 +2 +1 +0 +E_X:2$/);
     for (const l of renderTop(frame, 40, 40)) expect(l.length).toBeLessThanOrEqual(40);
