@@ -57,6 +57,11 @@ function packJson(out) {
   return JSON.parse(out.slice(start))[0];
 }
 
+/** The string values of a nested object (the paths of package.json "exports", not its keys). */
+function leavesOf(value) {
+  return typeof value === 'string' ? [value] : Object.values(value).flatMap(leavesOf);
+}
+
 /**
  * What would ship: both builds (dist/cjs, dist/esm: the same files, each .js with its .d.ts, each build
  * with the package.json that sets its module type), LICENSE, README, package.json; no tests, sources or configs.
@@ -70,7 +75,7 @@ function checkPackContents() {
     manifest.main,
     manifest.types,
     ...Object.values(manifest.bin ?? {}),
-    ...(JSON.stringify(manifest.exports ?? {}).match(/\.\/[^"]+/g) ?? []),
+    ...leavesOf(manifest.exports ?? {}),
   ];
   const markers = ['dist/cjs/package.json', 'dist/esm/package.json'];
   for (const required of [
