@@ -12,6 +12,7 @@ module.exports = {
   moduleNameMapper: {
     '^nestjs-zeromq$': '<rootDir>/lib/index.ts',
     '^nestjs-zeromq/prometheus$': '<rootDir>/lib/prometheus/index.ts',
+    '^nestjs-zeromq/terminus$': '<rootDir>/lib/terminus.ts',
     '^(\\.{1,2}/.*)\\.js$': '$1',
   },
   transform: {

@@ -9,6 +9,7 @@
 import {
   checkEcho,
   ClientResult,
+  DISTRIBUTION_PERCENTILES,
   Contender,
   exitAfter,
   flavourOf,
@@ -62,9 +63,12 @@ async function echoOnce(driver: Driver, payload: SmallPayload | string): Promise
   checkEcho(payload, await driver.call(payload));
 }
 
-async function sequential(driver: Driver, plan: Plan): Promise<Pick<ClientResult, 'p50Us' | 'p99Us' | 'meanUs'>> {
+async function sequential(
+  driver: Driver,
+  plan: Plan,
+): Promise<Pick<ClientResult, 'p50Us' | 'p99Us' | 'meanUs' | 'distributionUs'>> {
   for (let i = 0; i < plan.warmup; i++) await echoOnce(driver, smallPayload(i));
-  if (plan.sequential === 0) return { p50Us: 0, p99Us: 0, meanUs: 0 };
+  if (plan.sequential === 0) return { p50Us: 0, p99Us: 0, meanUs: 0, distributionUs: [] };
   const micros: number[] = [];
   for (let i = 0; i < plan.sequential; i++) {
     const payload = smallPayload(i);
@@ -75,7 +79,12 @@ async function sequential(driver: Driver, plan: Plan): Promise<Pick<ClientResult
   }
   micros.sort((a, b) => a - b);
   const mean = micros.reduce((a, b) => a + b, 0) / micros.length;
-  return { p50Us: percentile(micros, 50), p99Us: percentile(micros, 99), meanUs: mean };
+  return {
+    p50Us: percentile(micros, 50),
+    p99Us: percentile(micros, 99),
+    meanUs: mean,
+    distributionUs: DISTRIBUTION_PERCENTILES.map(p => percentile(micros, p)),
+  };
 }
 
 async function streamed(driver: Driver, n: number): Promise<number> {

@@ -83,11 +83,16 @@ export const QUICK_PLAN: Plan = {
   phaseTimeoutMs: 30_000,
 };
 
+/** The percentiles of the latency distribution the client reports (and the chart draws). */
+export const DISTRIBUTION_PERCENTILES = [0, 10, 25, 50, 75, 90, 95, 99, 99.5, 99.9] as const;
+
 /** What a client process prints on its `RESULT` line. */
 export interface ClientResult {
   p50Us?: number;
   p99Us?: number;
   meanUs?: number;
+  /** The sequential round trips' latency at each of {@link DISTRIBUTION_PERCENTILES}, in µs. */
+  distributionUs?: number[];
   throughput?: number;
   throughputLarge?: number;
   throughputObject?: number;

@@ -18,17 +18,25 @@
  * 5,000 small echoes at 64 in flight (6 of 1,000 with --quick), and the
  * in-process cost of the metrics hooks; see bench/metrics-ab.ts and README
  * "Metrics"). nest-zmq-nometrics is also a contender for --only.
+ *
+ * --chart-from <record.json> (no run: draws the SVG chart of a saved record).
+ *
+ * Besides the report it draws an SVG chart (bench/chart.ts) into
+ * .bench-results/, and a full run of every contender also into
+ * docs/bench.svg, the picture the README shows.
  */
 import { ChildProcess, spawn } from 'node:child_process';
 import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { metricsHookCost } from './metrics-hooks';
+import { ChartInput, renderChart } from './chart';
 import {
   ClientResult,
   Contender,
   CONTENDERS,
   DEFAULT_CONTENDERS,
+  DISTRIBUTION_PERCENTILES,
   FULL_PLAN,
   isContender,
   Phase,
@@ -320,25 +328,79 @@ function zmqVersions(): string {
 }
 
 type Figures = Partial<Record<Contender, Record<string, number>>>;
+/** Per contender, the sequential latency (µs) at each of DISTRIBUTION_PERCENTILES. */
+type Distributions = Partial<Record<Contender, number[]>>;
 
-/** Every round, each contender in an order that rotates per round: its figures. */
-async function runRounds(options: Options, plan: Plan): Promise<Figures[]> {
+/** Every round, each contender in an order that rotates per round: its figures (and `distributions`, filled in). */
+async function runRounds(options: Options, plan: Plan, distributions: Distributions[]): Promise<Figures[]> {
   const rounds: Figures[] = [];
   for (let round = 0; round < options.rounds; round++) {
     const order = options.contenders.map((_, i) => options.contenders[(i + round) % options.contenders.length]!);
     const figures: Figures = {};
+    const distribution: Distributions = {};
     for (const contender of order) {
       const profile = (phase: Phase) => (options.cpuProf ? `${contender}-${phase}-r${round + 1}` : undefined);
       const main = await runPair(contender, 'main', plan, profile('main'));
       const stream = await runPair(contender, 'stream', plan, profile('stream'));
       figures[contender] = Object.fromEntries(METRICS.map(m => [m.key, m.read(main, stream)]));
+      distribution[contender] = main.client.distributionUs ?? [];
       process.stderr.write(
         `round ${round + 1}/${options.rounds} ${contender}: ${JSON.stringify(figures[contender])}\n`,
       );
     }
     rounds.push(figures);
+    distributions.push(distribution);
   }
   return rounds;
+}
+
+/** Per contender, the median of the rounds at each percentile. */
+function medianDistributions(contenders: Contender[], rounds: Distributions[]): Distributions {
+  const out: Distributions = {};
+  for (const c of contenders) {
+    const runs = rounds.map(r => r[c] ?? []).filter(d => d.length === DISTRIBUTION_PERCENTILES.length);
+    if (runs.length > 0) out[c] = DISTRIBUTION_PERCENTILES.map((_, k) => median(runs.map(d => d[k]!)));
+  }
+  return out;
+}
+
+/** What the chart needs of a record (a run's, or one read back with --chart-from). */
+interface ChartRecord {
+  date: string;
+  quick: boolean;
+  machine: string;
+  medians: Figures;
+  distributions?: Distributions;
+  rounds: unknown[];
+}
+
+const THROUGHPUT_KEYS = ['rps', 'rps64k', 'rpsObj64k', 'stream'];
+const LATENCY_KEYS = ['p50', 'mean', 'p99'];
+
+function chartOf(record: ChartRecord): string {
+  const contenders = CONTENDERS.filter(c => record.medians[c] !== undefined);
+  const pick = (keys: string[]) => keys.map(k => METRICS.find(m => m.key === k)!);
+  const input: ChartInput = {
+    title: `nestjs-zeromq benchmark${record.quick ? ' (QUICK smoke run: figures not meaningful)' : ''}`,
+    subtitle: `${record.date.slice(0, 10)}, ${record.machine}; median of ${record.rounds.length} round(s); 127.0.0.1, a server and a client process per contender`,
+    contenders,
+    figures: record.medians,
+    throughput: pick(THROUGHPUT_KEYS),
+    latency: pick(LATENCY_KEYS),
+    percentiles: DISTRIBUTION_PERCENTILES,
+    distributions: record.distributions ?? {},
+  };
+  return renderChart(input);
+}
+
+/** Writes the chart beside the results; a full run of every contender also to docs/bench.svg. Returns the paths. */
+function writeCharts(record: ChartRecord, name: string, complete: boolean): string[] {
+  const svg = chartOf(record);
+  mkdirSync(RESULTS, { recursive: true });
+  const paths = [join(RESULTS, `${name}-chart.svg`)];
+  if (!record.quick && complete) paths.push(join(ROOT, 'docs', 'bench.svg'));
+  for (const p of paths) writeFileSync(p, svg);
+  return paths;
 }
 
 function mediansOf(contenders: Contender[], rounds: Figures[]): Figures {
@@ -428,13 +490,24 @@ function metricsCostReport(cost: MetricsCost): string[] {
 }
 
 async function main(): Promise<void> {
-  const options = parseArgs(process.argv.slice(2));
+  const argv = process.argv.slice(2);
+  const from = argv.indexOf('--chart-from');
+  if (from >= 0) {
+    const record = JSON.parse(readFileSync(resolve(argv[from + 1] ?? ''), 'utf8')) as ChartRecord;
+    const complete = DEFAULT_CONTENDERS.every(c => record.medians[c] !== undefined);
+    const written = writeCharts(record, record.quick ? 'quick' : 'full', complete);
+    process.stdout.write(`chart: ${written.map(p => p.replace(`${ROOT}/`, '')).join(', ')}\n`);
+    return;
+  }
+  const options = parseArgs(argv);
   if (options.metricsCost) return mainMetricsCost(options.quick);
   const plan: Plan = { ...(options.quick ? QUICK_PLAN : FULL_PLAN), ...options.overrides };
   const started = Date.now();
   buildChildren();
-  const rounds = await runRounds(options, plan);
+  const perRound: Distributions[] = [];
+  const rounds = await runRounds(options, plan, perRound);
   const medians = mediansOf(options.contenders, rounds);
+  const distributions = medianDistributions(options.contenders, perRound);
 
   const machine = `${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, ${Math.round(totalmem() / 1024 ** 3)} GiB`;
   const versions = `Node ${process.versions.node}, @nestjs/core ${versionOf('@nestjs/core')}, @nestjs/microservices ${versionOf('@nestjs/microservices')}, ${zmqVersions()}`;
@@ -463,11 +536,16 @@ async function main(): Promise<void> {
     plan,
     rounds,
     medians,
+    distributions,
     report,
   };
   const name = options.quick ? 'quick' : 'full';
   writeFileSync(join(dir, `${name}-${record.date.replace(/[:.]/g, '-')}.json`), JSON.stringify(record, null, 2));
   writeFileSync(join(dir, `${name}-latest.json`), JSON.stringify(record, null, 2));
+  const complete =
+    DEFAULT_CONTENDERS.every(c => options.contenders.includes(c)) && Object.keys(options.overrides).length === 0;
+  const charts = writeCharts(record, name, complete);
+  process.stdout.write(`chart: ${charts.map(p => p.replace(`${ROOT}/`, '')).join(', ')}\n`);
 }
 
 async function mainMetricsCost(quick: boolean): Promise<void> {

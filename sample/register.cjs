@@ -16,10 +16,12 @@ const path = require('node:path');
 
 require('../test/helpers/ts-register.cjs');
 
-const LIB = path.join(__dirname, '..', 'lib');
+const lib = path.join(__dirname, '..', 'lib');
+/** The package's entry points (package.json "exports") and their sources. */
 const SOURCES = {
-  'nestjs-zeromq': path.join(LIB, 'index.ts'),
-  'nestjs-zeromq/prometheus': path.join(LIB, 'prometheus', 'index.ts'),
+  'nestjs-zeromq': path.join(lib, 'index.ts'),
+  'nestjs-zeromq/prometheus': path.join(lib, 'prometheus', 'index.ts'),
+  'nestjs-zeromq/terminus': path.join(lib, 'terminus.ts'),
 };
 const resolveFilename = Module._resolveFilename;
 

@@ -18,6 +18,8 @@ import type { ZmqMetrics } from '../interfaces/zmq-metrics.interface.js';
 import { ClientEngine } from '../protocol/client/client-engine.js';
 import { monotonicClock } from '../protocol/clock.js';
 import { Metrics } from '../protocol/metrics.js';
+import { probeAll, ZmqPingResult } from '../protocol/client/ping-probe.js';
+import { DEFAULT_PING_TIMEOUT } from '../defaults.js';
 import { ANY_SERVER, Route } from '../protocol/client/client-deps.js';
 import { dealerChannels } from '../transport/zmq-channels.js';
 import { metadataOf, peerReplies, runHot } from './client-packets.js';
@@ -36,6 +38,8 @@ import { tracedRequest } from './traced-request.js';
 export class ClientZmq extends ClientProxy<ZmqEvents> {
   /** This client's id, sent to servers in the handshake. */
   readonly id: string;
+  /** The server endpoints this client connects to (its `connect` option). */
+  readonly endpoints: readonly string[];
 
   /**
    * `connected` once a server completed the handshake, `reconnecting` when it
@@ -59,6 +63,7 @@ export class ClientZmq extends ClientProxy<ZmqEvents> {
     super();
     const config = resolveClientConfig(options);
     this.id = config.id;
+    this.endpoints = config.endpoints;
     this.codecLoad = config.msgpack ? once(loadMsgpack) : undefined;
     this.monitor = new TransportMonitor(new Logger('ClientZmq'), 'client', this.id);
     this.metrics = new Metrics(monotonicClock, config.metrics, true);
@@ -109,6 +114,21 @@ export class ClientZmq extends ClientProxy<ZmqEvents> {
   /** Servers with a session up now, with what they serve. */
   getPeers(): ZmqPeerInfo[] {
     return this.engine.peers();
+  }
+
+  /**
+   * A PING round trip to every connected server, on the sessions already up
+   * (the heartbeat's PING/PONG: no request, no new connection). Resolves
+   * with each server's `rttMs`, or its `error` (`TIMEOUT` when no PONG came
+   * within `timeoutMs`, `PEER_LOST` when the session ended first); never
+   * rejects. A client with no server connected resolves `[]`.
+   *
+   * ```ts
+   * const [math] = await client.ping(); // { peerId: 'math', endpoint: 'tcp://…', rttMs: 0.21 }
+   * ```
+   */
+  ping(timeoutMs: number = DEFAULT_PING_TIMEOUT): Promise<ZmqPingResult[]> {
+    return probeAll(this.engine.links, this.engine.clock, timeoutMs);
   }
 
   /** Peers, calls in flight, queued envelopes and dropped messages by reason. */

@@ -81,6 +81,14 @@ export class ServerZmq
     return this.engine.endpoints;
   }
 
+  /**
+   * `listening` from `listen()`'s bind until `close()` (accepting clients),
+   * `binding` during the bind, `closing` while it says BYE, `idle` otherwise.
+   */
+  get state(): 'idle' | 'binding' | 'listening' | 'closing' {
+    return this.engine.state.kind;
+  }
+
   /** Binds every endpoint, then calls `callback()`, or `callback(err)` when a bind fails. */
   listen(callback: (...optionalParams: unknown[]) => unknown): void {
     const ready = Promise.all([this.msgpack ? loadMsgpack() : undefined, loadTracing()]);

@@ -2,7 +2,7 @@ import { ZmqClosedError, ZmqConnectTimeoutError, ZmqError, ZmqPeerLostError } fr
 import { ZmqPeerInfo, ZmqPeerLeftReason, ZmqStatus, ZmqTarget } from '../../interfaces/zmq-events.interface.js';
 import type { ChannelHandlers, SessionObserver } from '../channel.js';
 import { Clock, monotonicClock, realScheduler, Scheduler } from '../clock.js';
-import { controlEnvelope, PING } from '../envelopes.js';
+import { controlEnvelope } from '../envelopes.js';
 import { MessageType } from '../frames.js';
 import type { Welcome } from '../handshake.js';
 import { holdsBye, InboundDecoder } from '../inbound.js';
@@ -62,7 +62,7 @@ export class ClientEngine {
       this.config.heartbeat,
       {
         peers: () => this.pool.readyLinks,
-        ping: link => link.trySend(PING),
+        ping: link => link.ping(),
         dead: link => this.sessionEnded(link, 'timeout'),
       },
       this.clock,

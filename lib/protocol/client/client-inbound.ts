@@ -52,7 +52,7 @@ export class ClientInbound implements InboundHandler<UpstreamLink> {
         link.trySend(PONG);
         return;
       case MessageType.Pong:
-        return;
+        return link.pongs.ponged();
       case MessageType.Bye:
         // Answer it (`bye-ack`): the server may be waiting for that before it closes and exits.
         if (link.byeAck) link.trySend(BYE);
