@@ -10,6 +10,8 @@ export * from './interfaces/zmq-options.interface.js';
 export * from './interfaces/zmq-events.interface.js';
 export type { DropCounterKey } from './protocol/drop-counter.js';
 export { PROTOCOL_VERSION } from './protocol/limits.js';
+export { generateCurveKeyPair } from './security/keys.js';
+export type { CurveKeyPair } from './security/keys.js';
 export * as defaults from './defaults.js';
 import type { ZmqDropCounts, ZmqStats } from './interfaces/zmq-events.interface.js';
 /** @deprecated The same as {@link ZmqStats}. */

@@ -18,6 +18,7 @@ import { ClientEngine } from '../protocol/client/client-engine.js';
 import { ANY_SERVER, Route } from '../protocol/client/client-deps.js';
 import { dealerChannels } from '../transport/zmq-channels.js';
 import { metadataOf, peerReplies, runHot } from './client-packets.js';
+import { dealerSecurity, withSecurityHint } from './client-security.js';
 
 /**
  * A Nest `ClientProxy` over ZeroMQ DEALER sockets, one per server endpoint.
@@ -48,16 +49,22 @@ export class ClientZmq extends ClientProxy<ZmqEvents> {
   private readonly engine: ClientEngine;
   /** Loads msgpackr before the first connection when `codec: 'msgpack'`. */
   private readonly codecLoad: (() => Promise<void>) | undefined;
+  /** With `curve`: a CONNECT_TIMEOUT says the CURVE handshake may have been refused. */
+  private readonly hint: ((err: unknown) => unknown) | undefined;
 
   constructor(options: ZmqClientOptions) {
     super();
     const config = resolveClientConfig(options);
     this.id = config.id;
     this.codecLoad = config.msgpack ? once(loadMsgpack) : undefined;
+    this.hint = config.curve === undefined ? undefined : err => withSecurityHint(err, config);
     this.monitor = new TransportMonitor(new Logger('ClientZmq'), 'client', this.id);
     this.engine = new ClientEngine({
       config,
-      connect: dealerChannels(config.socket),
+      connect: dealerChannels(
+        config.socket,
+        dealerSecurity(config, () => this.engine),
+      ),
       observer: this.monitor,
       serializers: config.serializers,
       status: status => this._status$.next(status),
@@ -73,8 +80,14 @@ export class ClientZmq extends ClientProxy<ZmqEvents> {
    * before every `send()` / `emit()`.
    */
   connect(): Promise<void> {
-    if (this.codecLoad === undefined) return this.engine.connect();
-    return this.codecLoad().then(() => this.engine.connect());
+    const connecting =
+      this.codecLoad === undefined ? this.engine.connect() : this.codecLoad().then(() => this.engine.connect());
+    const hint = this.hint;
+    return hint === undefined
+      ? connecting
+      : connecting.catch((err: unknown) => {
+          throw hint(err);
+        });
   }
 
   /**
@@ -105,7 +118,7 @@ export class ClientZmq extends ClientProxy<ZmqEvents> {
 
   /** Peers, calls in flight, queued envelopes and dropped messages by reason. */
   getStats(): ZmqStats {
-    return { ...this.engine.stats(), dropped: this.monitor.drops() };
+    return { ...this.engine.stats(), dropped: this.monitor.drops(), refused: this.monitor.refusedCount };
   }
 
   /**

@@ -13,6 +13,7 @@ import {
   socketSettings,
 } from './common.js';
 import { checkKnownKeys } from './validate.js';
+import { resolveServerCurve, ServerCurveConfig } from './security-config.js';
 
 /** Every key of ZmqServerOptions; the type check below fails when one is missing. */
 const SERVER_OPTION_KEYS = [
@@ -20,6 +21,8 @@ const SERVER_OPTION_KEYS = [
   'bind',
   'transportId',
   'sendTimeout',
+  'curve',
+  'allow',
 ] as const satisfies readonly (keyof ZmqServerOptions)[];
 const everyServerKey: Exclude<keyof ZmqServerOptions, (typeof SERVER_OPTION_KEYS)[number]> extends never
   ? true
@@ -30,6 +33,8 @@ export interface ServerConfig extends CommonConfig {
   readonly endpoints: readonly string[];
   readonly transportId: symbol | undefined;
   readonly socket: Readonly<ZmqSocketSettings>;
+  /** CURVE key pair and allow-list, when the server uses CURVE. */
+  readonly curve: ServerCurveConfig | undefined;
 }
 
 /**
@@ -54,6 +59,7 @@ export function resolveServerConfig(options: ZmqServerOptions): ServerConfig {
     ...common,
     endpoints: Object.freeze(endpoints),
     transportId: options.transportId,
+    curve: resolveServerCurve(options),
     socket: Object.freeze(socket),
   });
 }

@@ -1,6 +1,24 @@
 import { ZmqBindError } from '../errors/zmq.errors.js';
-import type { BindChannel, ChannelHandlers, ConnectChannel, SendFailure } from '../protocol/channel.js';
+import type { BindChannel, Channel, ChannelHandlers, ConnectChannel, SendFailure } from '../protocol/channel.js';
+import type { DealerCurve, HandshakeFailure, RouterCurve } from './curve-options.js';
+import { registerZapDomain, ZAP_ENDPOINT, ZapAuthorizer, ZapProblem } from './zap.js';
 import { ZmqSocket, ZmqSocketSettings } from './zmq-socket.js';
+
+/** A client's security: the CURVE settings per endpoint (none: plaintext) and where failed handshakes go. */
+export interface DealerSecurity {
+  curveOf(endpoint: string): DealerCurve | undefined;
+  /** libzmq reported a failed security handshake on `channel`. */
+  failed(channel: Channel, failure: HandshakeFailure): void;
+}
+
+/** A CURVE server's security: its pair and domain, the allow decision, where failures go. */
+export interface RouterSecurity {
+  readonly curve: RouterCurve;
+  readonly authorize: ZapAuthorizer;
+  readonly problem: ZapProblem;
+  /** A handshake failed for a reason other than the allow-list (a plaintext client, a wrong server key). */
+  readonly failed: (failure: HandshakeFailure) => void;
+}
 
 /** zeromq errors become the engines' {@link SendFailure}: no errno outside lib/transport/. */
 function failureOf(err: unknown): SendFailure {
@@ -25,9 +43,12 @@ function isDisconnectNotice(frames: Buffer[]): boolean {
 }
 
 /** Client channels: one DEALER per server endpoint. */
-export function dealerChannels(settings: ZmqSocketSettings): ConnectChannel {
+export function dealerChannels(settings: ZmqSocketSettings, security?: DealerSecurity): ConnectChannel {
   return (endpoint, handlers) => {
-    const socket = ZmqSocket.dealer(settings, (envs, dest, err) => handlers.sendFailed(failureOf(err), envs, dest));
+    const onSendError = (envs: Parameters<ChannelHandlers['sendFailed']>[1], dest: Buffer | undefined, err: unknown) =>
+      handlers.sendFailed(failureOf(err), envs, dest);
+    const socket = ZmqSocket.dealer(settings, onSendError, security?.curveOf(endpoint));
+    if (security !== undefined) socket.watchHandshakes(failure => security.failed(socket, failure));
     try {
       socket.connect(endpoint);
     } catch (err) {
@@ -40,9 +61,24 @@ export function dealerChannels(settings: ZmqSocketSettings): ConnectChannel {
 }
 
 /** The server channel: one ROUTER bound to every endpoint. */
-export function routerChannel(settings: ZmqSocketSettings): BindChannel {
+export function routerChannel(settings: ZmqSocketSettings, security?: RouterSecurity): BindChannel {
   return async (endpoints, handlers) => {
-    const socket = ZmqSocket.router(settings, (envs, dest, err) => handlers.sendFailed(failureOf(err), envs, dest));
+    // The ZAP handler answers before the first connection can arrive; released when the socket closes.
+    let release: (() => void) | undefined;
+    try {
+      if (security !== undefined) {
+        release = await registerZapDomain(security.curve.zapDomain, security.authorize, security.problem);
+      }
+    } catch (err) {
+      throw new ZmqBindError(ZAP_ENDPOINT, err);
+    }
+    const socket = ZmqSocket.router(
+      settings,
+      (envs, dest, err) => handlers.sendFailed(failureOf(err), envs, dest),
+      security?.curve,
+    );
+    if (release !== undefined) socket.onClosed(release);
+    if (security !== undefined) socket.watchHandshakes(failure => security.failed(failure));
     const bound: string[] = [];
     for (const endpoint of endpoints) {
       try {
