@@ -181,6 +181,20 @@ describe('allow forms', () => {
   });
 });
 
+describe('one ZAP handler for the process', () => {
+  test('two servers share it, each with its own allow-list; closing one leaves the other guarded and working', async () => {
+    const first = await curveServer('tcp', [alice.publicKey]);
+    const second = await curveServer('tcp', [bob.publicKey]);
+    await firstValueFrom(curveClient(first.endpoint, alice).send('whoami', '1a'));
+    await firstValueFrom(curveClient(second.endpoint, bob).send('whoami', '2b'));
+    expect((await rejectionOf(curveClient(second.endpoint, alice).connect())).code).toBe(ZmqErrorCode.AUTH_FAILED);
+    await first.app.close();
+    await firstValueFrom(curveClient(second.endpoint, bob).send('whoami', '2b-again'));
+    expect((await rejectionOf(curveClient(second.endpoint, alice).connect())).code).toBe(ZmqErrorCode.AUTH_FAILED);
+    expect(probe.all('whoami')).toEqual(['1a', '2b', '2b-again']);
+  });
+});
+
 describe('run-time changes', () => {
   test('setAllow() applies to new handshakes; disconnect() ends the session and the key cannot come back', async () => {
     const { server, endpoint } = await curveServer('tcp', [alice.publicKey, bob.publicKey]);
