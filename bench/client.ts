@@ -15,6 +15,7 @@ import {
   largePayload,
   ObjectPayload,
   objectPayload,
+  NEST_TRANSPORTS,
   peakRss,
   Phase,
   Plan,
@@ -37,10 +38,7 @@ async function connect(contender: Contender, endpoint: string): Promise<Driver> 
     return { call: data => raw.call(data), stream: (n, onItem) => raw.stream(n, onItem), close: () => raw.close() };
   }
   const nest = require('./nest-client') as typeof import('./nest-client');
-  return nest.connectNestClient(
-    contender === 'nest-tcp' ? 'tcp' : contender === 'nest-zmq' ? 'zmq' : 'zmq-msgpack',
-    endpoint,
-  );
+  return nest.connectNestClient(NEST_TRANSPORTS[contender], endpoint);
 }
 
 /** Rejects when `work` takes longer than `ms`. */

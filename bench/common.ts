@@ -6,10 +6,36 @@ import { readFileSync } from 'node:fs';
 
 /**
  * The contenders, each run as one server process and one client process;
- * `nest-zmq-msgpack` is this transport with `codec: 'msgpack'` on both sides.
+ * `nest-zmq-msgpack` is this transport with `codec: 'msgpack'` on both sides,
+ * `nest-zmq-curve` with CURVE on both sides (keys from BENCH_CURVE, below).
  */
-export const CONTENDERS = ['raw-zmq', 'nest-tcp', 'nest-zmq', 'nest-zmq-msgpack'] as const;
+export const CONTENDERS = ['raw-zmq', 'nest-tcp', 'nest-zmq', 'nest-zmq-msgpack', 'nest-zmq-curve'] as const;
 export type Contender = (typeof CONTENDERS)[number];
+
+/** How a Nest contender talks: Nest's TCP transport, or this one (JSON, MessagePack, CURVE). */
+export type NestTransport = 'tcp' | 'zmq' | 'zmq-msgpack' | 'zmq-curve';
+
+export const NEST_TRANSPORTS: Record<Exclude<Contender, 'raw-zmq'>, NestTransport> = {
+  'nest-tcp': 'tcp',
+  'nest-zmq': 'zmq',
+  'nest-zmq-msgpack': 'zmq-msgpack',
+  'nest-zmq-curve': 'zmq-curve',
+};
+
+/** The key pairs of the CURVE contender: run.ts makes them per run and hands them to its children. */
+export interface BenchCurveKeys {
+  server: { publicKey: string; secretKey: string };
+  client: { publicKey: string; secretKey: string };
+}
+
+/** The environment variable that carries {@link BenchCurveKeys} as JSON. */
+export const BENCH_CURVE_ENV = 'BENCH_CURVE';
+
+export function benchCurveKeys(): BenchCurveKeys {
+  const json = process.env[BENCH_CURVE_ENV];
+  if (json === undefined) throw new Error(`${BENCH_CURVE_ENV} is not set (run.ts sets it)`);
+  return JSON.parse(json) as BenchCurveKeys;
+}
 
 export function isContender(value: string | undefined): value is Contender {
   return (CONTENDERS as readonly string[]).includes(value ?? '');

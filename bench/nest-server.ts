@@ -9,7 +9,7 @@ import { NestFactory } from '@nestjs/core';
 import { MessagePattern, MicroserviceOptions, Payload, Transport } from '@nestjs/microservices';
 import { Observable } from 'rxjs';
 import { ServerZmq } from '../lib';
-import { pumpItems } from './common';
+import { benchCurveKeys, NestTransport, pumpItems } from './common';
 import type { BenchServer } from './server';
 
 /** The one controller both Nest contenders serve. */
@@ -49,7 +49,7 @@ function freePort(): Promise<number> {
   });
 }
 
-export async function startNestServer(transport: 'tcp' | 'zmq' | 'zmq-msgpack'): Promise<BenchServer> {
+export async function startNestServer(transport: NestTransport): Promise<BenchServer> {
   if (transport === 'tcp') {
     const port = await freePort();
     const app = await NestFactory.createMicroservice<MicroserviceOptions>(EchoModule, {
@@ -60,9 +60,11 @@ export async function startNestServer(transport: 'tcp' | 'zmq' | 'zmq-msgpack'):
     await app.listen();
     return { endpoint: `127.0.0.1:${port}`, close: () => app.close() };
   }
+  const keys = transport === 'zmq-curve' ? benchCurveKeys() : undefined;
   const strategy = new ServerZmq({
     bind: 'tcp://127.0.0.1:*',
     codec: transport === 'zmq-msgpack' ? 'msgpack' : 'json',
+    ...(keys !== undefined ? { curve: keys.server, allow: [keys.client.publicKey] } : {}),
   });
   const app = await NestFactory.createMicroservice<MicroserviceOptions>(EchoModule, { strategy, logger: false });
   await app.listen();

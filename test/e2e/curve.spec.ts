@@ -6,8 +6,8 @@
  * the function form; run-time removal and disconnect.
  */
 import 'reflect-metadata';
-import { Controller } from '@nestjs/common';
-import { Ctx, EventPattern, MessagePattern, Payload } from '@nestjs/microservices';
+import { CanActivate, Controller, ExecutionContext, Injectable, UseGuards } from '@nestjs/common';
+import { Ctx, EventPattern, MessagePattern, Payload, RpcException } from '@nestjs/microservices';
 import { firstValueFrom } from 'rxjs';
 import {
   ClientZmq,
@@ -42,6 +42,28 @@ const serverPair = generateCurveKeyPair();
 const alice = generateCurveKeyPair();
 const bob = generateCurveKeyPair();
 
+/** The README's guard: only the admin keys may call a pattern. */
+const ADMIN_KEYS = new Set([alice.publicKey]);
+
+@Injectable()
+class AdminKeysGuard implements CanActivate {
+  canActivate(context: ExecutionContext): boolean {
+    const ctx = context.switchToRpc().getContext<ZmqContext>();
+    if (ADMIN_KEYS.has(ctx.getPublicKey() ?? '')) return true;
+    throw new RpcException({ code: 'E_FORBIDDEN', message: 'admins only' });
+  }
+}
+
+@Controller()
+class AdminController {
+  @UseGuards(AdminKeysGuard)
+  @MessagePattern('admin.flush')
+  flush() {
+    probe.hit('flush');
+    return 'flushed';
+  }
+}
+
 const h = new Harness();
 afterEach(() => h.closeAll());
 beforeEach(() => probe.reset());
@@ -49,7 +71,7 @@ beforeEach(() => probe.reset());
 async function curveServer(kind: TransportKind, allow: ZmqAllow) {
   const started = await h.startServer({
     bind: bindEndpoint(kind, h.dirs),
-    controllers: [KeyController],
+    controllers: [KeyController, AdminController],
     options: { curve: serverPair, allow },
   });
   return started;
@@ -91,6 +113,16 @@ describe.each<TransportKind>(['tcp', 'ipc'])('an allowed key over %s', kind => {
     client.emit('note', 'hi');
     await expect(probe.wait('note')).resolves.toEqual({ text: 'hi', publicKey: alice.publicKey });
     expect(server.getStats().refused).toBe(0);
+  });
+});
+
+describe('a Nest guard on ctx.getPublicKey()', () => {
+  test('lets the admin key call the pattern and refuses another allowed key', async () => {
+    const { endpoint } = await curveServer('tcp', [alice.publicKey, bob.publicKey]);
+    await expect(firstValueFrom(curveClient(endpoint, alice).send('admin.flush', {}))).resolves.toBe('flushed');
+    const err = await rejectionOf(firstValueFrom(curveClient(endpoint, bob).send('admin.flush', {})));
+    expect(err).toMatchObject({ code: 'E_FORBIDDEN', message: 'admins only' });
+    expect(probe.count('flush')).toBe(1);
   });
 });
 

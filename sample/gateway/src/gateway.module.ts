@@ -2,12 +2,24 @@ import { Module } from '@nestjs/common';
 import { APP_FILTER } from '@nestjs/core';
 import { ClientsModule } from '@nestjs/microservices';
 import { ClientZmq } from 'nestjs-zeromq';
-import { config, MATH_SERVICE, NOTIFICATIONS_SERVICE } from '../../shared/src';
+import {
+  config,
+  curvePairOf,
+  curvePublicKeyOf,
+  MATH_SERVICE,
+  NOTIFICATIONS_SERVICE,
+  SampleApp,
+} from '../../shared/src';
 import { GatewayController } from './gateway.controller';
 import { PeerLog } from './peer-log.service';
 import { ZmqExceptionFilter } from './zmq-exception.filter';
 
 const liveness = { heartbeatInterval: config.heartbeatInterval, heartbeatLiveness: config.heartbeatLiveness };
+
+/** With a gateway key pair in the environment, each client connects with CURVE to its service's key. */
+const gatewayPair = curvePairOf('gateway');
+const curveTo = (service: SampleApp) =>
+  gatewayPair === undefined ? {} : { curve: { serverKey: curvePublicKeyOf(service), ...gatewayPair } };
 
 @Module({
   imports: [
@@ -15,7 +27,13 @@ const liveness = { heartbeatInterval: config.heartbeatInterval, heartbeatLivenes
       {
         name: MATH_SERVICE,
         customClass: ClientZmq,
-        options: { connect: config.mathEndpoint, requestTimeout: 5_000, metadata: { app: 'gateway' }, ...liveness },
+        options: {
+          connect: config.mathEndpoint,
+          requestTimeout: 5_000,
+          metadata: { app: 'gateway' },
+          ...liveness,
+          ...curveTo('math'),
+        },
       },
       {
         name: NOTIFICATIONS_SERVICE,
@@ -25,6 +43,7 @@ const liveness = { heartbeatInterval: config.heartbeatInterval, heartbeatLivenes
           requestTimeout: 5_000,
           metadata: { app: 'gateway' },
           ...liveness,
+          ...curveTo('notifications'),
         },
       },
     ]),
