@@ -76,7 +76,9 @@ export class ClientZmq extends ClientProxy<ZmqEvents> {
    * completed the handshake. Rejects with `CONNECT_TIMEOUT` when none has
    * within `connectTimeout` (the sockets keep trying in the background, so a
    * later call resolves once a server is up), or at once with the servers'
-   * refusal when every one refused. The promise is cached: Nest calls this
+   * refusal when every one refused (`AUTH_FAILED` when libzmq reports a
+   * failed security handshake: a key not on a CURVE server's allow-list, a
+   * CURVE / plaintext mismatch). The promise is cached: Nest calls this
    * before every `send()` / `emit()`.
    */
   connect(): Promise<void> {

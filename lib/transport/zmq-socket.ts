@@ -1,5 +1,5 @@
 /**
- * The only module that imports `zeromq`. Everything above it deals in
+ * With lib/transport/zap.ts (the ZAP handler), the only module that imports `zeromq`. Everything above it deals in
  * envelopes; everything zeromq.js-specific (options, EBUSY, close) is here.
  */
 import { Dealer, Router } from 'zeromq';
