@@ -29,8 +29,25 @@ function checkKeys(value: Record<string, unknown>, known: readonly string[], opt
   }
 }
 
+/**
+ * libzmq runs no security mechanism on `inproc://` connections (no CURVE, no
+ * ZAP): a CURVE side may not use one, or a plaintext peer could get in there.
+ */
+function checkNoInproc(endpoints: readonly string[], option: 'bind' | 'connect'): void {
+  const inproc = endpoints.find(e => e.startsWith('inproc://'));
+  if (inproc !== undefined) {
+    throw new ZmqOptionsError(
+      option,
+      `"${option}" endpoint "${inproc}" is inproc, which libzmq never secures: use CURVE over tcp or ipc, or no "curve"`,
+    );
+  }
+}
+
 /** `curve` and `allow` of a server: both or neither (no "encrypt but let anyone in"). */
-export function resolveServerCurve(options: ZmqServerOptions): ServerCurveConfig | undefined {
+export function resolveServerCurve(
+  options: ZmqServerOptions,
+  endpoints: readonly string[],
+): ServerCurveConfig | undefined {
   const { curve, allow } = options;
   if (curve === undefined) {
     if (allow !== undefined) throw new ZmqOptionsError('allow', '"allow" needs "curve" (the server\'s key pair)');
@@ -39,6 +56,7 @@ export function resolveServerCurve(options: ZmqServerOptions): ServerCurveConfig
   if (!isRecord(curve)) throw new ZmqOptionsError('curve', '"curve" must be { publicKey, secretKey }');
   checkKeys(curve, ['publicKey', 'secretKey'], 'curve');
   const pair = checkKeyPair(curve, 'curve');
+  checkNoInproc(endpoints, 'bind');
   if (allow === undefined) {
     throw new ZmqOptionsError(
       'allow',
@@ -75,6 +93,7 @@ export function resolveClientCurve(
   if (curve === undefined) return undefined;
   if (!isRecord(curve)) throw new ZmqOptionsError('curve', '"curve" must be { serverKey, publicKey?, secretKey? }');
   checkKeys(curve, ['serverKey', 'publicKey', 'secretKey'], 'curve');
+  checkNoInproc(endpoints, 'connect');
   const serverKeys = serverKeysOf(curve.serverKey, endpoints);
   const given = curve.publicKey !== undefined || curve.secretKey !== undefined;
   const pair = given ? checkKeyPair(curve, 'curve') : generateCurveKeyPair();

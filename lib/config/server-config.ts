@@ -59,7 +59,7 @@ export function resolveServerConfig(options: ZmqServerOptions): ServerConfig {
     ...common,
     endpoints: Object.freeze(endpoints),
     transportId: options.transportId,
-    curve: resolveServerCurve(options),
+    curve: resolveServerCurve(options, endpoints),
     socket: Object.freeze(socket),
   });
 }

@@ -22,7 +22,7 @@ export type ZapProblem = (message: string) => void;
 
 const CURVE_KEY_BYTES = 32;
 
-class ZapHandler {
+class ZapHandler implements ZapRegistry {
   private readonly domains = new Map<string, { authorize: ZapAuthorizer; problem: ZapProblem }>();
   private socket: Reply | undefined;
   /** The bind of the current socket (a second domain registered meanwhile waits for it too). */
@@ -116,7 +116,19 @@ class ZapHandler {
   }
 }
 
-const handlers = new WeakMap<Context, ZapHandler>();
+/** What a handler offers a CURVE server (the same shape in the CommonJS and the ESM build). */
+interface ZapRegistry {
+  register(domain: string, authorize: ZapAuthorizer, problem: ZapProblem): Promise<() => void>;
+}
+
+/**
+ * The handlers by context, on `globalThis` under a registered symbol: if both
+ * builds of this package are loaded, they share one handler per context
+ * instead of the second failing to bind `inproc://zeromq.zap.01`.
+ */
+const HANDLERS = Symbol.for('nestjs-zeromq.zap-handlers');
+const registry = globalThis as { [HANDLERS]?: WeakMap<Context, ZapRegistry> };
+const handlers: WeakMap<Context, ZapRegistry> = (registry[HANDLERS] ??= new WeakMap<Context, ZapRegistry>());
 
 /**
  * Registers a ZAP domain with the handler of `context` (starting it when it

@@ -93,6 +93,17 @@ describe('server options', () => {
     expect(err.option).toBe(option);
   });
 
+  test('CURVE on an inproc endpoint is an error: libzmq secures no inproc connection', () => {
+    const err = optionError(
+      () => new ServerZmq({ bind: ['tcp://127.0.0.1:*', 'inproc://x'], curve: pair, allow: '*' }),
+    );
+    expect(err.option).toBe('bind');
+    expect(err.message).toMatch(/inproc, which libzmq never secures/);
+    const client = optionError(() => new ClientZmq({ connect: 'inproc://x', curve: { serverKey: pair.publicKey } }));
+    expect(client.option).toBe('connect');
+    expect(() => new ServerZmq({ bind: 'inproc://x' })).not.toThrow();
+  });
+
   test('valid options construct, and setAllow() checks its argument too', () => {
     const server = new ServerZmq({ bind, curve: pair, allow: [other.publicKey] });
     expect(() => server.setAllow('*')).not.toThrow();
