@@ -9,10 +9,11 @@ import { Controller } from '@nestjs/common';
 import { MessagePattern, Payload } from '@nestjs/microservices';
 import { createConnection, createServer, Server, Socket } from 'node:net';
 import { firstValueFrom } from 'rxjs';
-import { Context, Dealer, Router } from 'zeromq';
+import { Context, Dealer, Request, Router } from 'zeromq';
 import { generateCurveKeyPair, ZmqServerOptions } from 'nestjs-zeromq';
 import { dealerCurveOptions, routerCurveOptions } from '../../lib/transport/curve-options';
-import { registerZapDomain } from '../../lib/transport/zap';
+import { registerZapDomain, ZAP_ENDPOINT } from '../../lib/transport/zap';
+import { decodeZ85 } from '../../lib/security/z85';
 import { within } from '../helpers/async';
 import { Harness } from '../helpers/nest';
 
@@ -155,5 +156,55 @@ describe('the ZAP handler fails closed', () => {
     expect(from!.length).toBeGreaterThan(0);
     expect(body!.toString()).toBe('knock');
     expect(asked).toContain(client.publicKey);
+  });
+});
+
+describe('the ZAP handler answers RFC 27 requests', () => {
+  test('200 with the key as user id when allowed; 400 for a refusal, another mechanism or domain; 500 when malformed', async () => {
+    const context = new Context();
+    const allowed = generateCurveKeyPair().publicKey;
+    const problems: string[] = [];
+    const release = await registerZapDomain(
+      'zap-rfc27',
+      peer => Promise.resolve(peer.publicKey === allowed && peer.address === '10.0.0.7'),
+      message => problems.push(message),
+      context,
+    );
+    h.track({ close: release });
+    const req = h.track(new Request({ context, linger: 0 }));
+    req.connect(ZAP_ENDPOINT);
+    const ask = async (frames: Array<string | Buffer>) => {
+      await req.send(frames);
+      const [version, id, code, text, userId] = await within(req.receive(), 5_000, 'a ZAP reply');
+      return {
+        version: String(version),
+        id: String(id),
+        code: String(code),
+        text: String(text),
+        userId: String(userId),
+      };
+    };
+    const request = (key: string, over: { domain?: string; mechanism?: string; version?: string } = {}) => [
+      over.version ?? '1.0',
+      '7',
+      over.domain ?? 'zap-rfc27',
+      '10.0.0.7',
+      'server-identity',
+      over.mechanism ?? 'CURVE',
+      decodeZ85(key)!,
+    ];
+    await expect(ask(request(allowed))).resolves.toEqual({
+      version: '1.0',
+      id: '7',
+      code: '200',
+      text: 'OK',
+      userId: allowed,
+    });
+    const other = generateCurveKeyPair().publicKey;
+    await expect(ask(request(other))).resolves.toMatchObject({ code: '400', userId: '' });
+    await expect(ask(request(allowed, { domain: 'not-registered' }))).resolves.toMatchObject({ code: '400' });
+    await expect(ask(request(allowed, { mechanism: 'PLAIN' }))).resolves.toMatchObject({ code: '400' });
+    expect(problems).toEqual([expect.stringMatching(/refused a PLAIN handshake/)]);
+    await expect(ask(request(allowed, { version: '2.0' }))).resolves.toMatchObject({ version: '2.0', code: '500' });
   });
 });
