@@ -69,15 +69,24 @@ class ZapHandler implements ZapRegistry {
     socket?.close();
   }
 
-  /** Answers requests one by one (REP) until the socket closes. Never rejects. */
+  /**
+   * Answers requests one by one (REP) until the socket closes. Never rejects.
+   * A receive that fails on an open socket stops the handler (and its socket):
+   * from then on CURVE servers refuse every connection, which is the safe way
+   * to fail, and say so.
+   */
   private async serve(socket: Reply): Promise<void> {
     while (!socket.closed) {
       let request: Buffer[];
       try {
         request = await socket.receive();
-      } catch {
+      } catch (err) {
         if (socket.closed) return;
-        continue;
+        for (const { problem } of this.domains.values()) {
+          problem(`the ZAP handler stopped (${String(err)}): every CURVE connection is refused`);
+        }
+        if (this.socket === socket) this.stop();
+        return;
       }
       try {
         await socket.send(await this.answer(request));
