@@ -1,8 +1,16 @@
-import { ZmqBindError } from '../errors/zmq.errors.js';
+import { capability } from 'zeromq';
+import { ZmqBindError, ZmqOptionsError } from '../errors/zmq.errors.js';
 import type { BindChannel, Channel, ChannelHandlers, ConnectChannel, SendFailure } from '../protocol/channel.js';
 import type { DealerCurve, HandshakeFailure, RouterCurve } from './curve-options.js';
 import { registerZapDomain, ZAP_ENDPOINT, ZapAuthorizer, ZapProblem } from './zap.js';
 import { ZmqSocket, ZmqSocketSettings } from './zmq-socket.js';
+
+/** Throws unless this zeromq build has CURVE (the prebuilt ones do). */
+function checkCurveCapability(): void {
+  if (capability.curve !== true) {
+    throw new ZmqOptionsError('curve', '"curve" needs a zeromq build with CURVE (zeromq.capability.curve is false)');
+  }
+}
 
 /** A client's security: the CURVE settings per endpoint (none: plaintext) and where failed handshakes go. */
 export interface DealerSecurity {
@@ -47,7 +55,9 @@ export function dealerChannels(settings: ZmqSocketSettings, security?: DealerSec
   return (endpoint, handlers) => {
     const onSendError = (envs: Parameters<ChannelHandlers['sendFailed']>[1], dest: Buffer | undefined, err: unknown) =>
       handlers.sendFailed(failureOf(err), envs, dest);
-    const socket = ZmqSocket.dealer(settings, onSendError, security?.curveOf(endpoint));
+    const curve = security?.curveOf(endpoint);
+    if (curve !== undefined) checkCurveCapability();
+    const socket = ZmqSocket.dealer(settings, onSendError, curve);
     if (security !== undefined) socket.watchHandshakes(failure => security.failed(socket, failure));
     try {
       socket.connect(endpoint);
@@ -65,6 +75,7 @@ export function routerChannel(settings: ZmqSocketSettings, security?: RouterSecu
   return async (endpoints, handlers) => {
     // The ZAP handler answers before the first connection can arrive; released when the socket closes.
     let release: (() => void) | undefined;
+    if (security !== undefined) checkCurveCapability();
     try {
       if (security !== undefined) {
         release = await registerZapDomain(security.curve.zapDomain, security.authorize, security.problem);
@@ -72,11 +83,17 @@ export function routerChannel(settings: ZmqSocketSettings, security?: RouterSecu
     } catch (err) {
       throw new ZmqBindError(ZAP_ENDPOINT, err);
     }
-    const socket = ZmqSocket.router(
-      settings,
-      (envs, dest, err) => handlers.sendFailed(failureOf(err), envs, dest),
-      security?.curve,
-    );
+    let socket: ZmqSocket;
+    try {
+      socket = ZmqSocket.router(
+        settings,
+        (envs, dest, err) => handlers.sendFailed(failureOf(err), envs, dest),
+        security?.curve,
+      );
+    } catch (err) {
+      release?.();
+      throw err;
+    }
     if (release !== undefined) socket.onClosed(release);
     if (security !== undefined) socket.watchHandshakes(failure => security.failed(failure));
     const bound: string[] = [];
