@@ -9,7 +9,8 @@ import { createServer } from 'node:net';
  * The contenders, each run as one server process and one client process;
  * `nest-zmq-msgpack` is this transport with `codec: 'msgpack'` on both sides,
  * `nest-grpc` Nest's gRPC transport (bench/grpc.ts), `nest-zmq-nometrics` this transport with
- * `metrics: false` on both sides (run with `--metrics-cost`, or named in `--only`; not in a default run).
+ * `metrics: false` on both sides (run with `--metrics-cost`, or named in `--only`; not in a default run),
+ * `nest-zmq-curve` with CURVE on both sides (keys from BENCH_CURVE, below).
  */
 export const CONTENDERS = [
   'raw-zmq',
@@ -18,6 +19,7 @@ export const CONTENDERS = [
   'nest-zmq',
   'nest-zmq-msgpack',
   'nest-zmq-nometrics',
+  'nest-zmq-curve',
 ] as const;
 export type Contender = (typeof CONTENDERS)[number];
 
@@ -28,13 +30,29 @@ export const DEFAULT_CONTENDERS: readonly Contender[] = [
   'nest-grpc',
   'nest-zmq',
   'nest-zmq-msgpack',
+  'nest-zmq-curve',
 ];
 
 /** The transport flavour of a Nest contender, for the server and client processes. */
-export type NestFlavour = 'tcp' | 'zmq' | 'zmq-msgpack' | 'zmq-nometrics';
+export type NestFlavour = 'tcp' | 'zmq' | 'zmq-msgpack' | 'zmq-nometrics' | 'zmq-curve';
 
 export function flavourOf(contender: Exclude<Contender, 'raw-zmq' | 'nest-grpc'>): NestFlavour {
   return contender === 'nest-tcp' ? 'tcp' : (contender.slice('nest-'.length) as NestFlavour);
+}
+
+/** The key pairs of the CURVE contender: run.ts makes them per run and hands them to its children. */
+export interface BenchCurveKeys {
+  server: { publicKey: string; secretKey: string };
+  client: { publicKey: string; secretKey: string };
+}
+
+/** The environment variable that carries {@link BenchCurveKeys} as JSON. */
+export const BENCH_CURVE_ENV = 'BENCH_CURVE';
+
+export function benchCurveKeys(): BenchCurveKeys {
+  const json = process.env[BENCH_CURVE_ENV];
+  if (json === undefined) throw new Error(`${BENCH_CURVE_ENV} is not set (run.ts sets it)`);
+  return JSON.parse(json) as BenchCurveKeys;
 }
 
 export function isContender(value: string | undefined): value is Contender {

@@ -7,7 +7,7 @@ import { ClientProxy, ClientProxyFactory, Transport } from '@nestjs/microservice
 import { firstValueFrom } from 'rxjs';
 import { ClientZmq } from '../lib';
 import type { Driver } from './client';
-import type { NestFlavour } from './common';
+import { benchCurveKeys, NestFlavour } from './common';
 
 function nestDriver(client: ClientProxy): Driver {
   return {
@@ -30,10 +30,12 @@ export async function connectNestClient(transport: NestFlavour, endpoint: string
     const [host, port] = endpoint.split(':');
     client = ClientProxyFactory.create({ transport: Transport.TCP, options: { host: host!, port: Number(port) } });
   } else {
+    const keys = transport === 'zmq-curve' ? benchCurveKeys() : undefined;
     client = new ClientZmq({
       connect: endpoint,
       codec: transport === 'zmq-msgpack' ? 'msgpack' : 'json',
       metrics: transport !== 'zmq-nometrics',
+      ...(keys !== undefined ? { curve: { serverKey: keys.server.publicKey, ...keys.client } } : {}),
     });
   }
   await client.connect();

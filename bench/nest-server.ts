@@ -8,7 +8,7 @@ import { NestFactory } from '@nestjs/core';
 import { MessagePattern, MicroserviceOptions, Payload, Transport } from '@nestjs/microservices';
 import { Observable } from 'rxjs';
 import { ServerZmq } from '../lib';
-import { freePort, NestFlavour, pumpItems } from './common';
+import { benchCurveKeys, freePort, NestFlavour, pumpItems } from './common';
 import type { BenchServer } from './server';
 
 /** The one controller both Nest contenders serve. */
@@ -46,10 +46,12 @@ export async function startNestServer(transport: NestFlavour): Promise<BenchServ
     await app.listen();
     return { endpoint: `127.0.0.1:${port}`, close: () => app.close() };
   }
+  const keys = transport === 'zmq-curve' ? benchCurveKeys() : undefined;
   const strategy = new ServerZmq({
     bind: 'tcp://127.0.0.1:*',
     codec: transport === 'zmq-msgpack' ? 'msgpack' : 'json',
     metrics: transport !== 'zmq-nometrics',
+    ...(keys !== undefined ? { curve: keys.server, allow: [keys.client.publicKey] } : {}),
   });
   const app = await NestFactory.createMicroservice<MicroserviceOptions>(EchoModule, { strategy, logger: false });
   await app.listen();

@@ -31,7 +31,10 @@ import { cpus, totalmem } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { metricsHookCost } from './metrics-hooks';
 import { ChartInput, renderChart } from './chart';
+import { generateCurveKeyPair } from '../lib/security/keys';
 import {
+  BENCH_CURVE_ENV,
+  BenchCurveKeys,
   ClientResult,
   Contender,
   CONTENDERS,
@@ -489,6 +492,18 @@ function metricsCostReport(cost: MetricsCost): string[] {
   ];
 }
 
+/** CURVE on vs off: the `nest-zmq-curve` figures as a ratio of the `nest-zmq` ones (the README quotes them). */
+function curveCost(contenders: Contender[], medians: Figures): string[] {
+  const on = medians['nest-zmq-curve'];
+  const off = medians['nest-zmq'];
+  if (!contenders.includes('nest-zmq-curve') || on === undefined || off === undefined) return [];
+  const ratio = (key: string) => `${(on[key]! / off[key]!).toFixed(2)}×`;
+  return [
+    `CURVE on ÷ off (nest-zmq-curve ÷ nest-zmq): req/s at 64 in flight ${ratio('rps')}, ` +
+      `sequential p50 ${ratio('p50')}, req/s 64 KiB ${ratio('rps64k')}`,
+  ];
+}
+
 async function main(): Promise<void> {
   const argv = process.argv.slice(2);
   const from = argv.indexOf('--chart-from');
@@ -501,6 +516,9 @@ async function main(): Promise<void> {
   }
   const options = parseArgs(argv);
   if (options.metricsCost) return mainMetricsCost(options.quick);
+  // Fresh key pairs per run for the CURVE contender, handed to the children through their environment.
+  const curveKeys: BenchCurveKeys = { server: generateCurveKeyPair(), client: generateCurveKeyPair() };
+  process.env[BENCH_CURVE_ENV] = JSON.stringify(curveKeys);
   const plan: Plan = { ...(options.quick ? QUICK_PLAN : FULL_PLAN), ...options.overrides };
   const started = Date.now();
   buildChildren();
@@ -524,6 +542,7 @@ async function main(): Promise<void> {
   lines.push(...table(options.contenders, medians));
   lines.push('');
   lines.push(`(ratio to ${BASELINE} in parentheses; took ${Math.round((Date.now() - started) / 1000)} s)`);
+  lines.push(...curveCost(options.contenders, medians));
   const report = lines.join('\n');
   process.stdout.write(`${report}\n`);
 

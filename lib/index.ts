@@ -15,6 +15,8 @@ export { ZMQ_LATENCY_BUCKETS } from './protocol/metrics.js';
 export type { DropCounterKey } from './protocol/drop-counter.js';
 export { PROTOCOL_VERSION } from './protocol/limits.js';
 export type { ZmqPingResult } from './protocol/client/ping-probe.js';
+export { generateCurveKeyPair } from './security/keys.js';
+export type { CurveKeyPair } from './security/keys.js';
 export * as defaults from './defaults.js';
 import type { ZmqDropCounts, ZmqStats } from './interfaces/zmq-events.interface.js';
 /** @deprecated The same as {@link ZmqStats}. */

@@ -6,11 +6,16 @@
 // Settings come from the environment (see sample/shared/src/config.ts):
 // HTTP_PORT (3000), MATH_ENDPOINT (tcp://127.0.0.1:4001),
 // NOTIFICATIONS_ENDPOINT (tcp://127.0.0.1:4002), ZMQ_HEARTBEAT_INTERVAL (250),
-// ZMQ_HEARTBEAT_LIVENESS (3), COUNT_TICK_MS (200).
+// ZMQ_HEARTBEAT_LIVENESS (3), COUNT_TICK_MS (200), and the CURVE keys
+// <APP>_CURVE_PUBLIC_KEY / <APP>_CURVE_SECRET_KEY for APP = MATH,
+// NOTIFICATIONS, GATEWAY (`npx nestjs-zeromq keygen --env --prefix MATH_CURVE`).
+// With none of them set, it makes a key pair per app: the sample always runs
+// encrypted, and each app gets only its own secret key.
 import { spawn } from 'node:child_process';
 import { dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
+import { curveKeyPair } from 'zeromq';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const root = join(here, '..');
@@ -94,15 +99,31 @@ async function stopAll(exitCode) {
 process.on('SIGINT', () => void stopAll(0));
 process.on('SIGTERM', () => void stopAll(0));
 
+const CURVE_APPS = ['math', 'notifications', 'gateway'];
+const curveVar = (app, kind) => `${app.toUpperCase()}_CURVE_${kind}_KEY`;
+
+/** Per app, the CURVE variables to add to its environment: none when the environment has keys already. */
+function curveEnvs() {
+  if (CURVE_APPS.some(app => process.env[curveVar(app, 'PUBLIC')])) return {};
+  const pairs = Object.fromEntries(CURVE_APPS.map(app => [app, curveKeyPair()]));
+  say('no CURVE keys in the environment: made a key pair per app (npx nestjs-zeromq keygen makes one)');
+  const publicKeys = Object.fromEntries(CURVE_APPS.map(app => [curveVar(app, 'PUBLIC'), pairs[app].publicKey]));
+  return Object.fromEntries(
+    CURVE_APPS.map(app => [app, { ...publicKeys, [curveVar(app, 'SECRET')]: pairs[app].secretKey }]),
+  );
+}
+
 async function main() {
-  const math = start('math', 'sample/math/src/main.ts');
-  const notifications = start('notifications', 'sample/notifications/src/main.ts');
+  const curve = curveEnvs();
+  const math = start('math', 'sample/math/src/main.ts', curve.math);
+  const notifications = start('notifications', 'sample/notifications/src/main.ts', curve.notifications);
   // The services may bind `tcp://127.0.0.1:*`: the gateway connects to the endpoints they report.
   const [mathEndpoint, notificationsEndpoint] = await Promise.all([
     whenReady('math', math),
     whenReady('notifications', notifications),
   ]);
   const gateway = start('gateway', 'sample/gateway/src/main.ts', {
+    ...curve.gateway,
     MATH_ENDPOINT: mathEndpoint,
     NOTIFICATIONS_ENDPOINT: notificationsEndpoint,
   });

@@ -1,7 +1,6 @@
 import { Logger } from '@nestjs/common';
 import { ClientProxy, MsPattern, ReadPacket, WritePacket } from '@nestjs/microservices';
 import { defer, map, merge, mergeMap, Observable, Subscriber, throwError } from 'rxjs';
-import { loadMsgpack } from '../common/msgpack-loader.js';
 import { TransportMonitor } from '../common/transport-monitor.js';
 import { resolveClientConfig } from '../config/client-config.js';
 import {
@@ -23,8 +22,10 @@ import { DEFAULT_PING_TIMEOUT } from '../defaults.js';
 import { ANY_SERVER, Route } from '../protocol/client/client-deps.js';
 import { dealerChannels } from '../transport/zmq-channels.js';
 import { metadataOf, peerReplies, runHot } from './client-packets.js';
-import { loadTracing, startClientSpan, tracingLoaded } from '../common/tracing.js';
+import { startClientSpan } from '../common/tracing.js';
 import { tracedRequest } from './traced-request.js';
+import { connector } from './client-connect.js';
+import { dealerSecurity } from './client-security.js';
 
 /**
  * A Nest `ClientProxy` over ZeroMQ DEALER sockets, one per server endpoint.
@@ -56,21 +57,24 @@ export class ClientZmq extends ClientProxy<ZmqEvents> {
   private readonly monitor: TransportMonitor;
   private readonly engine: ClientEngine;
   private readonly metrics: Metrics;
-  /** Loads msgpackr before the first connection when `codec: 'msgpack'`. */
-  private readonly codecLoad: (() => Promise<void>) | undefined;
+  /** Optional modules loaded once, then the engine's connect (client-connect.ts). */
+  private readonly connector: () => Promise<void>;
 
   constructor(options: ZmqClientOptions) {
     super();
     const config = resolveClientConfig(options);
     this.id = config.id;
     this.endpoints = config.endpoints;
-    this.codecLoad = config.msgpack ? once(loadMsgpack) : undefined;
+    this.connector = connector(() => this.engine, config);
     this.monitor = new TransportMonitor(new Logger('ClientZmq'), 'client', this.id);
     this.metrics = new Metrics(monotonicClock, config.metrics, true);
     this.engine = new ClientEngine({
       metrics: this.metrics,
       config,
-      connect: dealerChannels(config.socket),
+      connect: dealerChannels(
+        config.socket,
+        dealerSecurity(config, () => this.engine),
+      ),
       observer: this.monitor,
       serializers: config.serializers,
       status: status => this._status$.next(status),
@@ -82,12 +86,12 @@ export class ClientZmq extends ClientProxy<ZmqEvents> {
    * completed the handshake. Rejects with `CONNECT_TIMEOUT` when none has
    * within `connectTimeout` (the sockets keep trying in the background, so a
    * later call resolves once a server is up), or at once with the servers'
-   * refusal when every one refused. The promise is cached: Nest calls this
-   * before every `send()` / `emit()`.
+   * refusal when every one refused (`AUTH_FAILED`: a key not on a CURVE
+   * server's allow-list, a CURVE client of a plaintext server). The promise
+   * is cached: Nest calls this before every `send()` / `emit()`.
    */
   connect(): Promise<void> {
-    if (this.codecLoad === undefined && tracingLoaded()) return this.engine.connect();
-    return Promise.all([this.codecLoad?.(), loadTracing()]).then(() => this.engine.connect());
+    return this.connector();
   }
 
   /**
@@ -133,7 +137,7 @@ export class ClientZmq extends ClientProxy<ZmqEvents> {
 
   /** Peers, calls in flight, queued envelopes and dropped messages by reason. */
   getStats(): ZmqStats {
-    return { ...this.engine.stats(), dropped: this.monitor.drops() };
+    return { ...this.engine.stats(), dropped: this.monitor.drops(), refused: this.monitor.refusedCount };
   }
 
   /**
@@ -291,8 +295,3 @@ export class ClientZmq extends ClientProxy<ZmqEvents> {
 }
 
 function noop(): void {}
-
-function once(load: () => Promise<void>): () => Promise<void> {
-  let loading: Promise<void> | undefined;
-  return () => (loading ??= load());
-}

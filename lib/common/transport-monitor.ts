@@ -19,6 +19,7 @@ interface MonitorLogger {
 export class TransportMonitor implements SessionObserver {
   private readonly emitter = new EventEmitter();
   private readonly dropped = new DropCounter();
+  private refusals = 0;
 
   constructor(
     private readonly log: MonitorLogger,
@@ -43,7 +44,13 @@ export class TransportMonitor implements SessionObserver {
   }
 
   refused(event: ZmqPeerRefusedEvent): void {
+    this.refusals++;
     this.emit('peer:refused', event);
+  }
+
+  /** Handshakes refused so far (`getStats().refused`). */
+  get refusedCount(): number {
+    return this.refusals;
   }
 
   /** Counts `n` dropped messages and logs why at debug level. */

@@ -21,6 +21,9 @@ import {
   socketSettings,
 } from './common.js';
 import { checkKnownKeys } from './validate.js';
+import { ClientCurveConfig, curveHellos, resolveClientCurve } from './security-config.js';
+import type { HelloCurve } from '../security/hello-proof.js';
+import { helloInstance } from '../protocol/client/upstream-link.js';
 
 /** Every key of ZmqClientOptions; the type check below fails when one is missing. */
 const CLIENT_OPTION_KEYS = [
@@ -31,6 +34,7 @@ const CLIENT_OPTION_KEYS = [
   'strategy',
   'reconnectInterval',
   'reconnectMaxInterval',
+  'curve',
 ] as const satisfies readonly (keyof ZmqClientOptions)[];
 const everyClientKey: Exclude<keyof ZmqClientOptions, (typeof CLIENT_OPTION_KEYS)[number]> extends never
   ? true
@@ -46,6 +50,10 @@ export interface ClientConfig extends CommonConfig {
   readonly requestTimeout: number;
   readonly strategy: ZmqStrategy;
   readonly socket: Readonly<ZmqSocketSettings>;
+  /** CURVE settings, when the client connects with CURVE. */
+  readonly curve: ClientCurveConfig | undefined;
+  /** Per endpoint slot, the HELLO's CURVE key proof (with `curve`). */
+  readonly curveHellos: readonly HelloCurve[] | undefined;
 }
 
 /**
@@ -73,10 +81,14 @@ export function resolveClientConfig(options: ZmqClientOptions): ClientConfig {
       true,
     ),
   };
+  const curve = resolveClientCurve(options, endpoints);
+  const instance = randomId();
   return Object.freeze({
     ...common,
+    curve,
+    curveHellos: curve === undefined ? undefined : curveHellos(curve, common.id, slot => helloInstance(instance, slot)),
     endpoints: Object.freeze(endpoints),
-    instance: randomId(),
+    instance,
     connectTimeout: numberOption(options.connectTimeout, DEFAULT_CONNECT_TIMEOUT, 'connectTimeout'),
     requestTimeout: numberOption(options.requestTimeout, DEFAULT_REQUEST_TIMEOUT, 'requestTimeout', true),
     strategy,

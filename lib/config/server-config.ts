@@ -14,6 +14,7 @@ import {
   socketSettings,
 } from './common.js';
 import { checkKnownKeys } from './validate.js';
+import { resolveServerCurve, ServerCurveConfig } from './security-config.js';
 
 /** Every key of ZmqServerOptions; the type check below fails when one is missing. */
 const SERVER_OPTION_KEYS = [
@@ -22,6 +23,8 @@ const SERVER_OPTION_KEYS = [
   'transportId',
   'sendTimeout',
   'introspection',
+  'curve',
+  'allow',
 ] as const satisfies readonly (keyof ZmqServerOptions)[];
 const everyServerKey: Exclude<keyof ZmqServerOptions, (typeof SERVER_OPTION_KEYS)[number]> extends never
   ? true
@@ -34,6 +37,8 @@ export interface ServerConfig extends CommonConfig {
   readonly socket: Readonly<ZmqSocketSettings>;
   /** Answer `$zmq/metrics` (docs/PROTOCOL.md §5.10). */
   readonly introspection: boolean;
+  /** CURVE key pair and allow-list, when the server uses CURVE. */
+  readonly curve: ServerCurveConfig | undefined;
 }
 
 /**
@@ -59,6 +64,7 @@ export function resolveServerConfig(options: ZmqServerOptions): ServerConfig {
     endpoints: Object.freeze(endpoints),
     transportId: options.transportId,
     introspection: booleanOption(options.introspection, true, 'introspection'),
+    curve: resolveServerCurve(options, endpoints),
     socket: Object.freeze(socket),
   });
 }

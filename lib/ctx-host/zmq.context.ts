@@ -1,12 +1,13 @@
 import { BaseRpcContext } from '@nestjs/microservices';
 
-/** Arguments of {@link ZmqContext}: pattern, peer id, request id, metadata, deadline. */
+/** Arguments of {@link ZmqContext}: pattern, peer id, request id, metadata, deadline, CURVE public key. */
 export type ZmqContextArgs = [
   pattern: string,
   peerId: string,
   requestId: number | undefined,
   metadata: Record<string, string> | null,
-  deadline?: number,
+  deadline?: number | undefined,
+  publicKey?: string | undefined,
 ];
 
 /**
@@ -56,5 +57,19 @@ export class ZmqContext extends BaseRpcContext<ZmqContextArgs> {
    */
   getDeadline(): number | undefined {
     return this.args[4];
+  }
+
+  /**
+   * The caller's CURVE public key (Z85, 40 characters), proven in its
+   * handshake and allowed by the server's `allow`; `undefined` on a server
+   * without `curve`. A guard can authorize per pattern with it.
+   *
+   * ```ts
+   * const admins = new Set([process.env.ADMIN_KEY]);
+   * if (!admins.has(ctx.getPublicKey()!)) throw new RpcException({ code: 'E_FORBIDDEN', message: 'admins only' });
+   * ```
+   */
+  getPublicKey(): string | undefined {
+    return this.args[5];
   }
 }

@@ -28,6 +28,11 @@ export const ZmqErrorCode = {
   BIND_FAILED: 'BIND_FAILED',
   /** The server refused the handshake. */
   HANDSHAKE_REFUSED: 'HANDSHAKE_REFUSED',
+  /**
+   * The security handshake failed: the server's allow-list refused this
+   * client's CURVE key, or one side uses CURVE and the other does not.
+   */
+  AUTH_FAILED: 'AUTH_FAILED',
   /** The server has no handler for the request's pattern. */
   NO_HANDLER: 'NO_HANDLER',
   /** The server got a request from a peer that has not completed the handshake. */
@@ -74,10 +79,12 @@ export class ZmqConnectTimeoutError extends ZmqError {
   constructor(
     readonly endpoints: readonly string[],
     readonly timeoutMs: number,
+    /** More on why, e.g. that a CURVE handshake may have been refused. */
+    hint?: string,
   ) {
     super(
       ZmqErrorCode.CONNECT_TIMEOUT,
-      `No server completed the handshake within ${timeoutMs} ms (endpoints: ${endpoints.join(', ')})`,
+      `No server completed the handshake within ${timeoutMs} ms (endpoints: ${endpoints.join(', ')})${hint === undefined ? '' : `; ${hint}`}`,
     );
   }
 }
@@ -203,6 +210,22 @@ export class ZmqBindError extends ZmqError {
 export class ZmqHandshakeRefusedError extends ZmqError {
   constructor(message: string) {
     super(ZmqErrorCode.HANDSHAKE_REFUSED, message);
+  }
+}
+
+/**
+ * The security handshake failed (`AUTH_FAILED`): the server refused this
+ * client's CURVE key, or one side uses CURVE and the other does not. On a
+ * client it fails `connect()` and `send()`; on a server it is the `error` of
+ * a `peer:refused` event.
+ */
+export class ZmqAuthFailedError extends ZmqError {
+  constructor(
+    message: string,
+    /** The server's endpoint (client side). */
+    readonly endpoint?: string,
+  ) {
+    super(ZmqErrorCode.AUTH_FAILED, message);
   }
 }
 

@@ -25,6 +25,8 @@ export interface ZmqPeerEvent {
   metadata: Record<string, unknown>;
   /** Why the peer left (`peer:left` only). */
   reason?: ZmqPeerLeftReason;
+  /** The client's proven CURVE public key (downstream peers of a CURVE server only). */
+  publicKey?: string;
 }
 
 /** Payload of the `peer:refused` event: a handshake that failed. */
@@ -34,7 +36,11 @@ export interface ZmqPeerRefusedEvent {
   direction: 'downstream' | 'upstream';
   /** The server's endpoint (client side only). */
   endpoint?: string;
-  /** `VERSION_MISMATCH` or `HANDSHAKE_REFUSED`. */
+  /** The client's CURVE public key, when the refusal is about it (server side). */
+  publicKey?: string;
+  /** The client's network address, when the transport's ZAP handler saw it (server side). */
+  address?: string;
+  /** `VERSION_MISMATCH`, `HANDSHAKE_REFUSED` or `AUTH_FAILED`. */
   error: Error & { code: string };
 }
 
@@ -83,6 +89,8 @@ export interface ZmqPeerInfo {
   events?: string[];
   /** Requests in flight to (upstream) or from (downstream) the peer. */
   pending: number;
+  /** The client's proven CURVE public key (downstream peers of a CURVE server only). */
+  publicKey?: string;
 }
 
 /** Counts of dropped messages by reason (the keys of `getStats().dropped`). */
@@ -112,4 +120,6 @@ export interface ZmqStats {
   queued: number;
   /** Dropped messages by reason (docs/PROTOCOL.md §7). */
   dropped: ZmqDropCounts;
+  /** Handshakes refused since construction (`peer:refused` events): a server's refused clients, a client's refusals. */
+  refused: number;
 }

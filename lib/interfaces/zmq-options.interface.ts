@@ -79,6 +79,37 @@ export interface ZmqCommonOptions {
   metrics?: boolean;
 }
 
+/** A client as an `allow` function sees it, at its CURVE handshake. */
+export interface ZmqCurvePeer {
+  /** The client's CURVE public key (Z85, 40 characters). */
+  publicKey: string;
+  /** The client's network address as libzmq reports it (an IP for tcp; empty for ipc and inproc). */
+  address: string;
+}
+
+/**
+ * Which clients may connect to a CURVE server: a list of their public keys;
+ * a function deciding per handshake (a throw, a rejection or no answer within
+ * 5 s refuses); or `'*'`, any client with a key pair (encryption without
+ * authentication, written out on purpose).
+ */
+export type ZmqAllow = readonly string[] | ((peer: ZmqCurvePeer) => boolean | Promise<boolean>) | '*';
+
+/** A server's CURVE key pair (Z85 strings; make one with `generateCurveKeyPair()` or `npx nestjs-zeromq keygen`). */
+export interface ZmqServerCurveOptions {
+  publicKey: string;
+  secretKey: string;
+}
+
+/** A client's CURVE settings. */
+export interface ZmqClientCurveOptions {
+  /** The server's public key; with several endpoints, one key for all or a map endpoint → key. */
+  serverKey: string | Record<string, string>;
+  /** This client's key pair; without one, a fresh pair is made (then only an `allow: '*'` server accepts it). */
+  publicKey?: string;
+  secretKey?: string;
+}
+
 /** Options of {@link ServerZmq}. */
 export interface ZmqServerOptions extends ZmqCommonOptions {
   /**
@@ -104,6 +135,17 @@ export interface ZmqServerOptions extends ZmqCommonOptions {
    * @default true
    */
   introspection?: boolean;
+  /**
+   * Encrypts and authenticates every connection with CURVE (RFC 26): this
+   * server's key pair. Needs `allow`. @default none: plaintext
+   */
+  curve?: ZmqServerCurveOptions;
+  /**
+   * With `curve`: which clients may connect (their public keys, a function,
+   * or `'*'`); checked at every CURVE handshake by the transport's ZAP
+   * handler and at every HELLO. Change it at run time with `server.setAllow()`.
+   */
+  allow?: ZmqAllow;
 }
 
 /** Options of {@link ClientZmq}. */
@@ -135,4 +177,9 @@ export interface ZmqClientOptions extends ZmqCommonOptions {
   reconnectInterval?: number;
   /** Longest wait between reconnect tries, in ms. @default 5000 (DEFAULT_RECONNECT_MAX_INTERVAL) */
   reconnectMaxInterval?: number;
+  /**
+   * Connects with CURVE (RFC 26): the server's public key (`serverKey`) and,
+   * optionally, this client's key pair. @default none: plaintext
+   */
+  curve?: ZmqClientCurveOptions;
 }

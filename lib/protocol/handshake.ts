@@ -28,6 +28,11 @@ export interface Hello {
    * offer for this session. Absent means none (a 1.0 peer sends none).
    */
   features?: string[];
+  /**
+   * HELLO to a CURVE server (feature `curve-key`, docs/PROTOCOL.md §12.3): the
+   * client's public key and the proof that it holds the secret key.
+   */
+  curve?: { key: string; proof: string };
 }
 
 /** Payload of WELCOME (server → client). */
@@ -105,7 +110,12 @@ function helloProblem(v: Record<string, unknown>): string | undefined {
   if (v.features !== undefined && !isFeatureList(v.features)) {
     return `hello features must be at most ${MAX_FEATURES} strings of 1 to ${MAX_FEATURE_LENGTH} characters`;
   }
+  if (v.curve !== undefined && !isCurveField(v.curve)) return 'hello curve must be { key, proof } strings';
   return undefined;
+}
+
+function isCurveField(v: unknown): v is { key: string; proof: string } {
+  return isRecord(v) && isIdString(v.key, 1) && isIdString(v.proof, 1);
 }
 
 /** Validates a decoded HELLO payload; returns a reason string when invalid. */
@@ -121,6 +131,7 @@ export function validateHello(v: unknown): Hello | string {
     metadata: (v.metadata as Record<string, unknown> | undefined) ?? {},
     heartbeat: { interval: hb.interval, liveness: hb.liveness },
     ...(v.features !== undefined ? { features: [...(v.features as string[])] } : {}),
+    ...(isCurveField(v.curve) ? { curve: { key: v.curve.key, proof: v.curve.proof } } : {}),
   };
 }
 

@@ -16,6 +16,10 @@ import { ServerEngine } from '../protocol/server/server-engine.js';
 import type { ServerHost } from '../protocol/server/server-deps.js';
 import { routerChannel } from '../transport/zmq-channels.js';
 import { checkReservedPatterns, introspect, ZMQ_METRICS_PATTERN } from './introspection.js';
+import { ZmqOptionsError } from '../errors/zmq.errors.js';
+import type { ZmqAllow } from '../interfaces/zmq-options.interface.js';
+import { endSessionsOfKey } from '../protocol/server/key-sessions.js';
+import { ServerSecurity } from './server-security.js';
 
 /**
  * Default transport id of every {@link ServerZmq}. Name it in
@@ -54,6 +58,7 @@ export class ServerZmq
   private readonly introspection: MessageHandler | null;
   /** When `listen()` completed (monotonic ms), for the introspection's uptime. */
   private listenedAt = 0;
+  private readonly security: ServerSecurity | undefined;
 
   constructor(options: ZmqServerOptions) {
     super();
@@ -66,13 +71,15 @@ export class ServerZmq
     this.introspection = config.introspection
       ? ((() => Promise.resolve(introspect(this, this.listenedAt))) as unknown as MessageHandler)
       : null;
+    const security = (this.security = config.curve && new ServerSecurity(config.curve, this.id, this.monitor));
     this.engine = new ServerEngine({
       config,
-      bind: routerChannel(config.socket),
+      bind: routerChannel(config.socket, security?.router),
       host: this,
       observer: this.monitor,
       serializers: config.serializers,
       metrics: this.metrics,
+      ...(security !== undefined ? { authorize: security.authorize } : {}),
     });
   }
 
@@ -135,6 +142,27 @@ export class ServerZmq
     return raw as T;
   }
 
+  /**
+   * Replaces the allow-list of a CURVE server (a list of public keys, a
+   * function, or `'*'`). It applies to handshakes from now on: clients
+   * connected now stay connected; end one with {@link disconnect}.
+   */
+  setAllow(allow: ZmqAllow): void {
+    if (this.security === undefined) throw new ZmqOptionsError('allow', 'setAllow() needs a server with "curve"');
+    this.security.authority.set(allow);
+  }
+
+  /**
+   * Ends the sessions of the client with this CURVE public key: it gets BYE,
+   * its calls are cancelled, `peer:left` fires (reason `disconnect`). While
+   * the key is not allowed, it cannot open a session again. Returns how many
+   * sessions ended.
+   */
+  disconnect(publicKey: string): number {
+    this.security?.authority.revoke(publicKey);
+    return endSessionsOfKey(this.engine, publicKey);
+  }
+
   /** Clients that completed the handshake. */
   getPeers(): ZmqPeerInfo[] {
     return this.engine.peers();
@@ -142,7 +170,7 @@ export class ServerZmq
 
   /** Peers, calls in flight, queued envelopes and dropped messages by reason. */
   getStats(): ZmqStats {
-    return { ...this.engine.stats(), dropped: this.monitor.drops() };
+    return { ...this.engine.stats(), dropped: this.monitor.drops(), refused: this.monitor.refusedCount };
   }
 
   /**
@@ -195,7 +223,8 @@ export class ServerZmq
     metadata: Metadata | undefined,
     onEnd?: () => void,
   ): void {
-    const ctx = new ZmqContext([call.pattern, call.session.id, call.id, metadata ?? null, call.deadline]);
+    const { session } = call;
+    const ctx = new ZmqContext([call.pattern, session.id, call.id, metadata ?? null, call.deadline, session.publicKey]);
     this.withProcessingHooks(ctx, onEnd, async end => {
       let result: unknown;
       try {
@@ -209,8 +238,8 @@ export class ServerZmq
   }
 
   /** @internal Runs the event handlers of an event (ServerHost). */
-  runEvent(pattern: string, data: unknown, peerId: string, metadata: Metadata | undefined): void {
-    const ctx = new ZmqContext([pattern, peerId, undefined, metadata ?? null]);
+  runEvent(pattern: string, data: unknown, peerId: string, metadata: Metadata | undefined, publicKey?: string): void {
+    const ctx = new ZmqContext([pattern, peerId, undefined, metadata ?? null, undefined, publicKey]);
     this.metrics.event(pattern);
     const packet = { pattern, data, ...(metadata ? { metadata } : {}) };
     this.handleEvent(pattern, packet, ctx).catch(err =>

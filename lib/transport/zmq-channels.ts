@@ -1,6 +1,32 @@
-import { ZmqBindError } from '../errors/zmq.errors.js';
-import type { BindChannel, ConnectChannel, SendFailure } from '../protocol/channel.js';
+import { capability } from 'zeromq';
+import { ZmqBindError, ZmqOptionsError } from '../errors/zmq.errors.js';
+import type { BindChannel, Channel, ChannelHandlers, ConnectChannel, SendFailure } from '../protocol/channel.js';
+import type { DealerCurve, HandshakeFailure, RouterCurve } from './curve-options.js';
+import { registerZapDomain, ZAP_ENDPOINT, ZapAuthorizer, ZapProblem } from './zap.js';
 import { HICCUP_NOTICE, ZmqSocket, ZmqSocketSettings } from './zmq-socket.js';
+
+/** Throws unless this zeromq build has CURVE (the prebuilt ones do). */
+function checkCurveCapability(): void {
+  if (capability.curve !== true) {
+    throw new ZmqOptionsError('curve', '"curve" needs a zeromq build with CURVE (zeromq.capability.curve is false)');
+  }
+}
+
+/** A client's security: the CURVE settings per endpoint (none: plaintext) and where failed handshakes go. */
+export interface DealerSecurity {
+  curveOf(endpoint: string): DealerCurve | undefined;
+  /** libzmq reported a failed security handshake on `channel`. */
+  failed(channel: Channel, failure: HandshakeFailure): void;
+}
+
+/** A CURVE server's security: its pair and domain, the allow decision, where failures go. */
+export interface RouterSecurity {
+  readonly curve: RouterCurve;
+  readonly authorize: ZapAuthorizer;
+  readonly problem: ZapProblem;
+  /** A handshake failed for a reason other than the allow-list (a plaintext client, a wrong server key). */
+  readonly failed: (failure: HandshakeFailure) => void;
+}
 
 /** zeromq errors become the engines' {@link SendFailure}: no errno outside lib/transport/. */
 function failureOf(err: unknown): SendFailure {
@@ -25,9 +51,16 @@ function isHiccup(frames: Buffer[]): boolean {
 }
 
 /** Client channels: one DEALER per server endpoint. */
-export function dealerChannels(settings: ZmqSocketSettings): ConnectChannel {
+export function dealerChannels(settings: ZmqSocketSettings, security?: DealerSecurity): ConnectChannel {
   return (endpoint, handlers) => {
-    const socket = ZmqSocket.dealer(settings, (envs, dest, err) => handlers.sendFailed(failureOf(err), envs, dest));
+    const onSendError = (envs: Parameters<ChannelHandlers['sendFailed']>[1], dest: Buffer | undefined, err: unknown) =>
+      handlers.sendFailed(failureOf(err), envs, dest);
+    const curve = security?.curveOf(endpoint);
+    if (curve !== undefined) checkCurveCapability();
+    const socket = ZmqSocket.dealer(settings, onSendError, curve);
+    // Only a CURVE DEALER reads its monitor (for AUTH_FAILED): a plaintext one has none that could fall behind.
+    if (security !== undefined && curve !== undefined)
+      socket.watchHandshakes(failure => security.failed(socket, failure));
     try {
       socket.connect(endpoint);
     } catch (err) {
@@ -43,9 +76,31 @@ export function dealerChannels(settings: ZmqSocketSettings): ConnectChannel {
 }
 
 /** The server channel: one ROUTER bound to every endpoint. */
-export function routerChannel(settings: ZmqSocketSettings): BindChannel {
+export function routerChannel(settings: ZmqSocketSettings, security?: RouterSecurity): BindChannel {
   return async (endpoints, handlers) => {
-    const socket = ZmqSocket.router(settings, (envs, dest, err) => handlers.sendFailed(failureOf(err), envs, dest));
+    // The ZAP handler answers before the first connection can arrive; released when the socket closes.
+    let release: (() => void) | undefined;
+    if (security !== undefined) checkCurveCapability();
+    try {
+      if (security !== undefined) {
+        release = await registerZapDomain(security.curve.zapDomain, security.authorize, security.problem);
+      }
+    } catch (err) {
+      throw new ZmqBindError(ZAP_ENDPOINT, err);
+    }
+    let socket: ZmqSocket;
+    try {
+      socket = ZmqSocket.router(
+        settings,
+        (envs, dest, err) => handlers.sendFailed(failureOf(err), envs, dest),
+        security?.curve,
+      );
+    } catch (err) {
+      release?.();
+      throw err;
+    }
+    if (release !== undefined) socket.onClosed(release);
+    if (security !== undefined) socket.watchHandshakes(failure => security.failed(failure));
     const bound: string[] = [];
     for (const endpoint of endpoints) {
       try {

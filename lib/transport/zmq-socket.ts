@@ -1,12 +1,10 @@
-/**
- * The only module that imports `zeromq`. Everything above it deals in
- * envelopes; everything zeromq.js-specific (options, EBUSY, close) is here.
- */
+/** zeromq.js sockets (lib/transport/ alone imports `zeromq`): options, EBUSY, close, the writer and reader. */
 import { Dealer, Router } from 'zeromq';
 import { ZmqQueueFullError } from '../errors/zmq.errors.js';
 import { appendEnvelopeFrames, unpackMessage } from '../protocol/batch.js';
 import type { Channel } from '../protocol/channel.js';
 import type { OutEnvelope } from '../protocol/frames.js';
+import { DealerCurve, dealerCurveOptions, HandshakeFailure, RouterCurve, routerCurveOptions } from './curve-options.js';
 
 export interface ZmqSocketSettings {
   linger: number;
@@ -69,6 +67,7 @@ export class ZmqSocket implements Channel {
   private writing = false;
   private closed = false;
   private idleWaiters: Array<() => void> = [];
+  private readonly closeHooks: Array<() => void> = [];
   private readonly flushCallback = () => {
     this.scheduled = false;
     void this.flush();
@@ -81,8 +80,9 @@ export class ZmqSocket implements Channel {
   ) {}
 
   /** A ROUTER: `mandatory` so an unroutable send fails instead of vanishing. */
-  static router(settings: ZmqSocketSettings, onSendError: SendErrorHandler): ZmqSocket {
+  static router(settings: ZmqSocketSettings, onSendError: SendErrorHandler, curve?: RouterCurve): ZmqSocket {
     const raw = new Router({
+      ...(curve !== undefined ? routerCurveOptions(curve) : {}),
       linger: settings.linger,
       sendHighWaterMark: settings.sendHighWaterMark,
       receiveHighWaterMark: settings.receiveHighWaterMark,
@@ -107,8 +107,9 @@ export class ZmqSocket implements Channel {
    * (a REQUEST without a session is refused NOT_READY, never run). libzmq
    * reconnects with capped exponential backoff.
    */
-  static dealer(settings: ZmqSocketSettings, onSendError: SendErrorHandler): ZmqSocket {
+  static dealer(settings: ZmqSocketSettings, onSendError: SendErrorHandler, curve?: DealerCurve): ZmqSocket {
     const raw = new Dealer({
+      ...(curve !== undefined ? dealerCurveOptions(curve) : {}),
       linger: settings.linger,
       sendHighWaterMark: settings.sendHighWaterMark,
       receiveHighWaterMark: settings.receiveHighWaterMark,
@@ -124,10 +125,34 @@ export class ZmqSocket implements Channel {
     return new ZmqSocket(raw, settings, onSendError);
   }
 
+  /**
+   * Reports every failed security handshake (ZMQ_EVENT_HANDSHAKE_FAILED_AUTH
+   * and _PROTOCOL) until the socket closes. Reads the socket's monitor with
+   * its own loop: nothing it does can become an unhandled rejection.
+   */
+  watchHandshakes(onFailure: (failure: HandshakeFailure) => void): void {
+    const events = this.raw.events;
+    const loop = async () => {
+      while (!this.closed && !events.closed) {
+        const event = await events.receive();
+        if (event.type === 'handshake:error:auth') onFailure({ kind: 'auth', code: undefined });
+        else if (event.type === 'handshake:error:protocol') onFailure({ kind: 'protocol', code: event.error.code });
+      }
+    };
+    // A monitor that fails (its socket closed under it) just stops reporting.
+    loop().catch(() => undefined);
+  }
+
   /** Binds and returns the resolved endpoint (a `*` port replaced by the real one). */
   async bind(endpoint: string): Promise<string> {
     await this.raw.bind(endpoint);
     return this.raw.lastEndpoint ?? endpoint;
+  }
+
+  /** Runs `fn` once the socket is closed (e.g. to release the ZAP handler it used). */
+  onClosed(fn: () => void): void {
+    if (this.closed) fn();
+    else this.closeHooks.push(fn);
   }
 
   connect(endpoint: string): void {
@@ -269,5 +294,6 @@ export class ZmqSocket implements Channel {
     } catch {
       // already closed
     }
+    for (const fn of this.closeHooks.splice(0)) fn();
   }
 }

@@ -13,13 +13,23 @@
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { generateCurveKeyPair } from 'nestjs-zeromq';
 import { within } from '../helpers/async';
 import { repoRoot } from '../helpers/child';
 import { alive, App, curlToRequest, fetchText, parseSse, readmeSteps, SseEvent, SseReader } from './helpers';
 
 const STARTUP_MS = 60_000;
 /** Heartbeats of the sample: a killed service is noticed within 250 ms × (3 + 1). */
+const pairs = { MATH: generateCurveKeyPair(), NOTIFICATIONS: generateCurveKeyPair(), GATEWAY: generateCurveKeyPair() };
+/** CURVE keys from the environment (here, all apps get all of them; `npm run sample` alone makes its own). */
+const CURVE_ENV = Object.fromEntries(
+  Object.entries(pairs).flatMap(([app, pair]) => [
+    [`${app}_CURVE_PUBLIC_KEY`, pair.publicKey],
+    [`${app}_CURVE_SECRET_KEY`, pair.secretKey],
+  ]),
+);
 const SAMPLE_ENV = {
+  ...CURVE_ENV,
   HTTP_PORT: '0',
   MATH_ENDPOINT: 'tcp://127.0.0.1:*',
   NOTIFICATIONS_ENDPOINT: 'tcp://127.0.0.1:*',
@@ -257,6 +267,13 @@ describe('sample: the README walk-through over HTTP', () => {
     // Whatever survived (the launcher was killed before it could stop its apps): SIGKILL, by pid.
     for (const pid of ctx.launcher ? pidsOf(ctx.launcher).values() : []) if (alive(pid)) process.kill(pid, 'SIGKILL');
   }, 30_000);
+
+  test('the services run with CURVE, allowing only the gateway', async () => {
+    for (const app of ['math', 'notifications'] as const) {
+      const line = await ctx.launcher.waitFor(new RegExp(`^\\[${app}\\].*CURVE on: key `), `${app} CURVE on`);
+      expect(line).toContain(pairs[app === 'math' ? 'MATH' : 'NOTIFICATIONS'].publicKey);
+    }
+  });
 
   test('the README shows these curl commands, in this order', () => {
     expect(readme.map(s => s.curl)).toEqual(curlSteps.map(s => s.curl));

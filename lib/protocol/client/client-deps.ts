@@ -19,6 +19,8 @@ export interface ClientEngineConfig {
   readonly strategy: 'round-robin' | 'least-pending';
   /** Offer MessagePack (encoding 4) in the HELLO; the codec must be installed before `connect()`. */
   readonly msgpack?: boolean;
+  /** Per endpoint slot, the HELLO's CURVE key proof (feature `curve-key`, docs/PROTOCOL.md §12.3). */
+  readonly curveHellos?: readonly ({ key: string; proof: string } | undefined)[] | undefined;
 }
 
 export interface ClientEngineDeps {

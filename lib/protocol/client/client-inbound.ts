@@ -1,6 +1,7 @@
 import {
   ZmqError,
   ZmqErrorCode,
+  ZmqAuthFailedError,
   ZmqHandshakeRefusedError,
   ZmqProtocolError,
   ZmqVersionMismatchError,
@@ -167,7 +168,9 @@ export class ClientInbound implements InboundHandler<UpstreamLink> {
     const err =
       refusal.code === ZmqErrorCode.VERSION_MISMATCH
         ? new ZmqVersionMismatchError(PROTOCOL_VERSION, refusal.version)
-        : new ZmqHandshakeRefusedError(refusal.message);
+        : refusal.code === ZmqErrorCode.AUTH_FAILED
+          ? new ZmqAuthFailedError(`Server ${link.endpoint}: ${refusal.message}`, link.endpoint)
+          : new ZmqHandshakeRefusedError(refusal.message);
     this.observer.error(`Server ${link.endpoint} refused the handshake: ${refusal.message}`);
     this.sessions.refused(link, err);
   }

@@ -15,6 +15,7 @@ import {
   type Welcome,
 } from '../handshake.js';
 import { MSGPACK_FEATURE } from '../msgpack.js';
+import { CURVE_KEY_FEATURE } from '../../security/hello-proof.js';
 import type { LivenessState } from '../liveness.js';
 
 /**
@@ -47,6 +48,8 @@ export interface HelloSettings {
   readonly metadata: Readonly<Record<string, unknown>>;
   readonly heartbeat: Readonly<HeartbeatSettings>;
   readonly msgpack?: boolean;
+  /** Per endpoint slot: the CURVE key proof of the HELLO (feature `curve-key`, docs/PROTOCOL.md §12.3). */
+  readonly curveHellos?: readonly ({ key: string; proof: string } | undefined)[];
 }
 
 /**
@@ -57,13 +60,20 @@ export interface HelloSettings {
  */
 export function helloFor(settings: HelloSettings, slot: number): OutEnvelope {
   const { id, metadata, heartbeat } = settings;
+  const curve = settings.curveHellos?.[slot];
   return handshakeEnvelope(MessageType.Hello, {
     version: PROTOCOL_VERSION,
     id,
-    instance: `${settings.instance}/${slot}`,
+    instance: helloInstance(settings.instance, slot),
     metadata: { ...metadata },
     heartbeat,
-    features: [DEADLINE_FEATURE, BYE_ACK_FEATURE, ...(settings.msgpack === true ? [MSGPACK_FEATURE] : [])],
+    features: [
+      DEADLINE_FEATURE,
+      BYE_ACK_FEATURE,
+      ...(settings.msgpack === true ? [MSGPACK_FEATURE] : []),
+      ...(curve !== undefined ? [CURVE_KEY_FEATURE] : []),
+    ],
+    ...(curve !== undefined ? { curve } : {}),
   });
 }
 
@@ -74,6 +84,11 @@ export function helloFor(settings: HelloSettings, slot: number): OutEnvelope {
  */
 export function isRestart(previous: Welcome, next: Welcome): boolean {
   return previous.instance !== undefined && next.instance !== undefined && previous.instance !== next.instance;
+}
+
+/** The HELLO instance of the link to endpoint number `slot` of a client object. */
+export function helloInstance(instance: string, slot: number): string {
+  return `${instance}/${slot}`;
 }
 
 /** Long before any clock reading: a link that lost its session may say HELLO at once. */

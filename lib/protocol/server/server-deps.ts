@@ -6,6 +6,7 @@ import type { Metrics } from '../metrics.js';
 import type { PacketCodec } from '../packet-codec.js';
 import type { AwaitedByes } from './awaited-byes.js';
 import type { ServerCall } from './server-call.js';
+import type { HelloAuthorizer } from './server-handshake.js';
 
 /** What the engine needs of the server's resolved options. */
 export interface ServerEngineConfig {
@@ -28,8 +29,8 @@ export interface ServerHost<H> {
   served(): { patterns: string[]; events: string[] };
   /** Runs a decoded request; the handler's result goes to `call.respond()` or `call.fail()`. */
   runRequest(call: ServerCall, handler: H, data: unknown, metadata: Metadata | undefined): void;
-  /** Runs the event handlers of a decoded event. */
-  runEvent(pattern: string, data: unknown, peerId: string, metadata: Metadata | undefined): void;
+  /** Runs the event handlers of a decoded event (`publicKey`: the sender's proven CURVE key, on a CURVE server). */
+  runEvent(pattern: string, data: unknown, peerId: string, metadata: Metadata | undefined, publicKey?: string): void;
 }
 
 export interface ServerEngineDeps<H> {
@@ -39,6 +40,8 @@ export interface ServerEngineDeps<H> {
   readonly observer: SessionObserver;
   /** The user's `serializer` / `deserializer` options, when set. */
   readonly serializers?: PacketCodec;
+  /** A CURVE server's HELLO check (docs/PROTOCOL.md §12.3); without it every valid HELLO may open a session. */
+  readonly authorize?: HelloAuthorizer;
   readonly clock?: Clock;
   readonly scheduler?: Scheduler;
   /** Where the per-pattern counters and handler times go (`getMetrics()`); one on the engine's clock by default. */

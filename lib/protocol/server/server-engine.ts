@@ -81,6 +81,7 @@ export class ServerEngine<H> implements InboundHandler<Origin>, CallOutput {
       served: () => this.host.served(),
       sendRouted: (routingId, env) => this.sendRouted(routingId, env),
       endSession: (session, reason) => this.endSession(session, reason),
+      authorize: deps.authorize,
     });
   }
 
@@ -266,7 +267,7 @@ export class ServerEngine<H> implements InboundHandler<Origin>, CallOutput {
     } catch (err) {
       return this.observer.drop('payload', (err as Error).message);
     }
-    this.host.runEvent(env.pattern!, data, session.id, env.metadata);
+    this.host.runEvent(env.pattern!, data, session.id, env.metadata, session.publicKey);
   }
 
   private dataOf(env: Envelope): unknown {

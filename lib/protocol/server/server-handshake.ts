@@ -1,5 +1,10 @@
 import { randomBytes } from 'node:crypto';
-import { ZmqErrorCode, ZmqHandshakeRefusedError, ZmqVersionMismatchError } from '../../errors/zmq.errors.js';
+import {
+  ZmqAuthFailedError,
+  ZmqErrorCode,
+  ZmqHandshakeRefusedError,
+  ZmqVersionMismatchError,
+} from '../../errors/zmq.errors.js';
 import type { ZmqPeerLeftReason } from '../../interfaces/zmq-events.interface.js';
 import type { SessionObserver } from '../channel.js';
 import { decodePayload } from '../codec.js';
@@ -24,6 +29,14 @@ import { DownstreamSession, sessionEvent, SessionTable } from './sessions.js';
 const NO_SESSION = 'The server has no session for this client: handshake first';
 const TAKEN_OVER = 'A newer connection of this client (the same id and instance) took the session over';
 
+/**
+ * A CURVE server's check of a HELLO (docs/PROTOCOL.md §12.3): the client's
+ * proven public key, or why the HELLO is refused with AUTH_FAILED.
+ */
+export type HelloAuthorizer = (
+  hello: Hello,
+) => { readonly publicKey: string } | { readonly refusal: string; readonly publicKey?: string };
+
 /** What the handshake needs of its server. */
 export interface HandshakeHost {
   readonly id: string;
@@ -39,6 +52,8 @@ export interface HandshakeHost {
   served(): { patterns: string[]; events: string[] };
   sendRouted(routingId: Buffer, env: OutEnvelope): void;
   endSession(session: DownstreamSession, reason: ZmqPeerLeftReason): void;
+  /** A CURVE server's HELLO check; none on a plaintext server. */
+  readonly authorize?: HelloAuthorizer | undefined;
 }
 
 /**
@@ -125,9 +140,40 @@ export class ServerHandshake {
     this.host.observer.refused({ ...(peerId !== undefined ? { peerId } : {}), direction: 'downstream', error });
   }
 
+  /** The HELLO's proven CURVE key (`undefined` on a plaintext server), or `null` when it was refused. */
+  private authorize(routingId: Buffer, hello: Hello): string | undefined | null {
+    const verdict = this.host.authorize?.(hello);
+    if (verdict === undefined) return undefined;
+    if (!('refusal' in verdict)) return verdict.publicKey;
+    const error = new ZmqAuthFailedError(`Refused: ${verdict.refusal}`);
+    const { publicKey } = verdict;
+    this.host.observer.warn(
+      `Refused client ${hello.id}${publicKey === undefined ? '' : ` (${publicKey})`}: ${verdict.refusal}`,
+    );
+    this.host.sendRouted(routingId, refusalEnvelope(error.code, error.message));
+    this.host.observer.refused({
+      peerId: hello.id,
+      direction: 'downstream',
+      ...(publicKey !== undefined ? { publicKey } : {}),
+      error,
+    });
+    return null;
+  }
+
   private decide(routingId: Buffer, key: string, hello: Hello): void {
     const { sessions, observer } = this.host;
-    const decision = decideHello(hello, sessions.onConnection(key), sessions.ofClient(hello.id));
+    const publicKey = this.authorize(routingId, hello);
+    if (publicKey === null) return;
+    let onConnection = sessions.onConnection(key);
+    if (onConnection !== undefined && onConnection.publicKey !== publicKey) {
+      // This connection now speaks as another key: its old session cannot go on under the new one.
+      this.host.endSession(onConnection, 'disconnect');
+      onConnection = undefined;
+    }
+    let decision = decideHello(hello, onConnection, sessions.ofClient(hello.id));
+    if (decision.kind === 'handover' && decision.previous.publicKey !== publicKey) {
+      decision = { kind: 'impostor', holder: decision.previous }; // an instance token never moves to another key
+    }
     const accepted = this.host.features.filter(f => hasFeature(hello, f));
     switch (decision.kind) {
       case 'renew':
@@ -160,6 +206,7 @@ export class ServerHandshake {
       lastPing: this.host.now(),
       msgpack: accepted.includes(MSGPACK_FEATURE),
       byeAck: accepted.includes(BYE_ACK_FEATURE),
+      publicKey,
     };
     if (this.sendWelcome(routingId, session, accepted)) observer.joined(sessionEvent(session));
   }

@@ -17,6 +17,8 @@ export interface DownstreamSession extends LivenessState {
   readonly msgpack: boolean;
   /** The session took `bye-ack`: a BYE is answered with a BYE, both ways. */
   readonly byeAck: boolean;
+  /** The client's proven CURVE public key (CURVE servers only, docs/PROTOCOL.md §12.3). */
+  readonly publicKey?: string | undefined;
 }
 
 /** The sessions of a server, by connection (routing id) and by client id. */
@@ -68,6 +70,7 @@ export class SessionTable {
       direction: 'downstream',
       metadata: s.metadata,
       pending: s.calls.size,
+      ...(s.publicKey !== undefined ? { publicKey: s.publicKey } : {}),
     }));
   }
 }
@@ -79,5 +82,6 @@ export function sessionEvent(session: DownstreamSession, reason?: ZmqPeerEvent['
     direction: 'downstream',
     metadata: session.metadata,
     ...(reason !== undefined ? { reason } : {}),
+    ...(session.publicKey !== undefined ? { publicKey: session.publicKey } : {}),
   };
 }

@@ -4,7 +4,14 @@ import { ClientsModule } from '@nestjs/microservices';
 import { TerminusModule } from '@nestjs/terminus';
 import { ZmqHealthIndicator } from 'nestjs-zeromq/terminus';
 import { ClientZmq } from 'nestjs-zeromq';
-import { config, MATH_SERVICE, NOTIFICATIONS_SERVICE } from '../../shared/src';
+import {
+  config,
+  curvePairOf,
+  curvePublicKeyOf,
+  MATH_SERVICE,
+  NOTIFICATIONS_SERVICE,
+  SampleApp,
+} from '../../shared/src';
 import { GatewayController } from './gateway.controller';
 import { MetricsController } from './metrics.controller';
 import { HealthController } from './health.controller';
@@ -13,6 +20,11 @@ import { ZmqExceptionFilter } from './zmq-exception.filter';
 
 const liveness = { heartbeatInterval: config.heartbeatInterval, heartbeatLiveness: config.heartbeatLiveness };
 
+/** With a gateway key pair in the environment, each client connects with CURVE to its service's key. */
+const gatewayPair = curvePairOf('gateway');
+const curveTo = (service: SampleApp) =>
+  gatewayPair === undefined ? {} : { curve: { serverKey: curvePublicKeyOf(service), ...gatewayPair } };
+
 @Module({
   imports: [
     TerminusModule,
@@ -20,7 +32,13 @@ const liveness = { heartbeatInterval: config.heartbeatInterval, heartbeatLivenes
       {
         name: MATH_SERVICE,
         customClass: ClientZmq,
-        options: { connect: config.mathEndpoint, requestTimeout: 5_000, metadata: { app: 'gateway' }, ...liveness },
+        options: {
+          connect: config.mathEndpoint,
+          requestTimeout: 5_000,
+          metadata: { app: 'gateway' },
+          ...liveness,
+          ...curveTo('math'),
+        },
       },
       {
         name: NOTIFICATIONS_SERVICE,
@@ -30,6 +48,7 @@ const liveness = { heartbeatInterval: config.heartbeatInterval, heartbeatLivenes
           requestTimeout: 5_000,
           metadata: { app: 'gateway' },
           ...liveness,
+          ...curveTo('notifications'),
         },
       },
     ]),

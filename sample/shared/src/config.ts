@@ -11,6 +11,38 @@ function intFromEnv(name: string, fallback: number): number {
   return value;
 }
 
+/** The apps that hold a CURVE key pair: the env prefix of each. */
+export type SampleApp = 'math' | 'notifications' | 'gateway';
+
+/** `<APP>_CURVE_PUBLIC_KEY` (and, for this app's own pair, `<APP>_CURVE_SECRET_KEY`). */
+function curveKey(app: SampleApp, kind: 'PUBLIC' | 'SECRET'): string | undefined {
+  return process.env[`${app.toUpperCase()}_CURVE_${kind}_KEY`] || undefined;
+}
+
+/**
+ * This app's CURVE key pair from the environment, or `undefined` when none
+ * is set (then it runs in plaintext). `npm run sample` makes a pair per app
+ * when the environment has none.
+ */
+export function curvePairOf(app: SampleApp): { publicKey: string; secretKey: string } | undefined {
+  const publicKey = curveKey(app, 'PUBLIC');
+  const secretKey = curveKey(app, 'SECRET');
+  if (publicKey === undefined && secretKey === undefined) return undefined;
+  if (publicKey === undefined || secretKey === undefined) {
+    throw new Error(
+      `set both ${app.toUpperCase()}_CURVE_PUBLIC_KEY and ${app.toUpperCase()}_CURVE_SECRET_KEY, or neither`,
+    );
+  }
+  return { publicKey, secretKey };
+}
+
+/** Another app's CURVE public key; required once this app uses CURVE. */
+export function curvePublicKeyOf(app: SampleApp): string {
+  const key = curveKey(app, 'PUBLIC');
+  if (key === undefined) throw new Error(`CURVE is on: set ${app.toUpperCase()}_CURVE_PUBLIC_KEY`);
+  return key;
+}
+
 export const config = {
   /** HTTP port of the gateway (`0`: any free port; the READY line shows it). */
   httpPort: intFromEnv('HTTP_PORT', 3000),

@@ -1,9 +1,9 @@
 import 'reflect-metadata';
-import type { LogLevel, Type } from '@nestjs/common';
+import { Logger, LogLevel, Type } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { MicroserviceOptions } from '@nestjs/microservices';
 import { ServerZmq } from 'nestjs-zeromq';
-import { announceReady, config } from './config';
+import { announceReady, config, curvePairOf, curvePublicKeyOf, SampleApp } from './config';
 
 /** What the sample apps log: everything but Nest's debug and verbose messages. */
 export const LOG_LEVELS: LogLevel[] = ['log', 'warn', 'error', 'fatal'];
@@ -13,8 +13,12 @@ export const LOG_LEVELS: LogLevel[] = ['log', 'warn', 'error', 'fatal'];
  * `endpoint`, with the sample's heartbeat settings, and prints its READY line.
  * SIGINT / SIGTERM close it: its callers are told BYE.
  */
-export async function serve(name: string, module: Type<unknown>, endpoint: string): Promise<void> {
+export async function serve(name: SampleApp, module: Type<unknown>, endpoint: string): Promise<void> {
+  // CURVE when this service has a key pair: encrypted, and only the gateway's key may call.
+  const curve = curvePairOf(name);
+  const security = curve === undefined ? {} : { curve, allow: [curvePublicKeyOf('gateway')] };
   const server = new ServerZmq({
+    ...security,
     bind: endpoint,
     id: name,
     metadata: { service: name },
@@ -27,6 +31,9 @@ export async function serve(name: string, module: Type<unknown>, endpoint: strin
   });
   app.enableShutdownHooks();
   await app.listen();
+  new Logger('Security').log(
+    curve === undefined ? 'CURVE off: plaintext' : `CURVE on: key ${curve.publicKey}; allowed: the gateway`,
+  );
   announceReady(name, server.endpoints.join(' '));
 }
 

@@ -1,0 +1,61 @@
+import type { ClientConfig } from '../config/client-config.js';
+import { ZmqAuthFailedError, ZmqConnectTimeoutError, ZmqError, ZmqErrorCode } from '../errors/zmq.errors.js';
+import type { ClientEngine } from '../protocol/client/client-engine.js';
+import type { HandshakeFailure } from '../transport/curve-options.js';
+import type { DealerSecurity } from '../transport/zmq-channels.js';
+
+/** The AUTH_FAILED of a security handshake libzmq failed on the link to `endpoint`. */
+export function handshakeError(endpoint: string, failure: HandshakeFailure, curve: boolean): ZmqAuthFailedError {
+  if (failure.kind === 'auth') {
+    return new ZmqAuthFailedError(
+      `Server ${endpoint} refused this client's CURVE key (not on its allow-list)`,
+      endpoint,
+    );
+  }
+  if (failure.code === 'ERR_ZMTP_MECHANISM_MISMATCH') {
+    const text = curve
+      ? `Server ${endpoint} does not use CURVE, and this client does`
+      : `Server ${endpoint} requires CURVE: set this client's "curve" option`;
+    return new ZmqAuthFailedError(text, endpoint);
+  }
+  return new ZmqAuthFailedError(
+    `The security handshake with ${endpoint} failed (${failure.code ?? 'protocol error'})`,
+    endpoint,
+  );
+}
+
+/**
+ * A client's security on its links: the CURVE options of each DEALER, and
+ * every security handshake libzmq fails turned into a refusal of that link
+ * (`AUTH_FAILED`, `peer:refused`), once per link.
+ */
+export function dealerSecurity(config: ClientConfig, engine: () => ClientEngine): DealerSecurity {
+  const { curve, endpoints } = config;
+  return {
+    curveOf: endpoint =>
+      curve === undefined
+        ? undefined
+        : {
+            publicKey: curve.publicKey,
+            secretKey: curve.secretKey,
+            serverKey: curve.serverKeys[endpoints.indexOf(endpoint)]!,
+          },
+    failed: (channel, failure) => {
+      const link = engine().links.find(l => l.channel === channel);
+      const kind = link?.state.kind;
+      if (link === undefined || kind === 'refused' || kind === 'closing' || kind === 'closed') return;
+      engine().refused(link, handshakeError(link.endpoint, failure, curve !== undefined));
+    },
+  };
+}
+
+const SECURITY_HINT =
+  'the CURVE handshake may have been refused (a wrong curve.serverKey, or a server that does not use CURVE)';
+const PLAINTEXT_HINT = 'a server that requires CURVE refuses a client without the "curve" option';
+
+/** A CONNECT_TIMEOUT says that security may be why (a CURVE client's, and a plaintext one's). */
+export function withSecurityHint(err: unknown, config: ClientConfig): unknown {
+  if (!(err instanceof ZmqError) || err.code !== ZmqErrorCode.CONNECT_TIMEOUT) return err;
+  const hint = config.curve === undefined ? PLAINTEXT_HINT : SECURITY_HINT;
+  return new ZmqConnectTimeoutError(config.endpoints, config.connectTimeout, hint);
+}

@@ -1,0 +1,106 @@
+import { ZmqOptionsError } from '../errors/zmq.errors.js';
+import type {
+  ZmqAllow,
+  ZmqClientCurveOptions,
+  ZmqClientOptions,
+  ZmqServerOptions,
+} from '../interfaces/zmq-options.interface.js';
+import { checkAllow } from '../security/allow.js';
+import { HelloCurve, helloProof } from '../security/hello-proof.js';
+import { checkCurveKey, checkKeyPair, CurveKeyPair, generateCurveKeyPair } from '../security/keys.js';
+
+/** A server's resolved CURVE settings. */
+export interface ServerCurveConfig extends CurveKeyPair {
+  readonly allow: ZmqAllow;
+}
+
+/** A client's resolved CURVE settings: its pair and, per endpoint slot, the server's key. */
+export interface ClientCurveConfig extends CurveKeyPair {
+  readonly serverKeys: readonly string[];
+}
+
+function isRecord(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+function checkKeys(value: Record<string, unknown>, known: readonly string[], option: string): void {
+  for (const key of Object.keys(value)) {
+    if (!known.includes(key)) throw new ZmqOptionsError(`${option}.${key}`, `unknown option "${option}.${key}"`);
+  }
+}
+
+/**
+ * libzmq runs no security mechanism on `inproc://` connections (no CURVE, no
+ * ZAP): a CURVE side may not use one, or a plaintext peer could get in there.
+ */
+function checkNoInproc(endpoints: readonly string[], option: 'bind' | 'connect'): void {
+  const inproc = endpoints.find(e => e.startsWith('inproc://'));
+  if (inproc !== undefined) {
+    throw new ZmqOptionsError(
+      option,
+      `"${option}" endpoint "${inproc}" is inproc, which libzmq never secures: use CURVE over tcp or ipc, or no "curve"`,
+    );
+  }
+}
+
+/** `curve` and `allow` of a server: both or neither (no "encrypt but let anyone in"). */
+export function resolveServerCurve(
+  options: ZmqServerOptions,
+  endpoints: readonly string[],
+): ServerCurveConfig | undefined {
+  const { curve, allow } = options;
+  if (curve === undefined) {
+    if (allow !== undefined) throw new ZmqOptionsError('allow', '"allow" needs "curve" (the server\'s key pair)');
+    return undefined;
+  }
+  if (!isRecord(curve)) throw new ZmqOptionsError('curve', '"curve" must be { publicKey, secretKey }');
+  checkKeys(curve, ['publicKey', 'secretKey'], 'curve');
+  const pair = checkKeyPair(curve, 'curve');
+  checkNoInproc(endpoints, 'bind');
+  if (allow === undefined) {
+    throw new ZmqOptionsError(
+      'allow',
+      `"curve" needs "allow": the client public keys that may connect, a function (peer) => boolean, or '*' for any client with a key pair (encryption without authentication)`,
+    );
+  }
+  return Object.freeze({ ...pair, allow: checkAllow(allow) });
+}
+
+function serverKeysOf(serverKey: ZmqClientCurveOptions['serverKey'], endpoints: readonly string[]): string[] {
+  if (typeof serverKey === 'string' || !isRecord(serverKey)) {
+    const key = checkCurveKey(serverKey, 'curve.serverKey');
+    return endpoints.map(() => key);
+  }
+  for (const endpoint of Object.keys(serverKey)) {
+    if (!endpoints.includes(endpoint)) {
+      throw new ZmqOptionsError('curve.serverKey', `"curve.serverKey" names "${endpoint}", which is not in "connect"`);
+    }
+  }
+  return endpoints.map(endpoint => {
+    if (serverKey[endpoint] === undefined) {
+      throw new ZmqOptionsError('curve.serverKey', `"curve.serverKey" has no key for the endpoint "${endpoint}"`);
+    }
+    return checkCurveKey(serverKey[endpoint], `curve.serverKey["${endpoint}"]`);
+  });
+}
+
+/** A client's `curve`: the server key(s), and its pair (a fresh one when none is given). */
+export function resolveClientCurve(
+  options: ZmqClientOptions,
+  endpoints: readonly string[],
+): ClientCurveConfig | undefined {
+  const { curve } = options;
+  if (curve === undefined) return undefined;
+  if (!isRecord(curve)) throw new ZmqOptionsError('curve', '"curve" must be { serverKey, publicKey?, secretKey? }');
+  checkKeys(curve, ['serverKey', 'publicKey', 'secretKey'], 'curve');
+  checkNoInproc(endpoints, 'connect');
+  const serverKeys = serverKeysOf(curve.serverKey, endpoints);
+  const given = curve.publicKey !== undefined || curve.secretKey !== undefined;
+  const pair = given ? checkKeyPair(curve, 'curve') : generateCurveKeyPair();
+  return Object.freeze({ ...pair, serverKeys: Object.freeze(serverKeys) });
+}
+
+/** The HELLO key proof of each endpoint slot (docs/PROTOCOL.md §12.3). */
+export function curveHellos(curve: ClientCurveConfig, id: string, instanceOf: (slot: number) => string): HelloCurve[] {
+  return curve.serverKeys.map((serverKey, slot) => helloProof(curve, serverKey, id, instanceOf(slot)));
+}

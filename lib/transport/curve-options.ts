@@ -1,0 +1,42 @@
+/** CURVE socket options, as lib/transport/zmq-socket.ts applies them to a ROUTER or a DEALER. */
+
+/** CURVE settings of a ROUTER: the server's key pair and the ZAP domain its handler knows it by. */
+export interface RouterCurve {
+  readonly publicKey: string;
+  readonly secretKey: string;
+  readonly zapDomain: string;
+}
+
+/** CURVE settings of a DEALER: its key pair and the server's public key. */
+export interface DealerCurve {
+  readonly publicKey: string;
+  readonly secretKey: string;
+  readonly serverKey: string;
+}
+
+/** A failed security handshake as libzmq reported it (ZMQ_EVENT_HANDSHAKE_FAILED_AUTH / _PROTOCOL). */
+export interface HandshakeFailure {
+  readonly kind: 'auth' | 'protocol';
+  /** zeromq.js's code, e.g. `ERR_ZMTP_MECHANISM_MISMATCH`; none for an authentication failure. */
+  readonly code: string | undefined;
+}
+
+/**
+ * Socket options of a CURVE server: `zapEnforceDomain`, so that a
+ * connection is refused, never accepted, when no ZAP handler answers for
+ * `zapDomain` (docs/PROTOCOL.md §12.2).
+ */
+export function routerCurveOptions(curve: RouterCurve) {
+  return {
+    curveServer: true,
+    curvePublicKey: curve.publicKey,
+    curveSecretKey: curve.secretKey,
+    zapDomain: curve.zapDomain,
+    zapEnforceDomain: true,
+  };
+}
+
+/** Socket options of a CURVE client. */
+export function dealerCurveOptions(curve: DealerCurve) {
+  return { curveServerKey: curve.serverKey, curvePublicKey: curve.publicKey, curveSecretKey: curve.secretKey };
+}

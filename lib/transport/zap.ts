@@ -1,0 +1,159 @@
+/**
+ * The transport's ZAP handler (ZeroMQ RFC 27): one REP socket bound to
+ * `inproc://zeromq.zap.01` per zeromq context, shared by every CURVE server
+ * of the process, each under its own ZAP domain. libzmq asks it at every
+ * CURVE handshake of a socket of that context; a domain it does not know is
+ * refused. It runs while at least one domain is registered; with none it is
+ * closed, and CURVE servers (which set `zapEnforceDomain`) refuse every
+ * connection: the allow-list fails closed (docs/PROTOCOL.md §12.2).
+ */
+import { Context, context as defaultContext, Reply } from 'zeromq';
+import type { ZmqCurvePeer } from '../interfaces/zmq-options.interface.js';
+import { encodeZ85 } from '../security/z85.js';
+
+/** Where libzmq sends ZAP requests (RFC 27). */
+export const ZAP_ENDPOINT = 'inproc://zeromq.zap.01';
+
+/** Decides one CURVE handshake of a domain; must not reject. */
+export type ZapAuthorizer = (peer: ZmqCurvePeer) => Promise<boolean>;
+
+/** Called for ZAP requests the handler cannot read or answer (logged by nobody else). */
+export type ZapProblem = (message: string) => void;
+
+const CURVE_KEY_BYTES = 32;
+
+class ZapHandler implements ZapRegistry {
+  private readonly domains = new Map<string, { authorize: ZapAuthorizer; problem: ZapProblem }>();
+  private socket: Reply | undefined;
+  /** The bind of the current socket (a second domain registered meanwhile waits for it too). */
+  private bound: Promise<void> = Promise.resolve();
+
+  constructor(private readonly context: Context) {}
+
+  /** Registers a domain (binding the REP first if it is the first one); resolves with its release. */
+  async register(domain: string, authorize: ZapAuthorizer, problem: ZapProblem): Promise<() => void> {
+    if (this.domains.has(domain)) throw new Error(`ZAP domain "${domain}" is already registered`);
+    this.domains.set(domain, { authorize, problem });
+    try {
+      if (this.socket === undefined) this.bound = this.start();
+      await this.bound;
+    } catch (err) {
+      this.domains.delete(domain);
+      throw err;
+    }
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      this.domains.delete(domain);
+      if (this.domains.size === 0) this.stop();
+    };
+  }
+
+  private async start(): Promise<void> {
+    const socket = new Reply({ context: this.context, linger: 0 });
+    this.socket = socket;
+    try {
+      await socket.bind(ZAP_ENDPOINT);
+    } catch (err) {
+      this.socket = undefined;
+      socket.close();
+      throw err;
+    }
+    void this.serve(socket);
+  }
+
+  private stop(): void {
+    const socket = this.socket;
+    this.socket = undefined;
+    socket?.close();
+  }
+
+  /**
+   * Answers requests one by one (REP) until the socket closes. Never rejects.
+   * A receive that fails on an open socket stops the handler (and its socket):
+   * from then on CURVE servers refuse every connection, which is the safe way
+   * to fail, and say so.
+   */
+  private async serve(socket: Reply): Promise<void> {
+    while (!socket.closed) {
+      let request: Buffer[];
+      try {
+        request = await socket.receive();
+      } catch (err) {
+        if (socket.closed) return;
+        for (const { problem } of this.domains.values()) {
+          problem(`the ZAP handler stopped (${String(err)}): every CURVE connection is refused`);
+        }
+        if (this.socket === socket) this.stop();
+        return;
+      }
+      try {
+        await socket.send(await this.answer(request));
+      } catch {
+        // the socket closed during the decision: libzmq fails that handshake
+      }
+    }
+  }
+
+  /** The ZAP reply: version, request id, status code and text, user id, metadata. */
+  private async answer(frames: Buffer[]): Promise<Array<Buffer | string>> {
+    const [version, requestId, domain, address, , mechanism, credentials] = frames;
+    const reply = (code: '200' | '400' | '500', text: string, userId = '') => [
+      version ?? '1.0',
+      requestId ?? '',
+      code,
+      text,
+      userId,
+      '',
+    ];
+    if (version?.toString() !== '1.0' || frames.length < 6) return reply('500', 'Malformed ZAP request');
+    const entry = this.domains.get(domain!.toString());
+    if (entry === undefined) return reply('400', 'Unknown ZAP domain');
+    if (mechanism!.toString() !== 'CURVE' || credentials?.length !== CURVE_KEY_BYTES) {
+      entry.problem(`refused a ${mechanism!.toString()} handshake: this server takes CURVE only`);
+      return reply('400', 'CURVE only');
+    }
+    const publicKey = encodeZ85(credentials);
+    let ok = false;
+    try {
+      ok = await entry.authorize({ publicKey, address: address!.toString() });
+    } catch (err) {
+      entry.problem(`the ZAP decision failed: ${String(err)}`);
+    }
+    return ok ? reply('200', 'OK', publicKey) : reply('400', 'Not allowed');
+  }
+}
+
+/** What a handler offers a CURVE server (the same shape in the CommonJS and the ESM build). */
+interface ZapRegistry {
+  register(domain: string, authorize: ZapAuthorizer, problem: ZapProblem): Promise<() => void>;
+}
+
+/**
+ * The handlers by context, on `globalThis` under a registered symbol: if both
+ * builds of this package are loaded, they share one handler per context
+ * instead of the second failing to bind `inproc://zeromq.zap.01`.
+ */
+const HANDLERS = Symbol.for('nestjs-zeromq.zap-handlers');
+const registry = globalThis as { [HANDLERS]?: WeakMap<Context, ZapRegistry> };
+const handlers: WeakMap<Context, ZapRegistry> = (registry[HANDLERS] ??= new WeakMap<Context, ZapRegistry>());
+
+/**
+ * Registers a ZAP domain with the handler of `context` (starting it when it
+ * is the first); resolves with the function that releases the domain (and
+ * stops the handler when it was the last one).
+ */
+export function registerZapDomain(
+  domain: string,
+  authorize: ZapAuthorizer,
+  problem: ZapProblem,
+  context: Context = defaultContext,
+): Promise<() => void> {
+  let handler = handlers.get(context);
+  if (handler === undefined) {
+    handler = new ZapHandler(context);
+    handlers.set(context, handler);
+  }
+  return handler.register(domain, authorize, problem);
+}
