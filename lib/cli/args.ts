@@ -36,6 +36,9 @@ export const COMMON_OPTIONS = {
   json: { type: 'boolean' },
   timeout: { type: 'string' },
   help: { type: 'boolean', short: 'h' },
+  'server-key': { type: 'string' },
+  'public-key': { type: 'string' },
+  'secret-key': { type: 'string' },
 } as const satisfies NonNullable<ParseArgsConfig['options']>;
 
 /** The help lines of {@link COMMON_OPTIONS}. */
@@ -43,6 +46,9 @@ export const COMMON_HELP = `Options:
   --timeout <ms>  how long to wait for the handshake and for each reply (default: 5000 ms
                   for the handshake, 30000 ms for a reply)
   --json          machine-readable output: one JSON document (or one per line for a stream)
+  --server-key <z85>  talk CURVE: the server's public key (also NESTJS_ZEROMQ_SERVER_KEY)
+  --public-key <z85>, --secret-key <z85>  this client's CURVE key pair (also NESTJS_ZEROMQ_PUBLIC_KEY,
+                  NESTJS_ZEROMQ_SECRET_KEY); without them a fresh pair (an allow: '*' server takes it)
   -h, --help      this help`;
 
 /** A usage error: printed with the command's usage, exit code 2. */

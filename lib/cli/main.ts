@@ -2,6 +2,7 @@ import { EXIT_OK, EXIT_USAGE, type CliIo } from './args.js';
 import { callCommand } from './call.js';
 import type { CliCommand } from './command.js';
 import { emitCommand } from './emit.js';
+import { keygenMain } from './keygen.js';
 import { peersCommand } from './peers.js';
 import { pingCommand } from './ping.js';
 import { streamCommand } from './stream.js';
@@ -21,6 +22,7 @@ export const COMMANDS: Readonly<Record<string, CliCommand>> = {
   stream: streamCommand,
   emit: emitCommand,
   top: topCommand,
+  keygen: plainCommand('print a new CURVE key pair (JSON, or env-file lines with --env)', keygenMain),
 };
 
 /** A table entry for a command that only writes to stdout and handles its own `--help`. */

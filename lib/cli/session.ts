@@ -14,12 +14,27 @@ export function cliClient(endpoints: string[], parsed: Parsed): ClientZmq {
   // The transport's own log lines (peer joined/left) would mix with the output.
   Logger.overrideLogger(false);
   const t = parsed.timeoutMs;
+  const curve = curveOf(parsed);
   return new ClientZmq({
     connect: endpoints,
     id: `${CLI_CLIENT_ID_PREFIX}-${process.pid}`,
     metadata: { cli: 'nestjs-zeromq' },
     ...(t !== undefined ? { connectTimeout: t, requestTimeout: t } : {}),
+    ...(curve !== undefined ? { curve } : {}),
   });
+}
+
+/** `--server-key` (and the client's pair) from the line or the environment: the client's `curve` option. */
+function curveOf(parsed: Parsed): { serverKey: string; publicKey?: string; secretKey?: string } | undefined {
+  const pick = (option: string, env: string) => {
+    const v = parsed.values[option];
+    return typeof v === 'string' ? v : process.env[env];
+  };
+  const serverKey = pick('server-key', 'NESTJS_ZEROMQ_SERVER_KEY');
+  if (serverKey === undefined) return undefined;
+  const publicKey = pick('public-key', 'NESTJS_ZEROMQ_PUBLIC_KEY');
+  const secretKey = pick('secret-key', 'NESTJS_ZEROMQ_SECRET_KEY');
+  return { serverKey, ...(publicKey !== undefined && secretKey !== undefined ? { publicKey, secretKey } : {}) };
 }
 
 /** Resolves as `promise` does, or rejects with {@link Interrupted} once `signal` aborts. */
