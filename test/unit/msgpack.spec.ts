@@ -7,8 +7,9 @@ import { decodePayload, encodeWirePayload } from '../../lib/protocol/codec';
 import { Encoding, MalformedError } from '../../lib/protocol/frames';
 import { hasFeature, validateHello, validateWelcome } from '../../lib/protocol/handshake';
 import { msgpackCodec } from '../../lib/protocol/msgpack';
+import { runTsChild } from '../helpers/child';
 
-// The table of docs/PROTOCOL.md §3.2, verbatim.
+// The table of docs/PROTOCOL.md §3.2, verbatim, but for its typed arrays (TYPED_VECTORS below).
 const VECTORS: Array<[string, () => unknown, string]> = [
   ['{"a":1}', () => ({ a: 1 }), 'd4724091a16101'],
   ['[1,"x",null,true]', () => [1, 'x', null, true], '9401a178c0c3'],
@@ -23,7 +24,17 @@ const VECTORS: Array<[string, () => unknown, string]> = [
     () => ({ when: new Date(0), tags: new Set([1]) }),
     'd4724092a47768656ea474616773d6ff00000000d473009101',
   ],
+  ['[undefined]', () => [undefined], '91d40000'],
+  ['new TypeError("x")', () => new TypeError('x'), 'd4650093a9547970654572726f72a178d40000'],
+  ['/a/g', () => /a/g, 'd4780092a161a167'],
 ];
+
+// The typed-array rows of that table: checked in a plain Node child (test/fixtures/msgpack-vectors.ts).
+const TYPED_VECTORS: Record<string, { hex: string; back: string; elements: number[] }> = {
+  'new Float64Array([1.5])': { hex: 'c7097408000000000000f83f', back: 'Float64Array', elements: [1.5] },
+  'new Int16Array([1])': { hex: 'c70374030100', back: 'Int16Array', elements: [1] },
+  'new Uint8Array([1])': { hex: 'c702740101', back: 'Uint8Array', elements: [1] },
+};
 
 describe('before the codec is installed', () => {
   it('a MSGPACK payload is undecodable, and encoding as MSGPACK fails', () => {
@@ -43,6 +54,28 @@ describe('MSGPACK (encoding 4)', () => {
     const codec = msgpackCodec()!;
     expect(codec.pack(make()).toString('hex')).toBe(hex);
     expect(codec.unpack(Buffer.from(hex, 'hex'))).toEqual(make());
+  });
+
+  it('an Error and a RegExp unpack to their class, with their fields; an invalid Date is d4ffff', () => {
+    const codec = msgpackCodec()!;
+    expect(codec.pack(new Date(NaN)).toString('hex')).toBe('d4ffff');
+    const invalid = codec.unpack(Buffer.from('d4ffff', 'hex')) as Date;
+    expect([invalid.constructor.name, Number.isNaN(invalid.getTime())]).toEqual(['Date', true]);
+    const err = codec.unpack(Buffer.from('d4650093a9547970654572726f72a178d40000', 'hex')) as Error;
+    expect(err.constructor.name).toBe('TypeError');
+    expect([err.name, err.message]).toEqual(['TypeError', 'x']);
+    const custom = codec.unpack(Buffer.from('d4650093a44f6f7073a161c0', 'hex')) as Error;
+    expect([custom.constructor.name, custom.name, custom.message]).toEqual(['Error', 'Oops', 'a']);
+    const re = codec.unpack(Buffer.from('d4780092a161a167', 'hex')) as RegExp;
+    expect([re.constructor.name, re.source, re.flags]).toEqual(['RegExp', 'a', 'g']);
+  });
+
+  it('typed arrays pack to the spec vectors and back (checked in a plain Node child: Jest has another realm)', async () => {
+    const result = await runTsChild('test/fixtures/msgpack-vectors.ts');
+    expect(result.stderr).toBe('');
+    const line = result.stdout.split('\n').find(l => l.startsWith('RESULT '));
+    expect(JSON.parse(line!.slice('RESULT '.length))).toEqual(TYPED_VECTORS);
+    expect(result.code).toBe(0);
   });
 
   it('integers 64 to 127 are written as uint8, never as a positive fixint (those bytes are record references)', () => {
