@@ -39,10 +39,10 @@ const TYPED_VECTORS: Record<string, { hex: string; back: string; elements: numbe
 describe('before the codec is installed', () => {
   it('a MSGPACK payload is undecodable, and encoding as MSGPACK fails', () => {
     expect(msgpackCodec()).toBeUndefined();
-    expect(() => decodePayload(Encoding.Msgpack, Buffer.from('d4724091a16101', 'hex'), 9)).toThrow(
+    expect(() => decodePayload(Encoding.Msgpack, Buffer.from('d4724091a16101', 'hex'), 9, true)).toThrow(
       expect.objectContaining({ reason: 'payload', id: 9 }),
     );
-    expect(() => decodePayload(Encoding.Msgpack, Buffer.alloc(1), 9)).toThrow(MalformedError);
+    expect(() => decodePayload(Encoding.Msgpack, Buffer.alloc(1), 9, true)).toThrow(MalformedError);
     expect(() => encodeWirePayload({ a: 1 }, true)).toThrow(/not loaded/);
   });
 });
@@ -78,6 +78,14 @@ describe('MSGPACK (encoding 4)', () => {
     expect(result.code).toBe(0);
   });
 
+  it('a MSGPACK payload on a session that did not agree on msgpack is undecodable, though the codec is loaded', () => {
+    const bytes = Buffer.from('d4724091a16101', 'hex');
+    expect(decodePayload(Encoding.Msgpack, bytes, 5, true)).toEqual({ a: 1 });
+    expect(() => decodePayload(Encoding.Msgpack, bytes, 5)).toThrow(
+      expect.objectContaining({ reason: 'payload', id: 5 }),
+    );
+  });
+
   it('integers 64 to 127 are written as uint8, never as a positive fixint (those bytes are record references)', () => {
     const codec = msgpackCodec()!;
     for (const n of [64, 100, 127]) expect(codec.pack(n).toString('hex')).toBe(`cc${n.toString(16)}`);
@@ -106,7 +114,7 @@ describe('MSGPACK (encoding 4)', () => {
     ['trailing bytes after the value', '0101'],
     ['a truncated extension', 'd472'],
   ])('a %s payload is a payload error, not a crash', (_why, hex) => {
-    expect(() => decodePayload(Encoding.Msgpack, Buffer.from(hex, 'hex'), 3)).toThrow(
+    expect(() => decodePayload(Encoding.Msgpack, Buffer.from(hex, 'hex'), 3, true)).toThrow(
       expect.objectContaining({ reason: 'payload', id: 3 }),
     );
   });
