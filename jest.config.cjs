@@ -9,7 +9,12 @@ module.exports = {
   testMatch: ['<rootDir>/test/**/*.spec.ts', '<rootDir>/lib/**/*.spec.ts'],
   extensionsToTreatAsEsm: ['.ts'],
   // lib/ imports its own files as `./x.js` (what the ESM build needs); Jest maps them to the sources.
-  moduleNameMapper: { '^nestjs-zeromq$': '<rootDir>/lib/index.ts', '^(\\.{1,2}/.*)\\.js$': '$1' },
+  moduleNameMapper: {
+    '^nestjs-zeromq$': '<rootDir>/lib/index.ts',
+    '^nestjs-zeromq/prometheus$': '<rootDir>/lib/prometheus/index.ts',
+    '^nestjs-zeromq/terminus$': '<rootDir>/lib/terminus.ts',
+    '^(\\.{1,2}/.*)\\.js$': '$1',
+  },
   transform: {
     '^.+\\.ts$': ['ts-jest', { useESM: true, tsconfig: '<rootDir>/tsconfig.spec.json' }],
   },

@@ -9,11 +9,13 @@
 import {
   checkEcho,
   ClientResult,
+  DISTRIBUTION_PERCENTILES,
   Contender,
   exitAfter,
+  flavourOf,
+  saturate,
   isContender,
   largePayload,
-  ObjectPayload,
   objectPayload,
   peakRss,
   Phase,
@@ -36,11 +38,9 @@ async function connect(contender: Contender, endpoint: string): Promise<Driver> 
     const raw = new (require('./raw-zmq') as typeof import('./raw-zmq')).RawClient(endpoint);
     return { call: data => raw.call(data), stream: (n, onItem) => raw.stream(n, onItem), close: () => raw.close() };
   }
+  if (contender === 'nest-grpc') return (require('./grpc') as typeof import('./grpc')).connectGrpcClient(endpoint);
   const nest = require('./nest-client') as typeof import('./nest-client');
-  return nest.connectNestClient(
-    contender === 'nest-tcp' ? 'tcp' : contender === 'nest-zmq' ? 'zmq' : 'zmq-msgpack',
-    endpoint,
-  );
+  return nest.connectNestClient(flavourOf(contender), endpoint);
 }
 
 /** Rejects when `work` takes longer than `ms`. */
@@ -63,9 +63,12 @@ async function echoOnce(driver: Driver, payload: SmallPayload | string): Promise
   checkEcho(payload, await driver.call(payload));
 }
 
-async function sequential(driver: Driver, plan: Plan): Promise<Pick<ClientResult, 'p50Us' | 'p99Us' | 'meanUs'>> {
+async function sequential(
+  driver: Driver,
+  plan: Plan,
+): Promise<Pick<ClientResult, 'p50Us' | 'p99Us' | 'meanUs' | 'distributionUs'>> {
   for (let i = 0; i < plan.warmup; i++) await echoOnce(driver, smallPayload(i));
-  if (plan.sequential === 0) return { p50Us: 0, p99Us: 0, meanUs: 0 };
+  if (plan.sequential === 0) return { p50Us: 0, p99Us: 0, meanUs: 0, distributionUs: [] };
   const micros: number[] = [];
   for (let i = 0; i < plan.sequential; i++) {
     const payload = smallPayload(i);
@@ -76,45 +79,12 @@ async function sequential(driver: Driver, plan: Plan): Promise<Pick<ClientResult
   }
   micros.sort((a, b) => a - b);
   const mean = micros.reduce((a, b) => a + b, 0) / micros.length;
-  return { p50Us: percentile(micros, 50), p99Us: percentile(micros, 99), meanUs: mean };
-}
-
-/** Requests per second for `total` echoes with `inFlight` outstanding at a time. */
-function saturate(
-  driver: Driver,
-  total: number,
-  inFlight: number,
-  make: (i: number) => SmallPayload | ObjectPayload | string,
-): Promise<number> {
-  if (total === 0) return Promise.resolve(0);
-  return new Promise((resolve, reject) => {
-    let issued = 0;
-    let done = 0;
-    let failed = false;
-    const start = nowNs();
-    const next = () => {
-      if (issued >= total || failed) return;
-      const payload = make(issued++);
-      driver.call(payload).then(
-        reply => {
-          try {
-            checkEcho(payload, reply);
-          } catch (err) {
-            failed = true;
-            reject(err);
-            return;
-          }
-          if (++done === total) resolve(total / elapsedSec(start));
-          else next();
-        },
-        err => {
-          failed = true;
-          reject(err);
-        },
-      );
-    };
-    for (let k = 0; k < inFlight && k < total; k++) next();
-  });
+  return {
+    p50Us: percentile(micros, 50),
+    p99Us: percentile(micros, 99),
+    meanUs: mean,
+    distributionUs: DISTRIBUTION_PERCENTILES.map(p => percentile(micros, p)),
+  };
 }
 
 async function streamed(driver: Driver, n: number): Promise<number> {

@@ -12,13 +12,37 @@
  * Options: --quick, --rounds N, --only a,b (contenders), --cpu-prof (each child
  * writes a V8 CPU profile to .bench-results/profiles/, named by contender,
  * role, phase and round), --set key=value,... (override numbers of the plan,
- * e.g. --set sequential=0,throughput=0 to profile the 64 KiB run alone).
+ * e.g. --set sequential=0,throughput=0 to profile the 64 KiB run alone),
+ * --metrics-cost (instead of the contenders: metrics on against `metrics:
+ * false` on both sides, in the same two processes, 40 alternating batches of
+ * 5,000 small echoes at 64 in flight (6 of 1,000 with --quick), and the
+ * in-process cost of the metrics hooks; see bench/metrics-ab.ts and README
+ * "Metrics"). nest-zmq-nometrics is also a contender for --only.
+ *
+ * --chart-from <record.json> (no run: draws the SVG chart of a saved record).
+ *
+ * Besides the report it draws an SVG chart (bench/chart.ts) into
+ * .bench-results/, and a full run of every contender also into
+ * docs/bench.svg, the picture the README shows.
  */
 import { ChildProcess, spawn } from 'node:child_process';
 import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
-import { ClientResult, Contender, CONTENDERS, FULL_PLAN, isContender, Phase, Plan, QUICK_PLAN } from './common';
+import { metricsHookCost } from './metrics-hooks';
+import { ChartInput, renderChart } from './chart';
+import {
+  ClientResult,
+  Contender,
+  CONTENDERS,
+  DEFAULT_CONTENDERS,
+  DISTRIBUTION_PERCENTILES,
+  FULL_PLAN,
+  isContender,
+  Phase,
+  Plan,
+  QUICK_PLAN,
+} from './common';
 
 const ROOT = resolve(__dirname, '..');
 const RESULTS = join(ROOT, '.bench-results');
@@ -28,6 +52,7 @@ const BASELINE: Contender = 'nest-tcp';
 
 interface Options {
   quick: boolean;
+  metricsCost: boolean;
   overrides: Partial<Plan>;
   cpuProf: boolean;
   rounds: number;
@@ -36,18 +61,19 @@ interface Options {
 
 function parseArgs(argv: string[]): Options {
   const quick = argv.includes('--quick');
+  const metricsCost = argv.includes('--metrics-cost');
   const value = (flag: string) => {
     const i = argv.indexOf(flag);
     return i >= 0 ? argv[i + 1] : undefined;
   };
   const rounds = Number(value('--rounds') ?? (quick ? 1 : 3));
   if (!Number.isInteger(rounds) || rounds < 1 || rounds > 20) throw new Error('--rounds takes 1..20');
-  const only = value('--only')?.split(',') ?? [...CONTENDERS];
+  const only = value('--only')?.split(',') ?? [...DEFAULT_CONTENDERS];
   const contenders = only.filter(isContender);
   if (contenders.length !== only.length || contenders.length === 0)
     throw new Error(`--only takes some of ${CONTENDERS.join(',')}`);
   const overrides = parseOverrides(value('--set'));
-  return { quick, rounds, contenders, cpuProf: argv.includes('--cpu-prof'), overrides };
+  return { quick, metricsCost, rounds, contenders, cpuProf: argv.includes('--cpu-prof'), overrides };
 }
 
 /** `--set key=value,...`: numbers of the plan to override. */
@@ -302,25 +328,79 @@ function zmqVersions(): string {
 }
 
 type Figures = Partial<Record<Contender, Record<string, number>>>;
+/** Per contender, the sequential latency (µs) at each of DISTRIBUTION_PERCENTILES. */
+type Distributions = Partial<Record<Contender, number[]>>;
 
-/** Every round, each contender in an order that rotates per round: its figures. */
-async function runRounds(options: Options, plan: Plan): Promise<Figures[]> {
+/** Every round, each contender in an order that rotates per round: its figures (and `distributions`, filled in). */
+async function runRounds(options: Options, plan: Plan, distributions: Distributions[]): Promise<Figures[]> {
   const rounds: Figures[] = [];
   for (let round = 0; round < options.rounds; round++) {
     const order = options.contenders.map((_, i) => options.contenders[(i + round) % options.contenders.length]!);
     const figures: Figures = {};
+    const distribution: Distributions = {};
     for (const contender of order) {
       const profile = (phase: Phase) => (options.cpuProf ? `${contender}-${phase}-r${round + 1}` : undefined);
       const main = await runPair(contender, 'main', plan, profile('main'));
       const stream = await runPair(contender, 'stream', plan, profile('stream'));
       figures[contender] = Object.fromEntries(METRICS.map(m => [m.key, m.read(main, stream)]));
+      distribution[contender] = main.client.distributionUs ?? [];
       process.stderr.write(
         `round ${round + 1}/${options.rounds} ${contender}: ${JSON.stringify(figures[contender])}\n`,
       );
     }
     rounds.push(figures);
+    distributions.push(distribution);
   }
   return rounds;
+}
+
+/** Per contender, the median of the rounds at each percentile. */
+function medianDistributions(contenders: Contender[], rounds: Distributions[]): Distributions {
+  const out: Distributions = {};
+  for (const c of contenders) {
+    const runs = rounds.map(r => r[c] ?? []).filter(d => d.length === DISTRIBUTION_PERCENTILES.length);
+    if (runs.length > 0) out[c] = DISTRIBUTION_PERCENTILES.map((_, k) => median(runs.map(d => d[k]!)));
+  }
+  return out;
+}
+
+/** What the chart needs of a record (a run's, or one read back with --chart-from). */
+interface ChartRecord {
+  date: string;
+  quick: boolean;
+  machine: string;
+  medians: Figures;
+  distributions?: Distributions;
+  rounds: unknown[];
+}
+
+const THROUGHPUT_KEYS = ['rps', 'rps64k', 'rpsObj64k', 'stream'];
+const LATENCY_KEYS = ['p50', 'mean', 'p99'];
+
+function chartOf(record: ChartRecord): string {
+  const contenders = CONTENDERS.filter(c => record.medians[c] !== undefined);
+  const pick = (keys: string[]) => keys.map(k => METRICS.find(m => m.key === k)!);
+  const input: ChartInput = {
+    title: `nestjs-zeromq benchmark${record.quick ? ' (QUICK smoke run: figures not meaningful)' : ''}`,
+    subtitle: `${record.date.slice(0, 10)}, ${record.machine}; median of ${record.rounds.length} round(s); 127.0.0.1, a server and a client process per contender`,
+    contenders,
+    figures: record.medians,
+    throughput: pick(THROUGHPUT_KEYS),
+    latency: pick(LATENCY_KEYS),
+    percentiles: DISTRIBUTION_PERCENTILES,
+    distributions: record.distributions ?? {},
+  };
+  return renderChart(input);
+}
+
+/** Writes the chart beside the results; a full run of every contender also to docs/bench.svg. Returns the paths. */
+function writeCharts(record: ChartRecord, name: string, complete: boolean): string[] {
+  const svg = chartOf(record);
+  mkdirSync(RESULTS, { recursive: true });
+  const paths = [join(RESULTS, `${name}-chart.svg`)];
+  if (!record.quick && complete) paths.push(join(ROOT, 'docs', 'bench.svg'));
+  for (const p of paths) writeFileSync(p, svg);
+  return paths;
 }
 
 function mediansOf(contenders: Contender[], rounds: Figures[]): Figures {
@@ -355,13 +435,79 @@ function table(contenders: Contender[], medians: Figures): string[] {
   return lines;
 }
 
+/** Paired ratios of neighbouring batches, their median, and what the hooks cost in-process. */
+interface MetricsCost {
+  batches: number;
+  batchSize: number;
+  on: number[];
+  off: number[];
+  ratios: number[];
+  medianRatio: number;
+  hooks: { clientNs: number; serverNs: number };
+}
+
+/** --metrics-cost: the A/B of bench/metrics-ab.ts. */
+async function runMetricsCost(quick: boolean): Promise<MetricsCost> {
+  const [batches, batchSize] = quick ? [6, 1_000] : [40, 5_000];
+  const server = new Child('bench/metrics-ab.js', ['server'], 'metrics-ab server');
+  let client: Child | undefined;
+  try {
+    const [onEp, offEp] = (await server.line('READY', 60_000)).split(' ');
+    client = new Child(
+      'bench/metrics-ab.js',
+      ['client', onEp!, offEp!, String(batches), String(batchSize)],
+      'metrics-ab client',
+    );
+    const { on, off } = JSON.parse(await client.line('RESULT', 600_000)) as { on: number[]; off: number[] };
+    if ((await client.exit(10_000)) !== 0) throw client.failure('failed');
+    server.proc.stdin!.end('stop\n');
+    await server.exit(10_000);
+    const ratios = on.map((r, i) => r / off[i]!);
+    return { batches, batchSize, on, off, ratios, medianRatio: median(ratios), hooks: metricsHookCost() };
+  } finally {
+    client?.kill();
+    server.kill();
+  }
+}
+
+function metricsCostReport(cost: MetricsCost): string[] {
+  const pct = (x: number) => `${x >= 1 ? '+' : ''}${((x - 1) * 100).toFixed(1)} %`;
+  const total = (xs: number[]) => xs.length / xs.reduce((sum, rps) => sum + 1 / rps, 0); // req/s over all batches
+  const rps = median(cost.on);
+  const share = (ns: number) => `${((ns / (1e9 / rps)) * 100).toFixed(2)} %`;
+  const sorted = [...cost.ratios].sort((a, b) => a - b);
+  const q = (p: number) => sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))]!;
+  return [
+    `metrics on against metrics: false (both sides), ${cost.batches} alternating pairs of batches of ` +
+      `${cost.batchSize} small echoes at 64 in flight, same processes:`,
+    `  req/s with metrics, per pair: median ${pct(cost.medianRatio)} (middle half ${pct(q(0.25))} to ${pct(q(0.75))})`,
+    `  req/s over all batches: ${format(total(cost.on))} on, ${format(total(cost.off))} off ` +
+      `(${pct(total(cost.on) / total(cost.off))})`,
+    `  the hooks alone (in-process, on less off): ${cost.hooks.clientNs.toFixed(0)} ns per request on the client, ` +
+      `${cost.hooks.serverNs.toFixed(0)} ns on the server: ${share(cost.hooks.clientNs)} and ` +
+      `${share(cost.hooks.serverNs)} of the ${format(1e9 / rps / 1000)} µs a request takes at ${format(rps)} req/s`,
+  ];
+}
+
 async function main(): Promise<void> {
-  const options = parseArgs(process.argv.slice(2));
+  const argv = process.argv.slice(2);
+  const from = argv.indexOf('--chart-from');
+  if (from >= 0) {
+    const record = JSON.parse(readFileSync(resolve(argv[from + 1] ?? ''), 'utf8')) as ChartRecord;
+    const complete = DEFAULT_CONTENDERS.every(c => record.medians[c] !== undefined);
+    const written = writeCharts(record, record.quick ? 'quick' : 'full', complete);
+    process.stdout.write(`chart: ${written.map(p => p.replace(`${ROOT}/`, '')).join(', ')}\n`);
+    return;
+  }
+  const options = parseArgs(argv);
+  if (options.metricsCost) return mainMetricsCost(options.quick);
   const plan: Plan = { ...(options.quick ? QUICK_PLAN : FULL_PLAN), ...options.overrides };
   const started = Date.now();
   buildChildren();
-  const rounds = await runRounds(options, plan);
+  const perRound: Distributions[] = [];
+  const rounds = await runRounds(options, plan, perRound);
   const medians = mediansOf(options.contenders, rounds);
+  const distributions = medianDistributions(options.contenders, perRound);
 
   const machine = `${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, ${Math.round(totalmem() / 1024 ** 3)} GiB`;
   const versions = `Node ${process.versions.node}, @nestjs/core ${versionOf('@nestjs/core')}, @nestjs/microservices ${versionOf('@nestjs/microservices')}, ${zmqVersions()}`;
@@ -390,11 +536,27 @@ async function main(): Promise<void> {
     plan,
     rounds,
     medians,
+    distributions,
     report,
   };
   const name = options.quick ? 'quick' : 'full';
   writeFileSync(join(dir, `${name}-${record.date.replace(/[:.]/g, '-')}.json`), JSON.stringify(record, null, 2));
   writeFileSync(join(dir, `${name}-latest.json`), JSON.stringify(record, null, 2));
+  const complete =
+    DEFAULT_CONTENDERS.every(c => options.contenders.includes(c)) && Object.keys(options.overrides).length === 0;
+  const charts = writeCharts(record, name, complete);
+  process.stdout.write(`chart: ${charts.map(p => p.replace(`${ROOT}/`, '')).join(', ')}\n`);
+}
+
+async function mainMetricsCost(quick: boolean): Promise<void> {
+  buildChildren();
+  const cost = await runMetricsCost(quick);
+  const machine = `${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, ${Math.round(totalmem() / 1024 ** 3)} GiB`;
+  const lines = [`Metrics cost: ${new Date().toISOString().slice(0, 10)}, ${machine}`, ...metricsCostReport(cost)];
+  const report = lines.join('\n');
+  process.stdout.write(`${report}\n`);
+  const record = { date: new Date().toISOString(), quick, machine, cost, report };
+  writeFileSync(join(RESULTS, 'metrics-cost-latest.json'), JSON.stringify(record, null, 2));
 }
 
 main()

@@ -52,3 +52,6 @@ export const DEFAULT_RECONNECT_MAX_INTERVAL = 5_000;
 
 /** How a client picks among the servers that serve a pattern. */
 export const DEFAULT_STRATEGY = 'round-robin';
+
+/** Milliseconds `client.ping()` (and the health indicator) waits for each server's PONG. */
+export const DEFAULT_PING_TIMEOUT = 2_000;

@@ -8,8 +8,13 @@ export type { ZmqContextArgs } from './ctx-host/zmq.context.js';
 export * from './errors/zmq.errors.js';
 export * from './interfaces/zmq-options.interface.js';
 export * from './interfaces/zmq-events.interface.js';
+export type * from './interfaces/zmq-metrics.interface.js';
+export { ZMQ_METRICS_PATTERN } from './server/introspection.js';
+export type { ZmqIntrospection } from './server/introspection.js';
+export { ZMQ_LATENCY_BUCKETS } from './protocol/metrics.js';
 export type { DropCounterKey } from './protocol/drop-counter.js';
 export { PROTOCOL_VERSION } from './protocol/limits.js';
+export type { ZmqPingResult } from './protocol/client/ping-probe.js';
 export * as defaults from './defaults.js';
 import type { ZmqDropCounts, ZmqStats } from './interfaces/zmq-events.interface.js';
 /** @deprecated The same as {@link ZmqStats}. */

@@ -19,6 +19,8 @@
 //                  (node --experimental-vm-modules, as a Nest 12 user on Node 20 must)
 //    jest-cjs      the same spec with plain jest in a CommonJS app; with Nest 11 only (Jest on
 //                  Node 20 cannot require() Nest 12's ESM-only packages: the README says so)
+//    cli           `npx nestjs-zeromq --help` and `stream --help`: the package's bin, from the CJS build;
+//                  the `nestjs-zeromq/terminus` subpath resolves for require and import
 //
 // Prints `consumers (<nest versions>): N passed, M failed` last; exits non-zero on any failure.
 import { execFileSync, spawn } from 'node:child_process';
@@ -32,6 +34,7 @@ const here = dirname(fileURLToPath(import.meta.url));
 const root = resolve(here, '../..');
 const APP_LIMIT_MS = 60_000; // guards against a hang only
 const npm = process.platform === 'win32' ? 'npm.cmd' : 'npm';
+const npx = process.platform === 'win32' ? 'npx.cmd' : 'npx';
 const NEST = ['@nestjs/common', '@nestjs/core', '@nestjs/microservices'];
 const PEERS = [...NEST, 'rxjs', 'reflect-metadata'];
 
@@ -54,6 +57,11 @@ function packJson(out) {
   return JSON.parse(out.slice(start))[0];
 }
 
+/** The string values of a nested object (the paths of package.json "exports", not its keys). */
+function leavesOf(value) {
+  return typeof value === 'string' ? [value] : Object.values(value).flatMap(leavesOf);
+}
+
 /**
  * What would ship: both builds (dist/cjs, dist/esm: the same files, each .js with its .d.ts, each build
  * with the package.json that sets its module type), LICENSE, README, package.json; no tests, sources or configs.
@@ -66,7 +74,8 @@ function checkPackContents() {
   const entryPoints = [
     manifest.main,
     manifest.types,
-    ...(JSON.stringify(manifest.exports ?? {}).match(/\.\/[^"]+/g) ?? []),
+    ...Object.values(manifest.bin ?? {}),
+    ...leavesOf(manifest.exports ?? {}),
   ];
   const markers = ['dist/cjs/package.json', 'dist/esm/package.json'];
   for (const required of [
@@ -246,6 +255,27 @@ async function jestApp(work, name) {
   return esm ? 'Jest (ESM mode, ts-jest useESM): README spec, 2 of 2' : 'Jest (CommonJS, ts-jest): README spec, 2 of 2';
 }
 
+/** cli: the installed package's bin runs through npx, as the README shows. */
+function cliApp(work) {
+  const help = sh(npx, ['--no-install', 'nestjs-zeromq', '--help'], work);
+  if (!/^Usage: nestjs-zeromq <command>/.test(help) || !/^ {2}stream /m.test(help))
+    throw new Error(`npx nestjs-zeromq --help printed:\n${help}`);
+  const stream = sh(npx, ['--no-install', 'nestjs-zeromq', 'stream', '--help'], work);
+  if (!stream.includes('Usage: nestjs-zeromq stream <endpoint>'))
+    throw new Error(`npx nestjs-zeromq stream --help printed:\n${stream}`);
+  // The terminus subpath resolves in both builds (terminus itself is not installed here: the main entry,
+  // which every other app loads, must not need it).
+  const cjs = sh(process.execPath, ['-p', "require.resolve('nestjs-zeromq/terminus')"], work).trim();
+  const esm = sh(
+    process.execPath,
+    ['--input-type=module', '-e', "console.log(import.meta.resolve('nestjs-zeromq/terminus'))"],
+    work,
+  ).trim();
+  if (!cjs.endsWith('dist/cjs/terminus.js') || !esm.endsWith('dist/esm/terminus.js'))
+    throw new Error(`nestjs-zeromq/terminus resolves to ${cjs} (require) and ${esm} (import)`);
+  return 'npx nestjs-zeromq --help and stream --help (the bin, CJS build); nestjs-zeromq/terminus in both builds';
+}
+
 /** readme-esm / readme-cjs: the README quick start compiled with tsc (module nodenext) and run. */
 async function readmeApp(work, name, port) {
   const { service, caller } = quickStart();
@@ -325,19 +355,22 @@ async function main() {
       console.log(`port 4000 is busy on this machine; the README quick start runs on ${port} instead`);
     }
     const nestMajor = Number(versionIn(work, '@nestjs/core').split('.')[0]);
-    const apps = ['esm', 'cjs', 'readme-esm', 'readme-cjs', 'node-test-esm', 'node-test-cjs', 'jest-esm'];
+    const apps = ['esm', 'cjs', 'readme-esm', 'readme-cjs', 'node-test-esm', 'node-test-cjs', 'jest-esm', 'cli'];
     if (nestMajor < 12) apps.push('jest-cjs');
     else console.log('jest-cjs runs with Nest 11 only: Jest on Node 20 cannot require() Nest 12 (ESM only)');
     expected = apps.length;
     for (const name of apps) {
       try {
-        const what = name.startsWith('readme')
-          ? await readmeApp(work, name, port)
-          : name.startsWith('jest')
-            ? await jestApp(work, name)
-            : name.startsWith('node-test')
-              ? await nodeTestApp(work, name)
-              : await plainApp(work, name);
+        const what =
+          name === 'cli'
+            ? cliApp(work)
+            : name.startsWith('readme')
+              ? await readmeApp(work, name, port)
+              : name.startsWith('jest')
+                ? await jestApp(work, name)
+                : name.startsWith('node-test')
+                  ? await nodeTestApp(work, name)
+                  : await plainApp(work, name);
         console.log(`PASS ${name}: ${what}`);
         results.push(true);
       } catch (err) {

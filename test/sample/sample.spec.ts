@@ -75,6 +75,23 @@ const errorLike =
 const dataOf = (events: SseEvent[]) =>
   events.map(e => ({ event: e.event, data: e.data === undefined ? undefined : JSON.parse(e.data) }));
 
+/** A health answer with the ports and round trips of this run replaced, so it compares with the README's. */
+const normalizeHealth = (text: string): unknown =>
+  JSON.parse(
+    text.replace(/tcp:\/\/127\.0\.0\.1:\d+/g, 'tcp://127.0.0.1:PORT').replace(/"rttMs":\s*[\d.]+/g, '"rttMs":"RTT"'),
+  );
+
+/** GET /health answers `status` and the README's body, but for ports and round trips. */
+const health =
+  (status: number): Run =>
+  async (ctx, output, curl) => {
+    const res = await fetchText(curlToRequest(curl, ctx.base));
+    expect({ status: res.status, body: normalizeHealth(res.body) }).toEqual({
+      status,
+      body: normalizeHealth(output ?? 'null'),
+    });
+  };
+
 const STEPS: Step[] = [
   { curl: "curl -s 'localhost:3000/sum?a=2&b=3'", run: exactly(200) },
   { curl: "curl -s 'localhost:3000/sum?a=2&b=x'", run: exactly(400) },
@@ -136,6 +153,20 @@ const STEPS: Step[] = [
       expect(normalize(JSON.parse(res.body))).toEqual(normalize(json(output)));
     },
   },
+  { curl: 'curl -s localhost:3000/health', run: health(200) },
+  {
+    // Every series line the README shows is in the scrape, with that value.
+    curl: 'curl -s localhost:3000/metrics',
+    run: async (ctx, output, curl) => {
+      const res = await fetchText(curlToRequest(curl, ctx.base));
+      expect(res.status).toBe(200);
+      expect(res.headers['content-type']).toMatch(/^text\/plain; version=0\.0\.4/);
+      const scraped = res.body.split('\n');
+      const shown = (output ?? '').split('\n').filter(l => l.startsWith('nestjs_zeromq_'));
+      expect(shown.length).toBeGreaterThan(0);
+      for (const line of shown) expect(scraped).toContain(line);
+    },
+  },
   {
     curl: 'curl -N localhost:3000/count/1000',
     run: async (ctx, _output, curl) => {
@@ -165,6 +196,7 @@ const STEPS: Step[] = [
     },
   },
   { curl: "curl -s 'localhost:3000/sum?a=2&b=3'", run: errorLike(503), afterKill: true },
+  { curl: 'curl -s localhost:3000/health', run: health(503), afterKill: true },
   {
     action: 'start math again: the gateway sees it join',
     afterKill: true,

@@ -2,12 +2,13 @@ import { ZmqClosedError, ZmqConnectTimeoutError, ZmqError, ZmqPeerLostError } fr
 import { ZmqPeerInfo, ZmqPeerLeftReason, ZmqStatus, ZmqTarget } from '../../interfaces/zmq-events.interface.js';
 import type { ChannelHandlers, SessionObserver } from '../channel.js';
 import { Clock, monotonicClock, realScheduler, Scheduler } from '../clock.js';
-import { controlEnvelope, PING } from '../envelopes.js';
+import { controlEnvelope } from '../envelopes.js';
 import { MessageType } from '../frames.js';
 import type { Welcome } from '../handshake.js';
 import { holdsBye, InboundDecoder } from '../inbound.js';
 import { BYE_ACK_WAIT_MS, MAX_DEADLINE_MS } from '../limits.js';
 import { Heartbeat } from '../liveness.js';
+import { Metrics } from '../metrics.js';
 import { CallRegistry, PendingCall, ReplyCallback } from './calls.js';
 import { ANY_SERVER, ClientEngineConfig, ClientEngineDeps, Route } from './client-deps.js';
 import { ClientInbound } from './client-inbound.js';
@@ -55,22 +56,20 @@ export class ClientEngine {
       (call, err) => this.observer.error(`A subscriber of "${call.pattern}" threw: ${String(err)}`),
       this.clock,
       this.scheduler,
+      deps.metrics ?? new Metrics(this.clock, true, true),
     );
     this.liveness = new Heartbeat<UpstreamLink>(
       this.config.heartbeat,
       {
         peers: () => this.pool.readyLinks,
-        ping: link => link.trySend(PING),
+        ping: link => link.ping(),
         dead: link => this.sessionEnded(link, 'timeout'),
       },
       this.clock,
       this.scheduler,
     );
-    this.decoder = new InboundDecoder(
-      0,
-      this.config.maxPayload,
-      new ClientInbound(this, this.calls, this.observer, deps.serializers?.deserializer),
-    );
+    const inbound = new ClientInbound(this, this.calls, this.observer, deps.serializers?.deserializer);
+    this.decoder = new InboundDecoder(0, this.config.maxPayload, inbound);
   }
 
   /** Connected: `connect()` resolved and a server has a session (requests can skip `connect()`). */
@@ -126,7 +125,7 @@ export class ClientEngine {
   request(
     pattern: string,
     data: unknown,
-    metadata: Buffer | undefined,
+    metadata: Buffer | undefined | ((peerId: string) => Buffer),
     callback: ReplyCallback,
     route: Route = ANY_SERVER,
   ): () => void {
@@ -135,16 +134,16 @@ export class ClientEngine {
       const link = route.link ?? this.pool.pick(this.pool.candidates(pattern, 'serves', route.target));
       const id = this.calls.nextId();
       const deadline = link.deadlines ? this.deadline : undefined;
-      link.channel.send(this.encoder.request(id, pattern, data, metadata, link.msgpack, deadline));
-      call = { id, link, pattern, callback };
-      this.calls.add(call);
+      const meta = typeof metadata === 'function' ? metadata(link.welcome!.id) : metadata; // per server: trace context
+      link.channel.send(this.encoder.request(id, pattern, data, meta, link.msgpack, deadline));
+      call = this.calls.open(id, link, pattern, callback);
     } catch (err) {
-      callback({ err, isDisposed: true });
+      this.calls.refuse(pattern, err, callback);
       return noop;
     }
     return () => {
       // Unsubscribed before the end: tell the server to stop.
-      if (this.calls.settle(call.id) !== undefined)
+      if (this.calls.settle(call.id, 'cancel') !== undefined)
         call.link.trySend(controlEnvelope(MessageType.Cancel, call.id), true);
     };
   }

@@ -52,7 +52,7 @@ export class ClientInbound implements InboundHandler<UpstreamLink> {
         link.trySend(PONG);
         return;
       case MessageType.Pong:
-        return;
+        return link.pongs.ponged();
       case MessageType.Bye:
         // Answer it (`bye-ack`): the server may be waiting for that before it closes and exits.
         if (link.byeAck) link.trySend(BYE);
@@ -90,6 +90,7 @@ export class ClientInbound implements InboundHandler<UpstreamLink> {
   private onChunk(link: UpstreamLink, env: Envelope): void {
     const call = this.callOn(link, env.id);
     if (call === undefined) return this.observer.drop('lateReply', `chunk of unknown request ${env.id}`);
+    this.calls.chunk(call);
     let response: unknown;
     let remoteErr: unknown;
     try {

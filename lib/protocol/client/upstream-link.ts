@@ -4,7 +4,8 @@ import type { Channel, SessionObserver } from '../channel.js';
 import { MessageType, type OutEnvelope } from '../frames.js';
 import { PROTOCOL_VERSION } from '../limits.js';
 import { type Scheduler, settleWithin } from '../clock.js';
-import { BYE } from '../envelopes.js';
+import { BYE, PING } from '../envelopes.js';
+import { PongTracker } from './ping-probe.js';
 import {
   BYE_ACK_FEATURE,
   DEADLINE_FEATURE,
@@ -90,6 +91,8 @@ export class UpstreamLink implements LivenessState {
   lastPing = 0;
   /** Requests in flight on this link (kept by the calls registry). */
   pending = 0;
+  /** Matches PONGs to PINGs, for the round trips of `client.ping()`. */
+  readonly pongs = new PongTracker();
 
   constructor(
     readonly endpoint: string,
@@ -155,6 +158,7 @@ export class UpstreamLink implements LivenessState {
   /** The server welcomed us: `joined` when the session is new, `renewed` when one was up. */
   welcomed(welcome: Welcome, now: number): 'joined' | 'renewed' {
     const renewed = this.current.kind === 'ready';
+    if (!renewed) this.pongs.reset();
     this.current = {
       kind: 'ready',
       welcome,
@@ -169,10 +173,16 @@ export class UpstreamLink implements LivenessState {
     return renewed ? 'renewed' : 'joined';
   }
 
+  /** Sends a PING (heartbeat or probe); its number for {@link pongs}, or `undefined` when it could not go out. */
+  ping(): number | undefined {
+    return this.trySend(PING) ? this.pongs.pinged() : undefined;
+  }
+
   /** The server refused the handshake; returns the session that was up, if one was. */
   refused(error: ZmqError): Welcome | undefined {
     const welcome = this.welcome;
     if (this.current.kind !== 'closed') this.current = { kind: 'refused', error };
+    this.pongs.reset();
     return welcome;
   }
 
@@ -181,6 +191,7 @@ export class UpstreamLink implements LivenessState {
     const welcome = this.welcome;
     if (welcome !== undefined) this.current = { kind: 'handshaking', helloAt: NEVER };
     this.pending = 0;
+    this.pongs.reset();
     return welcome;
   }
 
@@ -198,6 +209,7 @@ export class UpstreamLink implements LivenessState {
       }
     }
     this.current = { kind: 'closed' };
+    this.pongs.reset();
     await this.channel.close();
   }
 

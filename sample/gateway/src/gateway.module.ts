@@ -1,9 +1,13 @@
 import { Module } from '@nestjs/common';
 import { APP_FILTER } from '@nestjs/core';
 import { ClientsModule } from '@nestjs/microservices';
+import { TerminusModule } from '@nestjs/terminus';
+import { ZmqHealthIndicator } from 'nestjs-zeromq/terminus';
 import { ClientZmq } from 'nestjs-zeromq';
 import { config, MATH_SERVICE, NOTIFICATIONS_SERVICE } from '../../shared/src';
 import { GatewayController } from './gateway.controller';
+import { MetricsController } from './metrics.controller';
+import { HealthController } from './health.controller';
 import { PeerLog } from './peer-log.service';
 import { ZmqExceptionFilter } from './zmq-exception.filter';
 
@@ -11,6 +15,7 @@ const liveness = { heartbeatInterval: config.heartbeatInterval, heartbeatLivenes
 
 @Module({
   imports: [
+    TerminusModule,
     ClientsModule.register([
       {
         name: MATH_SERVICE,
@@ -29,7 +34,7 @@ const liveness = { heartbeatInterval: config.heartbeatInterval, heartbeatLivenes
       },
     ]),
   ],
-  controllers: [GatewayController],
-  providers: [PeerLog, { provide: APP_FILTER, useClass: ZmqExceptionFilter }],
+  controllers: [GatewayController, HealthController, MetricsController],
+  providers: [PeerLog, ZmqHealthIndicator, { provide: APP_FILTER, useClass: ZmqExceptionFilter }],
 })
 export class GatewayModule {}
