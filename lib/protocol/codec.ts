@@ -61,8 +61,12 @@ export function payloadBytes(payload: Buffer | string): number {
   return typeof payload === 'string' ? Buffer.byteLength(payload, 'utf8') : payload.length;
 }
 
-/** Decodes a payload frame, or throws {@link MalformedError}. */
-export function decodePayload(encoding: Encoding, bytes: Buffer, id = 0): unknown {
+/**
+ * Decodes a payload frame, or throws {@link MalformedError}. `msgpack`: the
+ * session agreed on MessagePack (docs/PROTOCOL.md §4.5); without it a MSGPACK
+ * payload is undecodable, even in a process that has the codec loaded (§3).
+ */
+export function decodePayload(encoding: Encoding, bytes: Buffer, id = 0, msgpack = false): unknown {
   switch (encoding) {
     case Encoding.None:
       return undefined;
@@ -72,6 +76,8 @@ export function decodePayload(encoding: Encoding, bytes: Buffer, id = 0): unknow
       if (!isUtf8(bytes)) throw new MalformedError('payload', 'payload is not valid UTF-8', id);
       return bytes.toString('utf8');
     case Encoding.Msgpack:
+      if (!msgpack)
+        throw new MalformedError('payload', 'a MSGPACK payload on a session that did not agree on msgpack', id);
       return unpackMsgpack(bytes, id);
     default:
       try {

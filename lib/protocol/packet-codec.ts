@@ -56,9 +56,12 @@ export function deserializeWith(
   return out;
 }
 
-/** A request's or event's data: its payload, or the `data` the user's deserializer finds in it. */
-export function incomingData(env: Envelope, deserializer: PacketDeserializer | undefined): unknown {
-  const raw = decodePayload(env.encoding, env.payload, env.id);
+/**
+ * A request's or event's data: its payload, or the `data` the user's
+ * deserializer finds in it. `msgpack`: the session agreed on MessagePack.
+ */
+export function incomingData(env: Envelope, deserializer: PacketDeserializer | undefined, msgpack: boolean): unknown {
+  const raw = decodePayload(env.encoding, env.payload, env.id, msgpack);
   return deserializer === undefined ? raw : field(deserializeWith(deserializer, raw, { pattern: env.pattern }), 'data');
 }
 

@@ -185,6 +185,17 @@ describe('on the wire', () => {
     expect(head![3]).toBe(4);
   });
 
+  it('a MSGPACK request on a session that did not take msgpack gets MALFORMED, and runs no handler', async () => {
+    const { dealer, welcome } = await welcomeFor(msgpackServer, undefined);
+    expect(welcome.features).toBeUndefined();
+    const before = seen.length;
+    await dealer.send([header(T.REQUEST, { id: 1, enc: 4, pattern: 'echo' }), Buffer.from('d4724091a16101', 'hex')]);
+    const [head, body] = await dealer.receive();
+    expect([head![1], head!.readUInt32BE(4)]).toEqual([T.ERROR, 1]);
+    expect(JSON.parse(body!.toString())).toMatchObject({ code: 'MALFORMED' });
+    expect(seen.length).toBe(before);
+  });
+
   it('a server without msgpack does not list it', async () => {
     const { welcome } = await welcomeFor(jsonServer, ['msgpack']);
     expect(welcome.features).toBeUndefined();

@@ -23,10 +23,12 @@ import {
   SimpleSpanProcessor,
 } from '@opentelemetry/sdk-trace-base';
 import { firstValueFrom, lastValueFrom, Observable, toArray } from 'rxjs';
+import { Dealer } from 'zeromq';
 import { ZMQ_METRICS_PATTERN, ZmqContext } from 'nestjs-zeromq';
 import { Probe, rejectionOf } from '../helpers/async';
 import { runTsChild } from '../helpers/child';
 import { Harness, hasDispatchHook } from '../helpers/nest';
+import { ENC, header, helloPayload, json, T } from '../helpers/wire';
 
 const probe = new Probe();
 
@@ -146,6 +148,30 @@ describe('tracing', () => {
     });
   });
 
+  it('a traceparent the server cannot parse is treated as absent: the call proceeds, its span has no parent', async () => {
+    const { endpoint } = await h.startServer({
+      bind: 'tcp://127.0.0.1:*',
+      controllers: [TracedController],
+      options: { id: 'trace-srv' },
+    });
+    trace.setGlobalTracerProvider(provider);
+    const dealer = h.track(new Dealer({ linger: 0, receiveTimeout: 5000 }));
+    dealer.connect(endpoint);
+    await dealer.send([header(T.HELLO, { enc: ENC.JSON }), helloPayload('raw-tracer')]);
+    const [welcome] = await dealer.receive();
+    expect(welcome![1]).toBe(T.WELCOME);
+    const meta = JSON.stringify({ traceparent: 'garbage', tracestate: 'congo=t61rcWkgMzE' });
+    await dealer.send([header(T.REQUEST, { id: 1, enc: ENC.JSON, pattern: 'echo', meta }), json(1)]);
+    const [head, body] = await dealer.receive();
+    expect([head![1], head!.readUInt32BE(4)]).toEqual([T.CHUNK, 1]);
+    const reply = JSON.parse(body!.toString()) as Echo;
+    expect(reply.metadata).toMatchObject({ traceparent: 'garbage' });
+    const [serverSpan] = byKind(SpanKind.SERVER);
+    expect(serverSpan).toBeDefined();
+    expect(serverSpan!.parentSpanContext).toBeUndefined();
+    expect(reply.activeSpanId).toBe(serverSpan!.spanContext().spanId);
+  });
+
   it('tracestate travels with traceparent', async () => {
     const { client } = await start();
     trace.setGlobalTracerProvider(provider);
@@ -191,10 +217,12 @@ describe('tracing', () => {
     if (!hasDispatchHook(client)) return; // Nest 11 has no packet metadata: the trace keys alone (test above)
     trace.setGlobalTracerProvider(provider);
     (client as any).setOnDispatchHook((p: { metadata?: Record<string, string> }) => {
-      p.metadata = { tenant: 't-1' };
+      p.metadata = { tenant: 't-1', traceparent: 'the application value', tracestate: 'app=1' };
     });
     const reply = await firstValueFrom(client.send<Echo>('echo', 1));
+    // The client span's context replaces the application's own trace keys (tracestate: absent when empty).
     expect(reply.metadata).toMatchObject({ tenant: 't-1', traceparent: expect.stringMatching(/^00-/) });
+    expect(reply.metadata!.tracestate).toBeUndefined();
   });
 
   it('reserved $zmq/ requests are not traced', async () => {

@@ -69,7 +69,7 @@ function decodeSent(env: OutEnvelope, destination: Buffer | undefined, afterClos
     encoding: env.encoding,
     pattern: env.pattern?.toString('utf8'),
     metadata: env.metadata === undefined ? undefined : (JSON.parse(env.metadata.toString('utf8')) as Metadata),
-    payload: decodePayload(env.encoding, payloadFrame(env), env.id),
+    payload: decodePayload(env.encoding, payloadFrame(env), env.id, true),
     afterClose,
   };
 }

@@ -84,6 +84,19 @@ describe('rowsOf', () => {
     expect(rowsOf(s, s, 1_000)[0]).toMatchObject({ requestsPerSec: 0, p50Ms: undefined, p99Ms: undefined });
   });
 
+  it('fields it does not know (a later version adds some) are ignored', () => {
+    const known = snapshot(100, [50, 100, 100, 100], { E_X: 1 });
+    const later = snapshot(100, [50, 100, 100, 100], { E_X: 1 }) as any;
+    later.build = '2.0.0';
+    later.metrics.extra = { a: 1 };
+    later.metrics.patterns['math.sum'].bytes = 1234;
+    later.metrics.patterns['math.sum'].latency.buckets[0].exemplar = 'x';
+    later.peers[0].since = 5;
+    const next = snapshot(300, [50, 280, 300, 300], { E_X: 3 });
+    expect(rowsOf(asSnapshot(later), next, 2_000)).toEqual(rowsOf(asSnapshot(known), next, 2_000));
+    expect(rowsOf(undefined, asSnapshot(later), 0)).toEqual(rowsOf(undefined, asSnapshot(known), 0));
+  });
+
   it('asSnapshot names a malformed answer', () => {
     expect(() => asSnapshot('nope')).toThrow('$zmq/metrics answered "nope"');
     expect(() => asSnapshot({ serverId: 'x' })).toThrow('no metrics.patterns');

@@ -600,6 +600,37 @@ describe('ClientEngine: losing a session', () => {
     expect(hellos(s.ch(A))).toBe(hellosBefore + 1);
   });
 
+  it('with bye-ack, a BYE from the server is answered with a BYE before the session ends; without it, with none', async () => {
+    const s = setup({ endpoints: [A] });
+    const connecting = s.engine.connect();
+    const byeAckWelcome = handshakeEnvelope(MessageType.Welcome, {
+      version: 1,
+      id: 'srv-a',
+      metadata: {},
+      heartbeat: { interval: 1_000, liveness: 3 },
+      patterns: ['echo'],
+      events: [],
+      features: ['bye-ack'],
+    });
+    s.ch(A).deliver(byeAckWelcome);
+    await connecting;
+    const byesWhenLeft: number[] = [];
+    const left = s.observer.left.bind(s.observer);
+    s.observer.left = e => {
+      byesWhenLeft.push(s.ch(A).count(MessageType.Bye));
+      left(e);
+    };
+    s.ch(A).deliver(BYE);
+    expect(s.ch(A).count(MessageType.Bye)).toBe(1);
+    expect(byesWhenLeft).toEqual([1]);
+    expect(s.observer.lefts).toEqual([expect.objectContaining({ peerId: 'srv-a', reason: 'bye' })]);
+    // A session that did not take bye-ack: its BYE gets no answer.
+    s.ch(A).deliver(welcome('srv-a', ['echo']));
+    s.ch(A).deliver(BYE);
+    expect(s.ch(A).count(MessageType.Bye)).toBe(1);
+    expect(s.observer.lefts).toHaveLength(2);
+  });
+
   it('the connection ends (transport notice): calls fail PEER_LOST (disconnect) at once, the peer leaves, one HELLO waits', async () => {
     const s = await connectedBoth();
     const a1 = request(s, 'echo', 1, { target: 'srv-a' });

@@ -619,6 +619,36 @@ describe('ServerEngine: liveness and delivery failures', () => {
     expect(s.observer.lefts).toEqual([expect.objectContaining({ peerId: 'c1', reason: 'bye' })]);
   });
 
+  it('with bye-ack, a BYE from a client is answered with a BYE before its session ends; without it, with none', async () => {
+    const s = await listening();
+    const hello: Hello = {
+      version: 1,
+      id: 'c1',
+      instance: 'i1',
+      metadata: {},
+      heartbeat: { interval: 1_000, liveness: 3 },
+      features: ['bye-ack'],
+    };
+    s.ch.deliverFrom(R1, handshakeEnvelope(MessageType.Hello, hello));
+    expect(s.ch.last()).toMatchObject({ type: MessageType.Welcome, payload: { features: ['bye-ack'] } });
+    join(s, R2, 'c2'); // offers no features
+    const byesWhenLeft: number[] = [];
+    const left = s.observer.left.bind(s.observer);
+    s.observer.left = e => {
+      byesWhenLeft.push(s.ch.count(MessageType.Bye));
+      left(e);
+    };
+    s.ch.deliverFrom(R1, controlEnvelope(MessageType.Bye));
+    expect(s.ch.of(MessageType.Bye).map(b => b.destination)).toEqual([R1]);
+    expect(byesWhenLeft).toEqual([1]);
+    s.ch.deliverFrom(R2, controlEnvelope(MessageType.Bye));
+    expect(s.ch.count(MessageType.Bye)).toBe(1);
+    expect(s.observer.lefts.map(l => [l.peerId, l.reason])).toEqual([
+      ['c1', 'bye'],
+      ['c2', 'bye'],
+    ]);
+  });
+
   it('a message with no frames pair is counted as frameCount', async () => {
     const s = await listening();
     s.ch.deliverFrames([R1, EMPTY]);

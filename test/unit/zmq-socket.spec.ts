@@ -6,7 +6,7 @@
  */
 import { Router } from 'zeromq';
 import { ZmqQueueFullError } from 'nestjs-zeromq';
-import { dataEnvelope } from '../../lib/protocol/envelopes';
+import { BYE, dataEnvelope, PING } from '../../lib/protocol/envelopes';
 import { PACK_MAX_PAYLOAD } from '../../lib/protocol/batch';
 import { MessageType } from '../../lib/protocol/frames';
 import { ZmqSocket, ZmqSocketSettings } from '../../lib/transport/zmq-socket';
@@ -103,6 +103,18 @@ test('the reader unpacks a BATCH: the layer above sees header/payload pairs', as
   expect(received).toHaveLength(1);
   expect(received[0]).toHaveLength(1 + 2 * 5);
   expect(parseEnvelopes(received[0]!, 1).map(e => e.id)).toEqual([1, 2, 3, 4, 5]);
+});
+
+test('a lone PING, then a lone BYE, each leave as a header and an empty payload frame: never as one empty frame', async () => {
+  dealer.send(PING);
+  const [, ...ping] = await router.receive();
+  dealer.send(BYE);
+  const [, ...bye] = await router.receive();
+  expect([ping, bye].map(frames => frames.map(f => f.length))).toEqual([
+    [10, 0],
+    [10, 0],
+  ]);
+  expect([ping[0]![1], bye[0]![1]]).toEqual([MessageType.Ping, MessageType.Bye]);
 });
 
 test('the queue is bounded: one more than queueLimit is a QUEUE_FULL error', () => {

@@ -95,7 +95,7 @@ export class ClientInbound implements InboundHandler<UpstreamLink> {
     let response: unknown;
     let remoteErr: unknown;
     try {
-      response = decodePayload(env.encoding, env.payload, env.id);
+      response = decodePayload(env.encoding, env.payload, env.id, link.msgpack);
       if (this.deserializer !== undefined) {
         const packet = deserializeWith(this.deserializer, response);
         [response, remoteErr] = [field(packet, 'response'), field(packet, 'err')];
@@ -136,7 +136,7 @@ export class ClientInbound implements InboundHandler<UpstreamLink> {
     }
     let err: unknown;
     try {
-      err = decodePayload(env.encoding, env.payload, env.id);
+      err = decodePayload(env.encoding, env.payload, env.id, link.msgpack);
       if (this.deserializer !== undefined) {
         const packet = deserializeWith(this.deserializer, err);
         err = field(packet, 'err') ?? field(packet, 'response') ?? packet;

@@ -248,7 +248,7 @@ export class ServerEngine<H> implements InboundHandler<Origin>, CallOutput {
     }
     let data: unknown;
     try {
-      data = this.dataOf(env);
+      data = this.dataOf(session, env);
     } catch (err) {
       this.observer.drop('payload', (err as Error).message);
       return void this.send(session, this.replies.error(env.id, malformedRequest((err as Error).message)), true);
@@ -263,15 +263,15 @@ export class ServerEngine<H> implements InboundHandler<Origin>, CallOutput {
   private onEvent(session: DownstreamSession, env: Envelope): void {
     let data: unknown;
     try {
-      data = this.dataOf(env);
+      data = this.dataOf(session, env);
     } catch (err) {
       return this.observer.drop('payload', (err as Error).message);
     }
     this.host.runEvent(env.pattern!, data, session.id, env.metadata, session.publicKey);
   }
 
-  private dataOf(env: Envelope): unknown {
-    return incomingData(env, this.deps.serializers?.deserializer);
+  private dataOf(session: DownstreamSession, env: Envelope): unknown {
+    return incomingData(env, this.deps.serializers?.deserializer, session.msgpack);
   }
 
   /** Queues an envelope; false (counted) when the queue is full. */
