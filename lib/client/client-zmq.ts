@@ -4,7 +4,9 @@ import { defer, map, merge, mergeMap, Observable, Subscriber, throwError } from 
 import { loadMsgpack } from '../common/msgpack-loader.js';
 import { TransportMonitor } from '../common/transport-monitor.js';
 import { resolveClientConfig } from '../config/client-config.js';
+import { checkEndpoint } from '../config/validate.js';
 import {
+  ZmqEndpointInfo,
   ZmqEvents,
   ZmqPeerInfo,
   ZmqPeerReply,
@@ -18,6 +20,7 @@ import { ClientEngine } from '../protocol/client/client-engine.js';
 import { ANY_SERVER, Route } from '../protocol/client/client-deps.js';
 import { dealerChannels } from '../transport/zmq-channels.js';
 import { metadataOf, peerReplies, runHot } from './client-packets.js';
+import { dnsResolver } from './dns-resolver.js';
 
 /**
  * A Nest `ClientProxy` over ZeroMQ DEALER sockets, one per server endpoint.
@@ -61,6 +64,7 @@ export class ClientZmq extends ClientProxy<ZmqEvents> {
       observer: this.monitor,
       serializers: config.serializers,
       status: status => this._status$.next(status),
+      resolve: config.resolver ?? dnsResolver,
     });
   }
 
@@ -96,6 +100,30 @@ export class ClientZmq extends ClientProxy<ZmqEvents> {
     const links = this.engine.links;
     if (links.length === 0) throw new Error('Not initialized. Please call the "connect" method first.');
     return links.map(l => l.channel.raw) as T;
+  }
+
+  /**
+   * Adds a server endpoint at run time (checked like `connect`; a name is
+   * resolved to every address). Connected at once when the client is
+   * connected, else at the next `connect()`. False when it is already there.
+   */
+  addEndpoint(endpoint: string): boolean {
+    checkEndpoint(endpoint, 'connect');
+    return this.engine.endpoints.add(endpoint);
+  }
+
+  /**
+   * Removes a server endpoint: its servers get no new request at once, and
+   * their links close (BYE) once the calls in flight on them have ended.
+   * False when the endpoint was not there.
+   */
+  removeEndpoint(endpoint: string): boolean {
+    return this.engine.endpoints.remove(endpoint);
+  }
+
+  /** The endpoints now (configured and added), each with the address endpoints it resolved to (one link each). */
+  getEndpoints(): ZmqEndpointInfo[] {
+    return this.engine.endpoints.list();
   }
 
   /** Servers with a session up now, with what they serve. */

@@ -3,6 +3,7 @@ import {
   DEFAULT_RECONNECT_INTERVAL,
   DEFAULT_RECONNECT_MAX_INTERVAL,
   DEFAULT_REQUEST_TIMEOUT,
+  DEFAULT_RESOLVE_INTERVAL,
   DEFAULT_STRATEGY,
 } from '../defaults.js';
 import { ZmqOptionsError } from '../errors/zmq.errors.js';
@@ -31,6 +32,8 @@ const CLIENT_OPTION_KEYS = [
   'strategy',
   'reconnectInterval',
   'reconnectMaxInterval',
+  'resolveInterval',
+  'resolver',
 ] as const satisfies readonly (keyof ZmqClientOptions)[];
 const everyClientKey: Exclude<keyof ZmqClientOptions, (typeof CLIENT_OPTION_KEYS)[number]> extends never
   ? true
@@ -45,6 +48,9 @@ export interface ClientConfig extends CommonConfig {
   /** `0`: no timeout. */
   readonly requestTimeout: number;
   readonly strategy: ZmqStrategy;
+  readonly resolveInterval: number;
+  /** The `resolver` option; `undefined`: DNS. */
+  readonly resolver: ((host: string) => Promise<string[]>) | undefined;
   readonly socket: Readonly<ZmqSocketSettings>;
 }
 
@@ -80,6 +86,13 @@ export function resolveClientConfig(options: ZmqClientOptions): ClientConfig {
     connectTimeout: numberOption(options.connectTimeout, DEFAULT_CONNECT_TIMEOUT, 'connectTimeout'),
     requestTimeout: numberOption(options.requestTimeout, DEFAULT_REQUEST_TIMEOUT, 'requestTimeout', true),
     strategy,
+    resolveInterval: numberOption(options.resolveInterval, DEFAULT_RESOLVE_INTERVAL, 'resolveInterval'),
+    resolver: resolverOption(options.resolver),
     socket: Object.freeze(socket),
   });
+}
+
+function resolverOption(value: unknown): ClientConfig['resolver'] {
+  if (value === undefined || typeof value === 'function') return value as ClientConfig['resolver'];
+  throw new ZmqOptionsError('resolver', '"resolver" must be a function (host) => Promise<string[]>');
 }

@@ -1,4 +1,4 @@
-import { DEFAULT_SEND_TIMEOUT } from '../defaults.js';
+import { DEFAULT_DRAIN_TIMEOUT, DEFAULT_SEND_TIMEOUT } from '../defaults.js';
 import { ZmqOptionsError } from '../errors/zmq.errors.js';
 import { ZmqServerOptions } from '../interfaces/zmq-options.interface.js';
 import { checkHandshakeMetadata } from '../protocol/handshake.js';
@@ -20,6 +20,7 @@ const SERVER_OPTION_KEYS = [
   'bind',
   'transportId',
   'sendTimeout',
+  'drainTimeout',
 ] as const satisfies readonly (keyof ZmqServerOptions)[];
 const everyServerKey: Exclude<keyof ZmqServerOptions, (typeof SERVER_OPTION_KEYS)[number]> extends never
   ? true
@@ -29,6 +30,8 @@ const everyServerKey: Exclude<keyof ZmqServerOptions, (typeof SERVER_OPTION_KEYS
 export interface ServerConfig extends CommonConfig {
   readonly endpoints: readonly string[];
   readonly transportId: symbol | undefined;
+  /** `0`: no drain, BYE at once. */
+  readonly drainTimeout: number;
   readonly socket: Readonly<ZmqSocketSettings>;
 }
 
@@ -54,6 +57,7 @@ export function resolveServerConfig(options: ZmqServerOptions): ServerConfig {
     ...common,
     endpoints: Object.freeze(endpoints),
     transportId: options.transportId,
+    drainTimeout: numberOption(options.drainTimeout, DEFAULT_DRAIN_TIMEOUT, 'drainTimeout', true),
     socket: Object.freeze(socket),
   });
 }

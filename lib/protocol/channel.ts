@@ -44,8 +44,17 @@ export interface Channel {
   close(): Promise<void>;
 }
 
+/** How a client channel reconnects. */
+export interface ConnectOptions {
+  /**
+   * Its server just left: reconnect every FAST_RECONNECT_MS at most instead
+   * of the configured backoff (a fresh channel also starts that backoff afresh).
+   */
+  readonly fastReconnect?: boolean;
+}
+
 /** Opens a client channel connected to one server endpoint. */
-export type ConnectChannel = (endpoint: string, handlers: ChannelHandlers) => Channel;
+export type ConnectChannel = (endpoint: string, handlers: ChannelHandlers, options?: ConnectOptions) => Channel;
 
 /** A server channel and the endpoints it bound, `*` ports resolved. */
 export interface BoundChannel {
@@ -61,6 +70,8 @@ export interface SessionObserver {
   joined(event: ZmqPeerEvent): void;
   left(event: ZmqPeerEvent): void;
   refused(event: ZmqPeerRefusedEvent): void;
+  /** Client only: a server said DRAIN (docs/PROTOCOL.md §5.7). */
+  draining?(event: ZmqPeerEvent): void;
   /** Counts `n` dropped envelopes or messages by reason. */
   drop(reason: DropCounterKey, detail: string, n?: number): void;
   warn(message: string): void;

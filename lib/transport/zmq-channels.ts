@@ -1,5 +1,6 @@
 import { ZmqBindError } from '../errors/zmq.errors.js';
-import type { BindChannel, ChannelHandlers, ConnectChannel, SendFailure } from '../protocol/channel.js';
+import type { BindChannel, ChannelHandlers, ConnectChannel, ConnectOptions, SendFailure } from '../protocol/channel.js';
+import { FAST_RECONNECT_MS } from '../protocol/limits.js';
 import { ZmqSocket, ZmqSocketSettings } from './zmq-socket.js';
 
 /** zeromq errors become the engines' {@link SendFailure}: no errno outside lib/transport/. */
@@ -24,10 +25,23 @@ function isDisconnectNotice(frames: Buffer[]): boolean {
   return frames.length === 2 && frames[1]!.length === 0;
 }
 
+/**
+ * A DEALER's settings for one endpoint: IPv6 on for a bracketed address, and
+ * the backoff capped at FAST_RECONNECT_MS while its server is expected back.
+ */
+function dealerSettings(settings: ZmqSocketSettings, endpoint: string, options?: ConnectOptions): ZmqSocketSettings {
+  const ipv6 = endpoint.includes('[');
+  if (options?.fastReconnect !== true) return ipv6 ? { ...settings, ipv6 } : settings;
+  const first = Math.min(settings.reconnectInterval ?? FAST_RECONNECT_MS, FAST_RECONNECT_MS);
+  return { ...settings, ipv6, reconnectInterval: first, reconnectMaxInterval: FAST_RECONNECT_MS };
+}
+
 /** Client channels: one DEALER per server endpoint. */
 export function dealerChannels(settings: ZmqSocketSettings): ConnectChannel {
-  return (endpoint, handlers) => {
-    const socket = ZmqSocket.dealer(settings, (envs, dest, err) => handlers.sendFailed(failureOf(err), envs, dest));
+  return (endpoint, handlers, options) => {
+    const socket = ZmqSocket.dealer(dealerSettings(settings, endpoint, options), (envs, dest, err) =>
+      handlers.sendFailed(failureOf(err), envs, dest),
+    );
     try {
       socket.connect(endpoint);
     } catch (err) {

@@ -19,6 +19,8 @@ export interface ZmqSocketSettings {
   /** DEALER only: first and longest wait between reconnect tries, in ms. */
   reconnectInterval?: number;
   reconnectMaxInterval?: number;
+  /** DEALER only: connect to IPv6 addresses too. */
+  ipv6?: boolean;
   queueLimit: number;
   maxBatch: number;
   maxBatchBytes: number;
@@ -101,6 +103,7 @@ export class ZmqSocket implements Channel {
       receiveHighWaterMark: settings.receiveHighWaterMark,
       maxMessageSize: settings.maxFrameSize,
       immediate: true,
+      ...(settings.ipv6 === true ? { ipv6: true } : {}),
       ...(settings.reconnectInterval !== undefined ? { reconnectInterval: settings.reconnectInterval } : {}),
       ...(settings.reconnectMaxInterval !== undefined ? { reconnectMaxInterval: settings.reconnectMaxInterval } : {}),
     });

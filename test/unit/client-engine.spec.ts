@@ -165,7 +165,7 @@ describe('ClientEngine: handshake', () => {
         instance: `inst/${slot}`,
         metadata: { role: 'test' },
         heartbeat: HB,
-        features: ['deadline', 'bye-ack'],
+        features: ['deadline', 'bye-ack', 'drain'],
       });
     }
     expect(s.status.values).toEqual([]);
@@ -609,16 +609,21 @@ describe('ClientEngine: losing a session', () => {
     expect(s.observer.joins).toHaveLength(2);
   });
 
-  it('heartbeat timeout: PINGs first, then PEER_LOST (timeout) and exactly one HELLO', async () => {
+  it('heartbeat timeout: PINGs first, then PEER_LOST (timeout) and exactly one HELLO, on a fresh fast-reconnecting channel', async () => {
     const s = await connectedOne();
     const r = request(s, 'echo');
-    const sentBefore = s.ch(A).sent.length;
+    const old = s.ch(A);
+    const sentBefore = old.sent.length;
     for (let i = 0; i < 40 && s.observer.lefts.length === 0; i++) s.time.advance(25);
     expect(s.observer.lefts).toEqual([expect.objectContaining({ peerId: 'srv-a', reason: 'timeout' })]);
-    const types = s.ch(A).typesSince(sentBefore);
+    const types = old.typesSince(sentBefore);
     expect(types.filter(t => t === MessageType.Ping).length).toBeGreaterThanOrEqual(1);
-    expect(types.filter(t => t === MessageType.Hello)).toHaveLength(1);
-    expect(types.at(-1)).toBe(MessageType.Hello);
+    expect(types.filter(t => t === MessageType.Hello)).toHaveLength(0);
+    const fresh = s.ch(A);
+    expect(fresh).not.toBe(old);
+    expect(old.isClosed).toBe(true);
+    expect(s.net.options.get(fresh)).toEqual({ fastReconnect: true });
+    expect(fresh.sent.map(e => e.type)).toEqual([MessageType.Hello]);
     expect(r.packets).toEqual([
       { err: expect.objectContaining({ code: ZmqErrorCode.PEER_LOST, reason: 'timeout' }), isDisposed: true },
     ]);

@@ -8,6 +8,7 @@ import { BYE } from '../envelopes.js';
 import {
   BYE_ACK_FEATURE,
   DEADLINE_FEATURE,
+  DRAIN_FEATURE,
   handshakeEnvelope,
   hasFeature,
   type HeartbeatSettings,
@@ -20,24 +21,30 @@ import type { LivenessState } from '../liveness.js';
  * The session state of one link (docs/PROTOCOL.md §11.1, client table):
  * - `handshaking`: no session; a HELLO was queued at `helloAt`;
  * - `ready`: the server's WELCOME arrived, requests may go out;
+ * - `draining`: the server said DRAIN (§5.7): the session is up and the calls
+ *   in flight get their replies, but new requests go elsewhere while another
+ *   server can take them;
  * - `refused`: the server refused the handshake (or speaks another version);
  * - `closing`: the client said BYE and waits for the server's answering BYE (`bye-ack`);
  * - `closed`: the client closed; nothing goes out any more.
  */
 export type LinkState =
   | { readonly kind: 'handshaking'; readonly helloAt: number }
-  | {
-      readonly kind: 'ready';
-      readonly welcome: Welcome;
-      readonly serves: ReadonlySet<string>;
-      readonly handles: ReadonlySet<string>;
-      readonly msgpack: boolean;
-      readonly deadlines: boolean;
-      readonly byeAck: boolean;
-    }
+  | ({ readonly kind: 'ready' } & LinkSession)
+  | ({ readonly kind: 'draining' } & LinkSession)
   | { readonly kind: 'refused'; readonly error: ZmqError }
   | { readonly kind: 'closing'; readonly acknowledged: () => void }
   | { readonly kind: 'closed' };
+
+/** A session, as the server's WELCOME set it up. */
+export interface LinkSession {
+  readonly welcome: Welcome;
+  readonly serves: ReadonlySet<string>;
+  readonly handles: ReadonlySet<string>;
+  readonly msgpack: boolean;
+  readonly deadlines: boolean;
+  readonly byeAck: boolean;
+}
 
 /** What a link's HELLO says (docs/PROTOCOL.md §4.1). */
 export interface HelloSettings {
@@ -62,7 +69,12 @@ export function helloFor(settings: HelloSettings, slot: number): OutEnvelope {
     instance: `${settings.instance}/${slot}`,
     metadata: { ...metadata },
     heartbeat,
-    features: [DEADLINE_FEATURE, BYE_ACK_FEATURE, ...(settings.msgpack === true ? [MSGPACK_FEATURE] : [])],
+    features: [
+      DEADLINE_FEATURE,
+      BYE_ACK_FEATURE,
+      DRAIN_FEATURE,
+      ...(settings.msgpack === true ? [MSGPACK_FEATURE] : []),
+    ],
   });
 }
 
@@ -93,13 +105,25 @@ export class UpstreamLink implements LivenessState {
     return this.current;
   }
 
-  /** The server's WELCOME while a session is up. */
-  get welcome(): Welcome | undefined {
-    return this.current.kind === 'ready' ? this.current.welcome : undefined;
+  /** The session while one is up (ready or draining). */
+  private get session(): LinkSession | undefined {
+    const state = this.current;
+    return state.kind === 'ready' || state.kind === 'draining' ? state : undefined;
   }
 
+  /** The server's WELCOME while a session is up (ready or draining). */
+  get welcome(): Welcome | undefined {
+    return this.session?.welcome;
+  }
+
+  /** A session is up and the server takes new requests. */
   get isReady(): boolean {
     return this.current.kind === 'ready';
+  }
+
+  /** The server said DRAIN: it finishes what it has and takes new requests only when no other server can. */
+  get isDraining(): boolean {
+    return this.current.kind === 'draining';
   }
 
   get refusal(): ZmqError | undefined {
@@ -108,22 +132,29 @@ export class UpstreamLink implements LivenessState {
 
   /** Whether this session's WELCOME accepted MessagePack: object payloads go as encoding 4. */
   get msgpack(): boolean {
-    return this.current.kind === 'ready' && this.current.msgpack;
+    return this.session?.msgpack === true;
   }
 
   /** Whether this session's WELCOME accepted `bye-ack`: a BYE is answered with a BYE, both ways. */
   get byeAck(): boolean {
-    return this.current.kind === 'ready' && this.current.byeAck;
+    return this.session?.byeAck === true;
   }
 
   /** Whether this session's WELCOME accepted deadlines: requests carry the caller's remaining time. */
   get deadlines(): boolean {
-    return this.current.kind === 'ready' && this.current.deadlines;
+    return this.session?.deadlines === true;
   }
 
   /** Whether a session is up and the server serves (`serves`) or handles (`handles`) the pattern. */
   offers(pattern: string, kind: 'serves' | 'handles'): boolean {
-    return this.current.kind === 'ready' && this.current[kind].has(pattern);
+    return this.session?.[kind].has(pattern) === true;
+  }
+
+  /** The server said DRAIN: true when the link was ready (it is draining from here). */
+  drain(): boolean {
+    if (this.current.kind !== 'ready') return false;
+    this.current = { ...this.current, kind: 'draining' };
+    return true;
   }
 
   /** Queues HELLO; from here the link is handshaking. */
@@ -145,7 +176,7 @@ export class UpstreamLink implements LivenessState {
 
   /** The server welcomed us: `joined` when the session is new, `renewed` when one was up. */
   welcomed(welcome: Welcome, now: number): 'joined' | 'renewed' {
-    const renewed = this.current.kind === 'ready';
+    const renewed = this.session !== undefined;
     this.current = {
       kind: 'ready',
       welcome,
@@ -182,8 +213,9 @@ export class UpstreamLink implements LivenessState {
    * happens to this process next.
    */
   async close(scheduler: Scheduler, waitMs: number): Promise<void> {
-    if (this.current.kind === 'ready') {
-      const awaitAnswer = this.current.byeAck;
+    const session = this.session;
+    if (session !== undefined) {
+      const awaitAnswer = session.byeAck;
       if (this.trySend(BYE, true) && awaitAnswer) {
         await settleWithin(scheduler, waitMs, acknowledged => (this.current = { kind: 'closing', acknowledged }));
       }
@@ -204,7 +236,7 @@ export class UpstreamLink implements LivenessState {
     }
   }
 
-  /** The peer as `getPeers()` lists it (only while ready). */
+  /** The peer as `getPeers()` lists it (only while a session is up). */
   info(): ZmqPeerInfo {
     const welcome = this.welcome!;
     return {

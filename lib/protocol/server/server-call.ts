@@ -14,6 +14,8 @@ export interface CallOutput {
   readonly queueLimit: number;
   /** Queues an envelope; false when the queue is full (`final`: the last one of a call, which has a reserve). */
   send(session: DownstreamSession, env: OutEnvelope, final?: boolean): boolean;
+  /** Told after a call ended, whichever way (a draining server waits for the last). */
+  ended?(): void;
 }
 
 /**
@@ -87,6 +89,7 @@ export class ServerCall {
     this.out.deadlines.unwatch(this);
     this.session.calls.delete(this.id);
     this.subscription?.unsubscribe();
+    this.out.ended?.();
   }
 
   private next(value: unknown): void {
@@ -134,6 +137,7 @@ export class ServerCall {
     this.out.deadlines.unwatch(this);
     this.session.calls.delete(this.id);
     this.out.send(this.session, last, true);
+    this.out.ended?.();
   }
 }
 

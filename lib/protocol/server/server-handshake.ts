@@ -2,9 +2,11 @@ import { ZmqErrorCode, ZmqHandshakeRefusedError, ZmqVersionMismatchError } from 
 import type { ZmqPeerLeftReason } from '../../interfaces/zmq-events.interface.js';
 import type { SessionObserver } from '../channel.js';
 import { decodePayload } from '../codec.js';
+import { DRAIN } from '../envelopes.js';
 import { Envelope, MessageType, OutEnvelope } from '../frames.js';
 import {
   BYE_ACK_FEATURE,
+  DRAIN_FEATURE,
   handshakeEnvelope,
   hasFeature,
   Hello,
@@ -37,6 +39,8 @@ export interface HandshakeHost {
   served(): { patterns: string[]; events: string[] };
   sendRouted(routingId: Buffer, env: OutEnvelope): void;
   endSession(session: DownstreamSession, reason: ZmqPeerLeftReason): void;
+  /** Whether the server is draining: a client it welcomes now is told DRAIN at once (§5.7). */
+  draining?(): boolean;
 }
 
 /**
@@ -148,6 +152,7 @@ export class ServerHandshake {
       lastPing: this.host.now(),
       msgpack: accepted.includes(MSGPACK_FEATURE),
       byeAck: accepted.includes(BYE_ACK_FEATURE),
+      drain: accepted.includes(DRAIN_FEATURE),
     };
     if (this.sendWelcome(routingId, session, accepted)) observer.joined(sessionEvent(session));
   }
@@ -164,6 +169,7 @@ export class ServerHandshake {
     }
     if (session !== undefined) this.host.sessions.add(session);
     this.host.sendRouted(routingId, welcome);
+    if (features.includes(DRAIN_FEATURE) && this.host.draining?.() === true) this.host.sendRouted(routingId, DRAIN);
     return true;
   }
 

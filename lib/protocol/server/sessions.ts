@@ -17,6 +17,8 @@ export interface DownstreamSession extends LivenessState {
   readonly msgpack: boolean;
   /** The session took `bye-ack`: a BYE is answered with a BYE, both ways. */
   readonly byeAck: boolean;
+  /** The session took `drain`: a closing server tells it DRAIN before BYE (§5.7). */
+  readonly drain: boolean;
 }
 
 /** The sessions of a server, by connection (routing id) and by client id. */
