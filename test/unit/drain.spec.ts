@@ -2,7 +2,7 @@
  * Graceful drain (docs/PROTOCOL.md §5.7), server side, over a fake channel and
  * the manual clock: DRAIN first, the calls in progress finish, then BYE.
  */
-import { dataEnvelope } from '../../lib/protocol/envelopes';
+import { dataEnvelope, DRAIN } from '../../lib/protocol/envelopes';
 import { encodePattern, MessageType, Metadata, OutEnvelope } from '../../lib/protocol/frames';
 import { BYE_ACK_FEATURE, DRAIN_FEATURE, handshakeEnvelope } from '../../lib/protocol/handshake';
 import type { ServerCall } from '../../lib/protocol/server/server-call';
@@ -88,17 +88,20 @@ describe('Drain, server side (§5.7)', () => {
     expect((s.ch.to(R2).at(-1)!.payload as { features?: string[] }).features ?? []).not.toContain(DRAIN_FEATURE);
   });
 
-  it('MUST 2: close() tells DRAIN first, lets the call in progress finish, then says BYE', async () => {
+  it('MUST 2: close() tells DRAIN first, serves until the answer came and the calls in progress finished, then says BYE', async () => {
     const s = await listening();
     join(s, R1, 'c1');
     s.ch.deliverFrom(R1, request(7));
     const closed = s.engine.close();
     expect(s.engine.state.kind).toBe('draining');
     expect(typesTo(s, R1).at(-1)).toBe(MessageType.Drain);
-    // A request that crossed the DRAIN on the wire is still served.
-    s.ch.deliverFrom(R1, request(8));
-    expect(s.host.calls.map(c => c.id)).toEqual([7, 8]);
     s.host.calls[0]!.respond('seven');
+    await flush();
+    // No call in progress, but the client has not answered: a request of its may still be on the way.
+    expect(s.engine.state.kind).toBe('draining');
+    s.ch.deliverFrom(R1, request(8));
+    s.ch.deliverFrom(R1, DRAIN);
+    expect(s.host.calls.map(c => c.id)).toEqual([7, 8]);
     await flush();
     expect(s.engine.state.kind).toBe('draining');
     s.host.calls[1]!.respond('eight');
@@ -148,8 +151,14 @@ describe('Drain, server side (§5.7)', () => {
     const closed = s.engine.close();
     s.ch.deliverFrom(R2, hello('late', [DRAIN_FEATURE]));
     expect(typesTo(s, R2)).toEqual([MessageType.Welcome, MessageType.Drain]);
+    s.ch.deliverFrom(R1, DRAIN);
     s.host.calls[0]!.respond(1);
     await flush();
+    // The late client's answer is awaited too.
+    expect(s.engine.state.kind).toBe('draining');
+    s.ch.deliverFrom(R2, DRAIN);
+    await flush();
+    expect(s.engine.state.kind).toBe('closing');
     s.time.advance(2_000);
     await closed;
   });
@@ -158,6 +167,7 @@ describe('Drain, server side (§5.7)', () => {
     const idle = await listening();
     join(idle, R1, 'c1');
     const closed = idle.engine.close();
+    idle.ch.deliverFrom(R1, DRAIN);
     await flush();
     expect(typesTo(idle, R1).slice(-2)).toEqual([MessageType.Drain, MessageType.Bye]);
     idle.time.advance(2_000);
@@ -173,11 +183,35 @@ describe('Drain, server side (§5.7)', () => {
     await closedZero;
   });
 
+  it('MUST 8: a client that leaves while the server drains is not waited for', async () => {
+    const s = await listening();
+    join(s, R1, 'c1');
+    join(s, R2, 'c2');
+    const closed = s.engine.close();
+    s.ch.deliverFrom(R1, DRAIN);
+    await flush();
+    expect(s.engine.state.kind).toBe('draining');
+    s.ch.deliverFrom(R2, dataEnvelope(MessageType.Bye, 0, undefined, MAX));
+    await flush();
+    expect(s.engine.state.kind).toBe('closing');
+    s.time.advance(2_000);
+    await closed;
+  });
+
+  it('a DRAIN from a client while the server is not draining is counted as unexpected', async () => {
+    const s = await listening();
+    join(s, R1, 'c1');
+    s.ch.deliverFrom(R1, DRAIN);
+    expect(s.observer.drops.map(d => d.reason)).toEqual(['unexpected']);
+    expect(s.engine.state.kind).toBe('listening');
+  });
+
   it('a second close() waits for the first', async () => {
     const s = await listening();
     join(s, R1, 'c1');
     s.ch.deliverFrom(R1, request(1));
     const first = s.engine.close();
+    s.ch.deliverFrom(R1, DRAIN);
     let secondDone = false;
     const second = s.engine.close().then(() => (secondDone = true));
     await flush();

@@ -308,6 +308,8 @@ describe('ClientEngine: DRAIN (§5.7)', () => {
     let c = call(s);
     if (c.ch !== a) c = call(s);
     a.deliver(DRAIN);
+    // Answered at once: everything sent before has reached the server when it reads the answer.
+    expect(a.last().type).toBe(MessageType.Drain);
     expect(s.observer.drainings.map(e => e.peerId)).toEqual(['srv-10.0.0.1']);
     for (let i = 0; i < 4; i++) expect(call(s).ch).not.toBe(a);
     expect(s.engine.peers().map(p => p.peerId)).toEqual(['srv-10.0.0.2']);

@@ -1,6 +1,7 @@
 import type { ZmqEndpointInfo } from '../../interfaces/zmq-events.interface.js';
 import type { ChannelHandlers, ConnectChannel, SessionObserver } from '../channel.js';
 import type { Clock, Scheduler } from '../clock.js';
+import { DRAIN } from '../envelopes.js';
 import type { Welcome } from '../handshake.js';
 import { DEFAULT_RESOLVE_INTERVAL } from '../../defaults.js';
 import { BYE_ACK_WAIT_MS, RETIRE_WAIT_MS, RETURN_WINDOW_MS } from '../limits.js';
@@ -115,10 +116,15 @@ export class EndpointManager {
     if (this.running && !this.retiring.has(link)) this.refresh(link, true);
   }
 
-  /** The server of `link` said DRAIN: no new requests for it while another server can take them. */
+  /**
+   * The server of `link` said DRAIN: answer it (what we sent before has then
+   * reached the server), and no new requests for it while another server can take them.
+   */
   draining(link: UpstreamLink): void {
     const welcome = link.welcome;
-    if (welcome === undefined || !link.drain()) return;
+    if (welcome === undefined) return;
+    link.trySend(DRAIN, true);
+    if (!link.drain()) return;
     this.host.pool.update(link);
     this.host.observer.draining?.(link.event(welcome));
   }

@@ -2,7 +2,7 @@ import { ZmqErrorCode } from '../../errors/zmq.errors.js';
 import type { ZmqPeerInfo, ZmqPeerLeftReason } from '../../interfaces/zmq-events.interface.js';
 import type { Channel, ChannelHandlers, SendFailure, SessionObserver } from '../channel.js';
 import { Clock, monotonicClock, realScheduler, Scheduler } from '../clock.js';
-import { BYE, DRAIN, PING, PONG } from '../envelopes.js';
+import { BYE, PING, PONG } from '../envelopes.js';
 import { MSGPACK_FEATURE } from '../msgpack.js';
 import { incomingData } from '../packet-codec.js';
 import { Envelope, MalformedError, MessageType, OutEnvelope } from '../frames.js';
@@ -84,7 +84,7 @@ export class ServerEngine<H> implements InboundHandler<Origin>, CallOutput {
       served: () => this.host.served(),
       sendRouted: (routingId, env) => this.sendRouted(routingId, env),
       endSession: (session, reason) => this.endSession(session, reason),
-      draining: () => this.current.kind === 'draining',
+      draining: key => this.current.kind === 'draining' && this.current.drain.awaitAnswer(key),
     });
   }
 
@@ -122,11 +122,7 @@ export class ServerEngine<H> implements InboundHandler<Origin>, CallOutput {
     this.liveness.start();
   }
 
-  /**
-   * Drains (§5.7: DRAIN; calls in progress finish, up to `drainTimeout`), says BYE
-   * to every client and ends its calls, waits (at most BYE_ACK_WAIT_MS) for the
-   * answering BYEs (`bye-ack`) so each has ours before this process may exit, closes.
-   */
+  /** Drains (§5.7, up to `drainTimeout`), says BYE and ends every call, awaits the answering BYEs (§9), closes. */
   async close(): Promise<void> {
     if (this.current.kind === 'binding') await this.binding?.catch(() => undefined);
     if (this.current.kind !== 'listening') return this.closing;
@@ -134,9 +130,8 @@ export class ServerEngine<H> implements InboundHandler<Origin>, CallOutput {
   }
 
   private async drainAndClose(channel: Channel, endpoints: readonly string[]): Promise<void> {
-    const drain = new DrainWait(() => this.sessions.inFlight());
+    const drain = DrainWait.tell(this.sessions, this.send.bind(this));
     this.current = { kind: 'draining', channel, endpoints, drain };
-    for (const session of this.sessions.values()) if (session.drain) this.send(session, DRAIN);
     await drain.wait(this.scheduler, this.config.drainTimeout ?? 0);
     this.liveness.stop();
     const byes = sayByeToAll(this.sessions.values(), this.send.bind(this), s => this.endSession(s, 'bye'));
@@ -182,9 +177,9 @@ export class ServerEngine<H> implements InboundHandler<Origin>, CallOutput {
     return openChannel(this.current) !== undefined;
   }
 
-  /** A call ended (CallOutput): a draining server may be waiting for its last. */
+  /** A call or session ended (CallOutput): a draining server may be waiting for its last. */
   ended(): void {
-    if (this.current.kind === 'draining') this.current.drain.callEnded();
+    if (this.current.kind === 'draining') this.current.drain.changed();
   }
 
   malformed(from: Origin, err: MalformedError, header: Buffer): void {
@@ -222,6 +217,7 @@ export class ServerEngine<H> implements InboundHandler<Origin>, CallOutput {
     if (!this.sessions.remove(session)) return;
     for (const call of [...session.calls.values()]) call.cancel();
     this.observer.left(sessionEvent(session, reason));
+    this.ended();
   }
 
   private dispatch(session: DownstreamSession, env: Envelope): void {
@@ -237,6 +233,9 @@ export class ServerEngine<H> implements InboundHandler<Origin>, CallOutput {
         return;
       case MessageType.Pong:
         return;
+      case MessageType.Drain: // the client's answer (§5.7)
+        if (this.current.kind === 'draining') return this.current.drain.answered(session.key);
+        return this.observer.drop('unexpected', 'DRAIN from a client while not draining');
       case MessageType.Bye:
         // Answer it (`bye-ack`): the client may be waiting for that before it closes and exits.
         if (session.byeAck) this.send(session, BYE);

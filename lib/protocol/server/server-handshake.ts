@@ -39,8 +39,8 @@ export interface HandshakeHost {
   served(): { patterns: string[]; events: string[] };
   sendRouted(routingId: Buffer, env: OutEnvelope): void;
   endSession(session: DownstreamSession, reason: ZmqPeerLeftReason): void;
-  /** Whether the server is draining: a client it welcomes now is told DRAIN at once (§5.7). */
-  draining?(): boolean;
+  /** Whether the server drains (§5.7): a client it welcomes now, on `key`, is told DRAIN and its answer awaited. */
+  draining?(key: string): boolean;
 }
 
 /**
@@ -169,7 +169,8 @@ export class ServerHandshake {
     }
     if (session !== undefined) this.host.sessions.add(session);
     this.host.sendRouted(routingId, welcome);
-    if (features.includes(DRAIN_FEATURE) && this.host.draining?.() === true) this.host.sendRouted(routingId, DRAIN);
+    if (features.includes(DRAIN_FEATURE) && this.host.draining?.(routingId.toString('latin1')) === true)
+      this.host.sendRouted(routingId, DRAIN);
     return true;
   }
 
