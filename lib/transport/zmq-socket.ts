@@ -60,6 +60,8 @@ export class ZmqSocket implements Channel {
   private scheduled = false;
   private writing = false;
   private closed = false;
+  /** Envelopes of the batch `raw.send()` is writing now. */
+  private sending = 0;
   private idleWaiters: Array<() => void> = [];
   private readonly flushCallback = () => {
     this.scheduled = false;
@@ -120,9 +122,13 @@ export class ZmqSocket implements Channel {
     this.raw.connect(endpoint);
   }
 
-  /** Envelopes waiting to be written. */
+  /**
+   * Envelopes waiting to be written, the batch being written included: a
+   * DEALER with ZMQ_IMMEDIATE holds it until a connection is up, so a HELLO
+   * counts as waiting until libzmq has taken it (docs/PROTOCOL.md §9).
+   */
   get queued(): number {
-    return this.queue.length - this.head;
+    return this.queue.length - this.head + this.sending;
   }
 
   get isClosed(): boolean {
@@ -172,11 +178,14 @@ export class ZmqSocket implements Channel {
         this.compact();
         const frames: Array<Buffer | string> = destination === undefined ? [] : [destination];
         appendEnvelopeFrames(batch, frames);
+        this.sending = batch.length;
         try {
           await this.raw.send(frames);
         } catch (err) {
           if (this.closed) break;
           this.onSendError(batch, destination, err);
+        } finally {
+          this.sending = 0;
         }
       }
     } finally {

@@ -12,6 +12,7 @@ import type { UpstreamLink } from '../../lib/protocol/client/upstream-link';
 import { BYE, controlEnvelope, dataEnvelope, errorEnvelope, PING, PONG } from '../../lib/protocol/envelopes';
 import { encodeMetadata, Flag, MessageType, OutEnvelope } from '../../lib/protocol/frames';
 import { handshakeEnvelope, refusalEnvelope } from '../../lib/protocol/handshake';
+import { FAST_RECONNECT_MS } from '../../lib/protocol/limits';
 import {
   FakeChannel,
   FakeConnector,
@@ -575,13 +576,14 @@ describe('ClientEngine: calls', () => {
 });
 
 describe('ClientEngine: losing a session', () => {
-  it('BYE: the calls on that link fail with PEER_LOST (bye), the peer leaves, no HELLO right away', async () => {
+  it('BYE: the calls on that link fail with PEER_LOST (bye), the peer leaves, a fresh fast-reconnecting channel says HELLO', async () => {
     const s = await connectedBoth();
     const a1 = request(s, 'echo', 1, { target: 'srv-a' });
     const a2 = request(s, 'echo', 2, { target: 'srv-a' });
     const b1 = request(s, 'echo', 3, { target: 'srv-b' });
-    const hellosBefore = hellos(s.ch(A));
-    s.ch(A).deliver(BYE);
+    const old = s.ch(A);
+    const hellosBefore = hellos(old);
+    old.deliver(BYE);
     for (const r of [a1, a2]) {
       expect(r.packets).toHaveLength(1);
       expect(r.packets[0]!.err).toBeInstanceOf(ZmqPeerLostError);
@@ -591,12 +593,20 @@ describe('ClientEngine: losing a session', () => {
     expect(s.observer.lefts).toEqual([
       { peerId: 'srv-a', direction: 'upstream', endpoint: A, metadata: { zone: 'eu' }, reason: 'bye' },
     ]);
-    expect(hellos(s.ch(A))).toBe(hellosBefore);
+    expect(hellos(old)).toBe(hellosBefore);
+    expect(old.isClosed).toBe(true);
     expect(s.status.values).toEqual(['connected']); // srv-b is still there
     expect(s.engine.peers().map(p => p.peerId)).toEqual(['srv-b']);
-    // The next retry tick asks again.
-    s.time.advance(100);
-    expect(hellos(s.ch(A))).toBe(hellosBefore + 1);
+    // The fresh channel's HELLO waits for the connection; once libzmq took it, it is retried every FAST_RECONNECT_MS.
+    const fresh = s.ch(A);
+    expect(s.net.options.get(fresh)).toEqual({ fastReconnect: true });
+    expect(hellos(fresh)).toBe(1);
+    fresh.queued = 1;
+    s.time.advance(FAST_RECONNECT_MS);
+    expect(hellos(fresh)).toBe(1);
+    fresh.queued = 0;
+    s.time.advance(FAST_RECONNECT_MS);
+    expect(hellos(fresh)).toBe(2);
   });
 
   it('losing the last server reports reconnecting; a new WELCOME joins it again', async () => {

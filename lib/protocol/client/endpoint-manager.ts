@@ -4,7 +4,7 @@ import type { Clock, Scheduler } from '../clock.js';
 import { DRAIN } from '../envelopes.js';
 import type { Welcome } from '../handshake.js';
 import { DEFAULT_RESOLVE_INTERVAL } from '../../defaults.js';
-import { BYE_ACK_WAIT_MS, RETIRE_WAIT_MS, RETURN_WINDOW_MS } from '../limits.js';
+import { BYE_ACK_WAIT_MS, FAST_RECONNECT_MS, RETIRE_WAIT_MS, RETURN_WINDOW_MS } from '../limits.js';
 import type { ClientEngineConfig } from './client-deps.js';
 import { diffEndpoints, EndpointTarget, targetOf } from './endpoint-set.js';
 import type { LinkPool } from './link-pool.js';
@@ -48,6 +48,7 @@ export class EndpointManager {
   private readonly fastUntil = new Map<UpstreamLink, number>();
   private readonly retiring = new Map<UpstreamLink, number>();
   private tickTimer: unknown = undefined;
+  private tickDelay = 0;
   private resolveTimer: unknown = undefined;
   private generation = 0;
   private closing: Promise<unknown> = Promise.resolve();
@@ -212,6 +213,7 @@ export class EndpointManager {
     // `link` is read only when a message arrives, which is never during this call.
     const link: UpstreamLink = new UpstreamLink(endpoint, channel, helloFor(this.host.config, slot), observer);
     if (fast) this.fastUntil.set(link, clock.now() + RETURN_WINDOW_MS);
+    if (fast && this.running && this.tickDelay > FAST_RECONNECT_MS) this.armTick();
     // It waits in the writer until the connection is up (ZMQ_IMMEDIATE).
     link.sendHello(clock.now());
     return link;
@@ -264,6 +266,9 @@ export class EndpointManager {
   /** Every heartbeat interval: HELLO again where no session is (§9), retired links closed, fast windows ended. */
   private armTick(): void {
     const interval = this.host.config.heartbeat.interval;
+    // A fast-reconnecting link also says HELLO that often: one its DEALER sent to the closing server is lost.
+    this.tickDelay = this.fastUntil.size > 0 ? Math.min(interval, FAST_RECONNECT_MS) : interval;
+    this.host.scheduler.clearTimeout(this.tickTimer);
     this.tickTimer = this.host.scheduler.setTimeout(() => {
       const now = this.host.clock.now();
       for (const [link, deadline] of [...this.retiring]) {
@@ -273,9 +278,10 @@ export class EndpointManager {
         if (link.welcome !== undefined) this.fastUntil.delete(link);
         else if (fastWindowOver(this.view(link), now)) this.refresh(link, false);
       }
-      for (const link of this.host.pool.all) link.retryHello(now, interval);
+      for (const link of this.host.pool.all)
+        link.retryHello(now, this.fastUntil.has(link) ? FAST_RECONNECT_MS : interval);
       this.armTick();
-    }, interval);
+    }, this.tickDelay);
   }
 
   /** Every `resolveInterval`, the names are resolved again. */
