@@ -3,7 +3,16 @@
  * the manual clock: DRAIN first, the calls in progress finish, then BYE.
  */
 import { dataEnvelope, DRAIN } from '../../lib/protocol/envelopes';
-import { encodePattern, MessageType, Metadata, OutEnvelope } from '../../lib/protocol/frames';
+import {
+  decodeEnvelope,
+  EMPTY,
+  encodeHeader,
+  encodePattern,
+  MalformedError,
+  MessageType,
+  Metadata,
+  OutEnvelope,
+} from '../../lib/protocol/frames';
 import { BYE_ACK_FEATURE, DRAIN_FEATURE, handshakeEnvelope } from '../../lib/protocol/handshake';
 import type { ServerCall } from '../../lib/protocol/server/server-call';
 import type { ServerEngineConfig, ServerHost } from '../../lib/protocol/server/server-deps';
@@ -80,7 +89,7 @@ async function flush(): Promise<void> {
 }
 
 describe('Drain, server side (§5.7)', () => {
-  it('MUST 1: the WELCOME accepts `drain` only when the HELLO offers it', async () => {
+  it('§5.7 D1: the WELCOME accepts `drain` only when the HELLO offers it', async () => {
     const s = await listening();
     join(s, R1, 'c1');
     join(s, R2, 'c2', []);
@@ -88,7 +97,7 @@ describe('Drain, server side (§5.7)', () => {
     expect((s.ch.to(R2).at(-1)!.payload as { features?: string[] }).features ?? []).not.toContain(DRAIN_FEATURE);
   });
 
-  it('MUST 2: close() tells DRAIN first, serves until the answer came and the calls in progress finished, then says BYE', async () => {
+  it('§5.7 D2, D3: close() tells DRAIN first, serves until the answer came and the calls in progress finished, then says BYE', async () => {
     const s = await listening();
     join(s, R1, 'c1');
     s.ch.deliverFrom(R1, request(7));
@@ -113,7 +122,7 @@ describe('Drain, server side (§5.7)', () => {
     expect(s.engine.state.kind).toBe('idle');
   });
 
-  it('MUST 3: at drainTimeout the calls still in progress are cancelled and BYE goes out', async () => {
+  it('§5.7 D3: at drainTimeout the calls still in progress are cancelled and BYE goes out', async () => {
     // Heartbeats far apart: the silent client is not timed out meanwhile.
     const s = await listening({ heartbeat: { interval: 60_000, liveness: 3 } });
     join(s, R1, 'c1');
@@ -131,7 +140,7 @@ describe('Drain, server side (§5.7)', () => {
     expect(s.engine.state.kind).toBe('idle');
   });
 
-  it('MUST 4: a client without `drain` gets no DRAIN, only the BYE, after its calls ended too', async () => {
+  it('§5.7 D4: a client without `drain` gets no DRAIN, only the BYE, after its calls ended too', async () => {
     const s = await listening();
     join(s, R2, 'old', []);
     s.ch.deliverFrom(R2, request(3));
@@ -144,7 +153,7 @@ describe('Drain, server side (§5.7)', () => {
     await closed;
   });
 
-  it('MUST 5: a client that says HELLO while the server drains is welcomed and told DRAIN at once', async () => {
+  it('§5.7 D5: a client that says HELLO while the server drains is welcomed and told DRAIN at once', async () => {
     const s = await listening();
     join(s, R1, 'c1');
     s.ch.deliverFrom(R1, request(1));
@@ -183,7 +192,7 @@ describe('Drain, server side (§5.7)', () => {
     await closedZero;
   });
 
-  it('MUST 8: a client that leaves while the server drains is not waited for', async () => {
+  it('§5.7 D3: a client that leaves while the server drains is not waited for', async () => {
     const s = await listening();
     join(s, R1, 'c1');
     join(s, R2, 'c2');
@@ -198,7 +207,7 @@ describe('Drain, server side (§5.7)', () => {
     await closed;
   });
 
-  it('a DRAIN from a client while the server is not draining is counted as unexpected', async () => {
+  it('§5.7 D6: a DRAIN from a client while the server is not draining is counted as unexpected', async () => {
     const s = await listening();
     join(s, R1, 'c1');
     s.ch.deliverFrom(R1, DRAIN);
@@ -220,5 +229,33 @@ describe('Drain, server side (§5.7)', () => {
     s.time.advance(2_000);
     await Promise.all([first, second]);
     expect(secondDone).toBe(true);
+  });
+});
+
+describe('the DRAIN envelope (§3)', () => {
+  const header = (type: number, id: number, encoding: number) => {
+    const h = Buffer.alloc(10);
+    h[0] = 1;
+    h[1] = type;
+    h[3] = encoding;
+    h.writeUInt32BE(id, 4);
+    return h;
+  };
+  const reasonOf = (fn: () => unknown): string | undefined => {
+    try {
+      fn();
+      return undefined;
+    } catch (err) {
+      return (err as MalformedError).reason;
+    }
+  };
+
+  it('is type 13, id 0, payload NONE; an id or a payload is malformed (header), 14 and above unknown (type)', () => {
+    expect(encodeHeader(DRAIN)).toEqual(header(13, 0, 0));
+    expect(decodeEnvelope(header(13, 0, 0), EMPTY, MAX)).toMatchObject({ type: MessageType.Drain, id: 0 });
+    expect(reasonOf(() => decodeEnvelope(header(13, 5, 0), EMPTY, MAX))).toBe('header');
+    expect(reasonOf(() => decodeEnvelope(header(13, 0, 1), Buffer.from('1'), MAX))).toBe('header');
+    expect(reasonOf(() => decodeEnvelope(header(14, 0, 0), EMPTY, MAX))).toBe('type');
+    expect(reasonOf(() => decodeEnvelope(header(12, 0, 0), EMPTY, MAX))).toBe('type');
   });
 });

@@ -302,7 +302,7 @@ describe('ClientEngine: endpoints at run time', () => {
 });
 
 describe('ClientEngine: DRAIN (§5.7)', () => {
-  it('MUST 6: a drained server gets no new request while another can take it; its calls finish; then BYE', async () => {
+  it('§5.7 D7, D8, D9: a drained server gets no new request while another can take it; its calls finish; then BYE', async () => {
     const s = await connected(['10.0.0.1', '10.0.0.2']);
     const a = s.ch(at('10.0.0.1'));
     let c = call(s);
@@ -323,7 +323,7 @@ describe('ClientEngine: DRAIN (§5.7)', () => {
     expect(s.net.options.get(fresh)).toEqual({ fastReconnect: true });
   });
 
-  it('MUST 7: with only draining servers left, requests still go to them rather than fail NO_PEER', async () => {
+  it('§5.7 D8: with only draining servers left, requests still go to them rather than fail NO_PEER', async () => {
     const s = await connected(['10.0.0.1']);
     const a = s.ch(at('10.0.0.1'));
     a.deliver(DRAIN);
