@@ -7,7 +7,11 @@ import { GatewayController } from './gateway.controller';
 import { PeerLog } from './peer-log.service';
 import { ZmqExceptionFilter } from './zmq-exception.filter';
 
-const liveness = { heartbeatInterval: config.heartbeatInterval, heartbeatLiveness: config.heartbeatLiveness };
+const liveness = {
+  heartbeatInterval: config.heartbeatInterval,
+  heartbeatLiveness: config.heartbeatLiveness,
+  resolveInterval: config.resolveInterval,
+};
 
 @Module({
   imports: [
@@ -15,13 +19,13 @@ const liveness = { heartbeatInterval: config.heartbeatInterval, heartbeatLivenes
       {
         name: MATH_SERVICE,
         customClass: ClientZmq,
-        options: { connect: config.mathEndpoint, requestTimeout: 5_000, metadata: { app: 'gateway' }, ...liveness },
+        options: { connect: config.mathConnect, requestTimeout: 5_000, metadata: { app: 'gateway' }, ...liveness },
       },
       {
         name: NOTIFICATIONS_SERVICE,
         customClass: ClientZmq,
         options: {
-          connect: config.notificationsEndpoint,
+          connect: config.notificationsConnect,
           requestTimeout: 5_000,
           metadata: { app: 'gateway' },
           ...liveness,
