@@ -84,8 +84,10 @@ export class ServerZmq
   }
 
   /**
-   * Stops serving: no handler runs after this, open streams are unsubscribed,
-   * clients get BYE, and the socket is closed. Safe to call twice or before listen.
+   * Stops serving, gracefully: clients are told DRAIN (they send new requests
+   * elsewhere) and the calls in progress finish, up to `drainTimeout`; then
+   * no handler runs any more, open streams are unsubscribed, clients get BYE,
+   * and the socket is closed. Safe to call twice or before listen.
    */
   async close(): Promise<void> {
     if (this.engine.state.kind === 'idle') return;
