@@ -110,3 +110,26 @@ test('the queue is bounded: one more than queueLimit is a QUEUE_FULL error', () 
   expect(dealer.queued).toBe(settings.queueLimit);
   expect(() => dealer.send(request(settings.queueLimit + 1))).toThrow(ZmqQueueFullError);
 });
+
+test('a batch ZMQ_IMMEDIATE holds (no connection up) still counts as queued, and leaves once one is', async () => {
+  const free = new Router({ linger: 0 });
+  await free.bind('tcp://127.0.0.1:*');
+  const endpoint = free.lastEndpoint!;
+  free.close();
+  const lonely = ZmqSocket.dealer(settings, (_envs, _dest, err) => sendErrors.push(err));
+  const late = new Router({ linger: 0, receiveTimeout: 5000 });
+  try {
+    lonely.connect(endpoint);
+    lonely.send(request(1));
+    // The writer takes the envelope at the next tick and waits in zeromq's send for a connection.
+    await new Promise(resolve => setImmediate(resolve));
+    expect(lonely.queued).toBe(1);
+    await late.bind(endpoint);
+    const [, ...frames] = await late.receive();
+    expect(parseEnvelopes(frames, 0).map(e => e.id)).toEqual([1]);
+    expect(lonely.queued).toBe(0);
+  } finally {
+    await lonely.close(0);
+    late.close();
+  }
+});
