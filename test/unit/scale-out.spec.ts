@@ -374,3 +374,24 @@ describe('ClientEngine: DRAIN (§5.7)', () => {
     ]);
   });
 });
+
+describe('ClientEngine: instance slots', () => {
+  it('literal endpoints keep the slot of their place in `connect`; the same endpoint twice gets two slots', () => {
+    const s = setup({ endpoints: ['tcp://10.0.0.1:1', 'tcp://10.0.0.1:1', 'inproc://x'] });
+    void s.engine.connect().catch(() => undefined);
+    const instances = s.net.channels.map(c => (c.of(MessageType.Hello)[0]!.payload as { instance: string }).instance);
+    expect(instances).toEqual(['inst/0', 'inst/1', 'inst/2']);
+    void s.engine.close();
+  });
+
+  it('an address keeps its slot across close() and connect(), so the server hands the session over', async () => {
+    const s = await connected(['10.0.0.1', '10.0.0.2']);
+    const before = [at('10.0.0.1'), at('10.0.0.2')].map(e => s.ch(e).of(MessageType.Hello)[0]!.payload);
+    void s.engine.close();
+    void s.engine.connect().catch(() => undefined);
+    await flush();
+    const after = [at('10.0.0.1'), at('10.0.0.2')].map(e => s.ch(e).of(MessageType.Hello)[0]!.payload);
+    expect(after).toEqual(before);
+    void s.engine.close();
+  });
+});

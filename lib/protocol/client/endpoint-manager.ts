@@ -28,6 +28,8 @@ export interface EndpointHost {
 
 /** One endpoint as configured or added, and the link of each address it stands for. */
 interface Entry {
+  /** Unique per entry: its links' instance slots are keyed by it (the n-th configured endpoint is n). */
+  readonly id: number;
   readonly target: EndpointTarget;
   /** By address endpoint (the endpoint itself for a literal one). */
   readonly links: Map<string, UpstreamLink>;
@@ -49,6 +51,7 @@ export class EndpointManager {
   private readonly retiring = new Map<UpstreamLink, number>();
   private tickTimer: unknown = undefined;
   private tickDelay = 0;
+  private entryCount = 0;
   private resolveTimer: unknown = undefined;
   private generation = 0;
   private closing: Promise<unknown> = Promise.resolve();
@@ -56,7 +59,8 @@ export class EndpointManager {
 
   constructor(private readonly host: EndpointHost) {
     this.entries = host.config.endpoints.map(e => this.entry(e));
-    host.config.endpoints.forEach((e, i) => this.slots.set(`${e} ${e}`, i));
+    // A literal endpoint keeps the slot of its place in `connect`, as before names were resolved.
+    this.entries.forEach(e => this.slots.set(`${e.id} ${e.target.endpoint}`, e.id));
   }
 
   /** Opens every endpoint's links (a name's once resolved) and starts the ticks. Throws for a malformed endpoint. */
@@ -81,7 +85,7 @@ export class EndpointManager {
     }
     this.fastUntil.clear();
     this.retiring.clear();
-    return this.closing.then(noop);
+    return this.closing.then(() => undefined);
   }
 
   /** Adds an endpoint (opened at once when running); false when it is already there. */
@@ -132,7 +136,7 @@ export class EndpointManager {
 
   private entry(endpoint: string): Entry {
     const target = this.host.resolve === undefined ? { kind: 'literal' as const, endpoint } : targetOf(endpoint);
-    return { target, links: new Map(), resolving: false };
+    return { id: this.entryCount++, target, links: new Map(), resolving: false };
   }
 
   private find(endpoint: string): Entry | undefined {
@@ -188,14 +192,14 @@ export class EndpointManager {
   }
 
   private openAddress(entry: Entry, address: string, fast: boolean): UpstreamLink {
-    const link = this.openLink(address, this.slotOf(entry.target.endpoint, address), fast);
+    const link = this.openLink(address, this.slotOf(entry, address), fast);
     entry.links.set(address, link);
     this.host.pool.add(link);
     return link;
   }
 
-  private slotOf(endpoint: string, address: string): number {
-    const key = `${endpoint} ${address}`;
+  private slotOf(entry: Entry, address: string): number {
+    const key = `${entry.id} ${address}`;
     let slot = this.slots.get(key);
     if (slot === undefined) this.slots.set(key, (slot = this.slots.size));
     return slot;
@@ -226,7 +230,7 @@ export class EndpointManager {
         if (current !== link) continue;
         let next: UpstreamLink;
         try {
-          next = this.openLink(address, this.slotOf(entry.target.endpoint, address), fast);
+          next = this.openLink(address, this.slotOf(entry, address), fast);
         } catch (err) {
           return this.host.observer.error(`Cannot reconnect to ${address}: ${(err as Error).message}`);
         }
@@ -293,5 +297,3 @@ export class EndpointManager {
     }, this.host.config.resolveInterval ?? DEFAULT_RESOLVE_INTERVAL);
   }
 }
-
-function noop(): void {}
