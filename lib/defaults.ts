@@ -50,6 +50,15 @@ export const DEFAULT_RECONNECT_INTERVAL = 100;
 /** Longest wait, in ms, between two reconnect tries (ZeroMQ's ZMQ_RECONNECT_IVL_MAX). */
 export const DEFAULT_RECONNECT_MAX_INTERVAL = 5_000;
 
+/**
+ * Milliseconds a closing server lets its calls in progress finish after it
+ * told its clients DRAIN, before it says BYE (docs/PROTOCOL.md §5.7).
+ */
+export const DEFAULT_DRAIN_TIMEOUT = 10_000;
+
+/** Milliseconds between two resolutions of an endpoint whose host is a DNS name. */
+export const DEFAULT_RESOLVE_INTERVAL = 5_000;
+
 /** How a client picks among the servers that serve a pattern. */
 export const DEFAULT_STRATEGY = 'round-robin';
 

@@ -1,4 +1,5 @@
 import type { ClientConfig } from '../config/client-config.js';
+import { serverKeyOf } from '../config/security-config.js';
 import { ZmqAuthFailedError, ZmqConnectTimeoutError, ZmqError, ZmqErrorCode } from '../errors/zmq.errors.js';
 import type { ClientEngine } from '../protocol/client/client-engine.js';
 import type { HandshakeFailure } from '../transport/curve-options.js';
@@ -32,14 +33,14 @@ export function handshakeError(endpoint: string, failure: HandshakeFailure, curv
 export function dealerSecurity(config: ClientConfig, engine: () => ClientEngine): DealerSecurity {
   const { curve, endpoints } = config;
   return {
-    curveOf: endpoint =>
-      curve === undefined
-        ? undefined
-        : {
-            publicKey: curve.publicKey,
-            secretKey: curve.secretKey,
-            serverKey: curve.serverKeys[endpoints.indexOf(endpoint)]!,
-          },
+    curveOf: endpoint => {
+      if (curve === undefined) return undefined;
+      const serverKey = serverKeyOf(curve, endpoints, endpoint);
+      if (serverKey === undefined) {
+        throw new Error(`no curve.serverKey for ${endpoint}: endpoints a name resolves to need one key for all`);
+      }
+      return { publicKey: curve.publicKey, secretKey: curve.secretKey, serverKey };
+    },
     failed: (channel, failure) => {
       const link = engine().links.find(l => l.channel === channel);
       const kind = link?.state.kind;

@@ -3,7 +3,9 @@ import { ClientProxy, MsPattern, ReadPacket, WritePacket } from '@nestjs/microse
 import { defer, map, merge, mergeMap, Observable, Subscriber, throwError } from 'rxjs';
 import { TransportMonitor } from '../common/transport-monitor.js';
 import { resolveClientConfig } from '../config/client-config.js';
+import { checkEndpoint } from '../config/validate.js';
 import {
+  ZmqEndpointInfo,
   ZmqEvents,
   ZmqPeerInfo,
   ZmqPeerReply,
@@ -14,18 +16,16 @@ import {
 import { ZmqRemoteError } from '../errors/zmq.errors.js';
 import { ZmqClientOptions } from '../interfaces/zmq-options.interface.js';
 import type { ZmqMetrics } from '../interfaces/zmq-metrics.interface.js';
-import { ClientEngine } from '../protocol/client/client-engine.js';
+import type { ClientEngine } from '../protocol/client/client-engine.js';
 import { monotonicClock } from '../protocol/clock.js';
 import { Metrics } from '../protocol/metrics.js';
 import { probeAll, ZmqPingResult } from '../protocol/client/ping-probe.js';
 import { DEFAULT_PING_TIMEOUT } from '../defaults.js';
 import { ANY_SERVER, Route } from '../protocol/client/client-deps.js';
-import { dealerChannels } from '../transport/zmq-channels.js';
 import { metadataOf, peerReplies, runHot } from './client-packets.js';
 import { startClientSpan } from '../common/tracing.js';
 import { tracedRequest } from './traced-request.js';
-import { connector } from './client-connect.js';
-import { dealerSecurity } from './client-security.js';
+import { clientEngine, connector } from './client-connect.js';
 
 /**
  * A Nest `ClientProxy` over ZeroMQ DEALER sockets, one per server endpoint.
@@ -44,11 +44,9 @@ export class ClientZmq extends ClientProxy<ZmqEvents> {
 
   /**
    * `connected` once a server completed the handshake, `reconnecting` when it
-   * had servers and has none now, `disconnected` when closed. Each value is
-   * pushed once per change. (Narrowed here rather than through
-   * `ClientProxy<ZmqEvents, ZmqStatus>`, which makes the class unassignable
-   * to `Type<ClientProxy>`, so `ClientsModule.register([{ customClass: ClientZmq }])`
-   * would not compile.)
+   * had servers and has none now, `disconnected` when closed; pushed once per
+   * change. (Narrowed here: `ClientProxy<ZmqEvents, ZmqStatus>` would make the
+   * class unassignable to `Type<ClientProxy>`, breaking `customClass: ClientZmq`.)
    */
   override get status(): Observable<ZmqStatus> {
     return super.status as Observable<ZmqStatus>;
@@ -68,17 +66,7 @@ export class ClientZmq extends ClientProxy<ZmqEvents> {
     this.connector = connector(() => this.engine, config);
     this.monitor = new TransportMonitor(new Logger('ClientZmq'), 'client', this.id);
     this.metrics = new Metrics(monotonicClock, config.metrics, true);
-    this.engine = new ClientEngine({
-      metrics: this.metrics,
-      config,
-      connect: dealerChannels(
-        config.socket,
-        dealerSecurity(config, () => this.engine),
-      ),
-      observer: this.monitor,
-      serializers: config.serializers,
-      status: status => this._status$.next(status),
-    });
+    this.engine = clientEngine(config, this.monitor, this.metrics, status => this._status$.next(status));
   }
 
   /**
@@ -94,10 +82,7 @@ export class ClientZmq extends ClientProxy<ZmqEvents> {
     return this.connector();
   }
 
-  /**
-   * Fails every pending call with `CLOSED`, says BYE to the servers and closes
-   * the sockets. `connect()` works again afterwards.
-   */
+  /** Fails every pending call with `CLOSED`, says BYE, closes the sockets; `connect()` works again after. */
   async close(): Promise<void> {
     await this.engine.close();
   }
@@ -113,6 +98,22 @@ export class ClientZmq extends ClientProxy<ZmqEvents> {
     const links = this.engine.links;
     if (links.length === 0) throw new Error('Not initialized. Please call the "connect" method first.');
     return links.map(l => l.channel.raw) as T;
+  }
+
+  /** Adds an endpoint (checked like `connect`; a name resolves to every address), connected now or at `connect()`. */
+  addEndpoint(endpoint: string): boolean {
+    checkEndpoint(endpoint, 'connect');
+    return this.engine.endpoints.add(endpoint);
+  }
+
+  /** Removes an endpoint: no new request goes there; its links close (BYE) once their calls ended. */
+  removeEndpoint(endpoint: string): boolean {
+    return this.engine.endpoints.remove(endpoint);
+  }
+
+  /** The endpoints now (configured and added), each with the address endpoints it resolved to (one link each). */
+  getEndpoints(): ZmqEndpointInfo[] {
+    return this.engine.endpoints.list();
   }
 
   /** Servers with a session up now, with what they serve. */

@@ -53,6 +53,10 @@ export class TransportMonitor implements SessionObserver {
     return this.refusals;
   }
 
+  draining(event: ZmqPeerEvent): void {
+    this.emit('peer:draining', event);
+  }
+
   /** Counts `n` dropped messages and logs why at debug level. */
   drop(reason: DropCounterKey, detail: string, n = 1): void {
     this.dropped.add(reason, n);

@@ -3,6 +3,7 @@ import {
   DEFAULT_RECONNECT_INTERVAL,
   DEFAULT_RECONNECT_MAX_INTERVAL,
   DEFAULT_REQUEST_TIMEOUT,
+  DEFAULT_RESOLVE_INTERVAL,
   DEFAULT_STRATEGY,
 } from '../defaults.js';
 import { ZmqOptionsError } from '../errors/zmq.errors.js';
@@ -21,7 +22,7 @@ import {
   socketSettings,
 } from './common.js';
 import { checkKnownKeys } from './validate.js';
-import { ClientCurveConfig, curveHellos, resolveClientCurve } from './security-config.js';
+import { ClientCurveConfig, curveHelloOf, resolveClientCurve } from './security-config.js';
 import type { HelloCurve } from '../security/hello-proof.js';
 import { helloInstance } from '../protocol/client/upstream-link.js';
 
@@ -35,6 +36,8 @@ const CLIENT_OPTION_KEYS = [
   'reconnectInterval',
   'reconnectMaxInterval',
   'curve',
+  'resolveInterval',
+  'resolver',
 ] as const satisfies readonly (keyof ZmqClientOptions)[];
 const everyClientKey: Exclude<keyof ZmqClientOptions, (typeof CLIENT_OPTION_KEYS)[number]> extends never
   ? true
@@ -49,11 +52,14 @@ export interface ClientConfig extends CommonConfig {
   /** `0`: no timeout. */
   readonly requestTimeout: number;
   readonly strategy: ZmqStrategy;
+  readonly resolveInterval: number;
+  /** The `resolver` option; `undefined`: DNS. */
+  readonly resolver: ((host: string) => Promise<string[]>) | undefined;
   readonly socket: Readonly<ZmqSocketSettings>;
   /** CURVE settings, when the client connects with CURVE. */
   readonly curve: ClientCurveConfig | undefined;
   /** Per endpoint slot, the HELLO's CURVE key proof (with `curve`). */
-  readonly curveHellos: readonly HelloCurve[] | undefined;
+  readonly curveHello: ((slot: number, endpoint: string) => HelloCurve | undefined) | undefined;
 }
 
 /**
@@ -86,12 +92,22 @@ export function resolveClientConfig(options: ZmqClientOptions): ClientConfig {
   return Object.freeze({
     ...common,
     curve,
-    curveHellos: curve === undefined ? undefined : curveHellos(curve, common.id, slot => helloInstance(instance, slot)),
+    curveHello:
+      curve === undefined
+        ? undefined
+        : curveHelloOf(curve, endpoints, common.id, slot => helloInstance(instance, slot)),
     endpoints: Object.freeze(endpoints),
     instance,
     connectTimeout: numberOption(options.connectTimeout, DEFAULT_CONNECT_TIMEOUT, 'connectTimeout'),
     requestTimeout: numberOption(options.requestTimeout, DEFAULT_REQUEST_TIMEOUT, 'requestTimeout', true),
     strategy,
+    resolveInterval: numberOption(options.resolveInterval, DEFAULT_RESOLVE_INTERVAL, 'resolveInterval'),
+    resolver: resolverOption(options.resolver),
     socket: Object.freeze(socket),
   });
+}
+
+function resolverOption(value: unknown): ClientConfig['resolver'] {
+  if (value === undefined || typeof value === 'function') return value as ClientConfig['resolver'];
+  throw new ZmqOptionsError('resolver', '"resolver" must be a function (host) => Promise<string[]>');
 }

@@ -100,7 +100,31 @@ export function resolveClientCurve(
   return Object.freeze({ ...pair, serverKeys: Object.freeze(serverKeys) });
 }
 
-/** The HELLO key proof of each endpoint slot (docs/PROTOCOL.md §12.3). */
-export function curveHellos(curve: ClientCurveConfig, id: string, instanceOf: (slot: number) => string): HelloCurve[] {
-  return curve.serverKeys.map((serverKey, slot) => helloProof(curve, serverKey, id, instanceOf(slot)));
+/**
+ * The server key of `endpoint`: its own when it is one of `connect`, else
+ * (an address a name resolved to, an endpoint added later) the one key all
+ * endpoints share; `undefined` when they have different ones.
+ */
+export function serverKeyOf(
+  curve: ClientCurveConfig,
+  endpoints: readonly string[],
+  endpoint: string,
+): string | undefined {
+  const i = endpoints.indexOf(endpoint);
+  if (i >= 0) return curve.serverKeys[i];
+  const keys = new Set(curve.serverKeys);
+  return keys.size === 1 ? curve.serverKeys[0] : undefined;
+}
+
+/** The HELLO key proof of the link of endpoint slot `slot` to `endpoint` (docs/PROTOCOL.md §12.3). */
+export function curveHelloOf(
+  curve: ClientCurveConfig,
+  endpoints: readonly string[],
+  id: string,
+  instanceOf: (slot: number) => string,
+): (slot: number, endpoint: string) => HelloCurve | undefined {
+  return (slot, endpoint) => {
+    const serverKey = serverKeyOf(curve, endpoints, endpoint);
+    return serverKey === undefined ? undefined : helloProof(curve, serverKey, id, instanceOf(slot));
+  };
 }

@@ -1,4 +1,4 @@
-import { DEFAULT_SEND_TIMEOUT } from '../defaults.js';
+import { DEFAULT_DRAIN_TIMEOUT, DEFAULT_SEND_TIMEOUT } from '../defaults.js';
 import { ZmqOptionsError } from '../errors/zmq.errors.js';
 import { ZmqServerOptions } from '../interfaces/zmq-options.interface.js';
 import { checkHandshakeMetadata } from '../protocol/handshake.js';
@@ -25,6 +25,7 @@ const SERVER_OPTION_KEYS = [
   'introspection',
   'curve',
   'allow',
+  'drainTimeout',
 ] as const satisfies readonly (keyof ZmqServerOptions)[];
 const everyServerKey: Exclude<keyof ZmqServerOptions, (typeof SERVER_OPTION_KEYS)[number]> extends never
   ? true
@@ -34,6 +35,8 @@ const everyServerKey: Exclude<keyof ZmqServerOptions, (typeof SERVER_OPTION_KEYS
 export interface ServerConfig extends CommonConfig {
   readonly endpoints: readonly string[];
   readonly transportId: symbol | undefined;
+  /** `0`: no drain, BYE at once. */
+  readonly drainTimeout: number;
   readonly socket: Readonly<ZmqSocketSettings>;
   /** Answer `$zmq/metrics` (docs/PROTOCOL.md §5.10). */
   readonly introspection: boolean;
@@ -65,6 +68,7 @@ export function resolveServerConfig(options: ZmqServerOptions): ServerConfig {
     transportId: options.transportId,
     introspection: booleanOption(options.introspection, true, 'introspection'),
     curve: resolveServerCurve(options, endpoints),
+    drainTimeout: numberOption(options.drainTimeout, DEFAULT_DRAIN_TIMEOUT, 'drainTimeout', true),
     socket: Object.freeze(socket),
   });
 }

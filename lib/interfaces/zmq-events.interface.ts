@@ -49,6 +49,12 @@ export type ZmqEvents = {
   'peer:joined': (event: ZmqPeerEvent) => void;
   'peer:left': (event: ZmqPeerEvent) => void;
   'peer:refused': (event: ZmqPeerRefusedEvent) => void;
+  /**
+   * Client only: a server said it is draining (it is closing): it finishes
+   * the calls in flight and takes new requests only when no other server
+   * can; `peer:left` (`bye`) follows when it is done.
+   */
+  'peer:draining': (event: ZmqPeerEvent) => void;
 };
 
 /** A peer change as seen by {@link ZmqPeerEvents}, from any server or client of the process. */
@@ -75,6 +81,17 @@ export interface ZmqPeerReply<T> {
   peerId: string;
   value?: T;
   error?: Error;
+}
+
+/** An endpoint of a client and what it stands for (`client.getEndpoints()`). */
+export interface ZmqEndpointInfo {
+  /** As configured (`connect`) or added (`addEndpoint`). */
+  endpoint: string;
+  /**
+   * One per link: the endpoint itself when literal (an address, ipc, inproc),
+   * `tcp://address:port` per address a host name resolved to.
+   */
+  addresses: string[];
 }
 
 /** A peer as listed by `getPeers()`. */

@@ -146,6 +146,14 @@ export interface ZmqServerOptions extends ZmqCommonOptions {
    * handler and at every HELLO. Change it at run time with `server.setAllow()`.
    */
   allow?: ZmqAllow;
+  /**
+   * Milliseconds a closing server (`close()`, `app.close()`, SIGTERM with
+   * Nest's shutdown hooks) lets its calls in progress finish after telling its
+   * clients DRAIN, before it says BYE and cancels what is left. Clients stop
+   * sending it new requests at once. `0`: BYE at once.
+   * @default 10000 (DEFAULT_DRAIN_TIMEOUT)
+   */
+  drainTimeout?: number;
 }
 
 /** Options of {@link ClientZmq}. */
@@ -182,4 +190,18 @@ export interface ZmqClientOptions extends ZmqCommonOptions {
    * optionally, this client's key pair. @default none: plaintext
    */
   curve?: ZmqClientCurveOptions;
+  /**
+   * Milliseconds between two resolutions of an endpoint whose host is a name
+   * (`tcp://math.default.svc:4000`): it is resolved to every address, one
+   * link each, and followed as addresses come and go. Also resolved at once
+   * when every server is gone. @default 5000 (DEFAULT_RESOLVE_INTERVAL)
+   */
+  resolveInterval?: number;
+  /**
+   * Resolves a host name to its addresses (IPv4 or IPv6 literals), instead of
+   * DNS (`dns.lookup` with `all: true`): for tests, Consul's HTTP API, a
+   * Kubernetes Endpoints watch. A rejection or an empty answer keeps the
+   * addresses of the last answer.
+   */
+  resolver?: (host: string) => Promise<string[]>;
 }

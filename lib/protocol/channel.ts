@@ -33,6 +33,8 @@ export interface Channel {
   /** Envelopes waiting to be written. */
   readonly queued: number;
   readonly isClosed: boolean;
+  /** The channel reports its connection's end (`disconnected`): a client's DEALER with ZMQ_HICCUP_MSG. */
+  readonly notices?: boolean;
   /** The native socket, for `unwrap()`. */
   readonly raw: unknown;
   /**
@@ -45,8 +47,17 @@ export interface Channel {
   close(): Promise<void>;
 }
 
+/** How a client channel reconnects. */
+export interface ConnectOptions {
+  /**
+   * Its server just left: reconnect every FAST_RECONNECT_MS at most instead
+   * of the configured backoff (a fresh channel also starts that backoff afresh).
+   */
+  readonly fastReconnect?: boolean;
+}
+
 /** Opens a client channel connected to one server endpoint. */
-export type ConnectChannel = (endpoint: string, handlers: ChannelHandlers) => Channel;
+export type ConnectChannel = (endpoint: string, handlers: ChannelHandlers, options?: ConnectOptions) => Channel;
 
 /** A server channel and the endpoints it bound, `*` ports resolved. */
 export interface BoundChannel {
@@ -62,6 +73,8 @@ export interface SessionObserver {
   joined(event: ZmqPeerEvent): void;
   left(event: ZmqPeerEvent): void;
   refused(event: ZmqPeerRefusedEvent): void;
+  /** Client only: a server said DRAIN (docs/PROTOCOL.md §5.7). */
+  draining?(event: ZmqPeerEvent): void;
   /** Counts `n` dropped envelopes or messages by reason. */
   drop(reason: DropCounterKey, detail: string, n?: number): void;
   warn(message: string): void;

@@ -2,7 +2,7 @@ import { ZmqMessageTooLargeError, ZmqSerializationError } from '../errors/zmq.er
 import { encodeErrorPayload, encodeWirePayload, payloadBytes, WirePayload } from './codec.js';
 import { EMPTY, Encoding, MessageType, OutEnvelope } from './frames.js';
 
-/** An envelope with no payload (END, CANCEL, PING, PONG, BYE). */
+/** An envelope with no payload (END, CANCEL, PING, PONG, BYE, DRAIN). */
 export function controlEnvelope(type: MessageType, id = 0): OutEnvelope {
   return {
     type,
@@ -16,10 +16,11 @@ export function controlEnvelope(type: MessageType, id = 0): OutEnvelope {
   };
 }
 
-/** Shared PING, PONG and BYE: the writer never changes a queued envelope, and these carry no id. */
+/** Shared PING, PONG, BYE and DRAIN: the writer never changes a queued envelope, and these carry no id. */
 export const PING: OutEnvelope = Object.freeze(controlEnvelope(MessageType.Ping));
 export const PONG: OutEnvelope = Object.freeze(controlEnvelope(MessageType.Pong));
 export const BYE: OutEnvelope = Object.freeze(controlEnvelope(MessageType.Bye));
+export const DRAIN: OutEnvelope = Object.freeze(controlEnvelope(MessageType.Drain));
 
 /**
  * An envelope carrying `value`. Throws {@link ZmqSerializationError} when the

@@ -20,9 +20,17 @@ export const enum MessageType {
    * reaches decodeEnvelope and is dropped as an unknown type.
    */
   Batch = 12,
+  /**
+   * The server is draining (docs/PROTOCOL.md §5.7): send it no new requests;
+   * those in flight still get their replies, then BYE. Negotiated (`drain`).
+   */
+  Drain = 13,
 }
 
-const MAX_TYPE = MessageType.Bye;
+/** The highest type a header may carry; BATCH (12) never reaches the decoder unpacked, so it is dropped as malformed there. */
+const MAX_TYPE = MessageType.Drain;
+const isEnvelopeType = (type: number): boolean =>
+  type >= MessageType.Hello && type <= MAX_TYPE && type !== MessageType.Batch;
 
 /** Header flag bits. */
 export const enum Flag {
@@ -200,7 +208,7 @@ function checkFixedHeader(header: Buffer): number {
   const id = header.readUInt32BE(4);
   // Of another version only bytes 0 and 1 are known (§3): not even the id, so it gets no answer.
   if (version !== PROTOCOL_VERSION) throw new MalformedError('version', `unsupported protocol version ${version}`);
-  if (type < MessageType.Hello || type > MAX_TYPE) throw new MalformedError('type', `unknown message type ${type}`, id);
+  if (!isEnvelopeType(type)) throw new MalformedError('type', `unknown message type ${type}`, id);
   if ((flags & ~KNOWN_FLAGS) !== 0 || encoding > MAX_ENCODING) {
     throw new MalformedError('header', `unknown flags 0x${flags.toString(16)} or encoding ${encoding}`, id);
   }

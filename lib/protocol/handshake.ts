@@ -87,6 +87,13 @@ export const DEADLINE_FEATURE = 'deadline';
  */
 export const BYE_ACK_FEATURE = 'bye-ack';
 
+/**
+ * The feature of a client that understands DRAIN (docs/PROTOCOL.md §5.7): a
+ * closing server that took it tells the client to stop sending requests, lets
+ * the calls in flight finish, and only then says BYE.
+ */
+export const DRAIN_FEATURE = 'drain';
+
 /** Whether a handshake lists `feature`. */
 export function hasFeature(handshake: Hello, feature: string): boolean {
   return handshake.features?.includes(feature) === true;

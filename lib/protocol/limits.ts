@@ -48,3 +48,27 @@ export const MAX_METRIC_PATTERNS = 1_000;
 
 /** Most error codes a pattern's metrics tell apart; further codes are added up under `OTHER`. */
 export const MAX_METRIC_ERROR_CODES = 64;
+
+/**
+ * Longest wait, in ms, between two reconnect tries of a link whose server has
+ * just left (BYE, DRAIN then BYE, or a heartbeat timeout), for
+ * RETURN_WINDOW_MS: a server that comes back is in use within this of its
+ * listen, whatever the configured backoff had grown to (docs/PROTOCOL.md §9).
+ */
+export const FAST_RECONNECT_MS = 250;
+
+/** How long, in ms, a link whose server left keeps reconnecting every FAST_RECONNECT_MS. */
+export const RETURN_WINDOW_MS = 30_000;
+
+/**
+ * Longest wait, in ms, for the calls in flight on a link being removed (its
+ * endpoint was removed, or its address vanished from the name's answer)
+ * before it is closed and they fail with PEER_LOST.
+ */
+export const RETIRE_WAIT_MS = 30_000;
+
+/**
+ * How often, in ms, a link without a session says HELLO again when its channel
+ * reports its connection's end (it then re-sends HELLO at once): a safety net.
+ */
+export const NOTICED_HELLO_RETRY_MS = 10_000;

@@ -30,7 +30,8 @@ function forbidsId(type: number): boolean {
     type === MessageType.Event ||
     type === MessageType.Ping ||
     type === MessageType.Pong ||
-    type === MessageType.Bye
+    type === MessageType.Bye ||
+    type === MessageType.Drain
   );
 }
 
@@ -41,7 +42,8 @@ function forbidsPayload(type: number): boolean {
     type === MessageType.Cancel ||
     type === MessageType.Ping ||
     type === MessageType.Pong ||
-    type === MessageType.Bye
+    type === MessageType.Bye ||
+    type === MessageType.Drain
   );
 }
 

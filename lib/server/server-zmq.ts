@@ -13,7 +13,7 @@ import type { Metadata } from '../protocol/frames.js';
 import { Metrics } from '../protocol/metrics.js';
 import type { ServerCall } from '../protocol/server/server-call.js';
 import { ServerEngine } from '../protocol/server/server-engine.js';
-import type { ServerHost } from '../protocol/server/server-deps.js';
+import type { ServerHost, ServerState } from '../protocol/server/server-deps.js';
 import { routerChannel } from '../transport/zmq-channels.js';
 import { checkReservedPatterns, introspect, ZMQ_METRICS_PATTERN } from './introspection.js';
 import { ZmqOptionsError } from '../errors/zmq.errors.js';
@@ -90,9 +90,10 @@ export class ServerZmq
 
   /**
    * `listening` from `listen()`'s bind until `close()` (accepting clients),
-   * `binding` during the bind, `closing` while it says BYE, `idle` otherwise.
+   * `binding` during the bind, `draining` while its calls finish after
+   * `close()`, `closing` while it says BYE, `idle` otherwise.
    */
-  get state(): 'idle' | 'binding' | 'listening' | 'closing' {
+  get state(): ServerState['kind'] {
     return this.engine.state.kind;
   }
 
@@ -116,8 +117,10 @@ export class ServerZmq
   }
 
   /**
-   * Stops serving: no handler runs after this, open streams are unsubscribed,
-   * clients get BYE, and the socket is closed. Safe to call twice or before listen.
+   * Stops serving, gracefully: clients are told DRAIN (they send new requests
+   * elsewhere) and the calls in progress finish, up to `drainTimeout`; then
+   * no handler runs any more, open streams are unsubscribed, clients get BYE,
+   * and the socket is closed. Safe to call twice or before listen.
    */
   async close(): Promise<void> {
     if (this.engine.state.kind === 'idle') return;

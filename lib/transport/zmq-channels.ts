@@ -1,7 +1,15 @@
 import { capability } from 'zeromq';
 import { ZmqBindError, ZmqOptionsError } from '../errors/zmq.errors.js';
-import type { BindChannel, Channel, ChannelHandlers, ConnectChannel, SendFailure } from '../protocol/channel.js';
-import type { DealerCurve, HandshakeFailure, RouterCurve } from './curve-options.js';
+import type {
+  BindChannel,
+  Channel,
+  ChannelHandlers,
+  ConnectChannel,
+  ConnectOptions,
+  SendFailure,
+} from '../protocol/channel.js';
+import { FAST_RECONNECT_MS } from '../protocol/limits.js';
+import { DealerCurve, HandshakeFailure, RouterCurve, watchHandshakes } from './curve-options.js';
 import { registerZapDomain, ZAP_ENDPOINT, ZapAuthorizer, ZapProblem } from './zap.js';
 import { HICCUP_NOTICE, ZmqSocket, ZmqSocketSettings } from './zmq-socket.js';
 
@@ -50,17 +58,28 @@ function isHiccup(frames: Buffer[]): boolean {
   return frames.length === 1 && frames[0]!.equals(HICCUP_NOTICE);
 }
 
+/**
+ * A DEALER's settings for one endpoint: IPv6 on for a bracketed address, and
+ * the backoff capped at FAST_RECONNECT_MS while its server is expected back.
+ */
+function dealerSettings(settings: ZmqSocketSettings, endpoint: string, options?: ConnectOptions): ZmqSocketSettings {
+  const ipv6 = endpoint.includes('[');
+  if (options?.fastReconnect !== true) return ipv6 ? { ...settings, ipv6 } : settings;
+  const first = Math.min(settings.reconnectInterval ?? FAST_RECONNECT_MS, FAST_RECONNECT_MS);
+  return { ...settings, ipv6, reconnectInterval: first, reconnectMaxInterval: FAST_RECONNECT_MS };
+}
+
 /** Client channels: one DEALER per server endpoint. */
 export function dealerChannels(settings: ZmqSocketSettings, security?: DealerSecurity): ConnectChannel {
-  return (endpoint, handlers) => {
+  return (endpoint, handlers, options) => {
     const onSendError = (envs: Parameters<ChannelHandlers['sendFailed']>[1], dest: Buffer | undefined, err: unknown) =>
       handlers.sendFailed(failureOf(err), envs, dest);
     const curve = security?.curveOf(endpoint);
     if (curve !== undefined) checkCurveCapability();
-    const socket = ZmqSocket.dealer(settings, onSendError, curve);
+    const socket = ZmqSocket.dealer(dealerSettings(settings, endpoint, options), onSendError, curve);
     // Only a CURVE DEALER reads its monitor (for AUTH_FAILED): a plaintext one has none that could fall behind.
     if (security !== undefined && curve !== undefined)
-      socket.watchHandshakes(failure => security.failed(socket, failure));
+      watchHandshakes(socket, failure => security.failed(socket, failure));
     try {
       socket.connect(endpoint);
     } catch (err) {
@@ -100,7 +119,7 @@ export function routerChannel(settings: ZmqSocketSettings, security?: RouterSecu
       throw err;
     }
     if (release !== undefined) socket.onClosed(release);
-    if (security !== undefined) socket.watchHandshakes(failure => security.failed(failure));
+    if (security !== undefined) watchHandshakes(socket, failure => security.failed(failure));
     const bound: string[] = [];
     for (const endpoint of endpoints) {
       try {

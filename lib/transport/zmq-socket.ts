@@ -4,7 +4,7 @@ import { ZmqQueueFullError } from '../errors/zmq.errors.js';
 import { appendEnvelopeFrames, unpackMessage } from '../protocol/batch.js';
 import type { Channel } from '../protocol/channel.js';
 import type { OutEnvelope } from '../protocol/frames.js';
-import { DealerCurve, dealerCurveOptions, HandshakeFailure, RouterCurve, routerCurveOptions } from './curve-options.js';
+import { DealerCurve, dealerCurveOptions, RouterCurve, routerCurveOptions } from './curve-options.js';
 
 export interface ZmqSocketSettings {
   linger: number;
@@ -17,6 +17,8 @@ export interface ZmqSocketSettings {
   /** DEALER only: first and longest wait between reconnect tries, in ms. */
   reconnectInterval?: number;
   reconnectMaxInterval?: number;
+  /** DEALER only: connect to IPv6 addresses too. */
+  ipv6?: boolean;
   queueLimit: number;
   maxBatch: number;
   maxBatchBytes: number;
@@ -66,6 +68,10 @@ export class ZmqSocket implements Channel {
   private scheduled = false;
   private writing = false;
   private closed = false;
+  /** A DEALER that reports its connection's end (ZMQ_HICCUP_MSG was accepted). */
+  notices = false;
+  /** Envelopes of the batch `raw.send()` is writing now. */
+  private sending = 0;
   private idleWaiters: Array<() => void> = [];
   private readonly closeHooks: Array<() => void> = [];
   private readonly flushCallback = () => {
@@ -114,33 +120,18 @@ export class ZmqSocket implements Channel {
       sendHighWaterMark: settings.sendHighWaterMark,
       receiveHighWaterMark: settings.receiveHighWaterMark,
       maxMessageSize: settings.maxFrameSize,
+      ...(settings.ipv6 === true ? { ipv6: true } : {}),
       ...(settings.reconnectInterval !== undefined ? { reconnectInterval: settings.reconnectInterval } : {}),
       ...(settings.reconnectMaxInterval !== undefined ? { reconnectMaxInterval: settings.reconnectMaxInterval } : {}),
     });
+    const socket = new ZmqSocket(raw, settings, onSendError);
     try {
       (raw as unknown as RawOptions).setStringOption(ZMQ_HICCUP_MSG, HICCUP_NOTICE);
+      socket.notices = true;
     } catch {
       // a libzmq without draft APIs: heartbeats find dead servers
     }
-    return new ZmqSocket(raw, settings, onSendError);
-  }
-
-  /**
-   * Reports every failed security handshake (ZMQ_EVENT_HANDSHAKE_FAILED_AUTH
-   * and _PROTOCOL) until the socket closes. Reads the socket's monitor with
-   * its own loop: nothing it does can become an unhandled rejection.
-   */
-  watchHandshakes(onFailure: (failure: HandshakeFailure) => void): void {
-    const events = this.raw.events;
-    const loop = async () => {
-      while (!this.closed && !events.closed) {
-        const event = await events.receive();
-        if (event.type === 'handshake:error:auth') onFailure({ kind: 'auth', code: undefined });
-        else if (event.type === 'handshake:error:protocol') onFailure({ kind: 'protocol', code: event.error.code });
-      }
-    };
-    // A monitor that fails (its socket closed under it) just stops reporting.
-    loop().catch(() => undefined);
+    return socket;
   }
 
   /** Binds and returns the resolved endpoint (a `*` port replaced by the real one). */
@@ -159,9 +150,9 @@ export class ZmqSocket implements Channel {
     this.raw.connect(endpoint);
   }
 
-  /** Envelopes waiting to be written. */
+  /** Envelopes waiting to be written, the batch being written included (until libzmq has taken it). */
   get queued(): number {
-    return this.queue.length - this.head;
+    return this.queue.length - this.head + this.sending;
   }
 
   get isClosed(): boolean {
@@ -211,11 +202,14 @@ export class ZmqSocket implements Channel {
         this.compact();
         const frames: Array<Buffer | string> = destination === undefined ? [] : [destination];
         appendEnvelopeFrames(batch, frames);
+        this.sending = batch.length;
         try {
           await this.raw.send(frames);
         } catch (err) {
           if (this.closed) break;
           this.onSendError(batch, destination, err);
+        } finally {
+          this.sending = 0;
         }
       }
     } finally {

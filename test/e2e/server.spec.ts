@@ -131,9 +131,11 @@ describe.each(TRANSPORTS)('lifecycle over %s', kind => {
   });
 
   test('app.close(): open streams are ended (teardown runs), the client learns it, and no handler runs after', async () => {
+    // The streams never end by themselves: they end when the drain's timeout passes.
     const { app, server, endpoint } = await h.startServer({
       bind: bindEndpoint(kind, h.dirs),
       controllers: [CounterController],
+      options: { drainTimeout: 200 },
     });
     const client = await h.connectClient(endpoint, { requestTimeout: 0 });
     await expect(firstValueFrom(client.send('hit', 'before'))).resolves.toBe(1);
@@ -195,7 +197,11 @@ describe.each(TRANSPORTS)('lifecycle over %s', kind => {
 
 // Streams end for every subscriber at close, not only the first one.
 test('app.close() ends several open streams of several clients', async () => {
-  const { app, endpoint } = await h.startServer({ bind: 'tcp://127.0.0.1:*', controllers: [CounterController] });
+  const { app, endpoint } = await h.startServer({
+    bind: 'tcp://127.0.0.1:*',
+    controllers: [CounterController],
+    options: { drainTimeout: 200 }, // the streams never end by themselves
+  });
   const clients = await Promise.all([h.connectClient(endpoint), h.connectClient(endpoint)]);
   const tags = ['a', 'b', 'c', 'd'];
   const done = tags.map((tag, i) =>

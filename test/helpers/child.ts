@@ -108,6 +108,11 @@ export class TsChild {
     });
   }
 
+  /** Every complete stdout line so far. */
+  get stdout(): readonly string[] {
+    return this.lines;
+  }
+
   signal(sig: NodeJS.Signals): void {
     if (this.process.exitCode === null && this.process.signalCode === null) this.process.kill(sig);
   }

@@ -14,6 +14,7 @@ import type {
   Channel,
   ChannelHandlers,
   ConnectChannel,
+  ConnectOptions,
   SessionObserver,
 } from '../../lib/protocol/channel';
 import { decodePayload } from '../../lib/protocol/codec';
@@ -168,8 +169,10 @@ export class FakeConnector {
   readonly channels: FakeChannel[] = [];
   /** Errors the next `connect` to an endpoint throws (once each), e.g. a malformed endpoint. */
   readonly failures = new Map<string, Error>();
+  /** The options each channel was opened with. */
+  readonly options = new Map<FakeChannel, ConnectOptions | undefined>();
 
-  readonly connect: ConnectChannel = (endpoint, handlers) => {
+  readonly connect: ConnectChannel = (endpoint, handlers, options) => {
     const err = this.failures.get(endpoint);
     if (err !== undefined) {
       this.failures.delete(endpoint);
@@ -177,6 +180,7 @@ export class FakeConnector {
     }
     const channel = new FakeChannel(handlers, [endpoint]);
     this.channels.push(channel);
+    this.options.set(channel, options);
     return channel;
   };
 
@@ -237,6 +241,12 @@ export class RecordingObserver implements SessionObserver {
 
   left(event: ZmqPeerEvent): void {
     this.lefts.push(event);
+  }
+
+  readonly drainings: ZmqPeerEvent[] = [];
+
+  draining(event: ZmqPeerEvent): void {
+    this.drainings.push(event);
   }
 
   refused(event: ZmqPeerRefusedEvent): void {

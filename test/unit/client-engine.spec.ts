@@ -12,6 +12,7 @@ import type { UpstreamLink } from '../../lib/protocol/client/upstream-link';
 import { BYE, controlEnvelope, dataEnvelope, errorEnvelope, PING, PONG } from '../../lib/protocol/envelopes';
 import { encodeMetadata, Flag, MessageType, OutEnvelope } from '../../lib/protocol/frames';
 import { handshakeEnvelope, refusalEnvelope } from '../../lib/protocol/handshake';
+import { FAST_RECONNECT_MS } from '../../lib/protocol/limits';
 import {
   FakeChannel,
   FakeConnector,
@@ -166,7 +167,7 @@ describe('ClientEngine: handshake', () => {
         instance: `inst/${slot}`,
         metadata: { role: 'test' },
         heartbeat: HB,
-        features: ['deadline', 'bye-ack'],
+        features: ['deadline', 'bye-ack', 'drain'],
       });
     }
     expect(s.status.values).toEqual([]);
@@ -576,13 +577,14 @@ describe('ClientEngine: calls', () => {
 });
 
 describe('ClientEngine: losing a session', () => {
-  it('BYE: the calls on that link fail with PEER_LOST (bye), the peer leaves, no HELLO right away', async () => {
+  it('BYE: the calls on that link fail with PEER_LOST (bye), the peer leaves, a fresh fast-reconnecting channel says HELLO', async () => {
     const s = await connectedBoth();
     const a1 = request(s, 'echo', 1, { target: 'srv-a' });
     const a2 = request(s, 'echo', 2, { target: 'srv-a' });
     const b1 = request(s, 'echo', 3, { target: 'srv-b' });
-    const hellosBefore = hellos(s.ch(A));
-    s.ch(A).deliver(BYE);
+    const old = s.ch(A);
+    const hellosBefore = hellos(old);
+    old.deliver(BYE);
     for (const r of [a1, a2]) {
       expect(r.packets).toHaveLength(1);
       expect(r.packets[0]!.err).toBeInstanceOf(ZmqPeerLostError);
@@ -592,12 +594,20 @@ describe('ClientEngine: losing a session', () => {
     expect(s.observer.lefts).toEqual([
       { peerId: 'srv-a', direction: 'upstream', endpoint: A, metadata: { zone: 'eu' }, reason: 'bye' },
     ]);
-    expect(hellos(s.ch(A))).toBe(hellosBefore);
+    expect(hellos(old)).toBe(hellosBefore);
+    expect(old.isClosed).toBe(true);
     expect(s.status.values).toEqual(['connected']); // srv-b is still there
     expect(s.engine.peers().map(p => p.peerId)).toEqual(['srv-b']);
-    // The next retry tick asks again.
-    s.time.advance(100);
-    expect(hellos(s.ch(A))).toBe(hellosBefore + 1);
+    // The fresh channel's HELLO waits for the connection; once libzmq took it, it is retried every FAST_RECONNECT_MS.
+    const fresh = s.ch(A);
+    expect(s.net.options.get(fresh)).toEqual({ fastReconnect: true });
+    expect(hellos(fresh)).toBe(1);
+    fresh.queued = 1;
+    s.time.advance(FAST_RECONNECT_MS);
+    expect(hellos(fresh)).toBe(1);
+    fresh.queued = 0;
+    s.time.advance(FAST_RECONNECT_MS);
+    expect(hellos(fresh)).toBe(2);
   });
 
   it('with bye-ack, a BYE from the server is answered with a BYE before the session ends; without it, with none', async () => {
@@ -615,19 +625,21 @@ describe('ClientEngine: losing a session', () => {
     s.ch(A).deliver(byeAckWelcome);
     await connecting;
     const byesWhenLeft: number[] = [];
+    const first = s.ch(A); // a BYE gives the link a fresh channel: the answer goes on this one
     const left = s.observer.left.bind(s.observer);
     s.observer.left = e => {
-      byesWhenLeft.push(s.ch(A).count(MessageType.Bye));
+      byesWhenLeft.push(first.count(MessageType.Bye));
       left(e);
     };
-    s.ch(A).deliver(BYE);
-    expect(s.ch(A).count(MessageType.Bye)).toBe(1);
+    first.deliver(BYE);
+    expect(first.count(MessageType.Bye)).toBe(1);
     expect(byesWhenLeft).toEqual([1]);
     expect(s.observer.lefts).toEqual([expect.objectContaining({ peerId: 'srv-a', reason: 'bye' })]);
     // A session that did not take bye-ack: its BYE gets no answer.
-    s.ch(A).deliver(welcome('srv-a', ['echo']));
-    s.ch(A).deliver(BYE);
-    expect(s.ch(A).count(MessageType.Bye)).toBe(1);
+    const second = s.ch(A);
+    second.deliver(welcome('srv-a', ['echo']));
+    second.deliver(BYE);
+    expect(second.count(MessageType.Bye)).toBe(0);
     expect(s.observer.lefts).toHaveLength(2);
   });
 
@@ -635,8 +647,8 @@ describe('ClientEngine: losing a session', () => {
     const s = await connectedBoth();
     const a1 = request(s, 'echo', 1, { target: 'srv-a' });
     const b1 = request(s, 'echo', 2, { target: 'srv-b' });
-    const sentBefore = s.ch(A).sent.length;
-    s.ch(A).handlers.disconnected!(Buffer.alloc(0));
+    const first = s.ch(A);
+    first.handlers.disconnected!(Buffer.alloc(0));
     expect(a1.packets).toEqual([
       {
         err: expect.objectContaining({ code: ZmqErrorCode.PEER_LOST, peerId: 'srv-a', reason: 'disconnect' }),
@@ -645,11 +657,16 @@ describe('ClientEngine: losing a session', () => {
     ]);
     expect(b1.packets).toEqual([]);
     expect(s.observer.lefts).toEqual([expect.objectContaining({ peerId: 'srv-a', reason: 'disconnect' })]);
-    expect(s.ch(A).typesSince(sentBefore)).toEqual([MessageType.Hello]);
+    // Its server left: the link has a fresh (fast-reconnecting) channel, whose HELLO waits for a connection.
+    const fresh = s.ch(A);
+    expect(fresh).not.toBe(first);
+    expect(first.closeCount).toBe(1);
+    expect(fresh.typesSince(0)).toEqual([MessageType.Hello]);
     expect(s.engine.peers().map(p => p.peerId)).toEqual(['srv-b']);
-    // A second notice while handshaking: that HELLO may have gone with the connection, so one more.
-    s.ch(A).handlers.disconnected!(Buffer.alloc(0));
-    expect(s.ch(A).typesSince(sentBefore)).toEqual([MessageType.Hello, MessageType.Hello]);
+    // A notice while handshaking: that HELLO may have gone with the connection, so one more, same channel.
+    fresh.handlers.disconnected!(Buffer.alloc(0));
+    expect(s.ch(A)).toBe(fresh);
+    expect(fresh.typesSince(0)).toEqual([MessageType.Hello, MessageType.Hello]);
     expect(s.observer.lefts).toHaveLength(1);
     s.ch(A).deliver(welcome('srv-a', ['echo']));
     expect(
@@ -721,16 +738,21 @@ describe('ClientEngine: losing a session', () => {
     expect(s.observer.joins).toHaveLength(2);
   });
 
-  it('heartbeat timeout: PINGs first, then PEER_LOST (timeout) and exactly one HELLO', async () => {
+  it('heartbeat timeout: PINGs first, then PEER_LOST (timeout) and exactly one HELLO, on a fresh fast-reconnecting channel', async () => {
     const s = await connectedOne();
     const r = request(s, 'echo');
-    const sentBefore = s.ch(A).sent.length;
+    const old = s.ch(A);
+    const sentBefore = old.sent.length;
     for (let i = 0; i < 40 && s.observer.lefts.length === 0; i++) s.time.advance(25);
     expect(s.observer.lefts).toEqual([expect.objectContaining({ peerId: 'srv-a', reason: 'timeout' })]);
-    const types = s.ch(A).typesSince(sentBefore);
+    const types = old.typesSince(sentBefore);
     expect(types.filter(t => t === MessageType.Ping).length).toBeGreaterThanOrEqual(1);
-    expect(types.filter(t => t === MessageType.Hello)).toHaveLength(1);
-    expect(types.at(-1)).toBe(MessageType.Hello);
+    expect(types.filter(t => t === MessageType.Hello)).toHaveLength(0);
+    const fresh = s.ch(A);
+    expect(fresh).not.toBe(old);
+    expect(old.isClosed).toBe(true);
+    expect(s.net.options.get(fresh)).toEqual({ fastReconnect: true });
+    expect(fresh.sent.map(e => e.type)).toEqual([MessageType.Hello]);
     expect(r.packets).toEqual([
       { err: expect.objectContaining({ code: ZmqErrorCode.PEER_LOST, reason: 'timeout' }), isDisposed: true },
     ]);

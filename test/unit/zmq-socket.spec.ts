@@ -122,3 +122,24 @@ test('the queue is bounded: one more than queueLimit is a QUEUE_FULL error', () 
   expect(dealer.queued).toBe(settings.queueLimit);
   expect(() => dealer.send(request(settings.queueLimit + 1))).toThrow(ZmqQueueFullError);
 });
+
+test('a DEALER reports its connection end; what it sends with no connection up waits in libzmq and goes once one is', async () => {
+  const free = new Router({ linger: 0 });
+  await free.bind('tcp://127.0.0.1:*');
+  const endpoint = free.lastEndpoint!;
+  free.close();
+  const lonely = ZmqSocket.dealer(settings, (_envs, _dest, err) => sendErrors.push(err));
+  const late = new Router({ linger: 0, receiveTimeout: 5000 });
+  try {
+    expect(lonely.notices).toBe(true); // ZMQ_HICCUP_MSG, so not ZMQ_IMMEDIATE (docs/PROTOCOL.md §1)
+    lonely.connect(endpoint);
+    lonely.send(request(1));
+    await late.bind(endpoint);
+    const [, ...frames] = await late.receive();
+    expect(parseEnvelopes(frames, 0).map(e => e.id)).toEqual([1]);
+    expect(lonely.queued).toBe(0);
+  } finally {
+    await lonely.close(0);
+    late.close();
+  }
+});

@@ -19,8 +19,10 @@ export interface ClientEngineConfig {
   readonly strategy: 'round-robin' | 'least-pending';
   /** Offer MessagePack (encoding 4) in the HELLO; the codec must be installed before `connect()`. */
   readonly msgpack?: boolean;
-  /** Per endpoint slot, the HELLO's CURVE key proof (feature `curve-key`, docs/PROTOCOL.md §12.3). */
-  readonly curveHellos?: readonly ({ key: string; proof: string } | undefined)[] | undefined;
+  /** The HELLO's CURVE key proof of a link (feature `curve-key`, docs/PROTOCOL.md §12.3). */
+  readonly curveHello?: ((slot: number, endpoint: string) => { key: string; proof: string } | undefined) | undefined;
+  /** Milliseconds between two resolutions of the endpoints that name a host (default DEFAULT_RESOLVE_INTERVAL). */
+  readonly resolveInterval?: number;
 }
 
 export interface ClientEngineDeps {
@@ -32,6 +34,12 @@ export interface ClientEngineDeps {
   readonly serializers?: PacketCodec;
   /** Told each time the status changes; never twice the same in a row. */
   readonly status: (status: ZmqStatus) => void;
+  /**
+   * Resolves a host name to its addresses (the `resolver` option, or DNS):
+   * a `tcp://name:port` endpoint gets a link per address. Without it, names
+   * are left to libzmq (one connection, to the first address).
+   */
+  readonly resolve?: (host: string) => Promise<string[]>;
   readonly clock?: Clock;
   readonly scheduler?: Scheduler;
   /** Where the per-pattern counters and latencies go (`getMetrics()`); one on the engine's clock by default. */

@@ -1,6 +1,6 @@
 import { ZmqClosedError, ZmqConnectTimeoutError, ZmqError, ZmqPeerLostError } from '../../errors/zmq.errors.js';
 import { ZmqPeerInfo, ZmqPeerLeftReason, ZmqStatus, ZmqTarget } from '../../interfaces/zmq-events.interface.js';
-import type { ChannelHandlers, SessionObserver } from '../channel.js';
+import type { SessionObserver } from '../channel.js';
 import { Clock, monotonicClock, realScheduler, Scheduler } from '../clock.js';
 import { controlEnvelope } from '../envelopes.js';
 import { MessageType } from '../frames.js';
@@ -13,9 +13,10 @@ import { CallRegistry, PendingCall, ReplyCallback } from './calls.js';
 import { ANY_SERVER, ClientEngineConfig, ClientEngineDeps, Route } from './client-deps.js';
 import { ClientInbound } from './client-inbound.js';
 import { ConnectWaiter } from './connect-waiter.js';
+import { EndpointManager } from './endpoint-manager.js';
 import { LinkPool } from './link-pool.js';
 import { RequestEncoder } from './requests.js';
-import { helloFor, isRestart, UpstreamLink } from './upstream-link.js';
+import { isRestart, UpstreamLink } from './upstream-link.js';
 
 /**
  * The client side of the session protocol, with no Nest and no zeromq in it:
@@ -33,10 +34,11 @@ export class ClientEngine {
   private readonly liveness: Heartbeat<UpstreamLink>;
   private readonly decoder: InboundDecoder<UpstreamLink>;
   private readonly encoder: RequestEncoder;
+  /** The links' membership: endpoints, resolved names, endpoints added and removed at run time. */
+  readonly endpoints: EndpointManager;
   /** What a REQUEST tells a server that takes deadlines: the caller's wait (none without a requestTimeout). */
   private readonly deadline: number | undefined;
   private connection: Promise<void> | undefined;
-  private helloTimer: unknown = undefined;
   private lastStatus: ZmqStatus | undefined;
   private socketsClosed: Promise<void> = Promise.resolve();
 
@@ -61,7 +63,7 @@ export class ClientEngine {
     this.liveness = new Heartbeat<UpstreamLink>(
       this.config.heartbeat,
       {
-        peers: () => this.pool.readyLinks,
+        peers: () => this.pool.liveLinks,
         ping: link => link.ping(),
         dead: link => this.sessionEnded(link, 'timeout'),
       },
@@ -70,6 +72,16 @@ export class ClientEngine {
     );
     const inbound = new ClientInbound(this, this.calls, this.observer, deps.serializers?.deserializer);
     this.decoder = new InboundDecoder(0, this.config.maxPayload, inbound);
+    this.endpoints = new EndpointManager({
+      ...deps,
+      pool: this.pool,
+      clock: this.clock,
+      scheduler: this.scheduler,
+      resolve: deps.resolve,
+      receive: (link, frames) => this.receive(link, frames),
+      retired: (link, welcome) => this.afterLoss(link, welcome, 'bye'),
+      disconnected: link => this.connectionLost(link),
+    });
   }
 
   /** Connected: `connect()` resolved and a server has a session (requests can skip `connect()`). */
@@ -100,7 +112,7 @@ export class ClientEngine {
       return this.pool.refusal() ?? new ZmqConnectTimeoutError(this.config.endpoints, this.config.connectTimeout);
     });
     this.connection = connection;
-    if (this.pool.isEmpty) {
+    if (!this.endpoints.running) {
       try {
         this.open();
       } catch (err) {
@@ -181,7 +193,7 @@ export class ClientEngine {
     const { state } = link;
     if (state.kind === 'closing' && holdsBye(frames, 0)) state.acknowledged();
     if (state.kind === 'closing' || state.kind === 'closed') return;
-    if (link.isReady) link.lastSeen = this.clock.now();
+    if (link.welcome !== undefined) link.lastSeen = this.clock.now();
     this.decoder.read(link, frames);
   }
 
@@ -212,55 +224,47 @@ export class ClientEngine {
   }
 
   /**
-   * The session on `link` ended: its calls fail at once with PEER_LOST. The
-   * link stays, and (unless the server said BYE) says HELLO once, now: after
-   * a timeout or NOT_READY the connection may still be up; after its end
-   * (`disconnect`, handshaking or not) the HELLO waits for the next one.
+   * The session on `link` ended: its calls fail at once with PEER_LOST. After
+   * NOT_READY the link says HELLO at once (the connection is up); after BYE or
+   * a timeout its server left, and it gets a fresh, fast-reconnecting channel.
    */
   sessionEnded(link: UpstreamLink, reason: ZmqPeerLeftReason): void {
     const welcome = link.lost();
-    if (welcome !== undefined) this.afterLoss(link, welcome, reason);
-    const hello = welcome !== undefined ? reason !== 'bye' : reason === 'disconnect';
-    if (hello && link.state.kind === 'handshaking') link.sendHello(this.clock.now());
+    if (welcome === undefined) return;
+    this.afterLoss(link, welcome, reason);
+    // NOT_READY: the connection is up, HELLO now; else its server left: a fresh, fast-reconnecting channel.
+    if (reason === 'disconnect') link.sendHello(this.clock.now());
+    else this.endpoints.returning(link);
+  }
+
+  /** The server said DRAIN (§5.7). */
+  draining(link: UpstreamLink): void {
+    this.endpoints.draining(link);
+  }
+
+  /** The transport saw `link`'s connection end (§9): its server left; a HELLO waits for the next connection. */
+  connectionLost(link: UpstreamLink): void {
+    const welcome = link.lost();
+    if (welcome === undefined) {
+      if (link.state.kind === 'handshaking') link.sendHello(this.clock.now());
+      return;
+    }
+    this.afterLoss(link, welcome, 'disconnect');
+    this.endpoints.returning(link);
   }
 
   private afterLoss(link: UpstreamLink, welcome: Welcome, reason: ZmqPeerLeftReason): void {
     this.pool.update(link);
     this.calls.failLink(link, new ZmqPeerLostError(welcome.id, reason));
     this.observer.left(link.event(welcome, reason));
-    if (this.pool.readyLinks.length === 0) this.setStatus('reconnecting');
+    if (this.pool.readyLinks.length > 0) return;
+    this.setStatus('reconnecting');
+    this.endpoints.allDown();
   }
 
   private open(): void {
-    this.config.endpoints.forEach((endpoint, slot) => this.pool.add(this.openLink(endpoint, slot)));
+    this.endpoints.start();
     this.liveness.start();
-    this.armHelloRetry();
-  }
-
-  private openLink(endpoint: string, slot: number): UpstreamLink {
-    const hello = helloFor(this.config, slot);
-    const handlers: ChannelHandlers = {
-      message: frames => this.receive(link, frames),
-      sendFailed: (_failure, envs) =>
-        this.observer.drop('sendFailed', `${envs.length} envelope(s) to ${endpoint}`, envs.length),
-      receiveError: err => this.observer.error(`Receive loop error on ${endpoint}: ${String(err)}`),
-      disconnected: () => this.sessionEnded(link, 'disconnect'),
-    };
-    // `link` is read only when a message arrives, which is never during this call.
-    const link: UpstreamLink = new UpstreamLink(endpoint, this.deps.connect(endpoint, handlers), hello, this.observer);
-    // It waits in the socket until the connection is up.
-    link.sendHello(this.clock.now());
-    return link;
-  }
-
-  /** Every heartbeat interval, a link without a session says HELLO again (docs/PROTOCOL.md §9). */
-  private armHelloRetry(): void {
-    const interval = this.config.heartbeat.interval;
-    this.helloTimer = this.scheduler.setTimeout(() => {
-      const now = this.clock.now();
-      for (const link of this.pool.all) link.retryHello(now, interval);
-      this.armHelloRetry();
-    }, interval);
   }
 
   /** Rejects a pending connect() (first: a status listener may connect() again) and tears down; else nothing. */
@@ -274,8 +278,7 @@ export class ClientEngine {
     const links = this.pool.clear();
     this.connection = undefined;
     this.liveness.stop();
-    this.scheduler.clearTimeout(this.helloTimer);
-    this.helloTimer = undefined;
+    const stopped = this.endpoints.stop();
     this.calls.failAll(new ZmqClosedError());
     for (const link of links) {
       const welcome = link.welcome;
@@ -283,7 +286,7 @@ export class ClientEngine {
     }
     this.setStatus('disconnected');
     const closing = Promise.all(links.map(l => l.close(this.scheduler, BYE_ACK_WAIT_MS)));
-    this.socketsClosed = Promise.all([this.socketsClosed, closing]).then(noop);
+    this.socketsClosed = Promise.all([this.socketsClosed, closing, stopped]).then(noop);
     return this.socketsClosed;
   }
 

@@ -23,6 +23,8 @@ export interface LinkSessions {
   welcomed(link: UpstreamLink, welcome: Welcome): void;
   refused(link: UpstreamLink, error: ZmqError, peerId?: string): void;
   sessionEnded(link: UpstreamLink, reason: ZmqPeerLeftReason): void;
+  /** The server said DRAIN (§5.7). */
+  draining(link: UpstreamLink): void;
 }
 
 /**
@@ -58,6 +60,8 @@ export class ClientInbound implements InboundHandler<UpstreamLink> {
         // Answer it (`bye-ack`): the server may be waiting for that before it closes and exits.
         if (link.byeAck) link.trySend(BYE);
         return this.sessions.sessionEnded(link, 'bye');
+      case MessageType.Drain:
+        return this.sessions.draining(link);
       default:
         this.observer.drop('unexpected', `message type ${env.type} from a server`);
     }

@@ -5,11 +5,15 @@ import type { UpstreamLink } from './upstream-link.js';
 
 /**
  * The client's links to its servers: all of them, the ready ones in the order
- * they joined, and the choice of one for a request or event.
+ * they joined, the draining ones (a fallback when no ready one offers a
+ * pattern), and the choice of one for a request or event.
  */
 export class LinkPool {
   private links: UpstreamLink[] = [];
   private ready: UpstreamLink[] = [];
+  private draining: UpstreamLink[] = [];
+  /** Links being removed (their endpoint was, or their address vanished): never chosen again. */
+  private readonly retired = new Set<UpstreamLink>();
   private turn = 0;
 
   constructor(private readonly strategy: ZmqStrategy) {}
@@ -34,8 +38,33 @@ export class LinkPool {
     return this.links.length === 0;
   }
 
+  /** Links with a session, draining ones included (for liveness). */
+  get liveLinks(): UpstreamLink[] {
+    return this.draining.length === 0 ? this.ready : [...this.ready, ...this.draining];
+  }
+
   add(link: UpstreamLink): void {
     this.links.push(link);
+  }
+
+  /** `next` takes the place of `previous` (a fresh channel to the same address). */
+  replace(previous: UpstreamLink, next: UpstreamLink): void {
+    this.remove(previous);
+    this.links.push(next);
+  }
+
+  /** Takes `link` out of every list. */
+  remove(link: UpstreamLink): void {
+    const i = this.links.indexOf(link);
+    if (i >= 0) this.links.splice(i, 1);
+    this.retired.delete(link);
+    this.update(link, true);
+  }
+
+  /** `link` is never chosen again; it stays in `all` until removed. */
+  retire(link: UpstreamLink): void {
+    this.retired.add(link);
+    this.update(link);
   }
 
   /** Removes every link and returns them (for teardown). */
@@ -43,14 +72,16 @@ export class LinkPool {
     const links = this.links;
     this.links = [];
     this.ready = [];
+    this.draining = [];
+    this.retired.clear();
     return links;
   }
 
-  /** Updates the ready set after `link` changed state. */
-  update(link: UpstreamLink): void {
-    const i = this.ready.indexOf(link);
-    if (link.isReady && i < 0) this.ready.push(link);
-    else if (!link.isReady && i >= 0) this.ready.splice(i, 1);
+  /** Updates the ready and draining lists after `link` changed state (`gone`: out of both). */
+  update(link: UpstreamLink, gone = false): void {
+    const usable = !gone && !this.retired.has(link) && this.links.includes(link);
+    this.ready = place(this.ready, link, usable && link.isReady);
+    this.draining = place(this.draining, link, usable && link.isDraining);
   }
 
   /** The refusal to report when every link was refused; `undefined` while one may still succeed. */
@@ -66,13 +97,10 @@ export class LinkPool {
    */
   candidates(pattern: string, kind: 'serves' | 'handles', target: ZmqTarget | undefined): UpstreamLink[] {
     const out: UpstreamLink[] = [];
-    let offered = false;
-    for (const link of this.ready) {
-      if (!link.offers(pattern, kind)) continue;
-      offered = true;
-      const welcome = link.welcome!;
-      if (target === undefined || matchesTarget(link, welcome.id, welcome.metadata, target)) out.push(link);
-    }
+    let offered = select(this.ready, pattern, kind, target, out);
+    // Draining servers still serve, but only when no other server can (§5.7).
+    if (out.length === 0 && this.draining.length > 0)
+      offered = select(this.draining, pattern, kind, target, out) || offered;
     if (out.length === 0) {
       throw new ZmqNoPeerError(pattern, this.ready.length === 0 ? 'no-server' : offered ? 'no-match' : 'not-served');
     }
@@ -85,4 +113,30 @@ export class LinkPool {
     this.turn = this.turn >= Number.MAX_SAFE_INTEGER ? 0 : this.turn + 1;
     return link;
   }
+}
+
+/** Pushes onto `out` the links that offer the pattern and match `target`; whether any offered it. */
+function select(
+  links: readonly UpstreamLink[],
+  pattern: string,
+  kind: 'serves' | 'handles',
+  target: ZmqTarget | undefined,
+  out: UpstreamLink[],
+): boolean {
+  let offered = false;
+  for (const link of links) {
+    if (!link.offers(pattern, kind)) continue;
+    offered = true;
+    const welcome = link.welcome!;
+    if (target === undefined || matchesTarget(link, welcome.id, welcome.metadata, target)) out.push(link);
+  }
+  return offered;
+}
+
+/** `list` with `link` in it (appended, keeping join order) or out of it. */
+function place(list: UpstreamLink[], link: UpstreamLink, inside: boolean): UpstreamLink[] {
+  const i = list.indexOf(link);
+  if (inside && i < 0) list.push(link);
+  else if (!inside && i >= 0) list.splice(i, 1);
+  return list;
 }

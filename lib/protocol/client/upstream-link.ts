@@ -9,6 +9,7 @@ import { PongTracker } from './ping-probe.js';
 import {
   BYE_ACK_FEATURE,
   DEADLINE_FEATURE,
+  DRAIN_FEATURE,
   handshakeEnvelope,
   hasFeature,
   type HeartbeatSettings,
@@ -22,24 +23,30 @@ import type { LivenessState } from '../liveness.js';
  * The session state of one link (docs/PROTOCOL.md §11.1, client table):
  * - `handshaking`: no session; a HELLO was queued at `helloAt`;
  * - `ready`: the server's WELCOME arrived, requests may go out;
+ * - `draining`: the server said DRAIN (§5.7): the session is up and the calls
+ *   in flight get their replies, but new requests go elsewhere while another
+ *   server can take them;
  * - `refused`: the server refused the handshake (or speaks another version);
  * - `closing`: the client said BYE and waits for the server's answering BYE (`bye-ack`);
  * - `closed`: the client closed; nothing goes out any more.
  */
 export type LinkState =
   | { readonly kind: 'handshaking'; readonly helloAt: number }
-  | {
-      readonly kind: 'ready';
-      readonly welcome: Welcome;
-      readonly serves: ReadonlySet<string>;
-      readonly handles: ReadonlySet<string>;
-      readonly msgpack: boolean;
-      readonly deadlines: boolean;
-      readonly byeAck: boolean;
-    }
+  | ({ readonly kind: 'ready' } & LinkSession)
+  | ({ readonly kind: 'draining' } & LinkSession)
   | { readonly kind: 'refused'; readonly error: ZmqError }
   | { readonly kind: 'closing'; readonly acknowledged: () => void }
   | { readonly kind: 'closed' };
+
+/** A session, as the server's WELCOME set it up. */
+export interface LinkSession {
+  readonly welcome: Welcome;
+  readonly serves: ReadonlySet<string>;
+  readonly handles: ReadonlySet<string>;
+  readonly msgpack: boolean;
+  readonly deadlines: boolean;
+  readonly byeAck: boolean;
+}
 
 /** What a link's HELLO says (docs/PROTOCOL.md §4.1). */
 export interface HelloSettings {
@@ -48,8 +55,8 @@ export interface HelloSettings {
   readonly metadata: Readonly<Record<string, unknown>>;
   readonly heartbeat: Readonly<HeartbeatSettings>;
   readonly msgpack?: boolean;
-  /** Per endpoint slot: the CURVE key proof of the HELLO (feature `curve-key`, docs/PROTOCOL.md §12.3). */
-  readonly curveHellos?: readonly ({ key: string; proof: string } | undefined)[];
+  /** The CURVE key proof of a link's HELLO (feature `curve-key`, docs/PROTOCOL.md §12.3). */
+  readonly curveHello?: ((slot: number, endpoint: string) => { key: string; proof: string } | undefined) | undefined;
 }
 
 /**
@@ -58,9 +65,9 @@ export interface HelloSettings {
  * its session over) and distinct between endpoints (two links to one server
  * must not take the session from each other).
  */
-export function helloFor(settings: HelloSettings, slot: number): OutEnvelope {
+export function helloFor(settings: HelloSettings, slot: number, endpoint: string): OutEnvelope {
   const { id, metadata, heartbeat } = settings;
-  const curve = settings.curveHellos?.[slot];
+  const curve = settings.curveHello?.(slot, endpoint);
   return handshakeEnvelope(MessageType.Hello, {
     version: PROTOCOL_VERSION,
     id,
@@ -70,6 +77,7 @@ export function helloFor(settings: HelloSettings, slot: number): OutEnvelope {
     features: [
       DEADLINE_FEATURE,
       BYE_ACK_FEATURE,
+      DRAIN_FEATURE,
       ...(settings.msgpack === true ? [MSGPACK_FEATURE] : []),
       ...(curve !== undefined ? [CURVE_KEY_FEATURE] : []),
     ],
@@ -120,13 +128,25 @@ export class UpstreamLink implements LivenessState {
     return this.current;
   }
 
-  /** The server's WELCOME while a session is up. */
-  get welcome(): Welcome | undefined {
-    return this.current.kind === 'ready' ? this.current.welcome : undefined;
+  /** The session while one is up (ready or draining). */
+  private get session(): LinkSession | undefined {
+    const state = this.current;
+    return state.kind === 'ready' || state.kind === 'draining' ? state : undefined;
   }
 
+  /** The server's WELCOME while a session is up (ready or draining). */
+  get welcome(): Welcome | undefined {
+    return this.session?.welcome;
+  }
+
+  /** A session is up and the server takes new requests. */
   get isReady(): boolean {
     return this.current.kind === 'ready';
+  }
+
+  /** The server said DRAIN: it finishes what it has and takes new requests only when no other server can. */
+  get isDraining(): boolean {
+    return this.current.kind === 'draining';
   }
 
   get refusal(): ZmqError | undefined {
@@ -135,22 +155,29 @@ export class UpstreamLink implements LivenessState {
 
   /** Whether this session's WELCOME accepted MessagePack: object payloads go as encoding 4. */
   get msgpack(): boolean {
-    return this.current.kind === 'ready' && this.current.msgpack;
+    return this.session?.msgpack === true;
   }
 
   /** Whether this session's WELCOME accepted `bye-ack`: a BYE is answered with a BYE, both ways. */
   get byeAck(): boolean {
-    return this.current.kind === 'ready' && this.current.byeAck;
+    return this.session?.byeAck === true;
   }
 
   /** Whether this session's WELCOME accepted deadlines: requests carry the caller's remaining time. */
   get deadlines(): boolean {
-    return this.current.kind === 'ready' && this.current.deadlines;
+    return this.session?.deadlines === true;
   }
 
   /** Whether a session is up and the server serves (`serves`) or handles (`handles`) the pattern. */
   offers(pattern: string, kind: 'serves' | 'handles'): boolean {
-    return this.current.kind === 'ready' && this.current[kind].has(pattern);
+    return this.session?.[kind].has(pattern) === true;
+  }
+
+  /** The server said DRAIN: true when the link was ready (it is draining from here). */
+  drain(): boolean {
+    if (this.current.kind !== 'ready') return false;
+    this.current = { ...this.current, kind: 'draining' };
+    return true;
   }
 
   /** Queues HELLO; from here the link is handshaking. */
@@ -172,7 +199,7 @@ export class UpstreamLink implements LivenessState {
 
   /** The server welcomed us: `joined` when the session is new, `renewed` when one was up. */
   welcomed(welcome: Welcome, now: number): 'joined' | 'renewed' {
-    const renewed = this.current.kind === 'ready';
+    const renewed = this.session !== undefined;
     if (!renewed) this.pongs.reset();
     this.current = {
       kind: 'ready',
@@ -217,8 +244,9 @@ export class UpstreamLink implements LivenessState {
    * happens to this process next.
    */
   async close(scheduler: Scheduler, waitMs: number): Promise<void> {
-    if (this.current.kind === 'ready') {
-      const awaitAnswer = this.current.byeAck;
+    const session = this.session;
+    if (session !== undefined) {
+      const awaitAnswer = session.byeAck;
       if (this.trySend(BYE, true) && awaitAnswer) {
         await settleWithin(scheduler, waitMs, acknowledged => (this.current = { kind: 'closing', acknowledged }));
       }
@@ -240,7 +268,7 @@ export class UpstreamLink implements LivenessState {
     }
   }
 
-  /** The peer as `getPeers()` lists it (only while ready). */
+  /** The peer as `getPeers()` lists it (only while a session is up). */
   info(): ZmqPeerInfo {
     const welcome = this.welcome!;
     return {

@@ -1,4 +1,7 @@
 import { Scheduler, settleWithin } from '../clock.js';
+import { BYE } from '../envelopes.js';
+import type { OutEnvelope } from '../frames.js';
+import type { DownstreamSession } from './sessions.js';
 
 /**
  * The clients a closing server waits for (docs/PROTOCOL.md §9): those that
@@ -23,4 +26,22 @@ export class AwaitedByes {
     if (this.keys.size === 0) return Promise.resolve();
     return settleWithin(scheduler, ms, settle => (this.settle = settle));
   }
+}
+
+/**
+ * Says BYE to every session and ends it (`bye`: its calls are cancelled);
+ * returns the clients (`bye-ack`) whose answering BYE to wait for.
+ */
+export function sayByeToAll(
+  sessions: Iterable<DownstreamSession>,
+  send: (session: DownstreamSession, env: OutEnvelope) => void,
+  end: (session: DownstreamSession) => void,
+): AwaitedByes {
+  const byes = new AwaitedByes();
+  for (const session of [...sessions]) {
+    send(session, BYE);
+    if (session.byeAck) byes.add(session.key);
+    end(session);
+  }
+  return byes;
 }

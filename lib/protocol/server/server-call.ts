@@ -17,6 +17,8 @@ export interface CallOutput {
   readonly metrics: Metrics;
   /** Queues an envelope; false when the queue is full (`final`: the last one of a call, which has a reserve). */
   send(session: DownstreamSession, env: OutEnvelope, final?: boolean): boolean;
+  /** Told after a call ended, whichever way (a draining server waits for the last). */
+  ended?(): void;
 }
 
 /**
@@ -103,6 +105,7 @@ export class ServerCall implements Metered {
     this.out.deadlines.unwatch(this);
     this.session.calls.delete(this.id);
     this.subscription?.unsubscribe();
+    this.out.ended?.();
   }
 
   private next(value: unknown): void {
@@ -156,6 +159,7 @@ export class ServerCall implements Metered {
     this.out.deadlines.unwatch(this);
     this.session.calls.delete(this.id);
     this.out.send(this.session, last, true);
+    this.out.ended?.();
   }
 }
 

@@ -5,6 +5,7 @@ import type { HeartbeatSettings } from '../handshake.js';
 import type { Metrics } from '../metrics.js';
 import type { PacketCodec } from '../packet-codec.js';
 import type { AwaitedByes } from './awaited-byes.js';
+import type { DrainWait } from './drain.js';
 import type { ServerCall } from './server-call.js';
 import type { HelloAuthorizer } from './server-handshake.js';
 
@@ -17,6 +18,8 @@ export interface ServerEngineConfig {
   readonly heartbeat: Readonly<HeartbeatSettings>;
   /** Accept MessagePack (encoding 4) from clients that offer it; the codec must be installed before `listen()`. */
   readonly msgpack?: boolean;
+  /** Milliseconds a closing server lets its calls in progress finish after DRAIN (docs/PROTOCOL.md §5.7); 0: BYE at once. */
+  readonly drainTimeout?: number;
   /** The channel's outbound queue limit (`sendQueueLimit`), named in a QUEUE_FULL error. */
   readonly socket?: { readonly queueLimit: number };
 }
@@ -48,14 +51,26 @@ export interface ServerEngineDeps<H> {
   readonly metrics?: Metrics;
 }
 
+/** A server that binds a channel: listening, or draining before it closes. */
+interface OpenState {
+  readonly channel: Channel;
+  readonly endpoints: readonly string[];
+}
+
 /**
- * The server's lifecycle: `idle` (not listening), `binding`, `listening` on
- * a channel, `closing` (BYE sent, the channel flushing).
+ * The server's lifecycle (docs/PROTOCOL.md §11.2): `idle` (not listening),
+ * `binding`, `listening` on a channel, `draining` (DRAIN sent, the calls in
+ * progress finishing, nothing refused), `closing` (BYE sent, the channel flushing).
  */
 export type ServerState =
   | { readonly kind: 'idle' }
   | { readonly kind: 'binding' }
-  | { readonly kind: 'listening'; readonly channel: Channel; readonly endpoints: readonly string[] }
+  | ({ readonly kind: 'listening' } & OpenState)
+  | ({
+      readonly kind: 'draining';
+      /** Ends when the last call in progress does, or at `drainTimeout`. */
+      readonly drain: DrainWait;
+    } & OpenState)
   | {
       readonly kind: 'closing';
       /** The clients (`bye-ack`) whose answering BYE the server still waits for. */
@@ -64,3 +79,8 @@ export type ServerState =
 
 /** Where an inbound message came from (one object per engine, refilled per message: no allocation per message). */
 export type Origin = { routingId: Buffer; key: string };
+
+/** The channel of a server that still serves (listening or draining), else `undefined`. */
+export function openChannel(state: ServerState): Channel | undefined {
+  return state.kind === 'listening' || state.kind === 'draining' ? state.channel : undefined;
+}

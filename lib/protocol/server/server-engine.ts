@@ -1,21 +1,23 @@
 import { ZmqErrorCode } from '../../errors/zmq.errors.js';
 import type { ZmqPeerInfo, ZmqPeerLeftReason } from '../../interfaces/zmq-events.interface.js';
-import type { ChannelHandlers, SendFailure, SessionObserver } from '../channel.js';
+import type { Channel, ChannelHandlers, SendFailure, SessionObserver } from '../channel.js';
 import { Clock, monotonicClock, realScheduler, Scheduler } from '../clock.js';
 import { BYE, PING, PONG } from '../envelopes.js';
 import { MSGPACK_FEATURE } from '../msgpack.js';
 import { incomingData } from '../packet-codec.js';
 import { Envelope, MalformedError, MessageType, OutEnvelope } from '../frames.js';
-import { BYE_ACK_FEATURE, DEADLINE_FEATURE } from '../handshake.js';
+import { BYE_ACK_FEATURE, DEADLINE_FEATURE, DRAIN_FEATURE } from '../handshake.js';
 import { holdsBye, InboundDecoder, InboundHandler } from '../inbound.js';
 import { BYE_ACK_WAIT_MS } from '../limits.js';
 import { Heartbeat } from '../liveness.js';
 import { Metrics } from '../metrics.js';
-import { AwaitedByes } from './awaited-byes.js';
+import { sayByeToAll } from './awaited-byes.js';
 import { DeadlineWatch } from './deadlines.js';
+import { reportSendFailure } from './send-failures.js';
+import { DrainWait } from './drain.js';
 import { malformedRequest, ReplyEncoder } from './replies.js';
 import { CallOutput, ServerCall } from './server-call.js';
-import { Origin, ServerEngineConfig, ServerEngineDeps, ServerHost, ServerState } from './server-deps.js';
+import { openChannel, Origin, ServerEngineConfig, ServerEngineDeps, ServerHost, ServerState } from './server-deps.js';
 import { ServerHandshake } from './server-handshake.js';
 import { DownstreamSession, sessionEvent, SessionTable } from './sessions.js';
 
@@ -46,6 +48,7 @@ export class ServerEngine<H> implements InboundHandler<Origin>, CallOutput {
   private readonly origin: Origin = { routingId: Buffer.alloc(0), key: '' };
   /** The bind in progress, so that a close() during listen() waits for it instead of being lost. */
   private binding: Promise<unknown> | undefined;
+  private closing: Promise<void> = Promise.resolve();
 
   constructor(private readonly deps: ServerEngineDeps<H>) {
     this.config = deps.config;
@@ -73,7 +76,7 @@ export class ServerEngine<H> implements InboundHandler<Origin>, CallOutput {
       id,
       metadata,
       heartbeat,
-      features: [DEADLINE_FEATURE, BYE_ACK_FEATURE, ...(this.config.msgpack ? [MSGPACK_FEATURE] : [])],
+      features: [DEADLINE_FEATURE, BYE_ACK_FEATURE, DRAIN_FEATURE, ...(this.config.msgpack ? [MSGPACK_FEATURE] : [])],
       sessions: this.sessions,
       replies: this.replies,
       observer: this.observer,
@@ -82,6 +85,7 @@ export class ServerEngine<H> implements InboundHandler<Origin>, CallOutput {
       sendRouted: (routingId, env) => this.sendRouted(routingId, env),
       endSession: (session, reason) => this.endSession(session, reason),
       authorize: deps.authorize,
+      draining: key => this.current.kind === 'draining' && this.current.drain.awaitAnswer(key),
     });
   }
 
@@ -120,22 +124,19 @@ export class ServerEngine<H> implements InboundHandler<Origin>, CallOutput {
     this.liveness.start();
   }
 
-  /**
-   * Says BYE to every client, ends their calls (no handler runs after this),
-   * waits (at most BYE_ACK_WAIT_MS) for the answering BYE of the clients that
-   * took `bye-ack`, so that each has ours before this process may exit, and closes.
-   */
+  /** Drains (§5.7, up to `drainTimeout`), says BYE and ends every call, awaits the answering BYEs (§9), closes. */
   async close(): Promise<void> {
     if (this.current.kind === 'binding') await this.binding?.catch(() => undefined);
-    if (this.current.kind !== 'listening') return;
-    const { channel } = this.current;
+    if (this.current.kind !== 'listening') return this.closing;
+    return (this.closing = this.drainAndClose(this.current.channel, this.current.endpoints));
+  }
+
+  private async drainAndClose(channel: Channel, endpoints: readonly string[]): Promise<void> {
+    const drain = DrainWait.tell(this.sessions, this.send.bind(this));
+    this.current = { kind: 'draining', channel, endpoints, drain };
+    await drain.wait(this.scheduler, this.config.drainTimeout ?? 0);
     this.liveness.stop();
-    const byes = new AwaitedByes();
-    for (const session of [...this.sessions.values()]) {
-      this.send(session, BYE);
-      if (session.byeAck) byes.add(session.key);
-      this.endSession(session, 'bye');
-    }
+    const byes = sayByeToAll(this.sessions.values(), this.send.bind(this), s => this.endSession(s, 'bye'));
     this.current = { kind: 'closing', byes };
     await byes.wait(this.scheduler, BYE_ACK_WAIT_MS);
     await channel.close();
@@ -147,20 +148,20 @@ export class ServerEngine<H> implements InboundHandler<Origin>, CallOutput {
   }
 
   stats(): { peers: number; inFlight: number; queued: number } {
-    const queued = this.current.kind === 'listening' ? this.current.channel.queued : 0;
+    const queued = openChannel(this.current)?.queued ?? 0;
     return { peers: this.sessions.size, inFlight: this.sessions.inFlight(), queued };
   }
 
   /** The native socket while listening. */
   get raw(): unknown {
-    return this.current.kind === 'listening' ? this.current.channel.raw : undefined;
+    return openChannel(this.current)?.raw;
   }
 
   /** One message from the channel: a routing id, then header/payload pairs. */
   receive(frames: Buffer[]): void {
     const routingId = frames[0];
     if (this.current.kind === 'closing' && routingId !== undefined) return this.receiveClosing(routingId, frames);
-    if (this.current.kind !== 'listening') return;
+    if (openChannel(this.current) === undefined) return;
     if (routingId === undefined) return this.observer.drop('frameCount', 'empty message');
     const key = routingId.toString('latin1');
     const sender = this.sessions.onConnection(key);
@@ -175,7 +176,12 @@ export class ServerEngine<H> implements InboundHandler<Origin>, CallOutput {
     if (env.type === MessageType.Hello) this.handshake.hello(from.routingId, from.key, env);
     else if (session === undefined) this.handshake.noSession(from.routingId, env);
     else this.dispatch(session, env);
-    return this.current.kind === 'listening';
+    return openChannel(this.current) !== undefined;
+  }
+
+  /** A call or session ended (CallOutput): a draining server may be waiting for its last. */
+  ended(): void {
+    if (this.current.kind === 'draining') this.current.drain.changed();
   }
 
   malformed(from: Origin, err: MalformedError, header: Buffer): void {
@@ -213,6 +219,7 @@ export class ServerEngine<H> implements InboundHandler<Origin>, CallOutput {
     if (!this.sessions.remove(session)) return;
     for (const call of [...session.calls.values()]) call.cancel();
     this.observer.left(sessionEvent(session, reason));
+    this.ended();
   }
 
   private dispatch(session: DownstreamSession, env: Envelope): void {
@@ -228,6 +235,9 @@ export class ServerEngine<H> implements InboundHandler<Origin>, CallOutput {
         return;
       case MessageType.Pong:
         return;
+      case MessageType.Drain: // the client's answer (§5.7)
+        if (this.current.kind === 'draining') return this.current.drain.answered(session.key);
+        return this.observer.drop('unexpected', 'DRAIN from a client while not draining');
       case MessageType.Bye:
         // Answer it (`bye-ack`): the client may be waiting for that before it closes and exits.
         if (session.byeAck) this.send(session, BYE);
@@ -248,7 +258,7 @@ export class ServerEngine<H> implements InboundHandler<Origin>, CallOutput {
     }
     let data: unknown;
     try {
-      data = this.dataOf(session, env);
+      data = incomingData(env, this.deps.serializers?.deserializer, session.msgpack);
     } catch (err) {
       this.observer.drop('payload', (err as Error).message);
       return void this.send(session, this.replies.error(env.id, malformedRequest((err as Error).message)), true);
@@ -263,22 +273,19 @@ export class ServerEngine<H> implements InboundHandler<Origin>, CallOutput {
   private onEvent(session: DownstreamSession, env: Envelope): void {
     let data: unknown;
     try {
-      data = this.dataOf(session, env);
+      data = incomingData(env, this.deps.serializers?.deserializer, session.msgpack);
     } catch (err) {
       return this.observer.drop('payload', (err as Error).message);
     }
     this.host.runEvent(env.pattern!, data, session.id, env.metadata, session.publicKey);
   }
 
-  private dataOf(session: DownstreamSession, env: Envelope): unknown {
-    return incomingData(env, this.deps.serializers?.deserializer, session.msgpack);
-  }
-
   /** Queues an envelope; false (counted) when the queue is full. */
   private sendRouted(routingId: Buffer, env: OutEnvelope, final = false): boolean {
-    if (this.current.kind !== 'listening') return false;
+    const channel = openChannel(this.current);
+    if (channel === undefined) return false;
     try {
-      this.current.channel.send(env, routingId, final);
+      channel.send(env, routingId, final);
       return true;
     } catch (err) {
       this.observer.drop('sendFailed', (err as Error).message);
@@ -287,14 +294,7 @@ export class ServerEngine<H> implements InboundHandler<Origin>, CallOutput {
   }
 
   private sendFailed(failure: SendFailure, envs: readonly OutEnvelope[], destination: Buffer | undefined): void {
-    // Heartbeat PINGs carry nothing: losing them is not a drop.
-    let lost = 0;
-    for (const env of envs) if (env.type !== MessageType.Ping) lost++;
-    const reason = failure === 'unroutable' ? 'unroutable' : 'sendFailed';
-    if (lost > 0) this.observer.drop(reason, `${lost} envelope(s) (${failure})`, lost);
-    if (failure === 'unroutable' && destination !== undefined) {
-      const session = this.sessions.onConnection(destination.toString('latin1'));
-      if (session !== undefined) this.endSession(session, 'disconnect');
-    }
+    const gone = reportSendFailure(this.observer, this.sessions, failure, envs, destination);
+    if (gone !== undefined) this.endSession(gone, 'disconnect');
   }
 }

@@ -8,9 +8,11 @@ import {
 import type { ZmqPeerLeftReason } from '../../interfaces/zmq-events.interface.js';
 import type { SessionObserver } from '../channel.js';
 import { decodePayload } from '../codec.js';
+import { DRAIN } from '../envelopes.js';
 import { Envelope, MessageType, OutEnvelope } from '../frames.js';
 import {
   BYE_ACK_FEATURE,
+  DRAIN_FEATURE,
   handshakeEnvelope,
   hasFeature,
   Hello,
@@ -54,6 +56,8 @@ export interface HandshakeHost {
   endSession(session: DownstreamSession, reason: ZmqPeerLeftReason): void;
   /** A CURVE server's HELLO check; none on a plaintext server. */
   readonly authorize?: HelloAuthorizer | undefined;
+  /** Whether the server drains (§5.7): a client it welcomes now, on `key`, is told DRAIN and its answer awaited. */
+  draining?(key: string): boolean;
 }
 
 /**
@@ -207,6 +211,7 @@ export class ServerHandshake {
       msgpack: accepted.includes(MSGPACK_FEATURE),
       byeAck: accepted.includes(BYE_ACK_FEATURE),
       publicKey,
+      drain: accepted.includes(DRAIN_FEATURE),
     };
     if (this.sendWelcome(routingId, session, accepted)) observer.joined(sessionEvent(session));
   }
@@ -223,6 +228,8 @@ export class ServerHandshake {
     }
     if (session !== undefined) this.host.sessions.add(session);
     this.host.sendRouted(routingId, welcome);
+    if (features.includes(DRAIN_FEATURE) && this.host.draining?.(routingId.toString('latin1')) === true)
+      this.host.sendRouted(routingId, DRAIN);
     return true;
   }
 

@@ -19,6 +19,8 @@ export interface DownstreamSession extends LivenessState {
   readonly byeAck: boolean;
   /** The client's proven CURVE public key (CURVE servers only, docs/PROTOCOL.md §12.3). */
   readonly publicKey?: string | undefined;
+  /** The session took `drain`: a closing server tells it DRAIN before BYE (§5.7). */
+  readonly drain: boolean;
 }
 
 /** The sessions of a server, by connection (routing id) and by client id. */

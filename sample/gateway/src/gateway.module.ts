@@ -18,7 +18,11 @@ import { HealthController } from './health.controller';
 import { PeerLog } from './peer-log.service';
 import { ZmqExceptionFilter } from './zmq-exception.filter';
 
-const liveness = { heartbeatInterval: config.heartbeatInterval, heartbeatLiveness: config.heartbeatLiveness };
+const liveness = {
+  heartbeatInterval: config.heartbeatInterval,
+  heartbeatLiveness: config.heartbeatLiveness,
+  resolveInterval: config.resolveInterval,
+};
 
 /** With a gateway key pair in the environment, each client connects with CURVE to its service's key. */
 const gatewayPair = curvePairOf('gateway');
@@ -33,7 +37,7 @@ const curveTo = (service: SampleApp) =>
         name: MATH_SERVICE,
         customClass: ClientZmq,
         options: {
-          connect: config.mathEndpoint,
+          connect: config.mathConnect,
           requestTimeout: 5_000,
           metadata: { app: 'gateway' },
           ...liveness,
@@ -44,7 +48,7 @@ const curveTo = (service: SampleApp) =>
         name: NOTIFICATIONS_SERVICE,
         customClass: ClientZmq,
         options: {
-          connect: config.notificationsEndpoint,
+          connect: config.notificationsConnect,
           requestTimeout: 5_000,
           metadata: { app: 'gateway' },
           ...liveness,

@@ -50,6 +50,18 @@ export const config = {
   mathEndpoint: process.env.MATH_ENDPOINT || 'tcp://127.0.0.1:4001',
   notificationsEndpoint: process.env.NOTIFICATIONS_ENDPOINT || 'tcp://127.0.0.1:4002',
   /**
+   * Where the gateway connects: the bound endpoint unless set. A name
+   * (`tcp://math:4001`, a Kubernetes headless Service) resolves to every
+   * instance, one connection each (sample/deploy/, docs/kubernetes.md).
+   */
+  mathConnect: process.env.MATH_CONNECT || process.env.MATH_ENDPOINT || 'tcp://127.0.0.1:4001',
+  notificationsConnect:
+    process.env.NOTIFICATIONS_CONNECT || process.env.NOTIFICATIONS_ENDPOINT || 'tcp://127.0.0.1:4002',
+  /** How often the gateway resolves those names again (ms). */
+  resolveInterval: intFromEnv('ZMQ_RESOLVE_INTERVAL', 5_000),
+  /** How long a closing service lets its calls in progress finish after DRAIN (ms). */
+  drainTimeout: intFromEnv('ZMQ_DRAIN_TIMEOUT', 10_000),
+  /**
    * Small heartbeats, so that a killed service is noticed within
    * interval × (liveness + 1) = 1 s instead of the library's default 4 s.
    */

@@ -11,7 +11,8 @@ export const LOG_LEVELS: LogLevel[] = ['log', 'warn', 'error', 'fatal'];
 /**
  * Starts `module` as a Nest microservice on a ZeroMQ ROUTER bound to
  * `endpoint`, with the sample's heartbeat settings, and prints its READY line.
- * SIGINT / SIGTERM close it: its callers are told BYE.
+ * SIGINT / SIGTERM close it: its callers are told DRAIN, its calls in
+ * progress finish (up to `drainTimeout`), then they are told BYE.
  */
 export async function serve(name: SampleApp, module: Type<unknown>, endpoint: string): Promise<void> {
   // CURVE when this service has a key pair: encrypted, and only the gateway's key may call.
@@ -24,6 +25,7 @@ export async function serve(name: SampleApp, module: Type<unknown>, endpoint: st
     metadata: { service: name },
     heartbeatInterval: config.heartbeatInterval,
     heartbeatLiveness: config.heartbeatLiveness,
+    drainTimeout: config.drainTimeout,
   });
   const app = await NestFactory.createMicroservice<MicroserviceOptions>(module, {
     strategy: server,
