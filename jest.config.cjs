@@ -11,6 +11,7 @@ module.exports = {
   // lib/ imports its own files as `./x.js` (what the ESM build needs); Jest maps them to the sources.
   moduleNameMapper: {
     '^nestjs-zeromq$': '<rootDir>/lib/index.ts',
+    '^nestjs-zeromq/prometheus$': '<rootDir>/lib/prometheus/index.ts',
     '^nestjs-zeromq/terminus$': '<rootDir>/lib/terminus.ts',
     '^(\\.{1,2}/.*)\\.js$': '$1',
   },

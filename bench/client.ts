@@ -12,9 +12,10 @@ import {
   DISTRIBUTION_PERCENTILES,
   Contender,
   exitAfter,
+  flavourOf,
+  saturate,
   isContender,
   largePayload,
-  ObjectPayload,
   objectPayload,
   peakRss,
   Phase,
@@ -37,11 +38,9 @@ async function connect(contender: Contender, endpoint: string): Promise<Driver> 
     const raw = new (require('./raw-zmq') as typeof import('./raw-zmq')).RawClient(endpoint);
     return { call: data => raw.call(data), stream: (n, onItem) => raw.stream(n, onItem), close: () => raw.close() };
   }
+  if (contender === 'nest-grpc') return (require('./grpc') as typeof import('./grpc')).connectGrpcClient(endpoint);
   const nest = require('./nest-client') as typeof import('./nest-client');
-  return nest.connectNestClient(
-    contender === 'nest-tcp' ? 'tcp' : contender === 'nest-zmq' ? 'zmq' : 'zmq-msgpack',
-    endpoint,
-  );
+  return nest.connectNestClient(flavourOf(contender), endpoint);
 }
 
 /** Rejects when `work` takes longer than `ms`. */
@@ -86,44 +85,6 @@ async function sequential(
     meanUs: mean,
     distributionUs: DISTRIBUTION_PERCENTILES.map(p => percentile(micros, p)),
   };
-}
-
-/** Requests per second for `total` echoes with `inFlight` outstanding at a time. */
-function saturate(
-  driver: Driver,
-  total: number,
-  inFlight: number,
-  make: (i: number) => SmallPayload | ObjectPayload | string,
-): Promise<number> {
-  if (total === 0) return Promise.resolve(0);
-  return new Promise((resolve, reject) => {
-    let issued = 0;
-    let done = 0;
-    let failed = false;
-    const start = nowNs();
-    const next = () => {
-      if (issued >= total || failed) return;
-      const payload = make(issued++);
-      driver.call(payload).then(
-        reply => {
-          try {
-            checkEcho(payload, reply);
-          } catch (err) {
-            failed = true;
-            reject(err);
-            return;
-          }
-          if (++done === total) resolve(total / elapsedSec(start));
-          else next();
-        },
-        err => {
-          failed = true;
-          reject(err);
-        },
-      );
-    };
-    for (let k = 0; k < inFlight && k < total; k++) next();
-  });
 }
 
 async function streamed(driver: Driver, n: number): Promise<number> {

@@ -3,13 +3,39 @@
  * payloads and their checks, and peak-RSS reading.
  */
 import { readFileSync } from 'node:fs';
+import { createServer } from 'node:net';
 
 /**
  * The contenders, each run as one server process and one client process;
- * `nest-zmq-msgpack` is this transport with `codec: 'msgpack'` on both sides.
+ * `nest-zmq-msgpack` is this transport with `codec: 'msgpack'` on both sides,
+ * `nest-grpc` Nest's gRPC transport (bench/grpc.ts), `nest-zmq-nometrics` this transport with
+ * `metrics: false` on both sides (run with `--metrics-cost`, or named in `--only`; not in a default run).
  */
-export const CONTENDERS = ['raw-zmq', 'nest-tcp', 'nest-zmq', 'nest-zmq-msgpack'] as const;
+export const CONTENDERS = [
+  'raw-zmq',
+  'nest-tcp',
+  'nest-grpc',
+  'nest-zmq',
+  'nest-zmq-msgpack',
+  'nest-zmq-nometrics',
+] as const;
 export type Contender = (typeof CONTENDERS)[number];
+
+/** What a plain `npm run bench` runs. */
+export const DEFAULT_CONTENDERS: readonly Contender[] = [
+  'raw-zmq',
+  'nest-tcp',
+  'nest-grpc',
+  'nest-zmq',
+  'nest-zmq-msgpack',
+];
+
+/** The transport flavour of a Nest contender, for the server and client processes. */
+export type NestFlavour = 'tcp' | 'zmq' | 'zmq-msgpack' | 'zmq-nometrics';
+
+export function flavourOf(contender: Exclude<Contender, 'raw-zmq' | 'nest-grpc'>): NestFlavour {
+  return contender === 'nest-tcp' ? 'tcp' : (contender.slice('nest-'.length) as NestFlavour);
+}
 
 export function isContender(value: string | undefined): value is Contender {
   return (CONTENDERS as readonly string[]).includes(value ?? '');
@@ -180,4 +206,56 @@ export function exitAfter(ms: number, what: string): void {
     process.stderr.write(`${what}: still running after ${ms} ms, exiting\n`);
     process.exit(3);
   }, ms).unref();
+}
+
+/** A tcp port on 127.0.0.1 that was free a moment ago. */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const probe = createServer();
+    probe.once('error', reject);
+    probe.listen(0, '127.0.0.1', () => {
+      const address = probe.address();
+      probe.close(() =>
+        typeof address === 'object' && address !== null ? resolve(address.port) : reject(new Error('no port')),
+      );
+    });
+  });
+}
+
+/** Requests per second for `total` echoes with `inFlight` outstanding at a time. */
+export function saturate(
+  driver: { call(data: unknown): Promise<unknown> },
+  total: number,
+  inFlight: number,
+  make: (i: number) => SmallPayload | ObjectPayload | string,
+): Promise<number> {
+  if (total === 0) return Promise.resolve(0);
+  return new Promise((resolve, reject) => {
+    let issued = 0;
+    let done = 0;
+    let failed = false;
+    const start = process.hrtime.bigint();
+    const next = () => {
+      if (issued >= total || failed) return;
+      const payload = make(issued++);
+      driver.call(payload).then(
+        reply => {
+          try {
+            checkEcho(payload, reply);
+          } catch (err) {
+            failed = true;
+            reject(err);
+            return;
+          }
+          if (++done === total) resolve(total / (Number(process.hrtime.bigint() - start) / 1e9));
+          else next();
+        },
+        err => {
+          failed = true;
+          reject(err);
+        },
+      );
+    };
+    for (let k = 0; k < inFlight && k < total; k++) next();
+  });
 }

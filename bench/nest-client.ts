@@ -7,6 +7,7 @@ import { ClientProxy, ClientProxyFactory, Transport } from '@nestjs/microservice
 import { firstValueFrom } from 'rxjs';
 import { ClientZmq } from '../lib';
 import type { Driver } from './client';
+import type { NestFlavour } from './common';
 
 function nestDriver(client: ClientProxy): Driver {
   return {
@@ -23,13 +24,17 @@ function nestDriver(client: ClientProxy): Driver {
 }
 
 /** A Nest client over Nest's TCP transport or over ClientZmq, connected. */
-export async function connectNestClient(transport: 'tcp' | 'zmq' | 'zmq-msgpack', endpoint: string): Promise<Driver> {
+export async function connectNestClient(transport: NestFlavour, endpoint: string): Promise<Driver> {
   let client: ClientProxy;
   if (transport === 'tcp') {
     const [host, port] = endpoint.split(':');
     client = ClientProxyFactory.create({ transport: Transport.TCP, options: { host: host!, port: Number(port) } });
   } else {
-    client = new ClientZmq({ connect: endpoint, codec: transport === 'zmq-msgpack' ? 'msgpack' : 'json' });
+    client = new ClientZmq({
+      connect: endpoint,
+      codec: transport === 'zmq-msgpack' ? 'msgpack' : 'json',
+      metrics: transport !== 'zmq-nometrics',
+    });
   }
   await client.connect();
   return nestDriver(client);

@@ -3,13 +3,12 @@
  * contenders serve, over Nest's TCP transport or over ServerZmq.
  */
 import 'reflect-metadata';
-import { createServer } from 'node:net';
 import { Controller, Module } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { MessagePattern, MicroserviceOptions, Payload, Transport } from '@nestjs/microservices';
 import { Observable } from 'rxjs';
 import { ServerZmq } from '../lib';
-import { pumpItems } from './common';
+import { freePort, NestFlavour, pumpItems } from './common';
 import type { BenchServer } from './server';
 
 /** The one controller both Nest contenders serve. */
@@ -36,20 +35,7 @@ class EchoController {
 @Module({ controllers: [EchoController] })
 class EchoModule {}
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const probe = createServer();
-    probe.once('error', reject);
-    probe.listen(0, '127.0.0.1', () => {
-      const address = probe.address();
-      probe.close(() =>
-        typeof address === 'object' && address !== null ? resolve(address.port) : reject(new Error('no port')),
-      );
-    });
-  });
-}
-
-export async function startNestServer(transport: 'tcp' | 'zmq' | 'zmq-msgpack'): Promise<BenchServer> {
+export async function startNestServer(transport: NestFlavour): Promise<BenchServer> {
   if (transport === 'tcp') {
     const port = await freePort();
     const app = await NestFactory.createMicroservice<MicroserviceOptions>(EchoModule, {
@@ -63,6 +49,7 @@ export async function startNestServer(transport: 'tcp' | 'zmq' | 'zmq-msgpack'):
   const strategy = new ServerZmq({
     bind: 'tcp://127.0.0.1:*',
     codec: transport === 'zmq-msgpack' ? 'msgpack' : 'json',
+    metrics: transport !== 'zmq-nometrics',
   });
   const app = await NestFactory.createMicroservice<MicroserviceOptions>(EchoModule, { strategy, logger: false });
   await app.listen();

@@ -13,6 +13,12 @@
  * writes a V8 CPU profile to .bench-results/profiles/, named by contender,
  * role, phase and round), --set key=value,... (override numbers of the plan,
  * e.g. --set sequential=0,throughput=0 to profile the 64 KiB run alone),
+ * --metrics-cost (instead of the contenders: metrics on against `metrics:
+ * false` on both sides, in the same two processes, 40 alternating batches of
+ * 5,000 small echoes at 64 in flight (6 of 1,000 with --quick), and the
+ * in-process cost of the metrics hooks; see bench/metrics-ab.ts and README
+ * "Metrics"). nest-zmq-nometrics is also a contender for --only.
+ *
  * --chart-from <record.json> (no run: draws the SVG chart of a saved record).
  *
  * Besides the report it draws an SVG chart (bench/chart.ts) into
@@ -23,11 +29,13 @@ import { ChildProcess, spawn } from 'node:child_process';
 import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
+import { metricsHookCost } from './metrics-hooks';
 import { ChartInput, renderChart } from './chart';
 import {
   ClientResult,
   Contender,
   CONTENDERS,
+  DEFAULT_CONTENDERS,
   DISTRIBUTION_PERCENTILES,
   FULL_PLAN,
   isContender,
@@ -44,6 +52,7 @@ const BASELINE: Contender = 'nest-tcp';
 
 interface Options {
   quick: boolean;
+  metricsCost: boolean;
   overrides: Partial<Plan>;
   cpuProf: boolean;
   rounds: number;
@@ -52,18 +61,19 @@ interface Options {
 
 function parseArgs(argv: string[]): Options {
   const quick = argv.includes('--quick');
+  const metricsCost = argv.includes('--metrics-cost');
   const value = (flag: string) => {
     const i = argv.indexOf(flag);
     return i >= 0 ? argv[i + 1] : undefined;
   };
   const rounds = Number(value('--rounds') ?? (quick ? 1 : 3));
   if (!Number.isInteger(rounds) || rounds < 1 || rounds > 20) throw new Error('--rounds takes 1..20');
-  const only = value('--only')?.split(',') ?? [...CONTENDERS];
+  const only = value('--only')?.split(',') ?? [...DEFAULT_CONTENDERS];
   const contenders = only.filter(isContender);
   if (contenders.length !== only.length || contenders.length === 0)
     throw new Error(`--only takes some of ${CONTENDERS.join(',')}`);
   const overrides = parseOverrides(value('--set'));
-  return { quick, rounds, contenders, cpuProf: argv.includes('--cpu-prof'), overrides };
+  return { quick, metricsCost, rounds, contenders, cpuProf: argv.includes('--cpu-prof'), overrides };
 }
 
 /** `--set key=value,...`: numbers of the plan to override. */
@@ -425,17 +435,72 @@ function table(contenders: Contender[], medians: Figures): string[] {
   return lines;
 }
 
+/** Paired ratios of neighbouring batches, their median, and what the hooks cost in-process. */
+interface MetricsCost {
+  batches: number;
+  batchSize: number;
+  on: number[];
+  off: number[];
+  ratios: number[];
+  medianRatio: number;
+  hooks: { clientNs: number; serverNs: number };
+}
+
+/** --metrics-cost: the A/B of bench/metrics-ab.ts. */
+async function runMetricsCost(quick: boolean): Promise<MetricsCost> {
+  const [batches, batchSize] = quick ? [6, 1_000] : [40, 5_000];
+  const server = new Child('bench/metrics-ab.js', ['server'], 'metrics-ab server');
+  let client: Child | undefined;
+  try {
+    const [onEp, offEp] = (await server.line('READY', 60_000)).split(' ');
+    client = new Child(
+      'bench/metrics-ab.js',
+      ['client', onEp!, offEp!, String(batches), String(batchSize)],
+      'metrics-ab client',
+    );
+    const { on, off } = JSON.parse(await client.line('RESULT', 600_000)) as { on: number[]; off: number[] };
+    if ((await client.exit(10_000)) !== 0) throw client.failure('failed');
+    server.proc.stdin!.end('stop\n');
+    await server.exit(10_000);
+    const ratios = on.map((r, i) => r / off[i]!);
+    return { batches, batchSize, on, off, ratios, medianRatio: median(ratios), hooks: metricsHookCost() };
+  } finally {
+    client?.kill();
+    server.kill();
+  }
+}
+
+function metricsCostReport(cost: MetricsCost): string[] {
+  const pct = (x: number) => `${x >= 1 ? '+' : ''}${((x - 1) * 100).toFixed(1)} %`;
+  const total = (xs: number[]) => xs.length / xs.reduce((sum, rps) => sum + 1 / rps, 0); // req/s over all batches
+  const rps = median(cost.on);
+  const share = (ns: number) => `${((ns / (1e9 / rps)) * 100).toFixed(2)} %`;
+  const sorted = [...cost.ratios].sort((a, b) => a - b);
+  const q = (p: number) => sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))]!;
+  return [
+    `metrics on against metrics: false (both sides), ${cost.batches} alternating pairs of batches of ` +
+      `${cost.batchSize} small echoes at 64 in flight, same processes:`,
+    `  req/s with metrics, per pair: median ${pct(cost.medianRatio)} (middle half ${pct(q(0.25))} to ${pct(q(0.75))})`,
+    `  req/s over all batches: ${format(total(cost.on))} on, ${format(total(cost.off))} off ` +
+      `(${pct(total(cost.on) / total(cost.off))})`,
+    `  the hooks alone (in-process, on less off): ${cost.hooks.clientNs.toFixed(0)} ns per request on the client, ` +
+      `${cost.hooks.serverNs.toFixed(0)} ns on the server: ${share(cost.hooks.clientNs)} and ` +
+      `${share(cost.hooks.serverNs)} of the ${format(1e9 / rps / 1000)} µs a request takes at ${format(rps)} req/s`,
+  ];
+}
+
 async function main(): Promise<void> {
   const argv = process.argv.slice(2);
   const from = argv.indexOf('--chart-from');
   if (from >= 0) {
     const record = JSON.parse(readFileSync(resolve(argv[from + 1] ?? ''), 'utf8')) as ChartRecord;
-    const complete = CONTENDERS.every(c => record.medians[c] !== undefined);
+    const complete = DEFAULT_CONTENDERS.every(c => record.medians[c] !== undefined);
     const written = writeCharts(record, record.quick ? 'quick' : 'full', complete);
     process.stdout.write(`chart: ${written.map(p => p.replace(`${ROOT}/`, '')).join(', ')}\n`);
     return;
   }
   const options = parseArgs(argv);
+  if (options.metricsCost) return mainMetricsCost(options.quick);
   const plan: Plan = { ...(options.quick ? QUICK_PLAN : FULL_PLAN), ...options.overrides };
   const started = Date.now();
   buildChildren();
@@ -477,9 +542,21 @@ async function main(): Promise<void> {
   const name = options.quick ? 'quick' : 'full';
   writeFileSync(join(dir, `${name}-${record.date.replace(/[:.]/g, '-')}.json`), JSON.stringify(record, null, 2));
   writeFileSync(join(dir, `${name}-latest.json`), JSON.stringify(record, null, 2));
-  const complete = options.contenders.length === CONTENDERS.length && Object.keys(options.overrides).length === 0;
+  const complete =
+    DEFAULT_CONTENDERS.every(c => options.contenders.includes(c)) && Object.keys(options.overrides).length === 0;
   const charts = writeCharts(record, name, complete);
   process.stdout.write(`chart: ${charts.map(p => p.replace(`${ROOT}/`, '')).join(', ')}\n`);
+}
+
+async function mainMetricsCost(quick: boolean): Promise<void> {
+  buildChildren();
+  const cost = await runMetricsCost(quick);
+  const machine = `${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, ${Math.round(totalmem() / 1024 ** 3)} GiB`;
+  const lines = [`Metrics cost: ${new Date().toISOString().slice(0, 10)}, ${machine}`, ...metricsCostReport(cost)];
+  const report = lines.join('\n');
+  process.stdout.write(`${report}\n`);
+  const record = { date: new Date().toISOString(), quick, machine, cost, report };
+  writeFileSync(join(RESULTS, 'metrics-cost-latest.json'), JSON.stringify(record, null, 2));
 }
 
 main()

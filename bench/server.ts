@@ -4,7 +4,7 @@
  * Prints `READY <endpoint>` once it serves. On a `stop` line on stdin (or
  * stdin closing) it prints `RSS <peak bytes>`, closes and exits on its own.
  */
-import { Contender, exitAfter, isContender, peakRss } from './common';
+import { Contender, exitAfter, flavourOf, isContender, peakRss } from './common';
 
 export interface BenchServer {
   endpoint: string;
@@ -15,8 +15,9 @@ export interface BenchServer {
 async function start(contender: Contender): Promise<BenchServer> {
   /* eslint-disable @typescript-eslint/no-require-imports */
   if (contender === 'raw-zmq') return (require('./raw-zmq') as typeof import('./raw-zmq')).startRawServer();
+  if (contender === 'nest-grpc') return (require('./grpc') as typeof import('./grpc')).startGrpcServer();
   const nest = require('./nest-server') as typeof import('./nest-server');
-  return nest.startNestServer(contender === 'nest-tcp' ? 'tcp' : contender === 'nest-zmq' ? 'zmq' : 'zmq-msgpack');
+  return nest.startNestServer(flavourOf(contender));
 }
 
 async function main(): Promise<void> {

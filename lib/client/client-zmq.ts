@@ -14,12 +14,17 @@ import {
 } from '../interfaces/zmq-events.interface.js';
 import { ZmqRemoteError } from '../errors/zmq.errors.js';
 import { ZmqClientOptions } from '../interfaces/zmq-options.interface.js';
+import type { ZmqMetrics } from '../interfaces/zmq-metrics.interface.js';
 import { ClientEngine } from '../protocol/client/client-engine.js';
+import { monotonicClock } from '../protocol/clock.js';
+import { Metrics } from '../protocol/metrics.js';
 import { probeAll, ZmqPingResult } from '../protocol/client/ping-probe.js';
 import { DEFAULT_PING_TIMEOUT } from '../defaults.js';
 import { ANY_SERVER, Route } from '../protocol/client/client-deps.js';
 import { dealerChannels } from '../transport/zmq-channels.js';
 import { metadataOf, peerReplies, runHot } from './client-packets.js';
+import { loadTracing, startClientSpan, tracingLoaded } from '../common/tracing.js';
+import { tracedRequest } from './traced-request.js';
 
 /**
  * A Nest `ClientProxy` over ZeroMQ DEALER sockets, one per server endpoint.
@@ -50,6 +55,7 @@ export class ClientZmq extends ClientProxy<ZmqEvents> {
 
   private readonly monitor: TransportMonitor;
   private readonly engine: ClientEngine;
+  private readonly metrics: Metrics;
   /** Loads msgpackr before the first connection when `codec: 'msgpack'`. */
   private readonly codecLoad: (() => Promise<void>) | undefined;
 
@@ -60,7 +66,9 @@ export class ClientZmq extends ClientProxy<ZmqEvents> {
     this.endpoints = config.endpoints;
     this.codecLoad = config.msgpack ? once(loadMsgpack) : undefined;
     this.monitor = new TransportMonitor(new Logger('ClientZmq'), 'client', this.id);
+    this.metrics = new Metrics(monotonicClock, config.metrics, true);
     this.engine = new ClientEngine({
+      metrics: this.metrics,
       config,
       connect: dealerChannels(config.socket),
       observer: this.monitor,
@@ -78,8 +86,8 @@ export class ClientZmq extends ClientProxy<ZmqEvents> {
    * before every `send()` / `emit()`.
    */
   connect(): Promise<void> {
-    if (this.codecLoad === undefined) return this.engine.connect();
-    return this.codecLoad().then(() => this.engine.connect());
+    if (this.codecLoad === undefined && tracingLoaded()) return this.engine.connect();
+    return Promise.all([this.codecLoad?.(), loadTracing()]).then(() => this.engine.connect());
   }
 
   /**
@@ -126,6 +134,15 @@ export class ClientZmq extends ClientProxy<ZmqEvents> {
   /** Peers, calls in flight, queued envelopes and dropped messages by reason. */
   getStats(): ZmqStats {
     return { ...this.engine.stats(), dropped: this.monitor.drops() };
+  }
+
+  /**
+   * Per-pattern requests, events, errors by code, cancels, timeouts,
+   * round-trip and time-to-first-chunk histograms, and the peers / inFlight /
+   * queued gauges, as plain data (README "Metrics").
+   */
+  getMetrics(): ZmqMetrics {
+    return this.metrics.snapshot(this.engine.stats());
   }
 
   /**
@@ -250,17 +267,16 @@ export class ClientZmq extends ClientProxy<ZmqEvents> {
       callback({ err, isDisposed: true });
       return noop;
     }
-    return this.engine.request(pattern, packet.data, metadata, callback, route);
+    const trace = startClientSpan(pattern);
+    if (trace === undefined) return this.engine.request(pattern, packet.data, metadata, callback, route);
+    return tracedRequest(this.engine, trace, pattern, packet, callback, route);
   }
 
   private emitOn(packet: ReadPacket, target: ZmqTarget | undefined, all: boolean): string[] {
-    return this.engine.emit(
-      this.normalizePattern(packet.pattern as MsPattern),
-      packet.data,
-      metadataOf(packet),
-      target,
-      all,
-    );
+    const pattern = this.normalizePattern(packet.pattern as MsPattern);
+    const ids = this.engine.emit(pattern, packet.data, metadataOf(packet), target, all);
+    this.metrics.event(pattern, ids.length);
+    return ids;
   }
 
   private hotEvent(pattern: any, data: unknown, target: ZmqTarget | undefined, all: boolean): Observable<string[]> {

@@ -35,6 +35,7 @@ export const COMMON_OPTION_KEYS = [
   'serializer',
   'deserializer',
   'codec',
+  'metrics',
 ] as const satisfies readonly (keyof ZmqCommonOptions)[];
 
 /** One or more endpoints, each checked as ZeroMQ reads it. */
@@ -64,6 +65,13 @@ export function numberOption(value: number | undefined, fallback: number, name: 
   return value;
 }
 
+/** `value`, or `fallback` when unset; INVALID_OPTIONS unless a boolean. */
+export function booleanOption(value: boolean | undefined, fallback: boolean, name: string): boolean {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'boolean') throw new ZmqOptionsError(name, `"${name}" must be true or false`);
+  return value;
+}
+
 /** The options both sides share, resolved. */
 export interface CommonConfig {
   readonly id: string;
@@ -74,6 +82,8 @@ export interface CommonConfig {
   readonly serializers: Readonly<PacketCodec>;
   /** `codec: 'msgpack'`: MessagePack offered (client) or accepted (server) in the handshake. */
   readonly msgpack: boolean;
+  /** `metrics` (default true): per-pattern counters and histograms are kept. */
+  readonly metrics: boolean;
 }
 
 export function resolveCommon(options: ZmqCommonOptions): CommonConfig {
@@ -87,6 +97,7 @@ export function resolveCommon(options: ZmqCommonOptions): CommonConfig {
   return {
     serializers: Object.freeze(serializersOf(options)),
     msgpack: codecOf(options) === 'msgpack',
+    metrics: booleanOption(options.metrics, true, 'metrics'),
     id: options.id ?? randomId(),
     metadata,
     maxPayload: numberOption(options.maxPayloadSize, DEFAULT_MAX_PAYLOAD_SIZE, 'maxPayloadSize'),

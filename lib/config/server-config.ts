@@ -4,6 +4,7 @@ import { ZmqServerOptions } from '../interfaces/zmq-options.interface.js';
 import { checkHandshakeMetadata } from '../protocol/handshake.js';
 import type { ZmqSocketSettings } from '../transport/zmq-socket.js';
 import {
+  booleanOption,
   checkOptionsObject,
   COMMON_OPTION_KEYS,
   CommonConfig,
@@ -20,6 +21,7 @@ const SERVER_OPTION_KEYS = [
   'bind',
   'transportId',
   'sendTimeout',
+  'introspection',
 ] as const satisfies readonly (keyof ZmqServerOptions)[];
 const everyServerKey: Exclude<keyof ZmqServerOptions, (typeof SERVER_OPTION_KEYS)[number]> extends never
   ? true
@@ -30,6 +32,8 @@ export interface ServerConfig extends CommonConfig {
   readonly endpoints: readonly string[];
   readonly transportId: symbol | undefined;
   readonly socket: Readonly<ZmqSocketSettings>;
+  /** Answer `$zmq/metrics` (docs/PROTOCOL.md §5.10). */
+  readonly introspection: boolean;
 }
 
 /**
@@ -54,6 +58,7 @@ export function resolveServerConfig(options: ZmqServerOptions): ServerConfig {
     ...common,
     endpoints: Object.freeze(endpoints),
     transportId: options.transportId,
+    introspection: booleanOption(options.introspection, true, 'introspection'),
     socket: Object.freeze(socket),
   });
 }

@@ -70,6 +70,13 @@ export interface ZmqCommonOptions {
    * @default 'json'
    */
   codec?: 'json' | 'msgpack';
+  /**
+   * Keep per-pattern counters and latency histograms, read with
+   * `getMetrics()` (README "Metrics"). `false` turns every hook into a no-op
+   * (the benchmark measures the difference). Gauges are read either way.
+   * @default true
+   */
+  metrics?: boolean;
 }
 
 /** Options of {@link ServerZmq}. */
@@ -90,6 +97,13 @@ export interface ZmqServerOptions extends ZmqCommonOptions {
    * envelopes are dropped and counted. @default 2000 (DEFAULT_SEND_TIMEOUT)
    */
   sendTimeout?: number;
+  /**
+   * Answer the reserved request pattern `$zmq/metrics` with this server's id,
+   * uptime, peers and `getMetrics()` (docs/PROTOCOL.md §5.10; what
+   * `npx nestjs-zeromq top` reads). `false`: the pattern gets `NO_HANDLER`.
+   * @default true
+   */
+  introspection?: boolean;
 }
 
 /** Options of {@link ClientZmq}. */

@@ -17,8 +17,9 @@ export interface ChannelHandlers {
   /** The receive loop hit an error (it goes on). */
   receiveError(err: unknown): void;
   /**
-   * Server only: the connection of the peer with this routing id ended (its
-   * process died, its socket closed), as the transport saw it at once.
+   * The connection ended (the peer's process died, its socket closed), as the
+   * transport saw it at once. On a server: the peer with this routing id; on a
+   * client (an empty routing id): the one server connection of the channel.
    */
   disconnected?(routingId: Buffer): void;
 }

@@ -198,7 +198,8 @@ function checkFixedHeader(header: Buffer): number {
   const flags = header[2]!;
   const encoding = header[3]!;
   const id = header.readUInt32BE(4);
-  if (version !== PROTOCOL_VERSION) throw new MalformedError('version', `unsupported protocol version ${version}`, id);
+  // Of another version only bytes 0 and 1 are known (§3): not even the id, so it gets no answer.
+  if (version !== PROTOCOL_VERSION) throw new MalformedError('version', `unsupported protocol version ${version}`);
   if (type < MessageType.Hello || type > MAX_TYPE) throw new MalformedError('type', `unknown message type ${type}`, id);
   if ((flags & ~KNOWN_FLAGS) !== 0 || encoding > MAX_ENCODING) {
     throw new MalformedError('header', `unknown flags 0x${flags.toString(16)} or encoding ${encoding}`, id);

@@ -36,3 +36,15 @@ export const MAX_BATCH_ENVELOPES = 256;
 
 /** Most payload bytes the writer coalesces into one ZeroMQ multipart message. */
 export const MAX_BATCH_BYTES = 1024 * 1024;
+
+/** The largest deadline a REQUEST header carries (u32 milliseconds, docs/PROTOCOL.md §5.6). */
+export const MAX_DEADLINE_MS = 0xffffffff;
+
+/**
+ * Most patterns a side keeps metrics for (patterns come from the wire): the
+ * figures of any further pattern are added up under `$other`.
+ */
+export const MAX_METRIC_PATTERNS = 1_000;
+
+/** Most error codes a pattern's metrics tell apart; further codes are added up under `OTHER`. */
+export const MAX_METRIC_ERROR_CODES = 64;

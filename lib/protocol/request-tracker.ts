@@ -38,9 +38,12 @@ export class RequestTracker<T> {
     throw new RangeError('no free request id');
   }
 
-  add(id: number, value: T): void {
-    this.slots.set(id, { value, deadline: this.clock.now() + this.timeoutMs });
+  /** Tracks `value` under `id`; returns the clock's time it read (its start, for whoever times it too). */
+  add(id: number, value: T): number {
+    const now = this.clock.now();
+    this.slots.set(id, { value, deadline: now + this.timeoutMs });
     this.arm();
+    return now;
   }
 
   get(id: number): T | undefined {

@@ -1,16 +1,21 @@
 import { Logger } from '@nestjs/common';
 import { CustomTransportStrategy, MessageHandler, Server } from '@nestjs/microservices';
 import { loadMsgpack } from '../common/msgpack-loader.js';
+import { endServerSpan, loadTracing, startServerSpan } from '../common/tracing.js';
 import { TransportMonitor } from '../common/transport-monitor.js';
 import { resolveServerConfig } from '../config/server-config.js';
 import { ZmqContext } from '../ctx-host/zmq.context.js';
 import { ZmqEvents, ZmqPeerInfo, ZmqStats, ZmqStatus } from '../interfaces/zmq-events.interface.js';
 import { ZmqServerOptions } from '../interfaces/zmq-options.interface.js';
+import type { ZmqMetrics } from '../interfaces/zmq-metrics.interface.js';
+import { monotonicClock } from '../protocol/clock.js';
 import type { Metadata } from '../protocol/frames.js';
+import { Metrics } from '../protocol/metrics.js';
 import type { ServerCall } from '../protocol/server/server-call.js';
 import { ServerEngine } from '../protocol/server/server-engine.js';
 import type { ServerHost } from '../protocol/server/server-deps.js';
 import { routerChannel } from '../transport/zmq-channels.js';
+import { checkReservedPatterns, introspect, ZMQ_METRICS_PATTERN } from './introspection.js';
 
 /**
  * Default transport id of every {@link ServerZmq}. Name it in
@@ -44,6 +49,11 @@ export class ServerZmq
   private readonly engine: ServerEngine<MessageHandler>;
   private readonly handlerCache = new Map<string, MessageHandler | null>();
   private readonly msgpack: boolean;
+  private readonly metrics: Metrics;
+  /** The built-in `$zmq/metrics` handler, unless `introspection: false`. */
+  private readonly introspection: MessageHandler | null;
+  /** When `listen()` completed (monotonic ms), for the introspection's uptime. */
+  private listenedAt = 0;
 
   constructor(options: ZmqServerOptions) {
     super();
@@ -52,12 +62,17 @@ export class ServerZmq
     this.id = config.id;
     this.msgpack = config.msgpack;
     this.monitor = new TransportMonitor(this.log, 'server', this.id);
+    this.metrics = new Metrics(monotonicClock, config.metrics, false);
+    this.introspection = config.introspection
+      ? ((() => Promise.resolve(introspect(this, this.listenedAt))) as unknown as MessageHandler)
+      : null;
     this.engine = new ServerEngine({
       config,
       bind: routerChannel(config.socket),
       host: this,
       observer: this.monitor,
       serializers: config.serializers,
+      metrics: this.metrics,
     });
   }
 
@@ -76,11 +91,13 @@ export class ServerZmq
 
   /** Binds every endpoint, then calls `callback()`, or `callback(err)` when a bind fails. */
   listen(callback: (...optionalParams: unknown[]) => unknown): void {
-    const ready = this.msgpack ? loadMsgpack() : Promise.resolve();
+    const ready = Promise.all([this.msgpack ? loadMsgpack() : undefined, loadTracing()]);
     ready
+      .then(() => checkReservedPatterns(this.getHandlers().keys()))
       .then(() => this.engine.listen())
       .then(
         () => {
+          this.listenedAt = monotonicClock.now();
           this._status$.next(ZmqStatus.CONNECTED);
           callback();
         },
@@ -128,6 +145,15 @@ export class ServerZmq
     return { ...this.engine.stats(), dropped: this.monitor.drops() };
   }
 
+  /**
+   * Per-pattern requests, events, errors by code, cancels, timeouts and
+   * handler-time histograms, and the peers / inFlight / queued gauges, as
+   * plain data (README "Metrics").
+   */
+  getMetrics(): ZmqMetrics {
+    return this.metrics.snapshot(this.engine.stats());
+  }
+
   override addHandler(...args: Parameters<Server['addHandler']>): void {
     super.addHandler(...args);
     this.handlerCache.clear();
@@ -135,6 +161,7 @@ export class ServerZmq
 
   /** @internal The message handler of a pattern, cached (ServerHost). */
   requestHandler(pattern: string): MessageHandler | null {
+    if (pattern === ZMQ_METRICS_PATTERN) return this.introspection;
     let handler = this.handlerCache.get(pattern);
     if (handler === undefined) {
       const found = this.getHandlerByPattern(pattern);
@@ -149,13 +176,27 @@ export class ServerZmq
     const patterns: string[] = [];
     const events: string[] = [];
     for (const [pattern, handler] of this.getHandlers()) (handler.isEventHandler ? events : patterns).push(pattern);
+    if (this.introspection !== null) patterns.push(ZMQ_METRICS_PATTERN);
     return { patterns, events };
   }
 
   /** @internal Runs a request inside Nest's processing hooks (ServerHost). */
   runRequest(call: ServerCall, handler: MessageHandler, data: unknown, metadata: Metadata | undefined): void {
+    const trace = startServerSpan(call.pattern, call.session.id, call.id, metadata);
+    if (trace === undefined) return this.handle(call, handler, data, metadata);
+    trace.run(() => this.handle(call, handler, data, metadata, () => endServerSpan(trace.call, call)));
+  }
+
+  /** Runs a request's handler inside Nest's processing hooks; `onEnd` runs once the call has ended. */
+  private handle(
+    call: ServerCall,
+    handler: MessageHandler,
+    data: unknown,
+    metadata: Metadata | undefined,
+    onEnd?: () => void,
+  ): void {
     const ctx = new ZmqContext([call.pattern, call.session.id, call.id, metadata ?? null, call.deadline]);
-    this.withProcessingHooks(ctx, async end => {
+    this.withProcessingHooks(ctx, onEnd, async end => {
       let result: unknown;
       try {
         result = await handler(data, ctx);
@@ -170,6 +211,7 @@ export class ServerZmq
   /** @internal Runs the event handlers of an event (ServerHost). */
   runEvent(pattern: string, data: unknown, peerId: string, metadata: Metadata | undefined): void {
     const ctx = new ZmqContext([pattern, peerId, undefined, metadata ?? null]);
+    this.metrics.event(pattern);
     const packet = { pattern, data, ...(metadata ? { metadata } : {}) };
     this.handleEvent(pattern, packet, ctx).catch(err =>
       this.log.error(`Event handler for "${pattern}" failed: ${String(err)}`),
@@ -180,11 +222,16 @@ export class ServerZmq
    * Runs `fn` inside Nest's processing hooks (v11 and v12 both have
    * onProcessingStartHook / onProcessingEndHook); the end hook runs once.
    */
-  private withProcessingHooks(ctx: ZmqContext, fn: (end: () => void) => Promise<void>): void {
+  private withProcessingHooks(
+    ctx: ZmqContext,
+    onEnd: (() => void) | undefined,
+    fn: (end: () => void) => Promise<void>,
+  ): void {
     let ended = false;
     const end = () => {
       if (ended) return;
       ended = true;
+      onEnd?.();
       this.onProcessingEndHook?.(this.transportId, ctx);
     };
     try {

@@ -1,17 +1,10 @@
 import { ZmqBindError } from '../errors/zmq.errors.js';
-import type { BindChannel, ChannelHandlers, ConnectChannel, SendFailure } from '../protocol/channel.js';
-import { ZmqSocket, ZmqSocketSettings } from './zmq-socket.js';
+import type { BindChannel, ConnectChannel, SendFailure } from '../protocol/channel.js';
+import { HICCUP_NOTICE, ZmqSocket, ZmqSocketSettings } from './zmq-socket.js';
 
 /** zeromq errors become the engines' {@link SendFailure}: no errno outside lib/transport/. */
 function failureOf(err: unknown): SendFailure {
   return (err as { code?: unknown } | null)?.code === 'EHOSTUNREACH' ? 'unroutable' : 'failed';
-}
-
-function listen(socket: ZmqSocket, handlers: ChannelHandlers): void {
-  socket.startReceiving(
-    frames => handlers.message(frames),
-    err => handlers.receiveError(err),
-  );
 }
 
 /**
@@ -24,6 +17,13 @@ function isDisconnectNotice(frames: Buffer[]): boolean {
   return frames.length === 2 && frames[1]!.length === 0;
 }
 
+const NO_ROUTING_ID = Buffer.alloc(0);
+
+/** A DEALER's own ZMQ_HICCUP_MSG: its connection to the server ended. */
+function isHiccup(frames: Buffer[]): boolean {
+  return frames.length === 1 && frames[0]!.equals(HICCUP_NOTICE);
+}
+
 /** Client channels: one DEALER per server endpoint. */
 export function dealerChannels(settings: ZmqSocketSettings): ConnectChannel {
   return (endpoint, handlers) => {
@@ -34,7 +34,10 @@ export function dealerChannels(settings: ZmqSocketSettings): ConnectChannel {
       void socket.close();
       throw err;
     }
-    listen(socket, handlers);
+    socket.startReceiving(
+      frames => (isHiccup(frames) ? handlers.disconnected?.(NO_ROUTING_ID) : handlers.message(frames)),
+      err => handlers.receiveError(err),
+    );
     return socket;
   };
 }

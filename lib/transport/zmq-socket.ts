@@ -38,9 +38,19 @@ type RawSocket = Router | Dealer;
 const ZMQ_ROUTER_NOTIFY = 97;
 const ZMQ_NOTIFY_DISCONNECT = 2;
 
-/** zeromq.js's raw option setter (typed protected; public at run time). */
+/**
+ * libzmq's ZMQ_HICCUP_MSG socket option (zmq_draft.h): a DEALER whose
+ * connection is interrupted receives this message from its own socket, at
+ * once. No server message has one frame (they are header/payload pairs), so
+ * it cannot be mistaken for one.
+ */
+const ZMQ_HICCUP_MSG = 114;
+export const HICCUP_NOTICE = Buffer.from('\u0000nestjs-zeromq/connection-lost');
+
+/** zeromq.js's raw option setters (typed protected; public at run time). */
 interface RawOptions {
   setInt32Option(option: number, value: number): void;
+  setStringOption(option: number, value: string | Buffer): void;
 }
 
 /**
@@ -90,9 +100,12 @@ export class ZmqSocket implements Channel {
   }
 
   /**
-   * A DEALER with `immediate`: nothing is queued for a connection that is not
-   * up (a stale HELLO or PING must never reach a restarted server), and
-   * libzmq reconnects with capped exponential backoff.
+   * A DEALER that learns at once when its connection ends (ZMQ_HICCUP_MSG).
+   * Not `immediate`: libzmq drops the hiccup of a pipe it attaches only while
+   * connected. So what is queued while the connection is down waits in the
+   * pipe and goes to whichever server answers next; the session layer copes
+   * (a REQUEST without a session is refused NOT_READY, never run). libzmq
+   * reconnects with capped exponential backoff.
    */
   static dealer(settings: ZmqSocketSettings, onSendError: SendErrorHandler): ZmqSocket {
     const raw = new Dealer({
@@ -100,10 +113,14 @@ export class ZmqSocket implements Channel {
       sendHighWaterMark: settings.sendHighWaterMark,
       receiveHighWaterMark: settings.receiveHighWaterMark,
       maxMessageSize: settings.maxFrameSize,
-      immediate: true,
       ...(settings.reconnectInterval !== undefined ? { reconnectInterval: settings.reconnectInterval } : {}),
       ...(settings.reconnectMaxInterval !== undefined ? { reconnectMaxInterval: settings.reconnectMaxInterval } : {}),
     });
+    try {
+      (raw as unknown as RawOptions).setStringOption(ZMQ_HICCUP_MSG, HICCUP_NOTICE);
+    } catch {
+      // a libzmq without draft APIs: heartbeats find dead servers
+    }
     return new ZmqSocket(raw, settings, onSendError);
   }
 

@@ -36,7 +36,7 @@ describe('nestjs-zeromq ping / peers', () => {
       expect(r.stdout).toMatch(/^handshake +[\d.]+ ms$/m);
       expect(r.stdout).toMatch(/^rtt +[\d.]+ ms$/m);
       expect(r.stdout).toMatch(/^metadata +\{"service":"cli-test"\}$/m);
-      expect(r.stdout).toMatch(/^patterns +math\.sum, \{"cmd":"greet"\}, math\.divide, ticks$/m);
+      expect(r.stdout).toMatch(/^patterns +math\.sum, \{"cmd":"greet"\}, math\.divide, ticks, \$zmq\/metrics$/m);
       expect(r.stdout).toMatch(/^events +note$/m);
     },
     LIMIT,
@@ -54,7 +54,7 @@ describe('nestjs-zeromq ping / peers', () => {
         peerId: 'cli-server',
         endpoint,
         metadata: { service: 'cli-test' },
-        patterns: ['math.sum', '{"cmd":"greet"}', 'math.divide', 'ticks'],
+        patterns: ['math.sum', '{"cmd":"greet"}', 'math.divide', 'ticks', '$zmq/metrics'],
         events: ['note'],
       });
       expect(report.rttMs).toBeGreaterThan(0);
@@ -75,7 +75,7 @@ describe('nestjs-zeromq ping / peers', () => {
             peerId: 'cli-server',
             endpoint,
             metadata: { service: 'cli-test' },
-            patterns: ['math.sum', '{"cmd":"greet"}', 'math.divide', 'ticks'],
+            patterns: ['math.sum', '{"cmd":"greet"}', 'math.divide', 'ticks', '$zmq/metrics'],
             events: ['note'],
           },
         ],

@@ -5,9 +5,7 @@
  * events. The screen must show the server, its clients and each pattern with
  * its rate, percentiles and errors; `q` and Ctrl-C must quit and give the
  * terminal back (main screen, cursor visible).
- *
- * The fixture's controller answers `$zmq/metrics` with counts it keeps itself
- * (the contract of the server's own metrics).
+ * `top` reads the server's own metrics (`$zmq/metrics`).
  */
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';

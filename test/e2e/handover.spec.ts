@@ -68,7 +68,14 @@ describe('handover of a reconnecting client', () => {
     expect((await answer(second.sock, hello('c1', 'inst-A'))).type).toBe(T.WELCOME);
     expect(left).toEqual(['c1:disconnect']);
     expect(server.getPeers().map(p => p.peerId)).toEqual(['c1']);
-    // The old connection has no session any more: its request is NOT_READY.
+    // The old connection is told (had it been alive, its client would stay refused: the two never flap)...
+    const [takeover] = parseEnvelopes(await first.sock.receive(), 0);
+    expect(takeover).toMatchObject({ type: T.ERROR, id: 0 });
+    expect(takeover!.body).toMatchObject({
+      code: 'HANDSHAKE_REFUSED',
+      message: expect.stringMatching(/took the session over/),
+    });
+    // ...and has no session any more: its request is NOT_READY.
     const reply = await answer(first.sock, [header(T.REQUEST, { id: 1, enc: ENC.JSON, pattern: 'echo' }), json(1)]);
     expect(reply.type).toBe(T.ERROR);
     expect(reply.body).toMatchObject({ code: 'NOT_READY' });

@@ -158,6 +158,19 @@ const STEPS: Step[] = [
       expect(normalize(JSON.parse(res.body))).toEqual(normalize(json(output)));
     },
   },
+  {
+    // Every series line the README shows is in the scrape, with that value.
+    curl: 'curl -s localhost:3000/metrics',
+    run: async (ctx, output, curl) => {
+      const res = await fetchText(curlToRequest(curl, ctx.base));
+      expect(res.status).toBe(200);
+      expect(res.headers['content-type']).toMatch(/^text\/plain; version=0\.0\.4/);
+      const scraped = res.body.split('\n');
+      const shown = (output ?? '').split('\n').filter(l => l.startsWith('nestjs_zeromq_'));
+      expect(shown.length).toBeGreaterThan(0);
+      for (const line of shown) expect(scraped).toContain(line);
+    },
+  },
   { curl: 'curl -s localhost:3000/health', run: health(200) },
   {
     action: "the README's CLI examples (npx nestjs-zeromq ...) against math and notifications",

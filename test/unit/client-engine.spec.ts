@@ -62,11 +62,12 @@ type Setup = ReturnType<typeof setup>;
 function welcome(
   id: string,
   patterns: string[],
-  o: { events?: string[]; metadata?: Record<string, unknown>; version?: number } = {},
+  o: { events?: string[]; metadata?: Record<string, unknown>; version?: number; instance?: string } = {},
 ): OutEnvelope {
   return handshakeEnvelope(MessageType.Welcome, {
     version: o.version ?? 1,
     id,
+    ...(o.instance !== undefined ? { instance: o.instance } : {}),
     metadata: o.metadata ?? {},
     heartbeat: { interval: 1_000, liveness: 3 },
     patterns,
@@ -597,6 +598,86 @@ describe('ClientEngine: losing a session', () => {
     // The next retry tick asks again.
     s.time.advance(100);
     expect(hellos(s.ch(A))).toBe(hellosBefore + 1);
+  });
+
+  it('the connection ends (transport notice): calls fail PEER_LOST (disconnect) at once, the peer leaves, one HELLO waits', async () => {
+    const s = await connectedBoth();
+    const a1 = request(s, 'echo', 1, { target: 'srv-a' });
+    const b1 = request(s, 'echo', 2, { target: 'srv-b' });
+    const sentBefore = s.ch(A).sent.length;
+    s.ch(A).handlers.disconnected!(Buffer.alloc(0));
+    expect(a1.packets).toEqual([
+      {
+        err: expect.objectContaining({ code: ZmqErrorCode.PEER_LOST, peerId: 'srv-a', reason: 'disconnect' }),
+        isDisposed: true,
+      },
+    ]);
+    expect(b1.packets).toEqual([]);
+    expect(s.observer.lefts).toEqual([expect.objectContaining({ peerId: 'srv-a', reason: 'disconnect' })]);
+    expect(s.ch(A).typesSince(sentBefore)).toEqual([MessageType.Hello]);
+    expect(s.engine.peers().map(p => p.peerId)).toEqual(['srv-b']);
+    // A second notice while handshaking: that HELLO may have gone with the connection, so one more.
+    s.ch(A).handlers.disconnected!(Buffer.alloc(0));
+    expect(s.ch(A).typesSince(sentBefore)).toEqual([MessageType.Hello, MessageType.Hello]);
+    expect(s.observer.lefts).toHaveLength(1);
+    s.ch(A).deliver(welcome('srv-a', ['echo']));
+    expect(
+      s.engine
+        .peers()
+        .map(p => p.peerId)
+        .sort(),
+    ).toEqual(['srv-a', 'srv-b']);
+  });
+
+  it('a WELCOME of another server instance on a ready link is a restarted server: calls fail PEER_LOST, the peer leaves and joins', async () => {
+    const s = setup({ endpoints: [A] });
+    const connected = s.engine.connect();
+    s.ch(A).deliver(welcome('srv-a', ['echo'], { instance: 'first' }));
+    await connected;
+    const r = request(s, 'echo');
+    s.ch(A).deliver(welcome('srv-a', ['echo'], { instance: 'first' })); // a renewal: nothing happens
+    expect(r.packets).toEqual([]);
+    s.ch(A).deliver(welcome('srv-a', ['echo'], { instance: 'second' }));
+    expect(r.packets).toEqual([
+      { err: expect.objectContaining({ code: ZmqErrorCode.PEER_LOST, reason: 'disconnect' }), isDisposed: true },
+    ]);
+    expect(s.observer.lefts).toEqual([expect.objectContaining({ peerId: 'srv-a', reason: 'disconnect' })]);
+    expect(s.observer.joins).toHaveLength(2);
+    expect(s.status.values).toEqual(['connected']);
+    expect(s.engine.peers().map(p => p.peerId)).toEqual(['srv-a']);
+  });
+
+  it('taken over (HANDSHAKE_REFUSED on a ready link): calls fail, the peer leaves, the link stays refused and says no more HELLO', async () => {
+    const s = await connectedOne();
+    const r = request(s, 'echo');
+    s.ch(A).deliver(
+      refusalEnvelope(ZmqErrorCode.HANDSHAKE_REFUSED, 'A newer connection of this client took the session over'),
+    );
+    expect(r.packets).toEqual([
+      { err: expect.objectContaining({ code: ZmqErrorCode.PEER_LOST, reason: 'disconnect' }), isDisposed: true },
+    ]);
+    expect(s.observer.lefts).toEqual([expect.objectContaining({ peerId: 'srv-a', reason: 'disconnect' })]);
+    expect(s.observer.refusals).toEqual([
+      expect.objectContaining({ error: expect.objectContaining({ code: ZmqErrorCode.HANDSHAKE_REFUSED }) }),
+    ]);
+    const sentBefore = s.ch(A).sent.length;
+    s.time.advance(HB.interval * 5);
+    expect(
+      s
+        .ch(A)
+        .typesSince(sentBefore)
+        .filter(t => t === MessageType.Hello),
+    ).toEqual([]);
+  });
+
+  it('a connection notice after close() sends nothing', async () => {
+    const s = await connectedOne();
+    const channel = s.ch(A);
+    await s.engine.close();
+    const sentBefore = channel.sent.length;
+    channel.handlers.disconnected!(Buffer.alloc(0));
+    expect(channel.sent.length).toBe(sentBefore);
+    expect(s.observer.lefts.filter(e => e.reason === 'disconnect')).toEqual([]);
   });
 
   it('losing the last server reports reconnecting; a new WELCOME joins it again', async () => {

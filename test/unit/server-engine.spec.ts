@@ -184,6 +184,7 @@ describe('ServerEngine: handshake', () => {
     expect(w.payload).toEqual({
       version: 1,
       id: 'srv-1',
+      instance: expect.stringMatching(/^[0-9a-f]{16}$/),
       metadata: { zone: 'eu' },
       heartbeat: HB,
       patterns: ['echo', 'stream'],
@@ -192,6 +193,19 @@ describe('ServerEngine: handshake', () => {
     expect(s.observer.joins).toEqual([{ peerId: 'c1', direction: 'downstream', metadata: { role: 'c1' } }]);
     expect(s.engine.peers()).toEqual([{ peerId: 'c1', direction: 'downstream', metadata: { role: 'c1' }, pending: 0 }]);
     expect(s.engine.stats()).toEqual({ peers: 1, inFlight: 0, queued: 0 });
+  });
+
+  it('the WELCOME carries this server instance: the same for every client, a new one after close() and listen()', async () => {
+    const s = await listening();
+    s.ch.deliverFrom(R1, helloEnv('c1', 'i1'));
+    s.ch.deliverFrom(R2, helloEnv('c2', 'i2'));
+    const [a, b] = s.ch.sent.map(e => (e.payload as { instance: string }).instance);
+    expect(a).toBe(b);
+    await s.engine.close();
+    await s.engine.listen();
+    const ch = s.net.channels.at(-1)!;
+    ch.deliverFrom(R1, helloEnv('c1', 'i1'));
+    expect((ch.last().payload as { instance: string }).instance).not.toBe(a);
   });
 
   it('the WELCOME lists the handlers of the moment', async () => {
@@ -277,7 +291,15 @@ describe('ServerEngine: handshake', () => {
     const s = await listening();
     join(s, R1, 'c1', 'i1');
     s.ch.deliverFrom(R1, req(5, 'echo'));
+    const sentBefore = s.ch.sent.length;
     s.ch.deliverFrom(R2, helloEnv('c1', 'i1'));
+    // The old connection is told first (if it is alive after all, it stays refused: no flapping).
+    const takeover = s.ch.sent[sentBefore]!;
+    expect(takeover).toMatchObject({ type: MessageType.Error, id: 0, destination: R1 });
+    expect(takeover.payload).toMatchObject({
+      code: ZmqErrorCode.HANDSHAKE_REFUSED,
+      message: expect.stringMatching(/took the session over/),
+    });
     expect(s.host.call(5).isDone).toBe(true);
     expect(s.observer.lefts).toEqual([
       { peerId: 'c1', direction: 'downstream', metadata: { role: 'c1' }, reason: 'disconnect' },

@@ -1,5 +1,6 @@
 import { ZmqTimeoutError } from '../../errors/zmq.errors.js';
 import { Clock, Scheduler } from '../clock.js';
+import { errorCode, Metered, Metrics } from '../metrics.js';
 import { RequestTracker } from '../request-tracker.js';
 import type { UpstreamLink } from './upstream-link.js';
 
@@ -13,18 +14,21 @@ export interface ReplyPacket {
 export type ReplyCallback = (packet: ReplyPacket) => void;
 
 /** One request in flight. */
-export interface PendingCall {
+export interface PendingCall extends Metered {
   readonly id: number;
   readonly link: UpstreamLink;
   readonly pattern: string;
   readonly callback: ReplyCallback;
+  /** A CHUNK has arrived (its time to first chunk is counted). */
+  chunked: boolean;
 }
 
 /**
  * The client's calls in flight: their ids, deadlines (`requestTimeout` after
  * the last reply message) and each link's pending count. Every way a call
  * ends goes through here, so the count and the subscriber stay in step, and
- * a subscriber that throws never reaches the receive loop.
+ * a subscriber that throws never reaches the receive loop, and the
+ * pattern's metrics count each call once.
  */
 export class CallRegistry {
   private readonly tracker: RequestTracker<PendingCall>;
@@ -36,6 +40,8 @@ export class CallRegistry {
     private readonly onSubscriberError: (call: PendingCall, err: unknown) => void,
     clock: Clock,
     scheduler: Scheduler,
+    /** Per-pattern counters and latencies, fed here (every call starts and ends through this registry). */
+    readonly metrics: Metrics,
   ) {
     this.tracker = new RequestTracker<PendingCall>(timeoutMs, (_id, call) => this.expire(call), clock, scheduler);
   }
@@ -49,9 +55,25 @@ export class CallRegistry {
     return this.tracker.nextId();
   }
 
-  add(call: PendingCall): void {
-    this.tracker.add(call.id, call);
-    call.link.pending++;
+  /** Registers a request that has just been sent. */
+  open(id: number, link: UpstreamLink, pattern: string, callback: ReplyCallback): PendingCall {
+    const call: PendingCall = { id, link, pattern, callback, chunked: false, meter: undefined, started: 0 };
+    this.metrics.start(call, pattern, this.tracker.add(id, call)); // the tracker's clock read is the start
+    link.pending++;
+    return call;
+  }
+
+  /** A request that could not go out (NO_PEER, TOO_LARGE...): counted, and ended at once through `callback`. */
+  refuse(pattern: string, err: unknown, callback: ReplyCallback): void {
+    this.metrics.refused(pattern, err);
+    callback({ err, isDisposed: true });
+  }
+
+  /** A CHUNK for `call` arrived: the first one is its time to first chunk (at the message's receive time). */
+  chunk(call: PendingCall): void {
+    if (call.chunked) return;
+    call.chunked = true;
+    this.metrics.firstReply(call, call.link.lastSeen);
   }
 
   get(id: number): PendingCall | undefined {
@@ -63,10 +85,16 @@ export class CallRegistry {
     this.tracker.touch(id);
   }
 
-  /** Removes the call; `undefined` when it had already ended. */
-  settle(id: number): PendingCall | undefined {
+  /**
+   * Removes the call; `undefined` when it had already ended. `'ok'`: its last
+   * reply arrived (timed at the message's receive time); `'cancel'`: unsubscribed.
+   */
+  settle(id: number, outcome: 'ok' | 'cancel' = 'ok'): PendingCall | undefined {
     const call = this.tracker.delete(id);
-    if (call !== undefined) call.link.pending--;
+    if (call === undefined) return undefined;
+    call.link.pending--;
+    if (outcome === 'ok') this.metrics.end(call, 'ok', undefined, call.link.lastSeen);
+    else this.metrics.abort(call, outcome);
     return call;
   }
 
@@ -79,30 +107,39 @@ export class CallRegistry {
     }
   }
 
-  /** Removes the call and ends it with `err`; false when it had already ended. */
+  /** Removes the call and ends it with `err`, a reply of its server; false when it had already ended. */
   fail(id: number, err: unknown): boolean {
-    const call = this.settle(id);
+    const call = this.tracker.delete(id);
     if (call === undefined) return false;
+    call.link.pending--;
+    this.metrics.end(call, 'error', errorCode(err), call.link.lastSeen);
     this.deliver(call, { err, isDisposed: true });
     return true;
   }
 
-  /** Ends every call on `link` with `err`. */
+  /** Ends every call on `link` with `err` (no round trip: no latency counted). */
   failLink(link: UpstreamLink, err: unknown): void {
-    for (const call of this.tracker.drainWhere(c => c.link === link)) this.deliver(call, { err, isDisposed: true });
+    const code = errorCode(err);
+    for (const call of this.tracker.drainWhere(c => c.link === link)) {
+      this.metrics.abort(call, 'error', code);
+      this.deliver(call, { err, isDisposed: true });
+    }
     link.pending = 0;
   }
 
-  /** Ends every call with `err`. */
+  /** Ends every call with `err` (no latency counted). */
   failAll(err: unknown): void {
+    const code = errorCode(err);
     for (const call of this.tracker.drain()) {
       call.link.pending = 0;
+      this.metrics.abort(call, 'error', code);
       this.deliver(call, { err, isDisposed: true });
     }
   }
 
   private expire(call: PendingCall): void {
     call.link.pending--;
+    this.metrics.abort(call, 'timeout');
     this.onTimeout(call);
     this.deliver(call, { err: new ZmqTimeoutError(call.pattern, this.timeoutMs), isDisposed: true });
   }

@@ -2,6 +2,7 @@ import type { ZmqStatus, ZmqTarget } from '../../interfaces/zmq-events.interface
 import type { ConnectChannel, SessionObserver } from '../channel.js';
 import type { Clock, Scheduler } from '../clock.js';
 import type { HeartbeatSettings } from '../handshake.js';
+import type { Metrics } from '../metrics.js';
 import type { PacketCodec } from '../packet-codec.js';
 import type { UpstreamLink } from './upstream-link.js';
 
@@ -31,6 +32,8 @@ export interface ClientEngineDeps {
   readonly status: (status: ZmqStatus) => void;
   readonly clock?: Clock;
   readonly scheduler?: Scheduler;
+  /** Where the per-pattern counters and latencies go (`getMetrics()`); one on the engine's clock by default. */
+  readonly metrics?: Metrics;
 }
 
 /** Where one request may go: any server for its pattern, those `target` picks, or one `link`. */

@@ -6,15 +6,16 @@ import { controlEnvelope } from '../envelopes.js';
 import { MessageType } from '../frames.js';
 import type { Welcome } from '../handshake.js';
 import { holdsBye, InboundDecoder } from '../inbound.js';
-import { BYE_ACK_WAIT_MS } from '../limits.js';
+import { BYE_ACK_WAIT_MS, MAX_DEADLINE_MS } from '../limits.js';
 import { Heartbeat } from '../liveness.js';
+import { Metrics } from '../metrics.js';
 import { CallRegistry, PendingCall, ReplyCallback } from './calls.js';
 import { ANY_SERVER, ClientEngineConfig, ClientEngineDeps, Route } from './client-deps.js';
 import { ClientInbound } from './client-inbound.js';
 import { ConnectWaiter } from './connect-waiter.js';
 import { LinkPool } from './link-pool.js';
 import { RequestEncoder } from './requests.js';
-import { helloFor, UpstreamLink } from './upstream-link.js';
+import { helloFor, isRestart, UpstreamLink } from './upstream-link.js';
 
 /**
  * The client side of the session protocol, with no Nest and no zeromq in it:
@@ -55,6 +56,7 @@ export class ClientEngine {
       (call, err) => this.observer.error(`A subscriber of "${call.pattern}" threw: ${String(err)}`),
       this.clock,
       this.scheduler,
+      deps.metrics ?? new Metrics(this.clock, true, true),
     );
     this.liveness = new Heartbeat<UpstreamLink>(
       this.config.heartbeat,
@@ -66,11 +68,8 @@ export class ClientEngine {
       this.clock,
       this.scheduler,
     );
-    this.decoder = new InboundDecoder(
-      0,
-      this.config.maxPayload,
-      new ClientInbound(this, this.calls, this.observer, deps.serializers?.deserializer),
-    );
+    const inbound = new ClientInbound(this, this.calls, this.observer, deps.serializers?.deserializer);
+    this.decoder = new InboundDecoder(0, this.config.maxPayload, inbound);
   }
 
   /** Connected: `connect()` resolved and a server has a session (requests can skip `connect()`). */
@@ -126,7 +125,7 @@ export class ClientEngine {
   request(
     pattern: string,
     data: unknown,
-    metadata: Buffer | undefined,
+    metadata: Buffer | undefined | ((peerId: string) => Buffer),
     callback: ReplyCallback,
     route: Route = ANY_SERVER,
   ): () => void {
@@ -135,16 +134,16 @@ export class ClientEngine {
       const link = route.link ?? this.pool.pick(this.pool.candidates(pattern, 'serves', route.target));
       const id = this.calls.nextId();
       const deadline = link.deadlines ? this.deadline : undefined;
-      link.channel.send(this.encoder.request(id, pattern, data, metadata, link.msgpack, deadline));
-      call = { id, link, pattern, callback };
-      this.calls.add(call);
+      const meta = typeof metadata === 'function' ? metadata(link.welcome!.id) : metadata; // per server: trace context
+      link.channel.send(this.encoder.request(id, pattern, data, meta, link.msgpack, deadline));
+      call = this.calls.open(id, link, pattern, callback);
     } catch (err) {
-      callback({ err, isDisposed: true });
+      this.calls.refuse(pattern, err, callback);
       return noop;
     }
     return () => {
       // Unsubscribed before the end: tell the server to stop.
-      if (this.calls.settle(call.id) !== undefined)
+      if (this.calls.settle(call.id, 'cancel') !== undefined)
         call.link.trySend(controlEnvelope(MessageType.Cancel, call.id), true);
     };
   }
@@ -174,9 +173,7 @@ export class ClientEngine {
 
   /** Peers with a session, calls in flight and envelopes queued on every link. */
   stats(): { peers: number; inFlight: number; queued: number } {
-    let queued = 0;
-    for (const l of this.pool.all) queued += l.channel.queued;
-    return { peers: this.pool.readyLinks.length, inFlight: this.calls.size, queued };
+    return { peers: this.pool.readyLinks.length, inFlight: this.calls.size, queued: this.pool.queued };
   }
 
   /** Messages of `link`'s channel; nothing is read from a closed link. */
@@ -190,10 +187,14 @@ export class ClientEngine {
 
   /** A WELCOME that passed validation (ClientInbound checked it). */
   welcomed(link: UpstreamLink, welcome: Welcome): void {
+    // A WELCOME of another server instance on a ready link: that server restarted, and the session is new.
+    const previous = link.welcome;
+    const restarted = previous !== undefined && isRestart(previous, welcome);
+    if (restarted) this.afterLoss(link, previous, 'disconnect');
     const change = link.welcomed(welcome, this.clock.now());
     this.pool.update(link);
     this.setStatus('connected');
-    if (change === 'joined') this.observer.joined(link.event(welcome));
+    if (change === 'joined' || restarted) this.observer.joined(link.event(welcome));
     this.waiter.resolve();
   }
 
@@ -213,13 +214,14 @@ export class ClientEngine {
   /**
    * The session on `link` ended: its calls fail at once with PEER_LOST. The
    * link stays, and (unless the server said BYE) says HELLO once, now: after
-   * a timeout or NOT_READY the connection may still be up.
+   * a timeout or NOT_READY the connection may still be up; after its end
+   * (`disconnect`, handshaking or not) the HELLO waits for the next one.
    */
   sessionEnded(link: UpstreamLink, reason: ZmqPeerLeftReason): void {
     const welcome = link.lost();
-    if (welcome === undefined) return;
-    this.afterLoss(link, welcome, reason);
-    if (reason !== 'bye') link.sendHello(this.clock.now());
+    if (welcome !== undefined) this.afterLoss(link, welcome, reason);
+    const hello = welcome !== undefined ? reason !== 'bye' : reason === 'disconnect';
+    if (hello && link.state.kind === 'handshaking') link.sendHello(this.clock.now());
   }
 
   private afterLoss(link: UpstreamLink, welcome: Welcome, reason: ZmqPeerLeftReason): void {
@@ -242,10 +244,11 @@ export class ClientEngine {
       sendFailed: (_failure, envs) =>
         this.observer.drop('sendFailed', `${envs.length} envelope(s) to ${endpoint}`, envs.length),
       receiveError: err => this.observer.error(`Receive loop error on ${endpoint}: ${String(err)}`),
+      disconnected: () => this.sessionEnded(link, 'disconnect'),
     };
     // `link` is read only when a message arrives, which is never during this call.
     const link: UpstreamLink = new UpstreamLink(endpoint, this.deps.connect(endpoint, handlers), hello, this.observer);
-    // It waits in the writer until the connection is up (ZMQ_IMMEDIATE).
+    // It waits in the socket until the connection is up.
     link.sendHello(this.clock.now());
     return link;
   }
@@ -260,10 +263,7 @@ export class ClientEngine {
     }, interval);
   }
 
-  /**
-   * Rejects a pending connect() and tears down; nothing when no connect() waits.
-   * Rejects first: a status listener may call connect() again during the teardown.
-   */
+  /** Rejects a pending connect() (first: a status listener may connect() again) and tears down; else nothing. */
   private failConnect(err: Error): void {
     if (!this.waiter.reject(err)) return;
     void this.teardown();
@@ -295,6 +295,3 @@ export class ClientEngine {
 }
 
 function noop(): void {}
-
-/** The largest deadline the header carries (u32 ms). */
-const MAX_DEADLINE_MS = 0xffffffff;

@@ -90,6 +90,7 @@ export class ClientInbound implements InboundHandler<UpstreamLink> {
   private onChunk(link: UpstreamLink, env: Envelope): void {
     const call = this.callOn(link, env.id);
     if (call === undefined) return this.observer.drop('lateReply', `chunk of unknown request ${env.id}`);
+    this.calls.chunk(call);
     let response: unknown;
     let remoteErr: unknown;
     try {

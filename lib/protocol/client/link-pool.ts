@@ -23,6 +23,13 @@ export class LinkPool {
     return this.ready;
   }
 
+  /** Envelopes queued on every link. */
+  get queued(): number {
+    let queued = 0;
+    for (const l of this.links) queued += l.channel.queued;
+    return queued;
+  }
+
   get isEmpty(): boolean {
     return this.links.length === 0;
   }

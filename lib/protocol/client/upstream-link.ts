@@ -67,6 +67,15 @@ export function helloFor(settings: HelloSettings, slot: number): OutEnvelope {
   });
 }
 
+/**
+ * Whether `next`, a WELCOME on a link that had the session `previous`, comes
+ * from another server instance (docs/PROTOCOL.md §4.2): the server restarted,
+ * and the old session's calls are gone with it. Only when both carry one.
+ */
+export function isRestart(previous: Welcome, next: Welcome): boolean {
+  return previous.instance !== undefined && next.instance !== undefined && previous.instance !== next.instance;
+}
+
 /** Long before any clock reading: a link that lost its session may say HELLO at once. */
 const NEVER = Number.NEGATIVE_INFINITY;
 

@@ -10,6 +10,9 @@ import { PacketSerializer, serializeWith } from '../packet-codec.js';
  * transports; without one, the value itself.
  */
 export class ReplyEncoder {
+  /** The code of the last value that could not be encoded (what its ERROR reply carries). */
+  failureCode: string = ZmqErrorCode.SERIALIZATION;
+
   constructor(
     private readonly maxPayload: number,
     private readonly serializer: PacketSerializer | undefined,
@@ -32,6 +35,7 @@ export class ReplyEncoder {
     } catch (err) {
       this.onEncodeError(id, err as Error);
       const code = (err as { code?: string }).code ?? ZmqErrorCode.SERIALIZATION;
+      this.failureCode = code;
       return errorEnvelope(id, { status: 'error', code, message: (err as Error).message });
     }
   }

@@ -1,7 +1,8 @@
 import { isObservable, Subscription } from 'rxjs';
-import { ZmqQueueFullError } from '../../errors/zmq.errors.js';
+import { ZmqErrorCode, ZmqQueueFullError } from '../../errors/zmq.errors.js';
 import { controlEnvelope } from '../envelopes.js';
 import { Flag, MessageType, OutEnvelope } from '../frames.js';
+import { CallOutcome, errorCode, Metered, Metrics } from '../metrics.js';
 import type { DeadlineWatch } from './deadlines.js';
 import type { ReplyEncoder } from './replies.js';
 import type { DownstreamSession } from './sessions.js';
@@ -12,6 +13,8 @@ export interface CallOutput {
   readonly deadlines: DeadlineWatch<ServerCall>;
   /** The outbound queue's limit, for the QUEUE_FULL that ends a stream it cut short. */
   readonly queueLimit: number;
+  /** Per-pattern counters and handler times: each call counts once, when it ends. */
+  readonly metrics: Metrics;
   /** Queues an envelope; false when the queue is full (`final`: the last one of a call, which has a reserve). */
   send(session: DownstreamSession, env: OutEnvelope, final?: boolean): boolean;
 }
@@ -22,7 +25,7 @@ export interface CallOutput {
  * cancelled first, after which it sends nothing. An Observable result is
  * streamed and unsubscribed (its teardown runs) on cancel.
  */
-export class ServerCall {
+export class ServerCall implements Metered {
   private done = false;
   private subscription: Subscription | undefined;
   /**
@@ -35,6 +38,12 @@ export class ServerCall {
   /** Kept by the DeadlineWatch (Watched). */
   watchBucket = 0;
   watchKey = 0;
+  /** Kept by the metrics (Metered). */
+  meter: Metered['meter'] = undefined;
+  started = 0;
+  /** How it ended (`undefined` while in progress), and the code of an error it ended with. */
+  outcome: CallOutcome | undefined = undefined;
+  errorCode: string | undefined = undefined;
 
   constructor(
     readonly id: number,
@@ -44,7 +53,9 @@ export class ServerCall {
     private readonly out: CallOutput,
     /** When the caller stops waiting for the first reply, in epoch ms on this server's clock (§5.6). */
     readonly deadline: number | undefined = undefined,
-  ) {}
+  ) {
+    out.metrics.start(this, pattern, session.lastSeen); // the REQUEST's receive time
+  }
 
   /** Ended: replied in full, failed, cancelled, or its session is gone. */
   get isDone(): boolean {
@@ -66,7 +77,7 @@ export class ServerCall {
       next: value => this.next(value),
       error: err => {
         this.releaseHeld();
-        this.finish(this.out.replies.error(this.id, err));
+        this.finish(this.out.replies.error(this.id, err), errorCode(err));
       },
       complete: () => this.complete(),
     });
@@ -77,13 +88,18 @@ export class ServerCall {
 
   /** The handler threw or rejected: the reply is that error. */
   fail(err: unknown): void {
-    this.finish(this.out.replies.error(this.id, err));
+    this.finish(this.out.replies.error(this.id, err), errorCode(err));
   }
 
-  /** Ends the call without sending anything more (CANCEL, session gone, close). */
-  cancel(): void {
+  /**
+   * Ends the call without sending anything more: CANCEL, session gone, close
+   * (`'cancel'`), or the caller's deadline passed (`'timeout'`).
+   */
+  cancel(reason: 'cancel' | 'timeout' = 'cancel'): void {
     if (this.done) return;
     this.done = true;
+    this.outcome = reason;
+    this.out.metrics.abort(this, reason);
     this.out.deadlines.unwatch(this);
     this.session.calls.delete(this.id);
     this.subscription?.unsubscribe();
@@ -123,14 +139,20 @@ export class ServerCall {
     if (this.out.send(this.session, env)) return;
     // The queue is full: the stream cannot go on, and it must not go silent.
     // It ends here with QUEUE_FULL, on this side (teardown) and the caller's.
-    this.finish(this.out.replies.error(this.id, new ZmqQueueFullError(this.out.queueLimit)));
+    this.finish(this.out.replies.error(this.id, new ZmqQueueFullError(this.out.queueLimit)), ZmqErrorCode.QUEUE_FULL);
     this.subscription?.unsubscribe();
   }
 
-  /** Sends the last envelope of the call and forgets it. */
-  private finish(last: OutEnvelope): void {
+  /**
+   * Sends the last envelope of the call and forgets it. `code`: what an ERROR
+   * is counted under (an encoding failure's when not given).
+   */
+  private finish(last: OutEnvelope, code?: string): void {
     if (this.done) return;
     this.done = true;
+    this.outcome = last.type === MessageType.Error ? 'error' : 'ok';
+    if (this.outcome === 'error') this.errorCode = code ?? this.out.replies.failureCode;
+    this.out.metrics.end(this, this.outcome, this.errorCode);
     this.out.deadlines.unwatch(this);
     this.session.calls.delete(this.id);
     this.out.send(this.session, last, true);

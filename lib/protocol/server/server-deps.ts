@@ -2,6 +2,7 @@ import type { BindChannel, Channel, SessionObserver } from '../channel.js';
 import type { Clock, Scheduler } from '../clock.js';
 import type { Metadata } from '../frames.js';
 import type { HeartbeatSettings } from '../handshake.js';
+import type { Metrics } from '../metrics.js';
 import type { PacketCodec } from '../packet-codec.js';
 import type { AwaitedByes } from './awaited-byes.js';
 import type { ServerCall } from './server-call.js';
@@ -40,6 +41,8 @@ export interface ServerEngineDeps<H> {
   readonly serializers?: PacketCodec;
   readonly clock?: Clock;
   readonly scheduler?: Scheduler;
+  /** Where the per-pattern counters and handler times go (`getMetrics()`); one on the engine's clock by default. */
+  readonly metrics?: Metrics;
 }
 
 /**
@@ -55,3 +58,6 @@ export type ServerState =
       /** The clients (`bye-ack`) whose answering BYE the server still waits for. */
       readonly byes: AwaitedByes;
     };
+
+/** Where an inbound message came from (one object per engine, refilled per message: no allocation per message). */
+export type Origin = { routingId: Buffer; key: string };

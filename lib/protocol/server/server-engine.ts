@@ -10,16 +10,14 @@ import { BYE_ACK_FEATURE, DEADLINE_FEATURE } from '../handshake.js';
 import { holdsBye, InboundDecoder, InboundHandler } from '../inbound.js';
 import { BYE_ACK_WAIT_MS } from '../limits.js';
 import { Heartbeat } from '../liveness.js';
+import { Metrics } from '../metrics.js';
 import { AwaitedByes } from './awaited-byes.js';
 import { DeadlineWatch } from './deadlines.js';
 import { malformedRequest, ReplyEncoder } from './replies.js';
 import { CallOutput, ServerCall } from './server-call.js';
-import { ServerEngineConfig, ServerEngineDeps, ServerHost, ServerState } from './server-deps.js';
+import { Origin, ServerEngineConfig, ServerEngineDeps, ServerHost, ServerState } from './server-deps.js';
 import { ServerHandshake } from './server-handshake.js';
 import { DownstreamSession, sessionEvent, SessionTable } from './sessions.js';
-
-/** Where an inbound message came from (one object per engine, refilled per message: no allocation per message). */
-type Origin = { routingId: Buffer; key: string };
 
 const NO_MESSAGE_HANDLER = 'There is no matching message handler defined in the remote service.';
 
@@ -35,6 +33,7 @@ export class ServerEngine<H> implements InboundHandler<Origin>, CallOutput {
   /** The callers' deadlines of the calls in progress (CallOutput). */
   readonly deadlines: DeadlineWatch<ServerCall>;
   readonly queueLimit: number;
+  readonly metrics: Metrics;
   private readonly config: ServerEngineConfig;
   private readonly host: ServerHost<H>;
   private readonly observer: SessionObserver;
@@ -59,7 +58,8 @@ export class ServerEngine<H> implements InboundHandler<Origin>, CallOutput {
     this.queueLimit = this.config.socket?.queueLimit ?? 0;
     const scheduler = (this.scheduler = deps.scheduler ?? realScheduler);
     // The caller stopped waiting and its CANCEL did not come (it died, or the network did): stop the work.
-    this.deadlines = new DeadlineWatch<ServerCall>(call => call.cancel(), this.clock, scheduler);
+    this.deadlines = new DeadlineWatch<ServerCall>(call => call.cancel('timeout'), this.clock, scheduler);
+    this.metrics = deps.metrics ?? new Metrics(this.clock, true, false);
     const peers = () => this.sessions.values();
     this.liveness = new Heartbeat<DownstreamSession>(
       this.config.heartbeat,
@@ -96,6 +96,7 @@ export class ServerEngine<H> implements InboundHandler<Origin>, CallOutput {
   /** Binds every endpoint; rejects with `BIND_FAILED` (or `TOO_LARGE` for a welcome that cannot fit). */
   async listen(): Promise<void> {
     if (this.current.kind !== 'idle') throw new Error('ServerZmq is already listening');
+    this.handshake.newInstance();
     this.handshake.welcome(); // fail now, not at the first HELLO
     this.current = { kind: 'binding' };
     const handlers: ChannelHandlers = {

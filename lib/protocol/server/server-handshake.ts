@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { ZmqErrorCode, ZmqHandshakeRefusedError, ZmqVersionMismatchError } from '../../errors/zmq.errors.js';
 import type { ZmqPeerLeftReason } from '../../interfaces/zmq-events.interface.js';
 import type { SessionObserver } from '../channel.js';
@@ -21,6 +22,7 @@ import type { ReplyEncoder } from './replies.js';
 import { DownstreamSession, sessionEvent, SessionTable } from './sessions.js';
 
 const NO_SESSION = 'The server has no session for this client: handshake first';
+const TAKEN_OVER = 'A newer connection of this client (the same id and instance) took the session over';
 
 /** What the handshake needs of its server. */
 export interface HandshakeHost {
@@ -44,7 +46,14 @@ export interface HandshakeHost {
  * HELLO, applies {@link decideHello}, answers WELCOME or a refusal.
  */
 export class ServerHandshake {
+  /** This server instance's token, sent in WELCOME (docs/PROTOCOL.md §4.2): a new one at each listen. */
+  private instance = randomBytes(8).toString('hex');
+
   constructor(private readonly host: HandshakeHost) {}
+
+  newInstance(): void {
+    this.instance = randomBytes(8).toString('hex');
+  }
 
   /**
    * The WELCOME this server sends now, accepting `features`; throws
@@ -55,6 +64,7 @@ export class ServerHandshake {
     const welcome: Welcome = {
       version: PROTOCOL_VERSION,
       id,
+      instance: this.instance,
       metadata: { ...metadata },
       heartbeat,
       ...this.host.served(),
@@ -132,7 +142,9 @@ export class ServerHandshake {
         return observer.refused({ peerId: hello.id, direction: 'downstream', error });
       }
       case 'handover':
-        // ZeroMQ orders nothing across connections: the old one's BYE may still come.
+        // ZeroMQ orders nothing across connections: the old one's BYE may still come. If that connection
+        // is still alive after all, it is told, and stays refused: two live connections never flap.
+        this.host.sendRouted(decision.previous.routingId, refusalEnvelope(ZmqErrorCode.HANDSHAKE_REFUSED, TAKEN_OVER));
         this.host.endSession(decision.previous, 'disconnect');
         break;
     }

@@ -6,6 +6,7 @@ import { ZmqHealthIndicator } from 'nestjs-zeromq/terminus';
 import { ClientZmq } from 'nestjs-zeromq';
 import { config, MATH_SERVICE, NOTIFICATIONS_SERVICE } from '../../shared/src';
 import { GatewayController } from './gateway.controller';
+import { MetricsController } from './metrics.controller';
 import { HealthController } from './health.controller';
 import { PeerLog } from './peer-log.service';
 import { ZmqExceptionFilter } from './zmq-exception.filter';
@@ -33,7 +34,7 @@ const liveness = { heartbeatInterval: config.heartbeatInterval, heartbeatLivenes
       },
     ]),
   ],
-  controllers: [GatewayController, HealthController],
+  controllers: [GatewayController, HealthController, MetricsController],
   providers: [PeerLog, ZmqHealthIndicator, { provide: APP_FILTER, useClass: ZmqExceptionFilter }],
 })
 export class GatewayModule {}
