@@ -15,7 +15,8 @@ import { repoRoot, TsChild } from '../helpers/child';
 
 const run = promisify(execFile);
 const SOCKET = `nzmq-top-${process.pid}`;
-const tmux = async (...args: string[]) => (await run('tmux', ['-L', SOCKET, ...args], { timeout: 10_000 })).stdout;
+/** Runs a tmux command on this test's own tmux server; 60 s only guards against a hang. */
+const tmux = async (...args: string[]) => (await run('tmux', ['-L', SOCKET, ...args], { timeout: 60_000 })).stdout;
 
 let server: TsChild;
 let endpoint: string;
@@ -23,10 +24,10 @@ let client: ClientZmq;
 
 beforeAll(async () => {
   server = new TsChild('test/fixtures/top-server.ts');
-  endpoint = (await server.line(/^READY (\S+)/))[1]!;
+  endpoint = (await server.line(/^READY (\S+)/, 90_000))[1]!;
   client = new ClientZmq({ connect: endpoint, id: 'load-client' });
   await client.connect();
-});
+}, 120_000);
 
 afterAll(async () => {
   await client.close();
@@ -53,11 +54,14 @@ async function load(batch: number): Promise<void> {
   client.emit('note', { batch });
 }
 
-/** Loads the server batch after batch until the screen passes `ok` (at most 400 batches or 30 s). */
+/**
+ * Loads the server batch after batch until the screen passes `ok` (at most
+ * 2,000 batches or 90 s: `top` first compiles the sources it loads).
+ */
 async function loadUntil(name: string, ok: (text: string) => boolean): Promise<string> {
-  const until = Date.now() + 30_000;
+  const until = Date.now() + 90_000;
   let text = '';
-  for (let batch = 0; batch < 400 && Date.now() < until; batch++) {
+  for (let batch = 0; batch < 2_000 && Date.now() < until; batch++) {
     await load(batch);
     text = await screen(name);
     if (ok(text)) return text;
@@ -94,7 +98,7 @@ describe('nestjs-zeromq top in a terminal', () => {
     expect(after).not.toContain('PATTERN');
     await expect(flags('q')).resolves.toBe('0 1'); // main screen, cursor visible
     await tmux('kill-session', '-t', 'q');
-  }, 60_000);
+  }, 120_000);
 
   it('Ctrl-C quits too (exit 0) and restores the terminal', async () => {
     await startTop('ctrlc');
@@ -106,5 +110,5 @@ describe('nestjs-zeromq top in a terminal', () => {
     expect(after).not.toContain('PATTERN');
     await expect(flags('ctrlc')).resolves.toBe('0 1');
     await tmux('kill-session', '-t', 'ctrlc');
-  }, 60_000);
+  }, 120_000);
 });

@@ -15,7 +15,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { generateCurveKeyPair } from 'nestjs-zeromq';
 import { within } from '../helpers/async';
-import { repoRoot } from '../helpers/child';
+import { repoRoot, runTsChild } from '../helpers/child';
 import { alive, App, curlToRequest, fetchText, parseSse, readmeSteps, SseEvent, SseReader } from './helpers';
 
 const STARTUP_MS = 60_000;
@@ -43,6 +43,7 @@ interface Ctx {
   root: string;
   launcher: App;
   mathEndpoint: string;
+  notificationsEndpoint: string;
   /** The math service started again by the test after the kill. */
   restarted?: App;
   /** An SSE response kept open across steps. */
@@ -53,7 +54,11 @@ interface Ctx {
 
 type Run = (ctx: Ctx, output: string | undefined, curl: string) => Promise<void>;
 /** `afterKill`: runs only when the kill -9 step passed (it would only wait for timeouts otherwise). */
-type Step = ({ curl: string; run: Run } | { action: string; run: (ctx: Ctx) => Promise<void> }) & { afterKill?: true };
+type Step = ({ curl: string; run: Run } | { action: string; run: (ctx: Ctx) => Promise<void> }) & {
+  afterKill?: true;
+  /** Its time limit (default 30 s). */
+  timeoutMs?: number;
+};
 
 const json = (text: string | undefined): unknown => {
   if (text === undefined) throw new Error('the README shows no output for this step');
@@ -163,7 +168,6 @@ const STEPS: Step[] = [
       expect(normalize(JSON.parse(res.body))).toEqual(normalize(json(output)));
     },
   },
-  { curl: 'curl -s localhost:3000/health', run: health(200) },
   {
     // Every series line the README shows is in the scrape, with that value.
     curl: 'curl -s localhost:3000/metrics',
@@ -176,6 +180,29 @@ const STEPS: Step[] = [
       expect(shown.length).toBeGreaterThan(0);
       for (const line of shown) expect(scraped).toContain(line);
     },
+  },
+  { curl: 'curl -s localhost:3000/health', run: health(200) },
+  {
+    action: "the README's CLI examples (npx nestjs-zeromq ...) against math and notifications",
+    run: async (ctx: Ctx) => {
+      const examples = readmeCli(readFileSync(join(ctx.root, 'README.md'), 'utf8'));
+      expect(examples.map(e => e.args[0])).toEqual(['ping', 'call', 'call', 'stream', 'emit']);
+      const local = (arg: string) =>
+        arg
+          .replace('tcp://127.0.0.1:4001', ctx.mathEndpoint)
+          .replace('tcp://127.0.0.1:4002', ctx.notificationsEndpoint);
+      // Times and ports differ from the README's.
+      const normalize = (text: string) =>
+        text.replace(/tcp:\/\/127\.0\.0\.1:\d+/g, 'tcp://127.0.0.1:PORT').replace(/[\d.]+ ms/g, 'N ms');
+      // 90 s: only a hang guard (each CLI process compiles the sources as it loads them).
+      const runs = await Promise.all(examples.map(e => runTsChild('lib/cli/bin.ts', e.args.map(local), 90_000)));
+      runs.forEach((r, i) => {
+        const shown = examples[i]!.output;
+        expect(normalize(r.stdout + r.stderr)).toBe(normalize(shown));
+        expect(r.code).toBe(shown.startsWith('error ') ? 1 : 0);
+      });
+    },
+    timeoutMs: 120_000,
   },
   {
     curl: 'curl -N localhost:3000/count/1000',
@@ -230,6 +257,22 @@ const STEPS: Step[] = [
   { curl: "curl -s 'localhost:3000/sum?a=2&b=3'", run: exactly(200), afterKill: true },
 ];
 
+/**
+ * The examples of the README's "## CLI" section that show their output: each
+ * bash block of one `npx nestjs-zeromq ...` line (no pipe) and the output
+ * block right after it, the line split as a shell would (single quotes).
+ */
+function readmeCli(readme: string): Array<{ args: string[]; output: string }> {
+  const start = readme.indexOf('\n## CLI\n');
+  const section = readme.slice(start, readme.indexOf('\n## ', start + 1));
+  const examples: Array<{ args: string[]; output: string }> = [];
+  for (const m of section.matchAll(/```bash\nnpx nestjs-zeromq ([^\n|;]+)\n```\n```(?:text|json)\n([\s\S]*?)```/g)) {
+    const args = [...m[1]!.matchAll(/'([^']*)'|(\S+)/g)].map(a => (a[1] ?? a[2])!);
+    if (args[0] !== 'top') examples.push({ args, output: m[2]! });
+  }
+  return examples;
+}
+
 /** pids of the apps the launcher started, from its "[sample] <app> started (pid N)" lines. */
 function pidsOf(launcher: App): Map<string, number> {
   const pids = new Map<string, number>();
@@ -254,6 +297,8 @@ describe('sample: the README walk-through over HTTP', () => {
     ctx.base = ready.split(' ').pop()!;
     const math = await ctx.launcher.waitFor(/^\[math\]\s+READY math /, 'math');
     ctx.mathEndpoint = math.split(' ').pop()!;
+    const notifications = await ctx.launcher.waitFor(/^\[notifications\]\s+READY notifications /, 'notifications');
+    ctx.notificationsEndpoint = notifications.split(' ').pop()!;
     await ctx.launcher.waitFor(/^\[sample\] .*Ctrl-C stops everything/, 'the curl hints');
   }, STARTUP_MS + 10_000);
 
@@ -304,7 +349,7 @@ describe('sample: the README walk-through over HTTP', () => {
           await step.run(ctx);
         }
       },
-      30_000,
+      step.timeoutMs ?? 30_000,
     );
   }
 
