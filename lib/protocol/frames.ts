@@ -20,9 +20,20 @@ export const enum MessageType {
    * reaches decodeEnvelope and is dropped as an unknown type.
    */
   Batch = 12,
+  /**
+   * A grant of credit for one stream (docs/PROTOCOL.md §5.8): the receiver
+   * of a stream lets its sender send that many more values. Negotiated
+   * (`credit` feature). Type 13 is reserved.
+   */
+  Credit = 14,
 }
 
-const MAX_TYPE = MessageType.Bye;
+const MAX_TYPE = MessageType.Credit;
+
+/** Types in 1..MAX_TYPE that are no envelope of this implementation: BATCH (unpacked before), 13 (reserved). */
+function isUnknownType(type: number): boolean {
+  return type < MessageType.Hello || type > MAX_TYPE || type === MessageType.Batch || type === 13;
+}
 
 /** Header flag bits. */
 export const enum Flag {
@@ -32,6 +43,11 @@ export const enum Flag {
   Metadata = 0x02,
   /** On a REQUEST: the caller's remaining time follows (u32 ms); negotiated (`deadline` feature). */
   Deadline = 0x04,
+  /**
+   * On a REQUEST: the request's data is a stream the client sends as CHUNKs
+   * and an END on the call's id (docs/PROTOCOL.md §5.9); negotiated (`credit` feature).
+   */
+  Stream = 0x08,
 }
 
 const KNOWN_FLAGS = Flag.End | Flag.Metadata | Flag.Deadline;
@@ -199,7 +215,7 @@ function checkFixedHeader(header: Buffer): number {
   const encoding = header[3]!;
   const id = header.readUInt32BE(4);
   if (version !== PROTOCOL_VERSION) throw new MalformedError('version', `unsupported protocol version ${version}`, id);
-  if (type < MessageType.Hello || type > MAX_TYPE) throw new MalformedError('type', `unknown message type ${type}`, id);
+  if (isUnknownType(type)) throw new MalformedError('type', `unknown message type ${type}`, id);
   if ((flags & ~KNOWN_FLAGS) !== 0 || encoding > MAX_ENCODING) {
     throw new MalformedError('header', `unknown flags 0x${flags.toString(16)} or encoding ${encoding}`, id);
   }
@@ -247,6 +263,9 @@ function checkPayload(type: number, encoding: number, payload: Buffer, maxPayloa
   }
   if (encoding === Encoding.None && payload.length !== 0) {
     throw new MalformedError('payload', 'payload frame must be empty for encoding NONE', id);
+  }
+  if (type === MessageType.Credit && (payload.length !== 4 || payload.readUInt32BE(0) === 0)) {
+    throw new MalformedError('payload', 'a CREDIT grant is a u32 of at least 1', id);
   }
 }
 

@@ -28,6 +28,11 @@ export interface Hello {
    * offer for this session. Absent means none (a 1.0 peer sends none).
    */
   features?: string[];
+  /**
+   * With the `credit` feature (docs/PROTOCOL.md §5.8): the values this side
+   * lets a stream carry towards it before it grants more (its `streamWindow`).
+   */
+  window?: number;
 }
 
 /** Payload of WELCOME (server → client). */
@@ -59,6 +64,13 @@ function isStringArray(v: unknown): v is string[] {
 }
 
 const MAX_FEATURES = 32;
+
+/** The largest `window` a handshake may announce, and the largest grant counted (u32 on the wire, kept a safe count). */
+export const MAX_WINDOW = 0x7fffffff;
+
+function isWindow(v: unknown): v is number {
+  return typeof v === 'number' && Number.isInteger(v) && v >= 1 && v <= MAX_WINDOW;
+}
 const MAX_FEATURE_LENGTH = 64;
 
 function isFeatureList(v: unknown): v is string[] {
@@ -105,6 +117,7 @@ function helloProblem(v: Record<string, unknown>): string | undefined {
   if (v.features !== undefined && !isFeatureList(v.features)) {
     return `hello features must be at most ${MAX_FEATURES} strings of 1 to ${MAX_FEATURE_LENGTH} characters`;
   }
+  if (v.window !== undefined && !isWindow(v.window)) return `hello window must be an integer of 1 to ${MAX_WINDOW}`;
   return undefined;
 }
 
@@ -121,6 +134,7 @@ export function validateHello(v: unknown): Hello | string {
     metadata: (v.metadata as Record<string, unknown> | undefined) ?? {},
     heartbeat: { interval: hb.interval, liveness: hb.liveness },
     ...(v.features !== undefined ? { features: [...(v.features as string[])] } : {}),
+    ...(v.window !== undefined ? { window: v.window as number } : {}),
   };
 }
 

@@ -46,7 +46,8 @@ beforeAll(async () => {
     controllers: [BurstController],
     options: { sendQueueLimit: QUEUE_LIMIT },
   }));
-  client = await h.connectClient(endpoint, { requestTimeout: 10_000 });
+  // streamWindow: 0: no credit, so the burst meets the socket's queue limit (the 1.0 behaviour, §5.8 fallback).
+  client = await h.connectClient(endpoint, { requestTimeout: 10_000, streamWindow: 0 });
 });
 
 afterAll(() => h.closeAll());

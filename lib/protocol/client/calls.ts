@@ -1,6 +1,7 @@
 import { ZmqTimeoutError } from '../../errors/zmq.errors.js';
 import { Clock, Scheduler } from '../clock.js';
 import { RequestTracker } from '../request-tracker.js';
+import type { GrantCounter } from '../stream-grants.js';
 import type { UpstreamLink } from './upstream-link.js';
 
 /** What a call's subscriber is told: Nest's `WritePacket` shape. */
@@ -18,6 +19,10 @@ export interface PendingCall {
   readonly link: UpstreamLink;
   readonly pattern: string;
   readonly callback: ReplyCallback;
+  /** The reply stream's grants (§5.8), from its first CHUNK on a session that took `credit`. */
+  grants?: GrantCounter;
+  /** The request stream this call sends (§5.9): stopped when the call ends, however it ends. */
+  upload?: { stop(): void; grant(n: number): void };
 }
 
 /**

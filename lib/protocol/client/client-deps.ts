@@ -18,6 +18,8 @@ export interface ClientEngineConfig {
   readonly strategy: 'round-robin' | 'least-pending';
   /** Offer MessagePack (encoding 4) in the HELLO; the codec must be installed before `connect()`. */
   readonly msgpack?: boolean;
+  /** `streamWindow` (undefined: no credit offered) and `streamBufferLimit` (§5.8). */
+  readonly stream?: { readonly window: number | undefined; readonly bufferLimit: number };
 }
 
 export interface ClientEngineDeps {

@@ -69,7 +69,7 @@ export class ClientEngine {
     this.decoder = new InboundDecoder(
       0,
       this.config.maxPayload,
-      new ClientInbound(this, this.calls, this.observer, deps.serializers?.deserializer),
+      new ClientInbound(this, this.calls, this.observer, deps.serializers, this.config.stream?.window),
     );
   }
 

@@ -13,6 +13,7 @@ import {
   type HeartbeatSettings,
   type Welcome,
 } from '../handshake.js';
+import { CREDIT_FEATURE, peerWindow } from '../credit.js';
 import { MSGPACK_FEATURE } from '../msgpack.js';
 import type { LivenessState } from '../liveness.js';
 
@@ -34,6 +35,8 @@ export type LinkState =
       readonly msgpack: boolean;
       readonly deadlines: boolean;
       readonly byeAck: boolean;
+      /** The server's window when the session took `credit` (§5.8): a request stream's first credit. */
+      readonly window: number | undefined;
     }
   | { readonly kind: 'refused'; readonly error: ZmqError }
   | { readonly kind: 'closing'; readonly acknowledged: () => void }
@@ -46,6 +49,8 @@ export interface HelloSettings {
   readonly metadata: Readonly<Record<string, unknown>>;
   readonly heartbeat: Readonly<HeartbeatSettings>;
   readonly msgpack?: boolean;
+  /** The client's `streamWindow`, offered with `credit` (undefined: no credit offered). */
+  readonly stream?: { readonly window: number | undefined };
 }
 
 /**
@@ -56,13 +61,20 @@ export interface HelloSettings {
  */
 export function helloFor(settings: HelloSettings, slot: number): OutEnvelope {
   const { id, metadata, heartbeat } = settings;
+  const window = settings.stream?.window;
   return handshakeEnvelope(MessageType.Hello, {
     version: PROTOCOL_VERSION,
     id,
     instance: `${settings.instance}/${slot}`,
     metadata: { ...metadata },
     heartbeat,
-    features: [DEADLINE_FEATURE, BYE_ACK_FEATURE, ...(settings.msgpack === true ? [MSGPACK_FEATURE] : [])],
+    features: [
+      DEADLINE_FEATURE,
+      BYE_ACK_FEATURE,
+      ...(settings.msgpack === true ? [MSGPACK_FEATURE] : []),
+      ...(window !== undefined ? [CREDIT_FEATURE] : []),
+    ],
+    ...(window !== undefined ? { window } : {}),
   });
 }
 
@@ -121,6 +133,11 @@ export class UpstreamLink implements LivenessState {
     return this.current.kind === 'ready' && this.current.deadlines;
   }
 
+  /** The server's window while a session that took `credit` is up; `undefined` without flow control. */
+  get window(): number | undefined {
+    return this.current.kind === 'ready' ? this.current.window : undefined;
+  }
+
   /** Whether a session is up and the server serves (`serves`) or handles (`handles`) the pattern. */
   offers(pattern: string, kind: 'serves' | 'handles'): boolean {
     return this.current.kind === 'ready' && this.current[kind].has(pattern);
@@ -154,6 +171,7 @@ export class UpstreamLink implements LivenessState {
       msgpack: hasFeature(welcome, MSGPACK_FEATURE),
       deadlines: hasFeature(welcome, DEADLINE_FEATURE),
       byeAck: hasFeature(welcome, BYE_ACK_FEATURE),
+      window: peerWindow(welcome),
     };
     this.lastSeen = now;
     this.lastPing = now;

@@ -1,7 +1,8 @@
 import { isObservable, Subscription } from 'rxjs';
-import { ZmqQueueFullError } from '../../errors/zmq.errors.js';
-import { controlEnvelope } from '../envelopes.js';
 import { Flag, MessageType, OutEnvelope } from '../frames.js';
+import { OutboxSettings, realYield, StreamOutbox, StreamSink, Yield } from '../stream-credit.js';
+import type { ServerEngineConfig } from './server-deps.js';
+import { isAsyncIterable, pullInto } from '../stream-pull.js';
 import type { DeadlineWatch } from './deadlines.js';
 import type { ReplyEncoder } from './replies.js';
 import type { DownstreamSession } from './sessions.js';
@@ -12,26 +13,35 @@ export interface CallOutput {
   readonly deadlines: DeadlineWatch<ServerCall>;
   /** The outbound queue's limit, for the QUEUE_FULL that ends a stream it cut short. */
   readonly queueLimit: number;
+  /** What a streamed reply to `session` may send and buffer (§5.8). */
+  streamSettings(session: DownstreamSession): OutboxSettings;
   /** Queues an envelope; false when the queue is full (`final`: the last one of a call, which has a reserve). */
   send(session: DownstreamSession, env: OutEnvelope, final?: boolean): boolean;
 }
 
+/** The stream settings of each session's replies: its client's window, the server's `streamBufferLimit`. */
+export function streamSettingsOf(
+  config: ServerEngineConfig,
+  queueLimit: number,
+  yieldTo: Yield = realYield,
+): (session: DownstreamSession) => OutboxSettings {
+  const limitBytes = config.stream?.bufferLimit ?? Number.POSITIVE_INFINITY;
+  return session => ({ window: session.window, limitBytes, queueLimit, yieldTo });
+}
+
 /**
- * One request being served (docs/PROTOCOL.md §5.2, §5.4): it sends exactly
- * one reply sequence, `CHUNK* (END | CHUNK+END | ERROR)`, unless it is
- * cancelled first, after which it sends nothing. An Observable result is
- * streamed and unsubscribed (its teardown runs) on cancel.
+ * One request being served (docs/PROTOCOL.md §5.2, §5.4, §5.8): it sends
+ * exactly one reply sequence, `CHUNK* (END | CHUNK+END | ERROR)`, unless it
+ * is cancelled first, after which it sends nothing. An Observable result is
+ * streamed and unsubscribed (its teardown runs) on cancel; an AsyncIterable
+ * result (or an Observable's AsyncIterable value) is pulled only while the
+ * caller's credit has room. A stream's values go through a {@link StreamOutbox}.
  */
-export class ServerCall {
+export class ServerCall implements StreamSink {
   private done = false;
   private subscription: Subscription | undefined;
-  /**
-   * The latest CHUNK of a stream, held until the end of the turn: when the
-   * completion follows in the same turn (a one-value Observable, as Nest
-   * makes of every handler behind an interceptor) it leaves as one CHUNK+END,
-   * so a `firstValueFrom` caller has the whole reply and sends no CANCEL.
-   */
-  private held: OutEnvelope | undefined;
+  private outbox: StreamOutbox | undefined;
+  private stopPull: (() => void) | undefined;
   /** Kept by the DeadlineWatch (Watched). */
   watchBucket = 0;
   watchKey = 0;
@@ -51,26 +61,33 @@ export class ServerCall {
     return this.done;
   }
 
+  /** The stream's credit and buffer, once it streams. */
+  get stream(): StreamOutbox | undefined {
+    return this.outbox;
+  }
+
   /**
    * The handler produced `result`: a value (one CHUNK+END, or END for
-   * `undefined`) or an Observable (streamed). `settled` runs once the call
-   * has ended, whichever way.
+   * `undefined`), an Observable or an AsyncIterable (streamed). `settled`
+   * runs once the call has ended, whichever way.
    */
   respond(result: unknown, settled: () => void = noop): void {
     if (this.done) return settled(); // cancelled, or the peer left, while the handler ran
+    if (isAsyncIterable(result)) return this.pull(result, settled);
     if (!isObservable(result)) {
       this.finish(this.out.replies.value(this.id, result, Flag.End, this.session.msgpack));
       return settled();
     }
     const subscription = result.subscribe({
-      next: value => this.next(value),
-      error: err => {
-        this.releaseHeld();
-        this.finish(this.out.replies.error(this.id, err));
+      next: value => this.next(value, settled),
+      error: err => this.end(this.out.replies.error(this.id, err)),
+      complete: () => {
+        if (this.stopPull === undefined) this.end(undefined);
       },
-      complete: () => this.complete(),
     });
-    subscription.add(settled);
+    subscription.add(() => {
+      if (this.stopPull === undefined) settled();
+    });
     if (this.done) subscription.unsubscribe();
     else this.subscription = subscription;
   }
@@ -80,59 +97,108 @@ export class ServerCall {
     this.finish(this.out.replies.error(this.id, err));
   }
 
+  /** The caller granted `n` more values (CREDIT). */
+  grant(n: number): void {
+    this.outbox?.grant(n);
+  }
+
   /** Ends the call without sending anything more (CANCEL, session gone, close). */
   cancel(): void {
     if (this.done) return;
     this.done = true;
+    this.forget();
+    this.outbox?.close();
+    this.stop();
+  }
+
+  /** StreamSink: a CHUNK the credit allows. */
+  send(env: OutEnvelope): boolean {
+    this.out.deadlines.touch(this);
+    return this.out.send(this.session, env);
+  }
+
+  /** StreamSink: the stream's last envelope. */
+  sendLast(env: OutEnvelope): void {
+    this.finish(env);
+  }
+
+  /** StreamSink: the stream cannot go on (STREAM_OVERFLOW, QUEUE_FULL); it must not go silent. */
+  failed(err: Error): void {
+    this.finish(this.out.replies.error(this.id, err));
+    this.stop();
+  }
+
+  private next(value: unknown, settled: () => void): void {
+    if (this.done) return;
+    if (isAsyncIterable(value) && this.outbox === undefined && this.stopPull === undefined) {
+      // Nest behind an interceptor hands over of(iterable): pull the iterable.
+      return this.pull(value, settled);
+    }
+    const env = this.out.replies.value(this.id, value, 0, this.session.msgpack);
+    if (env.type === MessageType.Error) return this.end(env, true);
+    if (!this.streaming().push(env)) this.stop();
+  }
+
+  /** The producer ended: `last` is its ERROR (`undefined`: completion); `now`: drop what waits (an encoding error). */
+  private end(last: OutEnvelope | undefined, now = false): void {
+    if (this.done) return;
+    if (this.outbox === undefined && last !== undefined) return this.finish(last);
+    const outbox = this.streaming();
+    if (now && last !== undefined) {
+      outbox.close();
+      this.finish(last);
+      return this.stop();
+    }
+    outbox.end(last);
+  }
+
+  private pull(source: AsyncIterable<unknown>, settled: () => void): void {
+    const outbox = this.streaming();
+    const stop = pullInto(
+      source,
+      {
+        get room() {
+          return outbox.room;
+        },
+        whenRoom: fn => outbox.whenRoom(fn),
+        next: value => this.next(value, settled),
+        complete: () => {
+          this.end(undefined);
+          settled();
+        },
+        error: err => {
+          this.end(this.out.replies.error(this.id, err));
+          settled();
+        },
+      },
+      this.out.streamSettings(this.session).yieldTo,
+    );
+    this.stopPull = () => {
+      stop();
+      settled();
+    };
+  }
+
+  private streaming(): StreamOutbox {
+    return (this.outbox ??= new StreamOutbox(this.id, this, this.out.streamSettings(this.session)));
+  }
+
+  /** Stops the producer: unsubscribes the Observable (teardown runs), returns the iterator. */
+  private stop(): void {
+    this.subscription?.unsubscribe();
+    this.stopPull?.();
+  }
+
+  private forget(): void {
     this.out.deadlines.unwatch(this);
     this.session.calls.delete(this.id);
-    this.subscription?.unsubscribe();
-  }
-
-  private next(value: unknown): void {
-    if (this.done) return;
-    const env = this.out.replies.value(this.id, value, 0, this.session.msgpack);
-    if (env.type !== MessageType.Error) {
-      if (this.held === undefined) queueMicrotask(this.releaseHeld);
-      else this.sendChunk(this.held);
-      this.held = env;
-      return;
-    }
-    this.releaseHeld();
-    this.finish(env);
-    this.subscription?.unsubscribe();
-  }
-
-  private complete(): void {
-    const last = this.held;
-    this.held = undefined;
-    if (last === undefined) return this.finish(controlEnvelope(MessageType.End, this.id));
-    last.flags |= Flag.End;
-    this.finish(last);
-  }
-
-  /** Sends the held CHUNK, if any (end of the turn, or before an error). */
-  private readonly releaseHeld = (): void => {
-    const held = this.held;
-    this.held = undefined;
-    if (held !== undefined && !this.done) this.sendChunk(held);
-  };
-
-  private sendChunk(env: OutEnvelope): void {
-    this.out.deadlines.touch(this);
-    if (this.out.send(this.session, env)) return;
-    // The queue is full: the stream cannot go on, and it must not go silent.
-    // It ends here with QUEUE_FULL, on this side (teardown) and the caller's.
-    this.finish(this.out.replies.error(this.id, new ZmqQueueFullError(this.out.queueLimit)));
-    this.subscription?.unsubscribe();
   }
 
   /** Sends the last envelope of the call and forgets it. */
   private finish(last: OutEnvelope): void {
     if (this.done) return;
     this.done = true;
-    this.out.deadlines.unwatch(this);
-    this.session.calls.delete(this.id);
+    this.forget();
     this.out.send(this.session, last, true);
   }
 }

@@ -4,6 +4,7 @@ import type { Metadata } from '../frames.js';
 import type { HeartbeatSettings } from '../handshake.js';
 import type { PacketCodec } from '../packet-codec.js';
 import type { AwaitedByes } from './awaited-byes.js';
+import type { Yield } from '../stream-credit.js';
 import type { ServerCall } from './server-call.js';
 
 /** What the engine needs of the server's resolved options. */
@@ -15,6 +16,12 @@ export interface ServerEngineConfig {
   readonly heartbeat: Readonly<HeartbeatSettings>;
   /** Accept MessagePack (encoding 4) from clients that offer it; the codec must be installed before `listen()`. */
   readonly msgpack?: boolean;
+  /**
+   * The window this server announces (`streamWindow`, §5.8) for request
+   * streams, and the bytes a stream may buffer beyond its credit
+   * (`streamBufferLimit`). Without `window`, the server does not take `credit`.
+   */
+  readonly stream?: { readonly window: number | undefined; readonly bufferLimit: number };
   /** The channel's outbound queue limit (`sendQueueLimit`), named in a QUEUE_FULL error. */
   readonly socket?: { readonly queueLimit: number };
 }
@@ -40,6 +47,8 @@ export interface ServerEngineDeps<H> {
   readonly serializers?: PacketCodec;
   readonly clock?: Clock;
   readonly scheduler?: Scheduler;
+  /** Where a stream yields between slices (setImmediate by default). */
+  readonly yieldTo?: Yield;
 }
 
 /**

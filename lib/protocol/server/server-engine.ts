@@ -3,19 +3,20 @@ import type { ZmqPeerInfo, ZmqPeerLeftReason } from '../../interfaces/zmq-events
 import type { ChannelHandlers, SendFailure, SessionObserver } from '../channel.js';
 import { Clock, monotonicClock, realScheduler, Scheduler } from '../clock.js';
 import { BYE, PING, PONG } from '../envelopes.js';
-import { MSGPACK_FEATURE } from '../msgpack.js';
 import { incomingData } from '../packet-codec.js';
 import { Envelope, MalformedError, MessageType, OutEnvelope } from '../frames.js';
-import { BYE_ACK_FEATURE, DEADLINE_FEATURE } from '../handshake.js';
+import { grantOf } from '../credit.js';
+import type { OutboxSettings } from '../stream-credit.js';
 import { holdsBye, InboundDecoder, InboundHandler } from '../inbound.js';
+import { countLost } from './send-failures.js';
 import { BYE_ACK_WAIT_MS } from '../limits.js';
 import { Heartbeat } from '../liveness.js';
 import { AwaitedByes } from './awaited-byes.js';
 import { DeadlineWatch } from './deadlines.js';
 import { malformedRequest, ReplyEncoder } from './replies.js';
-import { CallOutput, ServerCall } from './server-call.js';
+import { CallOutput, ServerCall, streamSettingsOf } from './server-call.js';
 import { ServerEngineConfig, ServerEngineDeps, ServerHost, ServerState } from './server-deps.js';
-import { ServerHandshake } from './server-handshake.js';
+import { serverFeatures, ServerHandshake } from './server-handshake.js';
 import { DownstreamSession, sessionEvent, SessionTable } from './sessions.js';
 
 /** Where an inbound message came from (one object per engine, refilled per message: no allocation per message). */
@@ -35,6 +36,8 @@ export class ServerEngine<H> implements InboundHandler<Origin>, CallOutput {
   /** The callers' deadlines of the calls in progress (CallOutput). */
   readonly deadlines: DeadlineWatch<ServerCall>;
   readonly queueLimit: number;
+  /** What a reply stream to a session may send and buffer (CallOutput, §5.8). */
+  readonly streamSettings: (session: DownstreamSession) => OutboxSettings;
   private readonly config: ServerEngineConfig;
   private readonly host: ServerHost<H>;
   private readonly observer: SessionObserver;
@@ -57,6 +60,7 @@ export class ServerEngine<H> implements InboundHandler<Origin>, CallOutput {
     );
     this.clock = deps.clock ?? monotonicClock;
     this.queueLimit = this.config.socket?.queueLimit ?? 0;
+    this.streamSettings = streamSettingsOf(this.config, this.queueLimit, deps.yieldTo);
     const scheduler = (this.scheduler = deps.scheduler ?? realScheduler);
     // The caller stopped waiting and its CANCEL did not come (it died, or the network did): stop the work.
     this.deadlines = new DeadlineWatch<ServerCall>(call => call.cancel(), this.clock, scheduler);
@@ -73,7 +77,8 @@ export class ServerEngine<H> implements InboundHandler<Origin>, CallOutput {
       id,
       metadata,
       heartbeat,
-      features: [DEADLINE_FEATURE, BYE_ACK_FEATURE, ...(this.config.msgpack ? [MSGPACK_FEATURE] : [])],
+      features: serverFeatures(this.config),
+      window: this.config.stream?.window,
       sessions: this.sessions,
       replies: this.replies,
       observer: this.observer,
@@ -221,6 +226,8 @@ export class ServerEngine<H> implements InboundHandler<Origin>, CallOutput {
         return this.onEvent(session, env);
       case MessageType.Cancel:
         return session.calls.get(env.id)?.cancel();
+      case MessageType.Credit:
+        return session.calls.get(env.id)?.grant(grantOf(env.payload));
       case MessageType.Ping:
         this.send(session, PONG);
         return;
@@ -285,11 +292,7 @@ export class ServerEngine<H> implements InboundHandler<Origin>, CallOutput {
   }
 
   private sendFailed(failure: SendFailure, envs: readonly OutEnvelope[], destination: Buffer | undefined): void {
-    // Heartbeat PINGs carry nothing: losing them is not a drop.
-    let lost = 0;
-    for (const env of envs) if (env.type !== MessageType.Ping) lost++;
-    const reason = failure === 'unroutable' ? 'unroutable' : 'sendFailed';
-    if (lost > 0) this.observer.drop(reason, `${lost} envelope(s) (${failure})`, lost);
+    countLost(this.observer, failure, envs);
     if (failure === 'unroutable' && destination !== undefined) {
       const session = this.sessions.onConnection(destination.toString('latin1'));
       if (session !== undefined) this.endSession(session, 'disconnect');

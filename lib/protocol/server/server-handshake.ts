@@ -5,6 +5,7 @@ import { decodePayload } from '../codec.js';
 import { Envelope, MessageType, OutEnvelope } from '../frames.js';
 import {
   BYE_ACK_FEATURE,
+  DEADLINE_FEATURE,
   handshakeEnvelope,
   hasFeature,
   Hello,
@@ -14,6 +15,7 @@ import {
   validateHello,
   Welcome,
 } from '../handshake.js';
+import { CREDIT_FEATURE } from '../credit.js';
 import { PROTOCOL_VERSION } from '../limits.js';
 import { MSGPACK_FEATURE } from '../msgpack.js';
 import { decideHello } from './hello-decision.js';
@@ -22,6 +24,19 @@ import { DownstreamSession, sessionEvent, SessionTable } from './sessions.js';
 
 const NO_SESSION = 'The server has no session for this client: handshake first';
 
+/** The features a server accepts (§4.5): `credit` when it has a `streamWindow`, `msgpack` with that codec. */
+export function serverFeatures(config: {
+  readonly msgpack?: boolean;
+  readonly stream?: { window?: number };
+}): string[] {
+  return [
+    DEADLINE_FEATURE,
+    BYE_ACK_FEATURE,
+    ...(config.msgpack === true ? [MSGPACK_FEATURE] : []),
+    ...(config.stream?.window !== undefined ? [CREDIT_FEATURE] : []),
+  ];
+}
+
 /** What the handshake needs of its server. */
 export interface HandshakeHost {
   readonly id: string;
@@ -29,6 +44,8 @@ export interface HandshakeHost {
   readonly heartbeat: Readonly<HeartbeatSettings>;
   /** Features this server accepts when a HELLO offers them (docs/PROTOCOL.md §4.5). */
   readonly features: readonly string[];
+  /** The window the WELCOME announces when the session takes `credit` (§5.8). */
+  readonly window: number | undefined;
   readonly sessions: SessionTable;
   readonly replies: ReplyEncoder;
   readonly observer: SessionObserver;
@@ -59,6 +76,7 @@ export class ServerHandshake {
       heartbeat,
       ...this.host.served(),
       ...(features.length > 0 ? { features: [...features] } : {}),
+      ...(features.includes(CREDIT_FEATURE) ? { window: this.host.window } : {}),
     };
     return handshakeEnvelope(MessageType.Welcome, welcome);
   }
@@ -118,7 +136,8 @@ export class ServerHandshake {
   private decide(routingId: Buffer, key: string, hello: Hello): void {
     const { sessions, observer } = this.host;
     const decision = decideHello(hello, sessions.onConnection(key), sessions.ofClient(hello.id));
-    const accepted = this.host.features.filter(f => hasFeature(hello, f));
+    // `credit` needs the client's window (§5.8): a HELLO that offers it without one does not get it.
+    const accepted = this.host.features.filter(f => hasFeature(hello, f) && (f !== CREDIT_FEATURE || hello.window));
     switch (decision.kind) {
       case 'renew':
         // The session goes on; what the client sent before this HELLO it has already failed.
@@ -148,6 +167,7 @@ export class ServerHandshake {
       lastPing: this.host.now(),
       msgpack: accepted.includes(MSGPACK_FEATURE),
       byeAck: accepted.includes(BYE_ACK_FEATURE),
+      window: accepted.includes(CREDIT_FEATURE) ? hello.window : undefined,
     };
     if (this.sendWelcome(routingId, session, accepted)) observer.joined(sessionEvent(session));
   }

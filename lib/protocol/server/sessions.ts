@@ -17,6 +17,8 @@ export interface DownstreamSession extends LivenessState {
   readonly msgpack: boolean;
   /** The session took `bye-ack`: a BYE is answered with a BYE, both ways. */
   readonly byeAck: boolean;
+  /** The client's window when the session took `credit` (§5.8): each reply stream's first credit. */
+  readonly window: number | undefined;
 }
 
 /** The sessions of a server, by connection (routing id) and by client id. */
