@@ -4,6 +4,7 @@
  * no Nest; the owner supplies a {@link StreamSink}.
  */
 import { ZmqQueueFullError, ZmqStreamOverflowError } from '../errors/zmq.errors.js';
+import { ChunkQueue, payloadSize } from './chunk-queue.js';
 import { controlEnvelope } from './envelopes.js';
 import { Flag, MessageType, OutEnvelope } from './frames.js';
 
@@ -50,10 +51,6 @@ export type OutboxState =
   | { readonly kind: 'ending'; readonly last: OutEnvelope | undefined }
   | { readonly kind: 'done' };
 
-function payloadSize(env: OutEnvelope): number {
-  return typeof env.payload === 'string' ? Buffer.byteLength(env.payload, 'utf8') : env.payload.length;
-}
-
 /**
  * One stream's credit and buffer. Every CHUNK (with or without flag END)
  * takes one credit; END and ERROR take none. Values wait in a buffer bounded
@@ -64,9 +61,7 @@ function payloadSize(env: OutEnvelope): number {
  */
 export class StreamOutbox {
   private current: OutboxState = { kind: 'open' };
-  private buffer: OutEnvelope[] = [];
-  private head = 0;
-  private bytes = 0;
+  private readonly buffer: ChunkQueue;
   private credit: number;
   private scheduled = false;
   /** A slice went and the next waits for a later turn (no microtask flush meanwhile). */
@@ -82,6 +77,7 @@ export class StreamOutbox {
     private readonly settings: OutboxSettings,
   ) {
     this.credit = settings.window ?? Number.POSITIVE_INFINITY;
+    this.buffer = new ChunkQueue(id);
     this.limitBytes = settings.limitBytes;
   }
 
@@ -91,12 +87,12 @@ export class StreamOutbox {
 
   /** Values waiting for credit (or for the end of the turn). */
   get buffered(): number {
-    return this.buffer.length - this.head;
+    return this.buffer.length;
   }
 
   /** Encoded payload bytes waiting. */
   get bufferedBytes(): number {
-    return this.bytes;
+    return this.buffer.bytes;
   }
 
   /** Credit not yet used. */
@@ -122,13 +118,12 @@ export class StreamOutbox {
   /** Takes one CHUNK; false when the stream is over (it just overflowed, or had ended). */
   push(env: OutEnvelope): boolean {
     if (this.current.kind !== 'open') return false;
-    const size = payloadSize(env);
-    if (this.bytes + size > this.limitBytes && this.buffered > 0) {
+    const size = payloadSize(env.payload);
+    if (this.buffer.bytes + size > this.limitBytes && this.buffered > 0) {
       this.fail(new ZmqStreamOverflowError(this.limitBytes, this.buffered));
       return false;
     }
-    this.buffer.push(env);
-    this.bytes += size;
+    this.buffer.push(env, size);
     this.schedule();
     return true;
   }
@@ -139,9 +134,7 @@ export class StreamOutbox {
    */
   end(last: OutEnvelope | undefined): void {
     if (this.current.kind !== 'open') return;
-    const tail = this.buffer[this.buffer.length - 1];
-    if (last === undefined && tail !== undefined && this.buffered > 0) {
-      tail.flags |= Flag.End;
+    if (last === undefined && this.buffer.endOnLast()) {
       this.current = { kind: 'ending', last: undefined };
     } else {
       this.current = { kind: 'ending', last: last ?? controlEnvelope(MessageType.End, this.id) };
@@ -183,9 +176,7 @@ export class StreamOutbox {
   private flush(): void {
     let sent = 0;
     while (this.current.kind !== 'done' && this.buffered > 0 && this.credit > 0 && sent < STREAM_SLICE) {
-      const env = this.buffer[this.head]!;
-      this.buffer[this.head++] = undefined as unknown as OutEnvelope;
-      this.bytes -= payloadSize(env);
+      const env = this.buffer.shift();
       this.credit--;
       sent++;
       if (env.flags & Flag.End) {
@@ -195,7 +186,6 @@ export class StreamOutbox {
         this.fail(new ZmqQueueFullError(this.settings.queueLimit));
       }
     }
-    this.compact();
     if (this.current.kind === 'ending' && this.buffered === 0) {
       const { last } = this.current;
       this.current = { kind: 'done' };
@@ -223,19 +213,7 @@ export class StreamOutbox {
   }
 
   private drop(): void {
-    this.buffer = [];
-    this.head = 0;
-    this.bytes = 0;
+    this.buffer.clear();
     this.roomWaiter = undefined;
-  }
-
-  private compact(): void {
-    if (this.head === this.buffer.length) {
-      this.buffer = [];
-      this.head = 0;
-    } else if (this.head > 1024 && this.head * 2 > this.buffer.length) {
-      this.buffer = this.buffer.slice(this.head);
-      this.head = 0;
-    }
   }
 }
