@@ -50,7 +50,7 @@ export const enum Flag {
   Stream = 0x08,
 }
 
-const KNOWN_FLAGS = Flag.End | Flag.Metadata | Flag.Deadline;
+const KNOWN_FLAGS = Flag.End | Flag.Metadata | Flag.Deadline | Flag.Stream;
 const SECTION_FLAGS = Flag.Metadata | Flag.Deadline;
 
 /** How the payload frame is encoded. */

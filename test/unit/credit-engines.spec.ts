@@ -172,7 +172,7 @@ describe('server: a reply stream under credit', () => {
     expect(s.tornDown()).toBe(1);
   });
 
-  it('a CREDIT for no call in progress is ignored; a malformed one is dropped as payload (CR-5)', async () => {
+  it('a CREDIT for no call in progress is counted as lateReply; a malformed one is dropped (CR-5)', async () => {
     const s = await server();
     s.ch.deliverFrom(R1, hello({ features: ['credit'], window: 4 }));
     s.ch.deliverFrom(R1, creditEnvelope(99, 1));
@@ -182,7 +182,7 @@ describe('server: a reply stream under credit', () => {
     s.ch.deliverFrom(R1, zero);
     s.ch.deliverFrom(R1, short);
     s.ch.deliverFrom(R1, json);
-    expect(s.observer.dropCounts()).toEqual({ payload: 2, header: 1 });
+    expect(s.observer.dropCounts()).toEqual({ lateReply: 1, payload: 2, header: 1 });
   });
 
   it('type 13 (reserved) and 12 (an unpacked BATCH) stay unknown types', async () => {

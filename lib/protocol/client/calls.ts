@@ -71,7 +71,10 @@ export class CallRegistry {
   /** Removes the call; `undefined` when it had already ended. */
   settle(id: number): PendingCall | undefined {
     const call = this.tracker.delete(id);
-    if (call !== undefined) call.link.pending--;
+    if (call !== undefined) {
+      call.link.pending--;
+      call.upload?.stop();
+    }
     return call;
   }
 
@@ -94,7 +97,10 @@ export class CallRegistry {
 
   /** Ends every call on `link` with `err`. */
   failLink(link: UpstreamLink, err: unknown): void {
-    for (const call of this.tracker.drainWhere(c => c.link === link)) this.deliver(call, { err, isDisposed: true });
+    for (const call of this.tracker.drainWhere(c => c.link === link)) {
+      call.upload?.stop();
+      this.deliver(call, { err, isDisposed: true });
+    }
     link.pending = 0;
   }
 
@@ -102,12 +108,14 @@ export class CallRegistry {
   failAll(err: unknown): void {
     for (const call of this.tracker.drain()) {
       call.link.pending = 0;
+      call.upload?.stop();
       this.deliver(call, { err, isDisposed: true });
     }
   }
 
   private expire(call: PendingCall): void {
     call.link.pending--;
+    call.upload?.stop();
     this.onTimeout(call);
     this.deliver(call, { err: new ZmqTimeoutError(call.pattern, this.timeoutMs), isDisposed: true });
   }

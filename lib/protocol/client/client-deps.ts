@@ -20,6 +20,8 @@ export interface ClientEngineConfig {
   readonly msgpack?: boolean;
   /** `streamWindow` (undefined: no credit offered) and `streamBufferLimit` (§5.8). */
   readonly stream?: { readonly window: number | undefined; readonly bufferLimit: number };
+  /** The channel's outbound queue limit (`sendQueueLimit`), named in a QUEUE_FULL error. */
+  readonly socket?: { readonly queueLimit: number };
 }
 
 export interface ClientEngineDeps {

@@ -14,6 +14,7 @@ import { ClientInbound } from './client-inbound.js';
 import { ConnectWaiter } from './connect-waiter.js';
 import { LinkPool } from './link-pool.js';
 import { RequestEncoder } from './requests.js';
+import { Uploads } from './uploads.js';
 import { helloFor, UpstreamLink } from './upstream-link.js';
 
 /**
@@ -32,6 +33,7 @@ export class ClientEngine {
   private readonly liveness: Heartbeat<UpstreamLink>;
   private readonly decoder: InboundDecoder<UpstreamLink>;
   private readonly encoder: RequestEncoder;
+  private readonly uploads: Uploads;
   /** What a REQUEST tells a server that takes deadlines: the caller's wait (none without a requestTimeout). */
   private readonly deadline: number | undefined;
   private connection: Promise<void> | undefined;
@@ -56,6 +58,7 @@ export class ClientEngine {
       this.clock,
       this.scheduler,
     );
+    this.uploads = new Uploads(this.encoder, this.calls, this.config);
     this.liveness = new Heartbeat<UpstreamLink>(
       this.config.heartbeat,
       {
@@ -119,9 +122,9 @@ export class ClientEngine {
   }
 
   /**
-   * Sends a REQUEST on the route; `callback` gets every reply message. Never
-   * throws: a request that cannot go out (NO_PEER, TOO_LARGE, QUEUE_FULL...)
-   * ends at once through `callback`. Returns the cancel function.
+   * Sends a REQUEST on the route (its data an Observable or AsyncIterable: a request stream, §5.9); `callback`
+   * gets every reply message. Never throws: a request that cannot go out (NO_PEER, TOO_LARGE, QUEUE_FULL,
+   * STREAM_UNSUPPORTED...) ends at once through `callback`. Returns the cancel function.
    */
   request(
     pattern: string,
@@ -133,11 +136,8 @@ export class ClientEngine {
     let call: PendingCall;
     try {
       const link = route.link ?? this.pool.pick(this.pool.candidates(pattern, 'serves', route.target));
-      const id = this.calls.nextId();
       const deadline = link.deadlines ? this.deadline : undefined;
-      link.channel.send(this.encoder.request(id, pattern, data, metadata, link.msgpack, deadline));
-      call = { id, link, pattern, callback };
-      this.calls.add(call);
+      call = this.uploads.send({ id: this.calls.nextId(), link, pattern, callback }, data, metadata, deadline);
     } catch (err) {
       callback({ err, isDisposed: true });
       return noop;

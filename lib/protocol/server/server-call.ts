@@ -1,9 +1,13 @@
-import { isObservable, Subscription } from 'rxjs';
-import { Flag, MessageType, OutEnvelope } from '../frames.js';
+import { isObservable, Observable, Subscription } from 'rxjs';
+import { ZmqCancelledError, ZmqPeerLostError, ZmqProtocolError } from '../../errors/zmq.errors.js';
+import type { ZmqPeerLeftReason } from '../../interfaces/zmq-events.interface.js';
+import { creditEnvelope, grantOf } from '../credit.js';
+import { Envelope, Flag, MessageType, OutEnvelope } from '../frames.js';
 import { OutboxSettings, realYield, StreamOutbox, StreamSink, Yield } from '../stream-credit.js';
 import type { ServerEngineConfig } from './server-deps.js';
 import { isAsyncIterable, pullInto } from '../stream-pull.js';
 import type { DeadlineWatch } from './deadlines.js';
+import { RequestStream } from './request-stream.js';
 import type { ReplyEncoder } from './replies.js';
 import type { DownstreamSession } from './sessions.js';
 
@@ -17,6 +21,8 @@ export interface CallOutput {
   streamSettings(session: DownstreamSession): OutboxSettings;
   /** Queues an envelope; false when the queue is full (`final`: the last one of a call, which has a reserve). */
   send(session: DownstreamSession, env: OutEnvelope, final?: boolean): boolean;
+  /** The data of a REQUEST, or the value of one CHUNK of a request stream (the user's deserializer applied); throws when undecodable. */
+  dataOf(env: Envelope): unknown;
 }
 
 /** The stream settings of each session's replies: its client's window, the server's `streamBufferLimit`. */
@@ -42,6 +48,8 @@ export class ServerCall implements StreamSink {
   private subscription: Subscription | undefined;
   private outbox: StreamOutbox | undefined;
   private stopPull: (() => void) | undefined;
+  /** The request's data when it is a stream (flag STREAM, §5.9). */
+  private upload: RequestStream | undefined;
   /** Kept by the DeadlineWatch (Watched). */
   watchBucket = 0;
   watchKey = 0;
@@ -97,17 +105,54 @@ export class ServerCall implements StreamSink {
     this.finish(this.out.replies.error(this.id, err));
   }
 
-  /** The caller granted `n` more values (CREDIT). */
-  grant(n: number): void {
-    this.outbox?.grant(n);
+  /**
+   * The request's data is a stream (§5.9): the Observable the handler gets,
+   * fed by the client's CHUNKs, granted back under this server's window.
+   */
+  openUpload(window: number): Observable<unknown> {
+    const grant = (n: number) => void this.out.send(this.session, creditEnvelope(this.id, n), true);
+    this.upload = new RequestStream(window, grant);
+    return this.upload.observable;
   }
 
-  /** Ends the call without sending anything more (CANCEL, session gone, close). */
-  cancel(): void {
+  /**
+   * A CREDIT for the reply stream (§5.8), or a CHUNK or END of the request
+   * stream (§5.9); false when this call has no such stream (the engine counts it).
+   */
+  streamed(env: Envelope): boolean {
+    if (env.type === MessageType.Credit) {
+      this.outbox?.grant(grantOf(env.payload));
+      return !this.done;
+    }
+    const upload = this.upload;
+    if (upload === undefined || this.done) return false;
+    if (env.type === MessageType.End) {
+      upload.end();
+      return true;
+    }
+    let value: unknown;
+    try {
+      value = this.out.dataOf(env);
+    } catch (err) {
+      this.failed(new ZmqProtocolError(`Undecodable request stream value: ${(err as Error).message}`));
+      return true;
+    }
+    if (!upload.value(value)) this.failed(new ZmqProtocolError('The request stream went beyond its credit'));
+    if (env.flags & Flag.End) upload.end();
+    return true;
+  }
+
+  /**
+   * Ends the call without sending anything more (CANCEL, session gone —
+   * `lost` says why —, close). A request stream still read fails with
+   * CANCELLED, or PEER_LOST when the session ended.
+   */
+  cancel(lost?: ZmqPeerLeftReason): void {
     if (this.done) return;
     this.done = true;
     this.forget();
     this.outbox?.close();
+    this.upload?.fail(lost === undefined ? new ZmqCancelledError() : new ZmqPeerLostError(this.session.id, lost));
     this.stop();
   }
 
@@ -194,12 +239,13 @@ export class ServerCall implements StreamSink {
     this.session.calls.delete(this.id);
   }
 
-  /** Sends the last envelope of the call and forgets it. */
+  /** Sends the last envelope of the call and forgets it; a request stream still read ends with CANCELLED. */
   private finish(last: OutEnvelope): void {
     if (this.done) return;
     this.done = true;
     this.forget();
     this.out.send(this.session, last, true);
+    this.upload?.fail(new ZmqCancelledError('the reply ended first'));
   }
 }
 

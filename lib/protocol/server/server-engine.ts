@@ -4,8 +4,7 @@ import type { ChannelHandlers, SendFailure, SessionObserver } from '../channel.j
 import { Clock, monotonicClock, realScheduler, Scheduler } from '../clock.js';
 import { BYE, PING, PONG } from '../envelopes.js';
 import { incomingData } from '../packet-codec.js';
-import { Envelope, MalformedError, MessageType, OutEnvelope } from '../frames.js';
-import { grantOf } from '../credit.js';
+import { Envelope, Flag, MalformedError, MessageType, OutEnvelope } from '../frames.js';
 import type { OutboxSettings } from '../stream-credit.js';
 import { holdsBye, InboundDecoder, InboundHandler } from '../inbound.js';
 import { countLost } from './send-failures.js';
@@ -36,7 +35,6 @@ export class ServerEngine<H> implements InboundHandler<Origin>, CallOutput {
   /** The callers' deadlines of the calls in progress (CallOutput). */
   readonly deadlines: DeadlineWatch<ServerCall>;
   readonly queueLimit: number;
-  /** What a reply stream to a session may send and buffer (CallOutput, §5.8). */
   readonly streamSettings: (session: DownstreamSession) => OutboxSettings;
   private readonly config: ServerEngineConfig;
   private readonly host: ServerHost<H>;
@@ -214,7 +212,7 @@ export class ServerEngine<H> implements InboundHandler<Origin>, CallOutput {
   /** Ends a session: its calls are cancelled (their teardown runs) and `peer:left` is told. */
   endSession(session: DownstreamSession, reason: ZmqPeerLeftReason): void {
     if (!this.sessions.remove(session)) return;
-    for (const call of [...session.calls.values()]) call.cancel();
+    for (const call of [...session.calls.values()]) call.cancel(reason);
     this.observer.left(sessionEvent(session, reason));
   }
 
@@ -226,11 +224,13 @@ export class ServerEngine<H> implements InboundHandler<Origin>, CallOutput {
         return this.onEvent(session, env);
       case MessageType.Cancel:
         return session.calls.get(env.id)?.cancel();
-      case MessageType.Credit:
-        return session.calls.get(env.id)?.grant(grantOf(env.payload));
-      case MessageType.Ping:
-        this.send(session, PONG);
+      case MessageType.Credit: // §5.8; and a request stream's CHUNK and END (§5.9)
+      case MessageType.Chunk:
+      case MessageType.End:
+        if (session.calls.get(env.id)?.streamed(env) !== true) this.observer.drop('lateReply', `no stream ${env.id}`);
         return;
+      case MessageType.Ping:
+        return void this.send(session, PONG);
       case MessageType.Pong:
         return;
       case MessageType.Bye:
@@ -262,7 +262,8 @@ export class ServerEngine<H> implements InboundHandler<Origin>, CallOutput {
     const call = new ServerCall(env.id, pattern, session, this, deadline);
     session.calls.set(call.id, call);
     if (env.deadline !== undefined) this.deadlines.watch(call, env.deadline);
-    this.host.runRequest(call, handler, data, env.metadata);
+    const payload = env.flags & Flag.Stream ? call.openUpload(this.config.stream?.window ?? 1) : data;
+    this.host.runRequest(call, handler, payload, env.metadata);
   }
 
   private onEvent(session: DownstreamSession, env: Envelope): void {
@@ -275,8 +276,9 @@ export class ServerEngine<H> implements InboundHandler<Origin>, CallOutput {
     this.host.runEvent(env.pattern!, data, session.id, env.metadata);
   }
 
-  private dataOf(env: Envelope): unknown {
-    return incomingData(env, this.deps.serializers?.deserializer);
+  /** A request's, event's or request stream value's data (CallOutput); a stream's REQUEST carries none. */
+  dataOf(env: Envelope): unknown {
+    return env.flags & Flag.Stream ? undefined : incomingData(env, this.deps.serializers?.deserializer);
   }
 
   /** Queues an envelope; false (counted) when the queue is full. */
@@ -293,9 +295,6 @@ export class ServerEngine<H> implements InboundHandler<Origin>, CallOutput {
 
   private sendFailed(failure: SendFailure, envs: readonly OutEnvelope[], destination: Buffer | undefined): void {
     countLost(this.observer, failure, envs);
-    if (failure === 'unroutable' && destination !== undefined) {
-      const session = this.sessions.onConnection(destination.toString('latin1'));
-      if (session !== undefined) this.endSession(session, 'disconnect');
-    }
+    if (failure === 'unroutable' && destination !== undefined) this.disconnected(destination.toString('latin1'));
   }
 }
