@@ -18,6 +18,7 @@ import { ChildProcess, spawn } from 'node:child_process';
 import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
+import { FLOW_FULL, FLOW_QUICK, runFlow } from './flow';
 import { ClientResult, Contender, CONTENDERS, FULL_PLAN, isContender, Phase, Plan, QUICK_PLAN } from './common';
 
 const ROOT = resolve(__dirname, '..');
@@ -376,8 +377,10 @@ async function main(): Promise<void> {
   );
   lines.push('');
   lines.push(...table(options.contenders, medians));
-  lines.push('');
-  lines.push(`(ratio to ${BASELINE} in parentheses; took ${Math.round((Date.now() - started) / 1000)} s)`);
+  if (options.contenders.includes('nest-zmq')) {
+    lines.push('', ...(await runFlow(BUILD, ROOT, options.quick ? FLOW_QUICK : FLOW_FULL)));
+  }
+  lines.push('', `(ratio to ${BASELINE} in parentheses; took ${Math.round((Date.now() - started) / 1000)} s)`);
   const report = lines.join('\n');
   process.stdout.write(`${report}\n`);
 

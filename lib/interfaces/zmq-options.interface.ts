@@ -45,7 +45,7 @@ export interface ZmqCommonOptions {
   linger?: number;
   /** ZeroMQ send high-water mark, in messages. @default 10000 */
   sendHighWaterMark?: number;
-  /** ZeroMQ receive high-water mark, in messages. @default 10000 */
+  /** ZeroMQ receive high-water mark, in messages. @default 1000 (DEFAULT_RECEIVE_HWM) */
   receiveHighWaterMark?: number;
   /**
    * Milliseconds of silence after which this side PINGs a peer (any traffic
