@@ -42,6 +42,8 @@ export const ZmqErrorCode = {
    * the stream ends with this error on both sides.
    */
   STREAM_OVERFLOW: 'STREAM_OVERFLOW',
+  /** A peer did not read what was sent to it within `sendTimeout`: the call that lost an envelope ends with this. */
+  SEND_TIMEOUT: 'SEND_TIMEOUT',
   /** A streamed request went to a server that does not take request streams (no `credit` feature). */
   STREAM_UNSUPPORTED: 'STREAM_UNSUPPORTED',
   /** A request stream a handler was reading ended because the call was cancelled (the caller unsubscribed, or its deadline passed). */
@@ -131,6 +133,16 @@ export class ZmqStreamOverflowError extends ZmqError {
       ZmqErrorCode.STREAM_OVERFLOW,
       `The stream outran its receiver: ${buffered} values waited for credit and the next passed streamBufferLimit (${limit} bytes)`,
     );
+  }
+}
+
+/**
+ * A client did not read what the server sent it within `sendTimeout`: a
+ * call whose envelope was lost ends with this rather than go on with a gap.
+ */
+export class ZmqSendTimeoutError extends ZmqError {
+  constructor(readonly timeoutMs: number) {
+    super(ZmqErrorCode.SEND_TIMEOUT, `The peer did not read within sendTimeout (${timeoutMs} ms): a reply was lost`);
   }
 }
 

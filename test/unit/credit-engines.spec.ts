@@ -185,6 +185,19 @@ describe('server: a reply stream under credit', () => {
     expect(s.observer.dropCounts()).toEqual({ lateReply: 1, payload: 2, header: 1 });
   });
 
+  it('a CHUNK the client did not read within sendTimeout ends its call with ERROR SEND_TIMEOUT, never a gap', async () => {
+    const s = await streaming(100);
+    s.subject.next(1);
+    s.subject.next(2);
+    await tick();
+    const lost = chunksOf(s, 1)[0]!.env;
+    s.ch.handlers.sendFailed('failed', [lost], R1);
+    expect(s.ch.of(MessageType.Error).at(-1)).toMatchObject({ id: 1, payload: { code: 'SEND_TIMEOUT' } });
+    expect(s.tornDown()).toBe(1);
+    expect(s.engine.stats().inFlight).toBe(0);
+    expect(s.observer.dropped('sendFailed')).toBe(1);
+  });
+
   it('type 13 (reserved) and 12 (an unpacked BATCH) stay unknown types', async () => {
     const s = await server();
     s.ch.deliverFrom(R1, hello({ features: ['credit'], window: 4 }));

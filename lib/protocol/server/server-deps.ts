@@ -23,7 +23,7 @@ export interface ServerEngineConfig {
    */
   readonly stream?: { readonly window: number | undefined; readonly bufferLimit: number };
   /** The channel's outbound queue limit (`sendQueueLimit`), named in a QUEUE_FULL error. */
-  readonly socket?: { readonly queueLimit: number };
+  readonly socket?: { readonly queueLimit: number; readonly sendTimeout?: number };
 }
 
 /** What the engine asks of the Nest server it serves. `H` is a handler. */

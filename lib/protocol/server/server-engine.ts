@@ -1,13 +1,13 @@
 import { ZmqErrorCode } from '../../errors/zmq.errors.js';
 import type { ZmqPeerInfo, ZmqPeerLeftReason } from '../../interfaces/zmq-events.interface.js';
-import type { ChannelHandlers, SendFailure, SessionObserver } from '../channel.js';
+import type { ChannelHandlers, SessionObserver } from '../channel.js';
 import { Clock, monotonicClock, realScheduler, Scheduler } from '../clock.js';
 import { BYE, PING, PONG } from '../envelopes.js';
 import { incomingData } from '../packet-codec.js';
 import { Envelope, Flag, MalformedError, MessageType, OutEnvelope } from '../frames.js';
 import type { OutboxSettings } from '../stream-credit.js';
 import { holdsBye, InboundDecoder, InboundHandler } from '../inbound.js';
-import { countLost } from './send-failures.js';
+import { sendFailed } from './send-failures.js';
 import { BYE_ACK_WAIT_MS } from '../limits.js';
 import { Heartbeat } from '../liveness.js';
 import { AwaitedByes } from './awaited-byes.js';
@@ -38,7 +38,7 @@ export class ServerEngine<H> implements InboundHandler<Origin>, CallOutput {
   readonly streamSettings: (session: DownstreamSession) => OutboxSettings;
   private readonly config: ServerEngineConfig;
   private readonly host: ServerHost<H>;
-  private readonly observer: SessionObserver;
+  readonly observer: SessionObserver;
   private readonly clock: Clock;
   private readonly scheduler: Scheduler;
   private readonly liveness: Heartbeat<DownstreamSession>;
@@ -103,7 +103,7 @@ export class ServerEngine<H> implements InboundHandler<Origin>, CallOutput {
     this.current = { kind: 'binding' };
     const handlers: ChannelHandlers = {
       message: frames => this.receive(frames),
-      sendFailed: (failure, envs, destination) => this.sendFailed(failure, envs, destination),
+      sendFailed: (failure, envs, to) => sendFailed(this, failure, envs, to, this.config.socket?.sendTimeout ?? 0),
       receiveError: err => this.observer.error(`Receive loop error: ${String(err)}`),
       disconnected: routingId => this.disconnected(routingId.toString('latin1')),
     };
@@ -197,7 +197,7 @@ export class ServerEngine<H> implements InboundHandler<Origin>, CallOutput {
   }
 
   /** A client's connection ended: its session ends at once (`disconnect`); a closing server stops waiting for it. */
-  private disconnected(key: string): void {
+  disconnected(key: string): void {
     const session = this.sessions.onConnection(key);
     if (session !== undefined) this.endSession(session, 'disconnect');
     if (this.current.kind === 'closing') this.current.byes.answered(key);
@@ -291,10 +291,5 @@ export class ServerEngine<H> implements InboundHandler<Origin>, CallOutput {
       this.observer.drop('sendFailed', (err as Error).message);
       return false;
     }
-  }
-
-  private sendFailed(failure: SendFailure, envs: readonly OutEnvelope[], destination: Buffer | undefined): void {
-    countLost(this.observer, failure, envs);
-    if (failure === 'unroutable' && destination !== undefined) this.disconnected(destination.toString('latin1'));
   }
 }
