@@ -164,7 +164,7 @@ it('the handler ends first: the rest of the upload is stopped on the caller (its
   await within(clientTeardown.promise, 5_000, "the caller's source teardown");
 });
 
-it("the caller's source fails: the call fails with that error and the handler's stream is torn down", async () => {
+it("the caller's source fails: the call fails with that error and the handler's stream is torn down (RS-5)", async () => {
   serverTeardown = deferred<string>();
   const upload = new Observable<number>(s => {
     s.next(1);

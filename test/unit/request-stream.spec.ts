@@ -150,7 +150,7 @@ describe('server: a request stream', () => {
     expect(errors).toMatchObject([{ code: ZmqErrorCode.CANCELLED }, { code: ZmqErrorCode.PEER_LOST, reason: 'bye' }]);
   });
 
-  it('the reply ends first: a payload still read errors with CANCELLED; later CHUNKs are counted lateReply (RS-5)', async () => {
+  it('the reply ends first: a payload still read errors with CANCELLED; later CHUNKs are counted lateReply (RS-4, RS-3)', async () => {
     const s = await server();
     s.ch.deliverFrom(R1, streamReq(1));
     const run = s.host.runs[0]!;
