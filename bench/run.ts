@@ -29,6 +29,7 @@ import { ChildProcess, spawn } from 'node:child_process';
 import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
+import { FLOW_FULL, FLOW_QUICK, runFlow } from './flow';
 import { metricsHookCost } from './metrics-hooks';
 import { ChartInput, renderChart } from './chart';
 import { generateCurveKeyPair } from '../lib/security/keys';
@@ -540,8 +541,10 @@ async function main(): Promise<void> {
   );
   lines.push('');
   lines.push(...table(options.contenders, medians));
-  lines.push('');
-  lines.push(`(ratio to ${BASELINE} in parentheses; took ${Math.round((Date.now() - started) / 1000)} s)`);
+  if (options.contenders.includes('nest-zmq')) {
+    lines.push('', ...(await runFlow(BUILD, ROOT, options.quick ? FLOW_QUICK : FLOW_FULL)));
+  }
+  lines.push('', `(ratio to ${BASELINE} in parentheses; took ${Math.round((Date.now() - started) / 1000)} s)`);
   lines.push(...curveCost(options.contenders, medians));
   const report = lines.join('\n');
   process.stdout.write(`${report}\n`);

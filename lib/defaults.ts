@@ -31,8 +31,29 @@ export const DEFAULT_LINGER = 200;
 /** ZeroMQ send high-water mark, in messages (each message may hold a batch). */
 export const DEFAULT_SEND_HWM = 10_000;
 
-/** ZeroMQ receive high-water mark, in messages (each message may hold a batch). */
-export const DEFAULT_RECEIVE_HWM = 10_000;
+/**
+ * ZeroMQ receive high-water mark, in messages (each message may hold a batch
+ * of up to 256 envelopes, so a thousand is ample for throughput). It bounds
+ * what libzmq holds for a sender that outruns this process: with 10,000, a
+ * flood of 100,000 random messages left a server 57-61 MiB larger (freed
+ * memory the allocator keeps); with 1,000, 34-47 MiB (issue 10; README "Memory under floods").
+ */
+export const DEFAULT_RECEIVE_HWM = 1_000;
+
+/**
+ * Values a stream may carry towards this side before this side grants more
+ * (credit, docs/PROTOCOL.md §5.8): a client's for the replies it reads, a
+ * server's for the request streams it reads. It grants per half window as
+ * the values are taken. `0` offers no flow control (the 1.0 behaviour).
+ */
+export const DEFAULT_STREAM_WINDOW = 256;
+
+/**
+ * Bytes of encoded values one stream this side sends may hold beyond its
+ * receiver's credit (an Observable cannot be paused); past it the stream
+ * fails with `STREAM_OVERFLOW` on both sides (16 MiB).
+ */
+export const DEFAULT_STREAM_BUFFER_LIMIT = 16 * 1024 * 1024;
 
 /** Milliseconds between heartbeats, announced in the handshake. */
 export const DEFAULT_HEARTBEAT_INTERVAL = 1_000;

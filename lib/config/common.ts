@@ -7,10 +7,12 @@ import {
   DEFAULT_RECEIVE_HWM,
   DEFAULT_SEND_HWM,
   DEFAULT_SEND_QUEUE_LIMIT,
+  DEFAULT_STREAM_BUFFER_LIMIT,
+  DEFAULT_STREAM_WINDOW,
 } from '../defaults.js';
 import { ZmqOptionsError } from '../errors/zmq.errors.js';
 import { ZmqCommonOptions } from '../interfaces/zmq-options.interface.js';
-import { HeartbeatSettings } from '../protocol/handshake.js';
+import { HeartbeatSettings, MAX_WINDOW } from '../protocol/handshake.js';
 import { MAX_BATCH_BYTES, MAX_BATCH_ENVELOPES, MAX_METADATA_BYTES, MAX_PATTERN_BYTES } from '../protocol/limits.js';
 import type { PacketCodec, PacketDeserializer, PacketSerializer } from '../protocol/packet-codec.js';
 import type { ZmqSocketSettings } from '../transport/zmq-socket.js';
@@ -36,6 +38,8 @@ export const COMMON_OPTION_KEYS = [
   'deserializer',
   'codec',
   'metrics',
+  'streamWindow',
+  'streamBufferLimit',
 ] as const satisfies readonly (keyof ZmqCommonOptions)[];
 
 /** One or more endpoints, each checked as ZeroMQ reads it. */
@@ -84,6 +88,8 @@ export interface CommonConfig {
   readonly msgpack: boolean;
   /** `metrics` (default true): per-pattern counters and histograms are kept. */
   readonly metrics: boolean;
+  /** `streamWindow` (undefined for 0: no credit offered) and `streamBufferLimit` (§5.8). */
+  readonly stream: Readonly<{ window: number | undefined; bufferLimit: number }>;
 }
 
 export function resolveCommon(options: ZmqCommonOptions): CommonConfig {
@@ -101,11 +107,21 @@ export function resolveCommon(options: ZmqCommonOptions): CommonConfig {
     id: options.id ?? randomId(),
     metadata,
     maxPayload: numberOption(options.maxPayloadSize, DEFAULT_MAX_PAYLOAD_SIZE, 'maxPayloadSize'),
+    stream: Object.freeze(streamOf(options)),
     heartbeat: Object.freeze({
       interval: numberOption(options.heartbeatInterval, DEFAULT_HEARTBEAT_INTERVAL, 'heartbeatInterval'),
       liveness: numberOption(options.heartbeatLiveness, DEFAULT_HEARTBEAT_LIVENESS, 'heartbeatLiveness'),
     }),
   };
+}
+
+function streamOf(options: ZmqCommonOptions): { window: number | undefined; bufferLimit: number } {
+  const window = numberOption(options.streamWindow, DEFAULT_STREAM_WINDOW, 'streamWindow', true);
+  if (!Number.isInteger(window) || window > MAX_WINDOW) {
+    throw new ZmqOptionsError('streamWindow', `"streamWindow" must be an integer from 0 to ${MAX_WINDOW}`);
+  }
+  const bufferLimit = numberOption(options.streamBufferLimit, DEFAULT_STREAM_BUFFER_LIMIT, 'streamBufferLimit');
+  return { window: window === 0 ? undefined : window, bufferLimit };
 }
 
 function codecOf(options: ZmqCommonOptions): 'json' | 'msgpack' {

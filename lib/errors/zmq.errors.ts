@@ -41,6 +41,18 @@ export const ZmqErrorCode = {
   MALFORMED: 'MALFORMED',
   /** A remote handler failed and its error carried no `code` of its own. */
   REMOTE_ERROR: 'REMOTE_ERROR',
+  /**
+   * A stream's sender buffered more than `streamBufferLimit` bytes of values
+   * its receiver had not granted (it pushes faster than the receiver takes):
+   * the stream ends with this error on both sides.
+   */
+  STREAM_OVERFLOW: 'STREAM_OVERFLOW',
+  /** A peer did not read what was sent to it within `sendTimeout`: the call that lost an envelope ends with this. */
+  SEND_TIMEOUT: 'SEND_TIMEOUT',
+  /** A streamed request went to a server that does not take request streams (no `credit` feature). */
+  STREAM_UNSUPPORTED: 'STREAM_UNSUPPORTED',
+  /** A request stream a handler was reading ended because the call was cancelled (the caller unsubscribed, or its deadline passed). */
+  CANCELLED: 'CANCELLED',
   /** An option passed to a constructor is unknown or has a bad value (thrown at construction). */
   INVALID_OPTIONS: 'INVALID_OPTIONS',
 } as const;
@@ -110,6 +122,51 @@ export class ZmqClosedError extends ZmqError {
 export class ZmqQueueFullError extends ZmqError {
   constructor(readonly limit: number) {
     super(ZmqErrorCode.QUEUE_FULL, `The outbound queue is full (${limit} envelopes are waiting)`);
+  }
+}
+
+/**
+ * A stream outran its receiver's credit by more than `streamBufferLimit`
+ * bytes of encoded values (an Observable cannot be paused): the stream ends
+ * with this error on both sides and the producer is unsubscribed.
+ */
+export class ZmqStreamOverflowError extends ZmqError {
+  constructor(
+    readonly limit: number,
+    /** Values that were waiting for credit when the limit was passed. */
+    readonly buffered: number,
+  ) {
+    super(
+      ZmqErrorCode.STREAM_OVERFLOW,
+      `The stream outran its receiver: ${buffered} values waited for credit and the next passed streamBufferLimit (${limit} bytes)`,
+    );
+  }
+}
+
+/**
+ * A client did not read what the server sent it within `sendTimeout`: a
+ * call whose envelope was lost ends with this rather than go on with a gap.
+ */
+export class ZmqSendTimeoutError extends ZmqError {
+  constructor(readonly timeoutMs: number) {
+    super(ZmqErrorCode.SEND_TIMEOUT, `The peer did not read within sendTimeout (${timeoutMs} ms): a reply was lost`);
+  }
+}
+
+/** A request stream (an Observable or AsyncIterable as `send()` data) needs a server that took `credit`. */
+export class ZmqStreamUnsupportedError extends ZmqError {
+  constructor(readonly peerId: string) {
+    super(
+      ZmqErrorCode.STREAM_UNSUPPORTED,
+      `Server ${peerId} does not take request streams (its handshake did not accept the 'credit' feature)`,
+    );
+  }
+}
+
+/** The call was cancelled while its handler still read the request stream. */
+export class ZmqCancelledError extends ZmqError {
+  constructor(reason = 'the call was cancelled') {
+    super(ZmqErrorCode.CANCELLED, `The request stream ended early: ${reason}`);
   }
 }
 

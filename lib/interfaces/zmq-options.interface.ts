@@ -24,11 +24,28 @@ export interface ZmqCommonOptions {
    * `QUEUE_FULL`. @default 100000 (DEFAULT_SEND_QUEUE_LIMIT)
    */
   sendQueueLimit?: number;
+  /**
+   * Flow control (README "Streams and flow control"): the values a stream
+   * may carry towards this side that its subscriber has not taken yet — a
+   * client's replies, a server's request streams. This side grants more per
+   * half window as they are taken. `0` offers no credit: streams towards this
+   * side are not flow-controlled (a 1.0 peer's behaviour), and a client with
+   * 0 cannot stream requests. @default 256 (DEFAULT_STREAM_WINDOW)
+   */
+  streamWindow?: number;
+  /**
+   * Bytes of encoded values one stream this side sends may buffer while its
+   * receiver has no credit (a pushing Observable cannot be paused; an
+   * AsyncIterable or Readable is only pulled when there is credit). Past it
+   * the stream fails with `STREAM_OVERFLOW` on both sides and its producer is
+   * unsubscribed. @default 16777216 (DEFAULT_STREAM_BUFFER_LIMIT, 16 MiB)
+   */
+  streamBufferLimit?: number;
   /** Milliseconds unsent messages linger after close. @default 200 (DEFAULT_LINGER) */
   linger?: number;
   /** ZeroMQ send high-water mark, in messages. @default 10000 */
   sendHighWaterMark?: number;
-  /** ZeroMQ receive high-water mark, in messages. @default 10000 */
+  /** ZeroMQ receive high-water mark, in messages. @default 1000 (DEFAULT_RECEIVE_HWM) */
   receiveHighWaterMark?: number;
   /**
    * Milliseconds of silence after which this side PINGs a peer (any traffic

@@ -25,10 +25,16 @@ export const enum MessageType {
    * those in flight still get their replies, then BYE. Negotiated (`drain`).
    */
   Drain = 13,
+  /**
+   * A grant of credit for one stream (docs/PROTOCOL.md §5.8): the receiver
+   * of a stream lets its sender send that many more values. Negotiated
+   * (`credit` feature).
+   */
+  Credit = 14,
 }
 
 /** The highest type a header may carry; BATCH (12) never reaches the decoder unpacked, so it is dropped as malformed there. */
-const MAX_TYPE = MessageType.Drain;
+const MAX_TYPE = MessageType.Credit;
 const isEnvelopeType = (type: number): boolean =>
   type >= MessageType.Hello && type <= MAX_TYPE && type !== MessageType.Batch;
 
@@ -40,9 +46,14 @@ export const enum Flag {
   Metadata = 0x02,
   /** On a REQUEST: the caller's remaining time follows (u32 ms); negotiated (`deadline` feature). */
   Deadline = 0x04,
+  /**
+   * On a REQUEST: the request's data is a stream the client sends as CHUNKs
+   * and an END on the call's id (docs/PROTOCOL.md §5.9); negotiated (`credit` feature).
+   */
+  Stream = 0x08,
 }
 
-const KNOWN_FLAGS = Flag.End | Flag.Metadata | Flag.Deadline;
+const KNOWN_FLAGS = Flag.End | Flag.Metadata | Flag.Deadline | Flag.Stream;
 const SECTION_FLAGS = Flag.Metadata | Flag.Deadline;
 
 /** How the payload frame is encoded. */
@@ -256,6 +267,9 @@ function checkPayload(type: number, encoding: number, payload: Buffer, maxPayloa
   }
   if (encoding === Encoding.None && payload.length !== 0) {
     throw new MalformedError('payload', 'payload frame must be empty for encoding NONE', id);
+  }
+  if (type === MessageType.Credit && (payload.length !== 4 || payload.readUInt32BE(0) === 0)) {
+    throw new MalformedError('payload', 'a CREDIT grant is a u32 of at least 1', id);
   }
 }
 

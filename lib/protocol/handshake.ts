@@ -33,6 +33,11 @@ export interface Hello {
    * client's public key and the proof that it holds the secret key.
    */
   curve?: { key: string; proof: string };
+  /**
+   * With the `credit` feature (docs/PROTOCOL.md §5.8): the values this side
+   * lets a stream carry towards it before it grants more (its `streamWindow`).
+   */
+  window?: number;
 }
 
 /** Payload of WELCOME (server → client). */
@@ -64,6 +69,13 @@ function isStringArray(v: unknown): v is string[] {
 }
 
 const MAX_FEATURES = 32;
+
+/** The largest `window` a handshake may announce, and the largest grant counted (u32 on the wire, kept a safe count). */
+export const MAX_WINDOW = 0x7fffffff;
+
+function isWindow(v: unknown): v is number {
+  return typeof v === 'number' && Number.isInteger(v) && v >= 1 && v <= MAX_WINDOW;
+}
 const MAX_FEATURE_LENGTH = 64;
 
 function isFeatureList(v: unknown): v is string[] {
@@ -118,6 +130,7 @@ function helloProblem(v: Record<string, unknown>): string | undefined {
     return `hello features must be at most ${MAX_FEATURES} strings of 1 to ${MAX_FEATURE_LENGTH} characters`;
   }
   if (v.curve !== undefined && !isCurveField(v.curve)) return 'hello curve must be { key, proof } strings';
+  if (v.window !== undefined && !isWindow(v.window)) return `hello window must be an integer of 1 to ${MAX_WINDOW}`;
   return undefined;
 }
 
@@ -139,6 +152,7 @@ export function validateHello(v: unknown): Hello | string {
     heartbeat: { interval: hb.interval, liveness: hb.liveness },
     ...(v.features !== undefined ? { features: [...(v.features as string[])] } : {}),
     ...(isCurveField(v.curve) ? { curve: { key: v.curve.key, proof: v.curve.proof } } : {}),
+    ...(v.window !== undefined ? { window: v.window as number } : {}),
   };
 }
 

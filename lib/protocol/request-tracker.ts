@@ -17,6 +17,8 @@ export class RequestTracker<T> {
   private readonly slots = new Map<number, Slot<T>>();
   private lastId = 0;
   private timer: unknown = undefined;
+  /** The id inserted last: already last in activity order, so touching it needs no re-insert (a stream's chunks). */
+  private newest = 0;
 
   constructor(
     private readonly timeoutMs: number,
@@ -42,6 +44,7 @@ export class RequestTracker<T> {
   add(id: number, value: T): number {
     const now = this.clock.now();
     this.slots.set(id, { value, deadline: now + this.timeoutMs });
+    this.newest = id;
     this.arm();
     return now;
   }
@@ -54,15 +57,18 @@ export class RequestTracker<T> {
   touch(id: number): void {
     const slot = this.slots.get(id);
     if (slot === undefined || this.timeoutMs <= 0) return;
-    this.slots.delete(id);
     slot.deadline = this.clock.now() + this.timeoutMs;
+    if (id === this.newest) return;
+    this.slots.delete(id);
     this.slots.set(id, slot);
+    this.newest = id;
   }
 
   delete(id: number): T | undefined {
     const slot = this.slots.get(id);
     if (slot === undefined) return undefined;
     this.slots.delete(id);
+    if (id === this.newest) this.newest = 0;
     if (this.slots.size === 0) this.disarm();
     return slot.value;
   }

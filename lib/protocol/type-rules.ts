@@ -18,7 +18,8 @@ function needsId(type: number): boolean {
     type === MessageType.Request ||
     type === MessageType.Chunk ||
     type === MessageType.End ||
-    type === MessageType.Cancel
+    type === MessageType.Cancel ||
+    type === MessageType.Credit
   );
 }
 
@@ -56,5 +57,17 @@ export function checkTypeRules(type: number, flags: number, encoding: number, id
   }
   if (flags & Flag.End && type !== MessageType.Chunk) {
     throw new MalformedError('header', `flag END on message type ${type}`, id);
+  }
+  checkStreamRules(type, flags, encoding, id);
+}
+
+/** CREDIT carries a RAW grant (§5.8); flag STREAM is a REQUEST's, whose data then follows as CHUNKs (§5.9). */
+function checkStreamRules(type: number, flags: number, encoding: number, id: number): void {
+  if (type === MessageType.Credit && encoding !== Encoding.Raw) {
+    throw new MalformedError('header', `CREDIT with encoding ${encoding} (RAW expected)`, id);
+  }
+  if (flags & Flag.Stream) {
+    if (type !== MessageType.Request) throw new MalformedError('header', `flag STREAM on message type ${type}`, id);
+    if (encoding !== Encoding.None) throw new MalformedError('header', 'a STREAM request carries no payload', id);
   }
 }

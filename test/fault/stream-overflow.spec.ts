@@ -3,7 +3,9 @@
  * outbound queue ends with a typed QUEUE_FULL on both sides — the handler's
  * subscription is torn down, the caller gets every value it was sent, in
  * order, then the error — never a prefix followed by silence.
- * (Flow control that delivers such a burst in full is still to come.)
+ * The caller here offers no credit (`streamWindow: 0`, as a 1.0 peer): with
+ * credit the same burst waits in the stream's buffer and arrives whole
+ * (test/e2e/burst.spec.ts, PROTOCOL.md §5.8).
  */
 import 'reflect-metadata';
 import { Controller } from '@nestjs/common';
@@ -46,7 +48,8 @@ beforeAll(async () => {
     controllers: [BurstController],
     options: { sendQueueLimit: QUEUE_LIMIT },
   }));
-  client = await h.connectClient(endpoint, { requestTimeout: 10_000 });
+  // streamWindow: 0: no credit, so the burst meets the socket's queue limit (the 1.0 behaviour, §5.8 fallback).
+  client = await h.connectClient(endpoint, { requestTimeout: 10_000, streamWindow: 0 });
 });
 
 afterAll(() => h.closeAll());

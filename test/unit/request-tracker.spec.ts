@@ -165,6 +165,27 @@ describe('RequestTracker deadlines', () => {
     ]);
   });
 
+  it('touching the newest request again and again (a stream) keeps it last; another touch moves it behind', () => {
+    const { tracker, scheduler, clock, expired } = setup(100);
+    tracker.add(1, 'a');
+    tracker.add(2, 'b');
+    for (let t = 1; t <= 50; t++) {
+      clock.t = t;
+      tracker.touch(2); // newest: its deadline moves, no re-insert
+    }
+    clock.t = 60;
+    tracker.touch(1); // 1 is now last (160), 2 first (150)
+    tracker.delete(2);
+    clock.t = 70;
+    tracker.add(3, 'c'); // 170
+    tracker.touch(1); // 170, behind 3
+    scheduler.advanceTo(171);
+    expect(expired).toEqual([
+      [3, 'c'],
+      [1, 'a'],
+    ]);
+  });
+
   it('touch of an unknown id does nothing', () => {
     const { tracker, scheduler } = setup(100);
     tracker.touch(5);

@@ -2,6 +2,7 @@ import { ZmqTimeoutError } from '../../errors/zmq.errors.js';
 import { Clock, Scheduler } from '../clock.js';
 import { errorCode, Metered, Metrics } from '../metrics.js';
 import { RequestTracker } from '../request-tracker.js';
+import type { GrantCounter } from '../stream-grants.js';
 import type { UpstreamLink } from './upstream-link.js';
 
 /** What a call's subscriber is told: Nest's `WritePacket` shape. */
@@ -21,6 +22,10 @@ export interface PendingCall extends Metered {
   readonly callback: ReplyCallback;
   /** A CHUNK has arrived (its time to first chunk is counted). */
   chunked: boolean;
+  /** The reply stream's grants (§5.8), from its first CHUNK on a session that took `credit`. */
+  grants?: GrantCounter;
+  /** The request stream this call sends (§5.9): stopped when the call ends, however it ends. */
+  upload?: { stop(): void; grant(n: number): void };
 }
 
 /**
@@ -93,6 +98,7 @@ export class CallRegistry {
     const call = this.tracker.delete(id);
     if (call === undefined) return undefined;
     call.link.pending--;
+    call.upload?.stop();
     if (outcome === 'ok') this.metrics.end(call, 'ok', undefined, call.link.lastSeen);
     else this.metrics.abort(call, outcome);
     return call;
@@ -122,6 +128,7 @@ export class CallRegistry {
     const code = errorCode(err);
     for (const call of this.tracker.drainWhere(c => c.link === link)) {
       this.metrics.abort(call, 'error', code);
+      call.upload?.stop();
       this.deliver(call, { err, isDisposed: true });
     }
     link.pending = 0;
@@ -133,6 +140,7 @@ export class CallRegistry {
     for (const call of this.tracker.drain()) {
       call.link.pending = 0;
       this.metrics.abort(call, 'error', code);
+      call.upload?.stop();
       this.deliver(call, { err, isDisposed: true });
     }
   }
@@ -140,6 +148,7 @@ export class CallRegistry {
   private expire(call: PendingCall): void {
     call.link.pending--;
     this.metrics.abort(call, 'timeout');
+    call.upload?.stop();
     this.onTimeout(call);
     this.deliver(call, { err: new ZmqTimeoutError(call.pattern, this.timeoutMs), isDisposed: true });
   }

@@ -23,6 +23,10 @@ export interface ClientEngineConfig {
   readonly curveHello?: ((slot: number, endpoint: string) => { key: string; proof: string } | undefined) | undefined;
   /** Milliseconds between two resolutions of the endpoints that name a host (default DEFAULT_RESOLVE_INTERVAL). */
   readonly resolveInterval?: number;
+  /** `streamWindow` (undefined: no credit offered) and `streamBufferLimit` (§5.8). */
+  readonly stream?: { readonly window: number | undefined; readonly bufferLimit: number };
+  /** The channel's outbound queue limit (`sendQueueLimit`), named in a QUEUE_FULL error. */
+  readonly socket?: { readonly queueLimit: number };
 }
 
 export interface ClientEngineDeps {

@@ -16,6 +16,7 @@ import { ConnectWaiter } from './connect-waiter.js';
 import { EndpointManager } from './endpoint-manager.js';
 import { LinkPool } from './link-pool.js';
 import { RequestEncoder } from './requests.js';
+import { Uploads } from './uploads.js';
 import { isRestart, UpstreamLink } from './upstream-link.js';
 
 /**
@@ -36,6 +37,7 @@ export class ClientEngine {
   private readonly encoder: RequestEncoder;
   /** The links' membership: endpoints, resolved names, endpoints added and removed at run time. */
   readonly endpoints: EndpointManager;
+  private readonly uploads: Uploads;
   /** What a REQUEST tells a server that takes deadlines: the caller's wait (none without a requestTimeout). */
   private readonly deadline: number | undefined;
   private connection: Promise<void> | undefined;
@@ -60,6 +62,7 @@ export class ClientEngine {
       this.scheduler,
       deps.metrics ?? new Metrics(this.clock, true, true),
     );
+    this.uploads = new Uploads(this.encoder, this.calls, this.config);
     this.liveness = new Heartbeat<UpstreamLink>(
       this.config.heartbeat,
       {
@@ -70,7 +73,7 @@ export class ClientEngine {
       this.clock,
       this.scheduler,
     );
-    const inbound = new ClientInbound(this, this.calls, this.observer, deps.serializers?.deserializer);
+    const inbound = new ClientInbound(this, this.calls, this.observer, deps.serializers, this.config.stream?.window);
     this.decoder = new InboundDecoder(0, this.config.maxPayload, inbound);
     this.endpoints = new EndpointManager({
       ...deps,
@@ -130,9 +133,9 @@ export class ClientEngine {
   }
 
   /**
-   * Sends a REQUEST on the route; `callback` gets every reply message. Never
-   * throws: a request that cannot go out (NO_PEER, TOO_LARGE, QUEUE_FULL...)
-   * ends at once through `callback`. Returns the cancel function.
+   * Sends a REQUEST on the route (its data an Observable or AsyncIterable: a request stream, §5.9); `callback`
+   * gets every reply message. Never throws: a request that cannot go out (NO_PEER, TOO_LARGE, QUEUE_FULL,
+   * STREAM_UNSUPPORTED...) ends at once through `callback`. Returns the cancel function.
    */
   request(
     pattern: string,
@@ -144,11 +147,9 @@ export class ClientEngine {
     let call: PendingCall;
     try {
       const link = route.link ?? this.pool.pick(this.pool.candidates(pattern, 'serves', route.target));
-      const id = this.calls.nextId();
       const deadline = link.deadlines ? this.deadline : undefined;
       const meta = typeof metadata === 'function' ? metadata(link.welcome!.id) : metadata; // per server: trace context
-      link.channel.send(this.encoder.request(id, pattern, data, meta, link.msgpack, deadline));
-      call = this.calls.open(id, link, pattern, callback);
+      call = this.uploads.send(this.calls.nextId(), link, pattern, callback, data, meta, deadline);
     } catch (err) {
       this.calls.refuse(pattern, err, callback);
       return noop;

@@ -13,7 +13,9 @@ import { BYE, controlEnvelope, PONG } from '../envelopes.js';
 import { Envelope, Flag, MalformedError, MessageType } from '../frames.js';
 import { asRefusal, peekForeignVersion, validateWelcome, Welcome } from '../handshake.js';
 import type { InboundHandler } from '../inbound.js';
-import { deserializeWith, field, PacketDeserializer } from '../packet-codec.js';
+import { creditEnvelope, grantOf } from '../credit.js';
+import { GrantCounter } from '../stream-grants.js';
+import { deserializeWith, field, PacketCodec, PacketDeserializer } from '../packet-codec.js';
 import { PROTOCOL_VERSION } from '../limits.js';
 import type { CallRegistry, PendingCall } from './calls.js';
 import type { UpstreamLink } from './upstream-link.js';
@@ -38,8 +40,15 @@ export class ClientInbound implements InboundHandler<UpstreamLink> {
     private readonly calls: CallRegistry,
     private readonly observer: SessionObserver,
     /** The user's `deserializer`: every CHUNK and ERROR payload goes through it. */
-    private readonly deserializer?: PacketDeserializer,
-  ) {}
+    serializers?: PacketCodec,
+    /** This client's `streamWindow` (undefined: it offered no credit). */
+    private readonly window?: number,
+  ) {
+    this.deserializer = serializers?.deserializer;
+  }
+
+  /** The user's `deserializer`: every CHUNK and ERROR payload goes through it. */
+  private readonly deserializer: PacketDeserializer | undefined;
 
   envelope(link: UpstreamLink, env: Envelope): void {
     switch (env.type) {
@@ -51,6 +60,8 @@ export class ClientInbound implements InboundHandler<UpstreamLink> {
         return env.id === 0 ? this.onConnectionError(link, env) : this.onError(link, env);
       case MessageType.Welcome:
         return this.onWelcome(link, env);
+      case MessageType.Credit:
+        return this.onCredit(link, env);
       case MessageType.Ping:
         link.trySend(PONG);
         return;
@@ -124,7 +135,22 @@ export class ClientInbound implements InboundHandler<UpstreamLink> {
     } else {
       this.calls.touch(env.id);
       this.calls.deliver(call, { response });
+      this.taken(link, call);
     }
+  }
+
+  /** The subscriber took a value of a stream under credit: grant per half window (§5.8). */
+  private taken(link: UpstreamLink, call: PendingCall): void {
+    if (this.window === undefined || link.window === undefined || this.calls.get(call.id) !== call) return;
+    const grant = (call.grants ??= new GrantCounter(this.window)).take();
+    if (grant > 0) link.trySend(creditEnvelope(call.id, grant), true);
+  }
+
+  /** The server granted credit to a request stream (§5.9). */
+  private onCredit(link: UpstreamLink, env: Envelope): void {
+    const call = this.callOn(link, env.id);
+    if (call === undefined) return this.observer.drop('lateReply', `credit of unknown request ${env.id}`);
+    call.upload?.grant(grantOf(env.payload));
   }
 
   private onEnd(link: UpstreamLink, env: Envelope): void {

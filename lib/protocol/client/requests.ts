@@ -1,5 +1,5 @@
 import { dataEnvelope } from '../envelopes.js';
-import { MessageType, OutEnvelope } from '../frames.js';
+import { Flag, MessageType, OutEnvelope } from '../frames.js';
 import { PacketSerializer, serializeWith } from '../packet-codec.js';
 import { PatternCache } from './pattern-cache.js';
 
@@ -31,6 +31,31 @@ export class RequestEncoder {
     const env = dataEnvelope(MessageType.Request, id, payload, this.maxPayload, 0, bytes, metadata, msgpack);
     if (deadline !== undefined) env.deadline = deadline;
     return env;
+  }
+
+  /**
+   * The REQUEST of a request stream (flag STREAM, §5.9): no payload, whatever
+   * the serializer; the data follows as {@link chunk}s.
+   */
+  streamRequest(id: number, pattern: string, metadata: Buffer | undefined, deadline: number | undefined): OutEnvelope {
+    const env = dataEnvelope(
+      MessageType.Request,
+      id,
+      undefined,
+      this.maxPayload,
+      Flag.Stream,
+      this.patterns.bytes(pattern),
+      metadata,
+    );
+    if (deadline !== undefined) env.deadline = deadline;
+    return env;
+  }
+
+  /** One value of a request stream: a CHUNK on the call's id, encoded as a request's data is. */
+  chunk(id: number, pattern: string, value: unknown, msgpack: boolean): OutEnvelope {
+    const payload =
+      this.serializer === undefined ? value : serializeWith(this.serializer, { pattern, data: value, id });
+    return dataEnvelope(MessageType.Chunk, id, payload, this.maxPayload, 0, undefined, undefined, msgpack);
   }
 
   /**

@@ -15,6 +15,7 @@ import {
   type HeartbeatSettings,
   type Welcome,
 } from '../handshake.js';
+import { CREDIT_FEATURE, peerWindow } from '../credit.js';
 import { MSGPACK_FEATURE } from '../msgpack.js';
 import { CURVE_KEY_FEATURE } from '../../security/hello-proof.js';
 import type { LivenessState } from '../liveness.js';
@@ -46,6 +47,8 @@ export interface LinkSession {
   readonly msgpack: boolean;
   readonly deadlines: boolean;
   readonly byeAck: boolean;
+  /** The server's window when the session took `credit` (§5.8): a request stream's first credit. */
+  readonly window: number | undefined;
 }
 
 /** What a link's HELLO says (docs/PROTOCOL.md §4.1). */
@@ -57,6 +60,8 @@ export interface HelloSettings {
   readonly msgpack?: boolean;
   /** The CURVE key proof of a link's HELLO (feature `curve-key`, docs/PROTOCOL.md §12.3). */
   readonly curveHello?: ((slot: number, endpoint: string) => { key: string; proof: string } | undefined) | undefined;
+  /** The client's `streamWindow`, offered with `credit` (undefined: no credit offered). */
+  readonly stream?: { readonly window: number | undefined };
 }
 
 /**
@@ -68,6 +73,7 @@ export interface HelloSettings {
 export function helloFor(settings: HelloSettings, slot: number, endpoint: string): OutEnvelope {
   const { id, metadata, heartbeat } = settings;
   const curve = settings.curveHello?.(slot, endpoint);
+  const window = settings.stream?.window;
   return handshakeEnvelope(MessageType.Hello, {
     version: PROTOCOL_VERSION,
     id,
@@ -80,8 +86,10 @@ export function helloFor(settings: HelloSettings, slot: number, endpoint: string
       DRAIN_FEATURE,
       ...(settings.msgpack === true ? [MSGPACK_FEATURE] : []),
       ...(curve !== undefined ? [CURVE_KEY_FEATURE] : []),
+      ...(window !== undefined ? [CREDIT_FEATURE] : []),
     ],
     ...(curve !== undefined ? { curve } : {}),
+    ...(window !== undefined ? { window } : {}),
   });
 }
 
@@ -168,6 +176,11 @@ export class UpstreamLink implements LivenessState {
     return this.session?.deadlines === true;
   }
 
+  /** The server's window while a session that took `credit` is up; `undefined` without flow control. */
+  get window(): number | undefined {
+    return this.session?.window;
+  }
+
   /** Whether a session is up and the server serves (`serves`) or handles (`handles`) the pattern. */
   offers(pattern: string, kind: 'serves' | 'handles'): boolean {
     return this.session?.[kind].has(pattern) === true;
@@ -209,6 +222,7 @@ export class UpstreamLink implements LivenessState {
       msgpack: hasFeature(welcome, MSGPACK_FEATURE),
       deadlines: hasFeature(welcome, DEADLINE_FEATURE),
       byeAck: hasFeature(welcome, BYE_ACK_FEATURE),
+      window: peerWindow(welcome),
     };
     this.lastSeen = now;
     this.lastPing = now;

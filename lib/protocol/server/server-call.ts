@@ -1,9 +1,14 @@
-import { isObservable, Subscription } from 'rxjs';
-import { ZmqErrorCode, ZmqQueueFullError } from '../../errors/zmq.errors.js';
-import { controlEnvelope } from '../envelopes.js';
-import { Flag, MessageType, OutEnvelope } from '../frames.js';
+import { isObservable, Observable, Subscription } from 'rxjs';
+import { ZmqCancelledError, ZmqPeerLostError, ZmqProtocolError } from '../../errors/zmq.errors.js';
+import type { ZmqPeerLeftReason } from '../../interfaces/zmq-events.interface.js';
 import { CallOutcome, errorCode, Metered, Metrics } from '../metrics.js';
+import { creditEnvelope, grantOf } from '../credit.js';
+import { Envelope, Flag, MessageType, OutEnvelope } from '../frames.js';
+import { OutboxSettings, realYield, StreamOutbox, StreamSink, Yield } from '../stream-credit.js';
+import type { ServerEngineConfig } from './server-deps.js';
+import { isAsyncIterable, pullInto } from '../stream-pull.js';
 import type { DeadlineWatch } from './deadlines.js';
+import { RequestStream } from './request-stream.js';
 import type { ReplyEncoder } from './replies.js';
 import type { DownstreamSession } from './sessions.js';
 
@@ -15,28 +20,41 @@ export interface CallOutput {
   readonly queueLimit: number;
   /** Per-pattern counters and handler times: each call counts once, when it ends. */
   readonly metrics: Metrics;
+  /** What a streamed reply to `session` may send and buffer (§5.8). */
+  streamSettings(session: DownstreamSession): OutboxSettings;
   /** Queues an envelope; false when the queue is full (`final`: the last one of a call, which has a reserve). */
   send(session: DownstreamSession, env: OutEnvelope, final?: boolean): boolean;
   /** Told after a call ended, whichever way (a draining server waits for the last). */
   ended?(): void;
+  /** The data of a REQUEST, or the value of one CHUNK of a request stream (the user's deserializer applied); throws when undecodable. */
+  dataOf(env: Envelope, session: DownstreamSession): unknown;
+}
+
+/** The stream settings of each session's replies: its client's window, the server's `streamBufferLimit`. */
+export function streamSettingsOf(
+  config: ServerEngineConfig,
+  queueLimit: number,
+  yieldTo: Yield = realYield,
+): (session: DownstreamSession) => OutboxSettings {
+  const limitBytes = config.stream?.bufferLimit ?? Number.POSITIVE_INFINITY;
+  return session => ({ window: session.window, limitBytes, queueLimit, yieldTo });
 }
 
 /**
- * One request being served (docs/PROTOCOL.md §5.2, §5.4): it sends exactly
- * one reply sequence, `CHUNK* (END | CHUNK+END | ERROR)`, unless it is
- * cancelled first, after which it sends nothing. An Observable result is
- * streamed and unsubscribed (its teardown runs) on cancel.
+ * One request being served (docs/PROTOCOL.md §5.2, §5.4, §5.8): it sends
+ * exactly one reply sequence, `CHUNK* (END | CHUNK+END | ERROR)`, unless it
+ * is cancelled first, after which it sends nothing. An Observable result is
+ * streamed and unsubscribed (its teardown runs) on cancel; an AsyncIterable
+ * result (or an Observable's AsyncIterable value) is pulled only while the
+ * caller's credit has room. A stream's values go through a {@link StreamOutbox}.
  */
-export class ServerCall implements Metered {
+export class ServerCall implements StreamSink, Metered {
   private done = false;
   private subscription: Subscription | undefined;
-  /**
-   * The latest CHUNK of a stream, held until the end of the turn: when the
-   * completion follows in the same turn (a one-value Observable, as Nest
-   * makes of every handler behind an interceptor) it leaves as one CHUNK+END,
-   * so a `firstValueFrom` caller has the whole reply and sends no CANCEL.
-   */
-  private held: OutEnvelope | undefined;
+  private outbox: StreamOutbox | undefined;
+  private stopPull: (() => void) | undefined;
+  /** The request's data when it is a stream (flag STREAM, §5.9). */
+  private upload: RequestStream | undefined;
   /** Kept by the DeadlineWatch (Watched). */
   watchBucket = 0;
   watchKey = 0;
@@ -64,101 +82,195 @@ export class ServerCall implements Metered {
     return this.done;
   }
 
+  /** The stream's credit and buffer, once it streams. */
+  get stream(): StreamOutbox | undefined {
+    return this.outbox;
+  }
+
   /**
    * The handler produced `result`: a value (one CHUNK+END, or END for
-   * `undefined`) or an Observable (streamed). `settled` runs once the call
-   * has ended, whichever way.
+   * `undefined`), an Observable or an AsyncIterable (streamed). `settled`
+   * runs once the call has ended, whichever way.
    */
   respond(result: unknown, settled: () => void = noop): void {
     if (this.done) return settled(); // cancelled, or the peer left, while the handler ran
+    if (isAsyncIterable(result)) return this.pull(result, settled);
     if (!isObservable(result)) {
       this.finish(this.out.replies.value(this.id, result, Flag.End, this.session.msgpack));
       return settled();
     }
     const subscription = result.subscribe({
-      next: value => this.next(value),
-      error: err => {
-        this.releaseHeld();
-        this.finish(this.out.replies.error(this.id, err), errorCode(err));
+      next: value => this.next(value, settled),
+      error: err => this.end(this.errorReply(err)),
+      complete: () => {
+        if (this.stopPull === undefined) this.end(undefined);
       },
-      complete: () => this.complete(),
     });
-    subscription.add(settled);
+    subscription.add(() => {
+      if (this.stopPull === undefined) settled();
+    });
     if (this.done) subscription.unsubscribe();
     else this.subscription = subscription;
   }
 
   /** The handler threw or rejected: the reply is that error. */
   fail(err: unknown): void {
-    this.finish(this.out.replies.error(this.id, err), errorCode(err));
+    this.finish(this.errorReply(err));
   }
 
   /**
-   * Ends the call without sending anything more: CANCEL, session gone, close
-   * (`'cancel'`), or the caller's deadline passed (`'timeout'`).
+   * The request's data is a stream (§5.9): the Observable the handler gets,
+   * fed by the client's CHUNKs, granted back under this server's window.
    */
-  cancel(reason: 'cancel' | 'timeout' = 'cancel'): void {
+  openUpload(window: number): Observable<unknown> {
+    const grant = (n: number) => void this.out.send(this.session, creditEnvelope(this.id, n), true);
+    this.upload = new RequestStream(window, grant);
+    return this.upload.observable;
+  }
+
+  /**
+   * A CREDIT for the reply stream (§5.8), or a CHUNK or END of the request
+   * stream (§5.9); false when this call has no such stream (the engine counts it).
+   */
+  streamed(env: Envelope): boolean {
+    if (env.type === MessageType.Credit) {
+      this.outbox?.grant(grantOf(env.payload));
+      return !this.done;
+    }
+    const upload = this.upload;
+    if (upload === undefined || this.done) return false;
+    if (env.type === MessageType.End) {
+      upload.end();
+      return true;
+    }
+    let value: unknown;
+    try {
+      value = this.out.dataOf(env, this.session);
+    } catch (err) {
+      this.failed(new ZmqProtocolError(`Undecodable request stream value: ${(err as Error).message}`));
+      return true;
+    }
+    if (!upload.value(value)) this.failed(new ZmqProtocolError('The request stream went beyond its credit'));
+    if (env.flags & Flag.End) upload.end();
+    return true;
+  }
+
+  /**
+   * Ends the call without sending anything more: CANCEL, session gone (`lost`
+   * says why), close (`'cancel'`), or the caller's deadline passed (`'timeout'`). A request stream still read fails with
+   * CANCELLED, or PEER_LOST when the session ended.
+   */
+  cancel(outcome: 'cancel' | 'timeout' = 'cancel', lost?: ZmqPeerLeftReason): void {
     if (this.done) return;
     this.done = true;
-    this.outcome = reason;
-    this.out.metrics.abort(this, reason);
-    this.out.deadlines.unwatch(this);
-    this.session.calls.delete(this.id);
-    this.subscription?.unsubscribe();
+    this.outcome = outcome;
+    this.out.metrics.abort(this, outcome);
+    this.forget();
+    this.outbox?.close();
+    this.upload?.fail(lost === undefined ? new ZmqCancelledError() : new ZmqPeerLostError(this.session.id, lost));
+    this.stop();
     this.out.ended?.();
   }
 
-  private next(value: unknown): void {
-    if (this.done) return;
-    const env = this.out.replies.value(this.id, value, 0, this.session.msgpack);
-    if (env.type !== MessageType.Error) {
-      if (this.held === undefined) queueMicrotask(this.releaseHeld);
-      else this.sendChunk(this.held);
-      this.held = env;
-      return;
-    }
-    this.releaseHeld();
-    this.finish(env);
-    this.subscription?.unsubscribe();
-  }
-
-  private complete(): void {
-    const last = this.held;
-    this.held = undefined;
-    if (last === undefined) return this.finish(controlEnvelope(MessageType.End, this.id));
-    last.flags |= Flag.End;
-    this.finish(last);
-  }
-
-  /** Sends the held CHUNK, if any (end of the turn, or before an error). */
-  private readonly releaseHeld = (): void => {
-    const held = this.held;
-    this.held = undefined;
-    if (held !== undefined && !this.done) this.sendChunk(held);
-  };
-
-  private sendChunk(env: OutEnvelope): void {
+  /** StreamSink: a CHUNK the credit allows. */
+  send(env: OutEnvelope): boolean {
     this.out.deadlines.touch(this);
-    if (this.out.send(this.session, env)) return;
-    // The queue is full: the stream cannot go on, and it must not go silent.
-    // It ends here with QUEUE_FULL, on this side (teardown) and the caller's.
-    this.finish(this.out.replies.error(this.id, new ZmqQueueFullError(this.out.queueLimit)), ZmqErrorCode.QUEUE_FULL);
-    this.subscription?.unsubscribe();
+    return this.out.send(this.session, env);
   }
 
-  /**
-   * Sends the last envelope of the call and forgets it. `code`: what an ERROR
-   * is counted under (an encoding failure's when not given).
-   */
-  private finish(last: OutEnvelope, code?: string): void {
+  /** StreamSink: the stream's last envelope. */
+  sendLast(env: OutEnvelope): void {
+    this.finish(env);
+  }
+
+  /** StreamSink: the stream cannot go on (STREAM_OVERFLOW, QUEUE_FULL); it must not go silent. */
+  failed(err: Error): void {
+    this.finish(this.errorReply(err));
+    this.stop();
+  }
+
+  private next(value: unknown, settled: () => void): void {
+    if (this.done) return;
+    if (isAsyncIterable(value) && this.outbox === undefined && this.stopPull === undefined) {
+      // Nest behind an interceptor hands over of(iterable): pull the iterable.
+      return this.pull(value, settled);
+    }
+    const env = this.out.replies.value(this.id, value, 0, this.session.msgpack);
+    if (env.type === MessageType.Error) return this.end(env, true);
+    if (!this.streaming().push(env)) this.stop();
+  }
+
+  /** The producer ended: `last` is its ERROR (`undefined`: completion); `now`: drop what waits (an encoding error). */
+  private end(last: OutEnvelope | undefined, now = false): void {
+    if (this.done) return;
+    if (this.outbox === undefined && last !== undefined) return this.finish(last);
+    const outbox = this.streaming();
+    if (now && last !== undefined) {
+      outbox.close();
+      this.finish(last);
+      return this.stop();
+    }
+    outbox.end(last);
+  }
+
+  private pull(source: AsyncIterable<unknown>, settled: () => void): void {
+    const outbox = this.streaming();
+    const stop = pullInto(
+      source,
+      {
+        get room() {
+          return outbox.room;
+        },
+        whenRoom: fn => outbox.whenRoom(fn),
+        next: value => this.next(value, settled),
+        complete: () => {
+          this.end(undefined);
+          settled();
+        },
+        error: err => {
+          this.end(this.errorReply(err));
+          settled();
+        },
+      },
+      this.out.streamSettings(this.session).yieldTo,
+    );
+    this.stopPull = () => {
+      stop();
+      settled();
+    };
+  }
+
+  private streaming(): StreamOutbox {
+    return (this.outbox ??= new StreamOutbox(this.id, this, this.out.streamSettings(this.session)));
+  }
+
+  /** Stops the producer: unsubscribes the Observable (teardown runs), returns the iterator. */
+  private stop(): void {
+    this.subscription?.unsubscribe();
+    this.stopPull?.();
+  }
+
+  private forget(): void {
+    this.out.deadlines.unwatch(this);
+    this.session.calls.delete(this.id);
+  }
+
+  /** The ERROR reply of `err`, its code kept for the metrics. */
+  private errorReply(err: unknown): OutEnvelope {
+    this.errorCode = errorCode(err);
+    return this.out.replies.error(this.id, err);
+  }
+
+  /** Sends the last envelope of the call and forgets it; a request stream still read ends with CANCELLED. */
+  private finish(last: OutEnvelope): void {
     if (this.done) return;
     this.done = true;
     this.outcome = last.type === MessageType.Error ? 'error' : 'ok';
-    if (this.outcome === 'error') this.errorCode = code ?? this.out.replies.failureCode;
+    if (this.outcome === 'error') this.errorCode ??= this.out.replies.failureCode;
     this.out.metrics.end(this, this.outcome, this.errorCode);
-    this.out.deadlines.unwatch(this);
-    this.session.calls.delete(this.id);
+    this.forget();
     this.out.send(this.session, last, true);
+    this.upload?.fail(new ZmqCancelledError('the reply ended first'));
     this.out.ended?.();
   }
 }

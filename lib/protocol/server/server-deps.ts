@@ -6,6 +6,7 @@ import type { Metrics } from '../metrics.js';
 import type { PacketCodec } from '../packet-codec.js';
 import type { AwaitedByes } from './awaited-byes.js';
 import type { DrainWait } from './drain.js';
+import type { Yield } from '../stream-credit.js';
 import type { ServerCall } from './server-call.js';
 import type { HelloAuthorizer } from './server-handshake.js';
 
@@ -20,8 +21,14 @@ export interface ServerEngineConfig {
   readonly msgpack?: boolean;
   /** Milliseconds a closing server lets its calls in progress finish after DRAIN (docs/PROTOCOL.md §5.7); 0: BYE at once. */
   readonly drainTimeout?: number;
+  /**
+   * The window this server announces (`streamWindow`, §5.8) for request
+   * streams, and the bytes a stream may buffer beyond its credit
+   * (`streamBufferLimit`). Without `window`, the server does not take `credit`.
+   */
+  readonly stream?: { readonly window: number | undefined; readonly bufferLimit: number };
   /** The channel's outbound queue limit (`sendQueueLimit`), named in a QUEUE_FULL error. */
-  readonly socket?: { readonly queueLimit: number };
+  readonly socket?: { readonly queueLimit: number; readonly sendTimeout?: number };
 }
 
 /** What the engine asks of the Nest server it serves. `H` is a handler. */
@@ -49,6 +56,8 @@ export interface ServerEngineDeps<H> {
   readonly scheduler?: Scheduler;
   /** Where the per-pattern counters and handler times go (`getMetrics()`); one on the engine's clock by default. */
   readonly metrics?: Metrics;
+  /** Where a stream yields between slices (setImmediate by default). */
+  readonly yieldTo?: Yield;
 }
 
 /** A server that binds a channel: listening, or draining before it closes. */

@@ -1,24 +1,23 @@
 import { ZmqErrorCode } from '../../errors/zmq.errors.js';
 import type { ZmqPeerInfo, ZmqPeerLeftReason } from '../../interfaces/zmq-events.interface.js';
-import type { Channel, ChannelHandlers, SendFailure, SessionObserver } from '../channel.js';
+import type { Channel, ChannelHandlers, SessionObserver } from '../channel.js';
 import { Clock, monotonicClock, realScheduler, Scheduler } from '../clock.js';
 import { BYE, PING, PONG } from '../envelopes.js';
-import { MSGPACK_FEATURE } from '../msgpack.js';
 import { incomingData } from '../packet-codec.js';
-import { Envelope, MalformedError, MessageType, OutEnvelope } from '../frames.js';
-import { BYE_ACK_FEATURE, DEADLINE_FEATURE, DRAIN_FEATURE } from '../handshake.js';
+import { Envelope, Flag, MalformedError, MessageType, OutEnvelope } from '../frames.js';
+import type { OutboxSettings } from '../stream-credit.js';
 import { holdsBye, InboundDecoder, InboundHandler } from '../inbound.js';
+import { sendFailed } from './send-failures.js';
 import { BYE_ACK_WAIT_MS } from '../limits.js';
 import { Heartbeat } from '../liveness.js';
 import { Metrics } from '../metrics.js';
 import { sayByeToAll } from './awaited-byes.js';
 import { DeadlineWatch } from './deadlines.js';
-import { reportSendFailure } from './send-failures.js';
 import { DrainWait } from './drain.js';
 import { malformedRequest, ReplyEncoder } from './replies.js';
-import { CallOutput, ServerCall } from './server-call.js';
+import { CallOutput, ServerCall, streamSettingsOf } from './server-call.js';
 import { openChannel, Origin, ServerEngineConfig, ServerEngineDeps, ServerHost, ServerState } from './server-deps.js';
-import { ServerHandshake } from './server-handshake.js';
+import { serverFeatures, ServerHandshake } from './server-handshake.js';
 import { DownstreamSession, sessionEvent, SessionTable } from './sessions.js';
 
 const NO_MESSAGE_HANDLER = 'There is no matching message handler defined in the remote service.';
@@ -36,9 +35,10 @@ export class ServerEngine<H> implements InboundHandler<Origin>, CallOutput {
   readonly deadlines: DeadlineWatch<ServerCall>;
   readonly queueLimit: number;
   readonly metrics: Metrics;
+  readonly streamSettings: (session: DownstreamSession) => OutboxSettings;
   private readonly config: ServerEngineConfig;
   private readonly host: ServerHost<H>;
-  private readonly observer: SessionObserver;
+  readonly observer: SessionObserver;
   private readonly clock: Clock;
   private readonly scheduler: Scheduler;
   private readonly liveness: Heartbeat<DownstreamSession>;
@@ -59,6 +59,7 @@ export class ServerEngine<H> implements InboundHandler<Origin>, CallOutput {
     );
     this.clock = deps.clock ?? monotonicClock;
     this.queueLimit = this.config.socket?.queueLimit ?? 0;
+    this.streamSettings = streamSettingsOf(this.config, this.queueLimit, deps.yieldTo);
     const scheduler = (this.scheduler = deps.scheduler ?? realScheduler);
     // The caller stopped waiting and its CANCEL did not come (it died, or the network did): stop the work.
     this.deadlines = new DeadlineWatch<ServerCall>(call => call.cancel('timeout'), this.clock, scheduler);
@@ -76,7 +77,8 @@ export class ServerEngine<H> implements InboundHandler<Origin>, CallOutput {
       id,
       metadata,
       heartbeat,
-      features: [DEADLINE_FEATURE, BYE_ACK_FEATURE, DRAIN_FEATURE, ...(this.config.msgpack ? [MSGPACK_FEATURE] : [])],
+      features: serverFeatures(this.config),
+      window: this.config.stream?.window,
       sessions: this.sessions,
       replies: this.replies,
       observer: this.observer,
@@ -106,7 +108,7 @@ export class ServerEngine<H> implements InboundHandler<Origin>, CallOutput {
     this.current = { kind: 'binding' };
     const handlers: ChannelHandlers = {
       message: frames => this.receive(frames),
-      sendFailed: (failure, envs, destination) => this.sendFailed(failure, envs, destination),
+      sendFailed: (failure, envs, to) => sendFailed(this, failure, envs, to, this.config.socket?.sendTimeout ?? 0),
       receiveError: err => this.observer.error(`Receive loop error: ${String(err)}`),
       disconnected: routingId => this.disconnected(routingId.toString('latin1')),
     };
@@ -202,7 +204,7 @@ export class ServerEngine<H> implements InboundHandler<Origin>, CallOutput {
   }
 
   /** A client's connection ended: its session ends at once (`disconnect`); a closing server stops waiting for it. */
-  private disconnected(key: string): void {
+  disconnected(key: string): void {
     const session = this.sessions.onConnection(key);
     if (session !== undefined) this.endSession(session, 'disconnect');
     if (this.current.kind === 'closing') this.current.byes.answered(key);
@@ -217,7 +219,7 @@ export class ServerEngine<H> implements InboundHandler<Origin>, CallOutput {
   /** Ends a session: its calls are cancelled (their teardown runs) and `peer:left` is told. */
   endSession(session: DownstreamSession, reason: ZmqPeerLeftReason): void {
     if (!this.sessions.remove(session)) return;
-    for (const call of [...session.calls.values()]) call.cancel();
+    for (const call of [...session.calls.values()]) call.cancel('cancel', reason);
     this.observer.left(sessionEvent(session, reason));
     this.ended();
   }
@@ -230,9 +232,13 @@ export class ServerEngine<H> implements InboundHandler<Origin>, CallOutput {
         return this.onEvent(session, env);
       case MessageType.Cancel:
         return session.calls.get(env.id)?.cancel();
-      case MessageType.Ping:
-        this.send(session, PONG);
+      case MessageType.Credit: // §5.8; and a request stream's CHUNK and END (§5.9)
+      case MessageType.Chunk:
+      case MessageType.End:
+        if (session.calls.get(env.id)?.streamed(env) !== true) this.observer.drop('lateReply', `no stream ${env.id}`);
         return;
+      case MessageType.Ping:
+        return void this.send(session, PONG);
       case MessageType.Pong:
         return;
       case MessageType.Drain: // the client's answer (§5.7)
@@ -258,7 +264,7 @@ export class ServerEngine<H> implements InboundHandler<Origin>, CallOutput {
     }
     let data: unknown;
     try {
-      data = incomingData(env, this.deps.serializers?.deserializer, session.msgpack);
+      data = this.dataOf(env, session);
     } catch (err) {
       this.observer.drop('payload', (err as Error).message);
       return void this.send(session, this.replies.error(env.id, malformedRequest((err as Error).message)), true);
@@ -267,17 +273,24 @@ export class ServerEngine<H> implements InboundHandler<Origin>, CallOutput {
     const call = new ServerCall(env.id, pattern, session, this, deadline);
     session.calls.set(call.id, call);
     if (env.deadline !== undefined) this.deadlines.watch(call, env.deadline);
-    this.host.runRequest(call, handler, data, env.metadata);
+    const payload = env.flags & Flag.Stream ? call.openUpload(this.config.stream?.window ?? 1) : data;
+    this.host.runRequest(call, handler, payload, env.metadata);
   }
 
   private onEvent(session: DownstreamSession, env: Envelope): void {
     let data: unknown;
     try {
-      data = incomingData(env, this.deps.serializers?.deserializer, session.msgpack);
+      data = this.dataOf(env, session);
     } catch (err) {
       return this.observer.drop('payload', (err as Error).message);
     }
     this.host.runEvent(env.pattern!, data, session.id, env.metadata, session.publicKey);
+  }
+
+  /** A request's, event's or request stream value's data (CallOutput); a stream's REQUEST carries none. */
+  dataOf(env: Envelope, session: DownstreamSession): unknown {
+    if (env.flags & Flag.Stream) return undefined;
+    return incomingData(env, this.deps.serializers?.deserializer, session.msgpack);
   }
 
   /** Queues an envelope; false (counted) when the queue is full. */
@@ -291,10 +304,5 @@ export class ServerEngine<H> implements InboundHandler<Origin>, CallOutput {
       this.observer.drop('sendFailed', (err as Error).message);
       return false;
     }
-  }
-
-  private sendFailed(failure: SendFailure, envs: readonly OutEnvelope[], destination: Buffer | undefined): void {
-    const gone = reportSendFailure(this.observer, this.sessions, failure, envs, destination);
-    if (gone !== undefined) this.endSession(gone, 'disconnect');
   }
 }

@@ -13,6 +13,7 @@ import { Envelope, MessageType, OutEnvelope } from '../frames.js';
 import {
   BYE_ACK_FEATURE,
   DRAIN_FEATURE,
+  DEADLINE_FEATURE,
   handshakeEnvelope,
   hasFeature,
   Hello,
@@ -22,6 +23,7 @@ import {
   validateHello,
   Welcome,
 } from '../handshake.js';
+import { CREDIT_FEATURE } from '../credit.js';
 import { PROTOCOL_VERSION } from '../limits.js';
 import { MSGPACK_FEATURE } from '../msgpack.js';
 import { decideHello } from './hello-decision.js';
@@ -39,6 +41,20 @@ export type HelloAuthorizer = (
   hello: Hello,
 ) => { readonly publicKey: string } | { readonly refusal: string; readonly publicKey?: string };
 
+/** The features a server accepts (§4.5): `credit` when it has a `streamWindow`, `msgpack` with that codec. */
+export function serverFeatures(config: {
+  readonly msgpack?: boolean;
+  readonly stream?: { window?: number };
+}): string[] {
+  return [
+    DEADLINE_FEATURE,
+    BYE_ACK_FEATURE,
+    DRAIN_FEATURE,
+    ...(config.msgpack === true ? [MSGPACK_FEATURE] : []),
+    ...(config.stream?.window !== undefined ? [CREDIT_FEATURE] : []),
+  ];
+}
+
 /** What the handshake needs of its server. */
 export interface HandshakeHost {
   readonly id: string;
@@ -46,6 +62,8 @@ export interface HandshakeHost {
   readonly heartbeat: Readonly<HeartbeatSettings>;
   /** Features this server accepts when a HELLO offers them (docs/PROTOCOL.md §4.5). */
   readonly features: readonly string[];
+  /** The window the WELCOME announces when the session takes `credit` (§5.8). */
+  readonly window: number | undefined;
   readonly sessions: SessionTable;
   readonly replies: ReplyEncoder;
   readonly observer: SessionObserver;
@@ -88,6 +106,7 @@ export class ServerHandshake {
       heartbeat,
       ...this.host.served(),
       ...(features.length > 0 ? { features: [...features] } : {}),
+      ...(features.includes(CREDIT_FEATURE) ? { window: this.host.window } : {}),
     };
     return handshakeEnvelope(MessageType.Welcome, welcome);
   }
@@ -178,7 +197,8 @@ export class ServerHandshake {
     if (decision.kind === 'handover' && decision.previous.publicKey !== publicKey) {
       decision = { kind: 'impostor', holder: decision.previous }; // an instance token never moves to another key
     }
-    const accepted = this.host.features.filter(f => hasFeature(hello, f));
+    // `credit` needs the client's window (§5.8): a HELLO that offers it without one does not get it.
+    const accepted = this.host.features.filter(f => hasFeature(hello, f) && (f !== CREDIT_FEATURE || hello.window));
     switch (decision.kind) {
       case 'renew':
         // The session goes on; what the client sent before this HELLO it has already failed.
@@ -212,6 +232,7 @@ export class ServerHandshake {
       byeAck: accepted.includes(BYE_ACK_FEATURE),
       publicKey,
       drain: accepted.includes(DRAIN_FEATURE),
+      window: accepted.includes(CREDIT_FEATURE) ? hello.window : undefined,
     };
     if (this.sendWelcome(routingId, session, accepted)) observer.joined(sessionEvent(session));
   }

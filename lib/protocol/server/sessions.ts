@@ -21,6 +21,8 @@ export interface DownstreamSession extends LivenessState {
   readonly publicKey?: string | undefined;
   /** The session took `drain`: a closing server tells it DRAIN before BYE (§5.7). */
   readonly drain: boolean;
+  /** The client's window when the session took `credit` (§5.8): each reply stream's first credit. */
+  readonly window: number | undefined;
 }
 
 /** The sessions of a server, by connection (routing id) and by client id. */

@@ -1,0 +1,319 @@
+/**
+ * Request streams (PROTOCOL.md §5.9) in both engines over fake channels:
+ * the server's RequestStream (the handler's payload Observable) and its
+ * grants, the engine's dispatch of a client's CHUNK / END, the client's
+ * upload under the server's credit, and how each way a call ends stops
+ * both sides (RS-1 … RS-6 in the spec).
+ */
+import { Observable, Subject } from 'rxjs';
+import { ZmqErrorCode } from '../../lib/errors/zmq.errors';
+import type { ReplyPacket } from '../../lib/protocol/client/calls';
+import type { ClientEngineConfig } from '../../lib/protocol/client/client-deps';
+import { ClientEngine } from '../../lib/protocol/client/client-engine';
+import { creditEnvelope } from '../../lib/protocol/credit';
+import { BYE, controlEnvelope, dataEnvelope } from '../../lib/protocol/envelopes';
+import { Encoding, encodePattern, Flag, Metadata, MessageType } from '../../lib/protocol/frames';
+import { handshakeEnvelope, Hello, Welcome } from '../../lib/protocol/handshake';
+import { RequestStream } from '../../lib/protocol/server/request-stream';
+import type { ServerCall } from '../../lib/protocol/server/server-call';
+import type { ServerHost } from '../../lib/protocol/server/server-deps';
+import { ServerEngine } from '../../lib/protocol/server/server-engine';
+import { FakeBinder, FakeConnector, RecordingObserver } from '../helpers/fake-channel';
+import { ManualTime } from '../helpers/manual-time';
+
+const MAX = 64 * 1024;
+const HB = { interval: 1_000, liveness: 3 };
+const R1 = Buffer.from([0, 1, 1, 1, 1]);
+const A = 'tcp://a:1';
+const tick = () => new Promise<void>(resolve => setImmediate(resolve));
+
+describe('RequestStream', () => {
+  function stream(window = 4) {
+    const grants: number[] = [];
+    return { s: new RequestStream(window, n => void grants.push(n)), grants };
+  }
+
+  it('values before the subscription wait (at most a window); taken values are granted per half window', () => {
+    const { s, grants } = stream(4);
+    for (let i = 0; i < 4; i++) expect(s.value(i)).toBe(true);
+    expect(s.value(99)).toBe(false); // beyond the credit
+    const got: unknown[] = [];
+    s.observable.subscribe(v => got.push(v));
+    expect(got).toEqual([0, 1, 2, 3]);
+    expect(grants).toEqual([2, 2]);
+    s.value(4);
+    s.value(5);
+    expect(grants).toEqual([2, 2, 2]);
+  });
+
+  it('END completes after what waits; fail() errors a subscriber that is still there', () => {
+    const a = stream();
+    a.s.value(1);
+    a.s.end();
+    const events: string[] = [];
+    a.s.observable.subscribe({ next: v => events.push(`v${String(v)}`), complete: () => events.push('done') });
+    expect(events).toEqual(['v1', 'done']);
+    const b = stream();
+    let err: unknown;
+    b.s.observable.subscribe({ error: e => (err = e) });
+    b.s.fail(new Error('gone'));
+    expect(err).toEqual(new Error('gone'));
+    expect(b.s.state.kind).toBe('failed');
+  });
+
+  it('one subscriber only; after an unsubscribe, values are not granted back', () => {
+    const { s, grants } = stream(2);
+    const sub = s.observable.subscribe();
+    let second: unknown;
+    s.observable.subscribe({ error: e => (second = e) });
+    expect(second).toBeInstanceOf(Error);
+    sub.unsubscribe();
+    s.value(1);
+    s.value(2);
+    expect(grants).toEqual([]);
+  });
+});
+
+class Host implements ServerHost<string> {
+  readonly runs: Array<{ call: ServerCall; data: unknown }> = [];
+  requestHandler(pattern: string): string | null {
+    return pattern;
+  }
+  served() {
+    return { patterns: ['up'], events: [] };
+  }
+  runRequest(call: ServerCall, _h: string, data: unknown, _m: Metadata | undefined): void {
+    this.runs.push({ call, data });
+  }
+  runEvent(): void {}
+}
+
+async function server() {
+  const time = new ManualTime();
+  const net = new FakeBinder();
+  const host = new Host();
+  const observer = new RecordingObserver();
+  const engine = new ServerEngine<string>({
+    config: {
+      endpoints: ['tcp://127.0.0.1:*'],
+      id: 'srv',
+      metadata: {},
+      maxPayload: MAX,
+      heartbeat: HB,
+      stream: { window: 4, bufferLimit: 1 << 20 },
+      socket: { queueLimit: 50 },
+    },
+    bind: net.bind,
+    host,
+    observer,
+    clock: time,
+    scheduler: time,
+    yieldTo: fn => setImmediate(fn),
+  });
+  await engine.listen();
+  const ch = net.channel;
+  const hello: Hello = { version: 1, id: 'c1', metadata: {}, heartbeat: HB, features: ['credit'], window: 4 };
+  ch.deliverFrom(R1, handshakeEnvelope(MessageType.Hello, hello));
+  return { engine, host, observer, ch };
+}
+
+const streamReq = (id: number) =>
+  dataEnvelope(MessageType.Request, id, undefined, MAX, Flag.Stream, encodePattern('up'));
+const upChunk = (id: number, v: unknown, flags = 0) => dataEnvelope(MessageType.Chunk, id, v, MAX, flags);
+
+describe('server: a request stream', () => {
+  it('the handler gets an Observable fed by the CHUNKs, granted back per half window; END completes it (RS-1, RS-2)', async () => {
+    const s = await server();
+    s.ch.deliverFrom(R1, streamReq(1));
+    const payload = s.host.runs[0]!.data as Observable<number>;
+    expect(payload).toBeInstanceOf(Observable);
+    const got: number[] = [];
+    let completed = false;
+    payload.subscribe({ next: v => got.push(v), complete: () => (completed = true) });
+    for (let i = 0; i < 4; i++) s.ch.deliverFrom(R1, upChunk(1, i));
+    expect(s.ch.of(MessageType.Credit).map(e => [e.id, (e.payload as Buffer).readUInt32BE(0)])).toEqual([
+      [1, 2],
+      [1, 2],
+    ]);
+    s.ch.deliverFrom(R1, upChunk(1, 4, Flag.End));
+    expect(got).toEqual([0, 1, 2, 3, 4]);
+    expect(completed).toBe(true);
+  });
+
+  it('a CANCEL errors the payload with CANCELLED; the end of the session with PEER_LOST (RS-4)', async () => {
+    const s = await server();
+    s.ch.deliverFrom(R1, streamReq(1), streamReq(2));
+    const errors: unknown[] = [];
+    for (const run of s.host.runs) (run.data as Observable<unknown>).subscribe({ error: e => errors.push(e) });
+    s.ch.deliverFrom(R1, controlEnvelope(MessageType.Cancel, 1));
+    s.ch.deliverFrom(R1, BYE);
+    expect(errors).toMatchObject([{ code: ZmqErrorCode.CANCELLED }, { code: ZmqErrorCode.PEER_LOST, reason: 'bye' }]);
+  });
+
+  it('the reply ends first: a payload still read errors with CANCELLED; later CHUNKs are counted lateReply (RS-4, RS-3)', async () => {
+    const s = await server();
+    s.ch.deliverFrom(R1, streamReq(1));
+    const run = s.host.runs[0]!;
+    let err: unknown;
+    (run.data as Observable<unknown>).subscribe({ error: e => (err = e) });
+    run.call.respond('done early');
+    expect(err).toMatchObject({ code: ZmqErrorCode.CANCELLED });
+    s.ch.deliverFrom(R1, upChunk(1, 'late'));
+    expect(s.observer.dropped('lateReply')).toBe(1);
+  });
+
+  it('a CHUNK for a call that is not a stream is counted; an undecodable or excess one fails the call MALFORMED (RS-3)', async () => {
+    const s = await server();
+    s.ch.deliverFrom(R1, dataEnvelope(MessageType.Request, 1, 'plain', MAX, 0, encodePattern('up')));
+    s.ch.deliverFrom(R1, upChunk(1, 'stray'));
+    expect(s.observer.dropped('lateReply')).toBe(1);
+    s.ch.deliverFrom(R1, streamReq(2));
+    s.ch.deliverFrom(R1, { ...upChunk(2, 1), encoding: Encoding.Json, payload: '{not json' });
+    expect(s.ch.of(MessageType.Error).at(-1)).toMatchObject({ id: 2, payload: { code: 'MALFORMED' } });
+    s.ch.deliverFrom(R1, streamReq(3));
+    for (let i = 0; i < 5; i++) s.ch.deliverFrom(R1, upChunk(3, i)); // nobody subscribed: the fifth is past the window
+    expect(s.ch.of(MessageType.Error).at(-1)).toMatchObject({ id: 3, payload: { code: 'MALFORMED' } });
+  });
+
+  it('flag STREAM with a payload is malformed (header)', async () => {
+    const s = await server();
+    s.ch.deliverFrom(R1, dataEnvelope(MessageType.Request, 1, 'x', MAX, Flag.Stream, encodePattern('up')));
+    expect(s.observer.dropped('header')).toBe(1);
+    expect(s.host.runs).toHaveLength(0);
+  });
+});
+
+async function client(serverCredit: boolean, bufferLimit = 1 << 20) {
+  const time = new ManualTime();
+  const net = new FakeConnector();
+  const config: ClientEngineConfig = {
+    endpoints: [A],
+    id: 'c1',
+    instance: 'i',
+    metadata: {},
+    connectTimeout: 1_000,
+    requestTimeout: 5_000,
+    maxPayload: MAX,
+    heartbeat: HB,
+    strategy: 'round-robin',
+    stream: { window: 4, bufferLimit },
+    socket: { queueLimit: 100 },
+  };
+  const observer = new RecordingObserver();
+  const engine = new ClientEngine({
+    config,
+    connect: net.connect,
+    observer,
+    status: () => {},
+    clock: time,
+    scheduler: time,
+  });
+  const connecting = engine.connect();
+  const ch = net.channel(A);
+  const w: Welcome = {
+    version: 1,
+    id: 'srv',
+    metadata: {},
+    heartbeat: HB,
+    patterns: ['up'],
+    events: [],
+    ...(serverCredit ? { features: ['credit'], window: 3 } : {}),
+  };
+  ch.deliver(handshakeEnvelope(MessageType.Welcome, w));
+  await connecting;
+  const packets: ReplyPacket[] = [];
+  return { engine, ch, time, observer, packets, cb: (p: ReplyPacket) => void packets.push(p) };
+}
+
+const upValues = (ch: { of(t: MessageType): Array<{ payload: unknown; flags: number }> }) =>
+  ch.of(MessageType.Chunk).map(e => e.payload);
+
+describe('client: an upload', () => {
+  it('REQUEST with flag STREAM and no payload, then CHUNKs within the server window, more per CREDIT, then END (RS-1, RS-2)', async () => {
+    const c = await client(true);
+    const source = new Subject<number>();
+    c.engine.request('up', source, undefined, c.cb);
+    const req = c.ch.of(MessageType.Request)[0]!;
+    expect(req.flags & Flag.Stream).toBe(Flag.Stream);
+    expect(req.encoding).toBe(Encoding.None);
+    for (let i = 0; i < 5; i++) source.next(i);
+    await tick();
+    expect(upValues(c.ch)).toEqual([0, 1, 2]);
+    c.ch.deliver(creditEnvelope(req.id, 2));
+    expect(upValues(c.ch)).toEqual([0, 1, 2, 3, 4]);
+    source.complete();
+    expect(c.ch.count(MessageType.End)).toBe(1);
+    expect(c.ch.of(MessageType.Chunk).every(e => e.id === req.id)).toBe(true);
+  });
+
+  it('an AsyncIterable source is pulled only under credit', async () => {
+    const c = await client(true);
+    let produced = 0;
+    async function* gen() {
+      for (let i = 0; i < 100; i++) {
+        produced++;
+        yield await Promise.resolve(i);
+      }
+    }
+    c.engine.request('up', gen(), undefined, c.cb);
+    const id = c.ch.of(MessageType.Request)[0]!.id;
+    for (let i = 0; i < 5; i++) await tick();
+    expect(upValues(c.ch)).toEqual([0, 1, 2]);
+    expect(produced).toBeLessThanOrEqual(4);
+    c.ch.deliver(creditEnvelope(id, 100));
+    for (let i = 0; i < 10 && c.ch.count(MessageType.End) === 0; i++) await tick();
+    expect(upValues(c.ch)).toHaveLength(100);
+    expect(c.ch.count(MessageType.End)).toBe(1);
+  });
+
+  it('the reply, a cancel, the loss of the session each stop the source: its teardown runs (RS-4)', async () => {
+    const c = await client(true);
+    const teardowns: string[] = [];
+    const source = (tag: string) => new Observable<number>(() => () => void teardowns.push(tag));
+    c.engine.request('up', source('reply'), undefined, c.cb);
+    const first = c.ch.of(MessageType.Request)[0]!.id;
+    c.ch.deliver(dataEnvelope(MessageType.Chunk, first, 'ok', MAX, Flag.End));
+    const cancel = c.engine.request('up', source('cancel'), undefined, c.cb);
+    cancel();
+    expect(c.ch.count(MessageType.Cancel)).toBe(1);
+    c.engine.request('up', source('lost'), undefined, c.cb);
+    c.ch.deliver(BYE);
+    expect(teardowns).toEqual(['reply', 'cancel', 'lost']);
+    expect(c.packets.at(-1)!.err).toMatchObject({ code: ZmqErrorCode.PEER_LOST });
+  });
+
+  it('past streamBufferLimit the call fails STREAM_OVERFLOW here and the server gets a CANCEL (RS-6)', async () => {
+    const c = await client(true, 10);
+    const source = new Subject<string>();
+    let tornDown = false;
+    c.engine.request(
+      'up',
+      new Observable<string>(s => {
+        const inner = source.subscribe(s);
+        return () => {
+          tornDown = true;
+          inner.unsubscribe();
+        };
+      }),
+      undefined,
+      c.cb,
+    );
+    for (let i = 0; i < 10; i++) source.next('12345');
+    expect(c.packets).toMatchObject([{ err: { code: ZmqErrorCode.STREAM_OVERFLOW }, isDisposed: true }]);
+    expect(c.ch.count(MessageType.Cancel)).toBe(1);
+    expect(tornDown).toBe(true);
+  });
+
+  it('a server that did not take credit: STREAM_UNSUPPORTED at once, nothing sent', async () => {
+    const c = await client(false);
+    c.engine.request('up', new Subject(), undefined, c.cb);
+    expect(c.packets).toMatchObject([{ err: { code: ZmqErrorCode.STREAM_UNSUPPORTED }, isDisposed: true }]);
+    expect(c.ch.count(MessageType.Request)).toBe(0);
+  });
+
+  it('a CREDIT for an unknown call is counted lateReply', async () => {
+    const c = await client(true);
+    c.ch.deliver(creditEnvelope(77, 1));
+    expect(c.observer.dropped('lateReply')).toBe(1);
+  });
+});
