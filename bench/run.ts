@@ -505,6 +505,12 @@ function curveCost(contenders: Contender[], medians: Figures): string[] {
   ];
 }
 
+/** Fresh key pairs per run for the CURVE contender, handed to the children through their environment. */
+function shareCurveKeys(): void {
+  const curveKeys: BenchCurveKeys = { server: generateCurveKeyPair(), client: generateCurveKeyPair() };
+  process.env[BENCH_CURVE_ENV] = JSON.stringify(curveKeys);
+}
+
 async function main(): Promise<void> {
   const argv = process.argv.slice(2);
   const from = argv.indexOf('--chart-from');
@@ -517,9 +523,7 @@ async function main(): Promise<void> {
   }
   const options = parseArgs(argv);
   if (options.metricsCost) return mainMetricsCost(options.quick);
-  // Fresh key pairs per run for the CURVE contender, handed to the children through their environment.
-  const curveKeys: BenchCurveKeys = { server: generateCurveKeyPair(), client: generateCurveKeyPair() };
-  process.env[BENCH_CURVE_ENV] = JSON.stringify(curveKeys);
+  shareCurveKeys();
   const plan: Plan = { ...(options.quick ? QUICK_PLAN : FULL_PLAN), ...options.overrides };
   const started = Date.now();
   buildChildren();

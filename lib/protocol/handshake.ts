@@ -129,6 +129,11 @@ function helloProblem(v: Record<string, unknown>): string | undefined {
   if (v.features !== undefined && !isFeatureList(v.features)) {
     return `hello features must be at most ${MAX_FEATURES} strings of 1 to ${MAX_FEATURE_LENGTH} characters`;
   }
+  return extensionProblem(v);
+}
+
+/** The fields of later features: `curve` (§12.3) and `window` (§5.8). */
+function extensionProblem(v: Record<string, unknown>): string | undefined {
   if (v.curve !== undefined && !isCurveField(v.curve)) return 'hello curve must be { key, proof } strings';
   if (v.window !== undefined && !isWindow(v.window)) return `hello window must be an integer of 1 to ${MAX_WINDOW}`;
   return undefined;

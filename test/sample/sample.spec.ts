@@ -195,6 +195,9 @@ const STEPS: Step[] = [
       const normalize = (text: string) =>
         text.replace(/tcp:\/\/127\.0\.0\.1:\d+/g, 'tcp://127.0.0.1:PORT').replace(/[\d.]+ ms/g, 'N ms');
       // 90 s: only a hang guard (each CLI process compiles the sources as it loads them).
+      // The examples talk as the gateway, the one key the services let in.
+      process.env.NESTJS_ZEROMQ_PUBLIC_KEY = pairs.GATEWAY.publicKey;
+      process.env.NESTJS_ZEROMQ_SECRET_KEY = pairs.GATEWAY.secretKey;
       const runs = await Promise.all(examples.map(e => runTsChild('lib/cli/bin.ts', e.args.map(local), 90_000)));
       runs.forEach((r, i) => {
         const shown = examples[i]!.output;
@@ -267,7 +270,10 @@ function readmeCli(readme: string): Array<{ args: string[]; output: string }> {
   const section = readme.slice(start, readme.indexOf('\n## ', start + 1));
   const examples: Array<{ args: string[]; output: string }> = [];
   for (const m of section.matchAll(/```bash\nnpx nestjs-zeromq ([^\n|;]+)\n```\n```(?:text|json)\n([\s\S]*?)```/g)) {
-    const args = [...m[1]!.matchAll(/'([^']*)'|(\S+)/g)].map(a => (a[1] ?? a[2])!);
+    // '…' is literal; "$NAME" is a variable of the sample's environment (its CURVE keys).
+    const args = [...m[1]!.matchAll(/'([^']*)'|"\$(\w+)"|(\S+)/g)].map(a =>
+      a[2] !== undefined ? CURVE_ENV[a[2]]! : (a[1] ?? a[3])!,
+    );
     if (args[0] !== 'top') examples.push({ args, output: m[2]! });
   }
   return examples;

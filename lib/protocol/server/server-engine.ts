@@ -239,18 +239,21 @@ export class ServerEngine<H> implements InboundHandler<Origin>, CallOutput {
         return;
       case MessageType.Ping:
         return void this.send(session, PONG);
-      case MessageType.Pong:
-        return;
       case MessageType.Drain: // the client's answer (§5.7)
-        if (this.current.kind === 'draining') return this.current.drain.answered(session.key);
-        return this.observer.drop('unexpected', 'DRAIN from a client while not draining');
+        return this.drainAnswered(session);
       case MessageType.Bye:
         // Answer it (`bye-ack`): the client may be waiting for that before it closes and exits.
         if (session.byeAck) this.send(session, BYE);
         return this.endSession(session, 'bye');
       default:
-        this.observer.drop('unexpected', `message type ${env.type} from a client`);
+        // A PONG is only a sign of life, counted when the message arrived.
+        if (env.type !== MessageType.Pong) this.observer.drop('unexpected', `message type ${env.type} from a client`);
     }
+  }
+
+  private drainAnswered(session: DownstreamSession): void {
+    if (this.current.kind === 'draining') return this.current.drain.answered(session.key);
+    this.observer.drop('unexpected', 'DRAIN from a client while not draining');
   }
 
   private onRequest(session: DownstreamSession, env: Envelope): void {
