@@ -125,51 +125,6 @@ export class ZmqQueueFullError extends ZmqError {
   }
 }
 
-/**
- * A stream outran its receiver's credit by more than `streamBufferLimit`
- * bytes of encoded values (an Observable cannot be paused): the stream ends
- * with this error on both sides and the producer is unsubscribed.
- */
-export class ZmqStreamOverflowError extends ZmqError {
-  constructor(
-    readonly limit: number,
-    /** Values that were waiting for credit when the limit was passed. */
-    readonly buffered: number,
-  ) {
-    super(
-      ZmqErrorCode.STREAM_OVERFLOW,
-      `The stream outran its receiver: ${buffered} values waited for credit and the next passed streamBufferLimit (${limit} bytes)`,
-    );
-  }
-}
-
-/**
- * A client did not read what the server sent it within `sendTimeout`: a
- * call whose envelope was lost ends with this rather than go on with a gap.
- */
-export class ZmqSendTimeoutError extends ZmqError {
-  constructor(readonly timeoutMs: number) {
-    super(ZmqErrorCode.SEND_TIMEOUT, `The peer did not read within sendTimeout (${timeoutMs} ms): a reply was lost`);
-  }
-}
-
-/** A request stream (an Observable or AsyncIterable as `send()` data) needs a server that took `credit`. */
-export class ZmqStreamUnsupportedError extends ZmqError {
-  constructor(readonly peerId: string) {
-    super(
-      ZmqErrorCode.STREAM_UNSUPPORTED,
-      `Server ${peerId} does not take request streams (its handshake did not accept the 'credit' feature)`,
-    );
-  }
-}
-
-/** The call was cancelled while its handler still read the request stream. */
-export class ZmqCancelledError extends ZmqError {
-  constructor(reason = 'the call was cancelled') {
-    super(ZmqErrorCode.CANCELLED, `The request stream ended early: ${reason}`);
-  }
-}
-
 /** A payload exceeds `maxPayloadSize`. */
 export class ZmqMessageTooLargeError extends ZmqError {
   constructor(

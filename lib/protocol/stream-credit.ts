@@ -3,7 +3,8 @@
  * server's streamed reply, or a client's streamed request. Pure: no socket,
  * no Nest; the owner supplies a {@link StreamSink}.
  */
-import { ZmqQueueFullError, ZmqStreamOverflowError } from '../errors/zmq.errors.js';
+import { ZmqQueueFullError } from '../errors/zmq.errors.js';
+import { ZmqStreamOverflowError } from '../errors/stream.errors.js';
 import { ChunkQueue, payloadSize } from './chunk-queue.js';
 import { controlEnvelope } from './envelopes.js';
 import { Flag, MessageType, OutEnvelope } from './frames.js';

@@ -32,11 +32,28 @@ function next(client: ClientZmq, event: 'peer:joined' | 'peer:left'): Promise<Zm
   const seen = new Promise<ZmqPeerEvent & { at: number }>(resolve =>
     client.on(event, e => resolve({ ...e, at: Date.now() })),
   );
-  return within(seen, GUARD_MS, event);
+  const guarded = within(seen, GUARD_MS, event);
+  guarded.catch(() => undefined); // awaited by the test; unawaited when the test failed before that
+  return guarded;
 }
 
-/** A Nest app with a ServerZmq on `endpoint`; resolves with the time its server reported listening. */
+/**
+ * A Nest app with a ServerZmq on `endpoint`; resolves with the time its server reported listening. libzmq
+ * releases a closed socket's port in its I/O thread, a moment after close(): a bind that finds the port
+ * still taken (EADDRINUSE) is tried again, at most 40 times, 50 ms apart (a bound, not a timing assertion).
+ */
 async function listenAt(endpoint: string): Promise<number> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await listenOnce(endpoint);
+    } catch (err) {
+      if (attempt >= 40 || !String((err as Error).message).includes('in use')) throw err;
+      await new Promise(resolve => setTimeout(resolve, 50));
+    }
+  }
+}
+
+async function listenOnce(endpoint: string): Promise<number> {
   const module = await Test.createTestingModule({ controllers: [PingController] })
     .setLogger(silentLogger)
     .compile();
@@ -45,8 +62,14 @@ async function listenAt(endpoint: string): Promise<number> {
   server.status.subscribe(status => {
     if (status === 'connected' && listenedAt === 0) listenedAt = Date.now();
   });
-  const app = h.track(module.createNestMicroservice({ strategy: server, logger: false }));
-  await app.listen();
+  const app = module.createNestMicroservice({ strategy: server, logger: false });
+  try {
+    await app.listen();
+  } catch (err) {
+    await app.close().catch(() => undefined);
+    throw err;
+  }
+  h.track(app);
   return listenedAt;
 }
 

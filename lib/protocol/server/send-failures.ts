@@ -1,4 +1,4 @@
-import { ZmqSendTimeoutError } from '../../errors/zmq.errors.js';
+import { ZmqSendTimeoutError } from '../../errors/stream.errors.js';
 import type { SendFailure, SessionObserver } from '../channel.js';
 import { MessageType, OutEnvelope } from '../frames.js';
 import type { SessionTable } from './sessions.js';

@@ -1,5 +1,6 @@
 import { isObservable, Observable, Subscription } from 'rxjs';
-import { ZmqCancelledError, ZmqPeerLostError, ZmqProtocolError } from '../../errors/zmq.errors.js';
+import { ZmqPeerLostError, ZmqProtocolError } from '../../errors/zmq.errors.js';
+import { ZmqCancelledError } from '../../errors/stream.errors.js';
 import type { ZmqPeerLeftReason } from '../../interfaces/zmq-events.interface.js';
 import { CallOutcome, errorCode, Metered, Metrics } from '../metrics.js';
 import { creditEnvelope, grantOf } from '../credit.js';
