@@ -24,7 +24,7 @@ import {
 import { checkKnownKeys } from './validate.js';
 import { ClientCurveConfig, curveHelloOf, resolveClientCurve } from './security-config.js';
 import type { HelloCurve } from '../security/hello-proof.js';
-import { helloInstance } from '../protocol/client/upstream-link.js';
+import { helloInstance } from '../protocol/client/hello.js';
 
 /** Every key of ZmqClientOptions; the type check below fails when one is missing. */
 const CLIENT_OPTION_KEYS = [

@@ -25,11 +25,7 @@ export const enum MessageType {
    * those in flight still get their replies, then BYE. Negotiated (`drain`).
    */
   Drain = 13,
-  /**
-   * A grant of credit for one stream (docs/PROTOCOL.md §5.8): the receiver
-   * of a stream lets its sender send that many more values. Negotiated
-   * (`credit` feature).
-   */
+  /** A stream's receiver lets its sender send that many more values (§5.8). Negotiated (`credit`). */
   Credit = 14,
 }
 
@@ -46,10 +42,7 @@ export const enum Flag {
   Metadata = 0x02,
   /** On a REQUEST: the caller's remaining time follows (u32 ms); negotiated (`deadline` feature). */
   Deadline = 0x04,
-  /**
-   * On a REQUEST: the request's data is a stream the client sends as CHUNKs
-   * and an END on the call's id (docs/PROTOCOL.md §5.9); negotiated (`credit` feature).
-   */
+  /** On a REQUEST: its data is a stream of CHUNKs and an END on the call's id (§5.9); negotiated (`credit`). */
   Stream = 0x08,
 }
 

@@ -17,7 +17,8 @@ import { EndpointManager } from './endpoint-manager.js';
 import { LinkPool } from './link-pool.js';
 import { RequestEncoder } from './requests.js';
 import { Uploads } from './uploads.js';
-import { isRestart, UpstreamLink } from './upstream-link.js';
+import { isRestart } from './hello.js';
+import type { UpstreamLink } from './upstream-link.js';
 
 /**
  * The client side of the session protocol, with no Nest and no zeromq in it:
@@ -97,9 +98,8 @@ export class ClientEngine {
   }
 
   /**
-   * Opens a link per endpoint (once) and resolves when a server has a session.
-   * Rejects on the connect timeout (the links keep trying), at once when every
-   * server refused, and on close. Cached until it rejects or the client closes.
+   * Opens the links (once), resolves when a server has a session. Rejects on the connect timeout (the links
+   * keep trying), at once when every server refused, and on close. Cached until it rejects or closes.
    */
   connect(): Promise<void> {
     if (this.connection !== undefined) return this.connection;
@@ -225,9 +225,8 @@ export class ClientEngine {
   }
 
   /**
-   * The session on `link` ended: its calls fail at once with PEER_LOST. After
-   * NOT_READY the link says HELLO at once (the connection is up); after BYE or
-   * a timeout its server left, and it gets a fresh, fast-reconnecting channel.
+   * The session on `link` ended: its calls fail PEER_LOST at once. After NOT_READY it says HELLO now (the
+   * connection is up); after BYE or a timeout its server left: a fresh, fast-reconnecting channel.
    */
   sessionEnded(link: UpstreamLink, reason: ZmqPeerLeftReason): void {
     const welcome = link.lost();

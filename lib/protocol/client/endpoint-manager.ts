@@ -9,7 +9,8 @@ import type { ClientEngineConfig } from './client-deps.js';
 import { diffEndpoints, EndpointTarget, targetOf } from './endpoint-set.js';
 import type { LinkPool } from './link-pool.js';
 import { fastWindowOver, linkView, nextAddresses, refreshOnResolve, resolveName, retryInterval } from './resolution.js';
-import { helloFor, UpstreamLink } from './upstream-link.js';
+import { helloFor } from './hello.js';
+import { UpstreamLink } from './upstream-link.js';
 
 /** What the endpoint manager needs of its engine. */
 export interface EndpointHost {

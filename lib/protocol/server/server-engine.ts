@@ -1,4 +1,3 @@
-import { ZmqErrorCode } from '../../errors/zmq.errors.js';
 import type { ZmqPeerInfo, ZmqPeerLeftReason } from '../../interfaces/zmq-events.interface.js';
 import type { Channel, ChannelHandlers, SessionObserver } from '../channel.js';
 import { Clock, monotonicClock, realScheduler, Scheduler } from '../clock.js';
@@ -15,12 +14,11 @@ import { sayByeToAll } from './awaited-byes.js';
 import { DeadlineWatch } from './deadlines.js';
 import { DrainWait } from './drain.js';
 import { malformedRequest, ReplyEncoder } from './replies.js';
+import { startRequest } from './incoming-request.js';
 import { CallOutput, ServerCall, streamSettingsOf } from './server-call.js';
 import { openChannel, Origin, ServerEngineConfig, ServerEngineDeps, ServerHost, ServerState } from './server-deps.js';
 import { serverFeatures, ServerHandshake } from './server-handshake.js';
 import { DownstreamSession, sessionEvent, SessionTable } from './sessions.js';
-
-const NO_MESSAGE_HANDLER = 'There is no matching message handler defined in the remote service.';
 
 /**
  * The server side of the session protocol, with no Nest and no zeromq in it:
@@ -257,27 +255,7 @@ export class ServerEngine<H> implements InboundHandler<Origin>, CallOutput {
   }
 
   private onRequest(session: DownstreamSession, env: Envelope): void {
-    const pattern = env.pattern!;
-    if (session.calls.has(env.id)) return this.observer.drop('unexpected', `duplicate request id ${env.id}`);
-    const handler = this.host.requestHandler(pattern);
-    if (handler === null) {
-      const message = `${NO_MESSAGE_HANDLER} Pattern: ${pattern}`;
-      const err = { status: 'error', code: ZmqErrorCode.NO_HANDLER, message, pattern };
-      return void this.send(session, this.replies.error(env.id, err), true);
-    }
-    let data: unknown;
-    try {
-      data = this.dataOf(env, session);
-    } catch (err) {
-      this.observer.drop('payload', (err as Error).message);
-      return void this.send(session, this.replies.error(env.id, malformedRequest((err as Error).message)), true);
-    }
-    const deadline = env.deadline === undefined ? undefined : Date.now() + env.deadline;
-    const call = new ServerCall(env.id, pattern, session, this, deadline);
-    session.calls.set(call.id, call);
-    if (env.deadline !== undefined) this.deadlines.watch(call, env.deadline);
-    const payload = env.flags & Flag.Stream ? call.openUpload(this.config.stream?.window ?? 1) : data;
-    this.host.runRequest(call, handler, payload, env.metadata);
+    startRequest(this, this.host, this.config.stream?.window, session, env);
   }
 
   private onEvent(session: DownstreamSession, env: Envelope): void {
