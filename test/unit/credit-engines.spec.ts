@@ -13,9 +13,9 @@ import { Encoding, encodePattern, Flag, Metadata, MessageType, OutEnvelope } fro
 import { handshakeEnvelope, Hello, Welcome } from '../../lib/protocol/handshake';
 import type { ServerCall } from '../../lib/protocol/server/server-call';
 import type { ServerEngineConfig, ServerHost } from '../../lib/protocol/server/server-deps';
-import { ServerEngine } from '../../lib/protocol/server/server-engine';
-import { FakeBinder, FakeConnector, RecordingObserver } from '../helpers/fake-channel';
+import { FakeConnector, RecordingObserver } from '../helpers/fake-channel';
 import { ManualTime } from '../helpers/manual-time';
+import { listeningEngine, serverConfig } from '../helpers/server-engine';
 
 const MAX = 64 * 1024;
 const HB = { interval: 1_000, liveness: 3 };
@@ -46,31 +46,15 @@ class Turns {
 }
 
 async function server(over: Partial<ServerEngineConfig> = {}) {
-  const time = new ManualTime();
-  const net = new FakeBinder();
   const host = new Host();
-  const observer = new RecordingObserver();
   const turns = new Turns();
-  const engine = new ServerEngine<string>({
-    config: {
-      endpoints: ['tcp://127.0.0.1:*'],
-      id: 'srv',
-      metadata: {},
-      maxPayload: MAX,
-      heartbeat: HB,
-      stream: { window: 32, bufferLimit: 1_000 },
-      socket: { queueLimit: 50 },
-      ...over,
-    },
-    bind: net.bind,
-    host,
-    observer,
-    clock: time,
-    scheduler: time,
-    yieldTo: turns.yieldTo,
+  const config = serverConfig(MAX, HB, {
+    stream: { window: 32, bufferLimit: 1_000 },
+    socket: { queueLimit: 50 },
+    ...over,
   });
-  await engine.listen();
-  return { engine, host, observer, turns, ch: net.channel };
+  const { engine, observer, ch } = await listeningEngine(host, config, { yieldTo: turns.yieldTo });
+  return { engine, host, observer, turns, ch };
 }
 
 function hello(o: { features?: string[]; window?: number } = {}): OutEnvelope {

@@ -16,9 +16,7 @@ import {
 import { BYE_ACK_FEATURE, DRAIN_FEATURE, handshakeEnvelope } from '../../lib/protocol/handshake';
 import type { ServerCall } from '../../lib/protocol/server/server-call';
 import type { ServerEngineConfig, ServerHost } from '../../lib/protocol/server/server-deps';
-import { ServerEngine } from '../../lib/protocol/server/server-engine';
-import { FakeBinder, RecordingObserver } from '../helpers/fake-channel';
-import { ManualTime } from '../helpers/manual-time';
+import { listeningEngine, serverConfig } from '../helpers/server-engine';
 
 const MAX = 1024;
 const R1 = Buffer.from([0, 1, 1, 1, 1]);
@@ -40,28 +38,10 @@ class Host implements ServerHost<string> {
 }
 
 async function listening(over: Partial<ServerEngineConfig> = {}) {
-  const time = new ManualTime();
-  const net = new FakeBinder();
   const host = new Host();
-  const observer = new RecordingObserver();
-  const engine = new ServerEngine<string>({
-    config: {
-      endpoints: ['tcp://127.0.0.1:*'],
-      id: 'srv',
-      metadata: {},
-      maxPayload: MAX,
-      heartbeat: { interval: 100, liveness: 3 },
-      drainTimeout: DRAIN_TIMEOUT,
-      ...over,
-    },
-    bind: net.bind,
-    host,
-    observer,
-    clock: time,
-    scheduler: time,
-  });
-  await engine.listen();
-  return { time, host, observer, engine, ch: net.channel };
+  const config = serverConfig(MAX, { interval: 100, liveness: 3 }, { drainTimeout: DRAIN_TIMEOUT, ...over });
+  const { time, observer, engine, ch } = await listeningEngine(host, config);
+  return { time, host, observer, engine, ch };
 }
 
 type S = Awaited<ReturnType<typeof listening>>;

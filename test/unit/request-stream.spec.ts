@@ -17,9 +17,9 @@ import { handshakeEnvelope, Hello, Welcome } from '../../lib/protocol/handshake'
 import { RequestStream } from '../../lib/protocol/server/request-stream';
 import type { ServerCall } from '../../lib/protocol/server/server-call';
 import type { ServerHost } from '../../lib/protocol/server/server-deps';
-import { ServerEngine } from '../../lib/protocol/server/server-engine';
-import { FakeBinder, FakeConnector, RecordingObserver } from '../helpers/fake-channel';
+import { FakeConnector, RecordingObserver } from '../helpers/fake-channel';
 import { ManualTime } from '../helpers/manual-time';
+import { listeningEngine, serverConfig } from '../helpers/server-engine';
 
 const MAX = 64 * 1024;
 const HB = { interval: 1_000, liveness: 3 };
@@ -89,29 +89,9 @@ class Host implements ServerHost<string> {
 }
 
 async function server() {
-  const time = new ManualTime();
-  const net = new FakeBinder();
   const host = new Host();
-  const observer = new RecordingObserver();
-  const engine = new ServerEngine<string>({
-    config: {
-      endpoints: ['tcp://127.0.0.1:*'],
-      id: 'srv',
-      metadata: {},
-      maxPayload: MAX,
-      heartbeat: HB,
-      stream: { window: 4, bufferLimit: 1 << 20 },
-      socket: { queueLimit: 50 },
-    },
-    bind: net.bind,
-    host,
-    observer,
-    clock: time,
-    scheduler: time,
-    yieldTo: fn => setImmediate(fn),
-  });
-  await engine.listen();
-  const ch = net.channel;
+  const config = serverConfig(MAX, HB, { stream: { window: 4, bufferLimit: 1 << 20 }, socket: { queueLimit: 50 } });
+  const { engine, observer, ch } = await listeningEngine(host, config, { yieldTo: fn => setImmediate(fn) });
   const hello: Hello = { version: 1, id: 'c1', metadata: {}, heartbeat: HB, features: ['credit'], window: 4 };
   ch.deliverFrom(R1, handshakeEnvelope(MessageType.Hello, hello));
   return { engine, host, observer, ch };

@@ -15,6 +15,7 @@ import type { ServerEngineConfig, ServerHost } from '../../lib/protocol/server/s
 import { ServerEngine } from '../../lib/protocol/server/server-engine';
 import { FakeBinder, foreignVersionFrames, RecordingObserver } from '../helpers/fake-channel';
 import { ManualTime } from '../helpers/manual-time';
+import { listeningEngine } from '../helpers/server-engine';
 
 const MAX = 1024;
 const HB = { interval: 100, liveness: 3 };
@@ -72,20 +73,9 @@ function config(over: Partial<ServerEngineConfig> = {}): ServerEngineConfig {
 }
 
 async function listening(over: Partial<ServerEngineConfig> = {}) {
-  const time = new ManualTime();
-  const net = new FakeBinder();
   const host = new FakeHost();
-  const observer = new RecordingObserver();
-  const engine = new ServerEngine<string>({
-    config: config(over),
-    bind: net.bind,
-    host,
-    observer,
-    clock: time,
-    scheduler: time,
-  });
-  await engine.listen();
-  return { time, net, host, observer, engine, ch: net.channel };
+  const { time, net, observer, engine, ch } = await listeningEngine(host, config(over));
+  return { time, net, host, observer, engine, ch };
 }
 
 type Listening = Awaited<ReturnType<typeof listening>>;
