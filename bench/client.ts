@@ -16,6 +16,7 @@ import {
   saturate,
   isContender,
   largePayload,
+  ObjectPayload,
   objectPayload,
   peakRss,
   Phase,
@@ -23,12 +24,15 @@ import {
   SmallPayload,
   smallPayload,
 } from './common';
+import { HeapSampler, measureCost } from './usage';
 
 /** What the measurements need from a contender's client. */
 export interface Driver {
   call(data: unknown): Promise<unknown>;
   stream(n: number, onItem: (value: unknown) => void): Promise<void>;
   close(): Promise<void> | void;
+  /** The bytes the server's heap has allocated so far (Nest contenders: the `bench:alloc` pattern). */
+  serverAllocated?(): Promise<number>;
 }
 
 /** Loads only what the contender needs (the raw client holds no Nest). */
@@ -63,15 +67,25 @@ async function echoOnce(driver: Driver, payload: SmallPayload | string): Promise
   checkEcho(payload, await driver.call(payload));
 }
 
+interface Latency {
+  p50Us: number;
+  p99Us: number;
+  meanUs: number;
+  distributionUs: number[];
+}
+
+/** `count` round trips one at a time, after `warmup` unmeasured ones. */
 async function sequential(
   driver: Driver,
-  plan: Plan,
-): Promise<Pick<ClientResult, 'p50Us' | 'p99Us' | 'meanUs' | 'distributionUs'>> {
-  for (let i = 0; i < plan.warmup; i++) await echoOnce(driver, smallPayload(i));
-  if (plan.sequential === 0) return { p50Us: 0, p99Us: 0, meanUs: 0, distributionUs: [] };
+  warmup: number,
+  count: number,
+  make: (i: number) => SmallPayload | string,
+): Promise<Latency> {
+  for (let i = 0; i < warmup; i++) await echoOnce(driver, make(i));
+  if (count === 0) return { p50Us: 0, p99Us: 0, meanUs: 0, distributionUs: [] };
   const micros: number[] = [];
-  for (let i = 0; i < plan.sequential; i++) {
-    const payload = smallPayload(i);
+  for (let i = 0; i < count; i++) {
+    const payload = make(i);
     const start = nowNs();
     const reply = await driver.call(payload);
     micros.push(Number(nowNs() - start) / 1e3);
@@ -103,8 +117,60 @@ async function streamed(driver: Driver, n: number): Promise<number> {
   return n / seconds;
 }
 
+/** A saturated run of `total` requests after an unmeasured warm-up of up to `warmup`: requests/s. */
+async function throughputOf(
+  driver: Driver,
+  plan: Plan,
+  warmup: number,
+  total: number,
+  make: (i: number) => SmallPayload | ObjectPayload | string,
+  what: string,
+): Promise<number> {
+  await bounded(saturate(driver, Math.min(warmup, total), plan.inFlight, make), plan.phaseTimeoutMs, `warm-up ${what}`);
+  return bounded(saturate(driver, total, plan.inFlight, make), plan.phaseTimeoutMs, what);
+}
+
+/** Latency (small and 64 KiB), throughput (small with its CPU and heap cost, 64 KiB, objects). */
+async function mainPhase(driver: Driver, plan: Plan, contender: Contender, pid: number | undefined) {
+  const limit = plan.phaseTimeoutMs;
+  await bounded(sequential(driver, plan.warmup, 0, smallPayload), limit, 'warm-up sequential');
+  const seqCost = await measureCost(pid, undefined);
+  const latency = await bounded(sequential(driver, 0, plan.sequential, smallPayload), limit, 'sequential');
+  const { clientCpuUs: seqClientCpuUs, serverCpuUs: seqServerCpuUs } = await seqCost.end(plan.sequential);
+  const large = await bounded(
+    sequential(driver, Math.min(100, plan.sequentialLarge), plan.sequentialLarge, largePayload),
+    limit,
+    'sequential 64 KiB',
+  );
+  await bounded(saturate(driver, Math.min(5_000, plan.throughput), plan.inFlight, smallPayload), limit, 'warm-up');
+  const cost = await measureCost(pid, driver.serverAllocated?.bind(driver), new HeapSampler(`${contender}-client`));
+  const throughput = await bounded(saturate(driver, plan.throughput, plan.inFlight, smallPayload), limit, 'throughput');
+  const perRequest = await cost.end(plan.throughput);
+  const [throughputLarge, throughputObject] = [
+    await throughputOf(driver, plan, 200, plan.throughputLarge, largePayload, 'throughput 64 KiB'),
+    await throughputOf(driver, plan, 100, plan.throughputObject, objectPayload, 'throughput 64 KiB objects'),
+  ];
+  return {
+    ...latency,
+    p50LargeUs: large.p50Us,
+    p99LargeUs: large.p99Us,
+    seqClientCpuUs,
+    seqServerCpuUs,
+    throughput,
+    throughputLarge,
+    throughputObject,
+    ...perRequest,
+  };
+}
+
 async function main(): Promise<void> {
-  const [contender, endpoint, phase, planJson] = process.argv.slice(2) as [string, string, Phase, string];
+  const [contender, endpoint, phase, planJson, serverPid] = process.argv.slice(2) as [
+    string,
+    string,
+    Phase,
+    string,
+    string | undefined,
+  ];
   if (!isContender(contender)) throw new Error(`unknown contender ${contender}`);
   const plan = JSON.parse(planJson) as Plan;
   exitAfter(plan.phaseTimeoutMs * 5, `bench client ${contender}`);
@@ -112,33 +178,8 @@ async function main(): Promise<void> {
   const limit = plan.phaseTimeoutMs;
   let result: ClientResult;
   if (phase === 'main') {
-    const latency = await bounded(sequential(driver, plan), limit, 'sequential');
-    const throughput = await bounded(
-      saturate(driver, plan.throughput, plan.inFlight, smallPayload),
-      limit,
-      'throughput',
-    );
-    await bounded(
-      saturate(driver, Math.min(200, plan.throughputLarge), plan.inFlight, largePayload),
-      limit,
-      'warm-up 64 KiB',
-    );
-    const throughputLarge = await bounded(
-      saturate(driver, plan.throughputLarge, plan.inFlight, largePayload),
-      limit,
-      'throughput 64 KiB',
-    );
-    await bounded(
-      saturate(driver, Math.min(100, plan.throughputObject), plan.inFlight, objectPayload),
-      limit,
-      'warm-up 64 KiB objects',
-    );
-    const throughputObject = await bounded(
-      saturate(driver, plan.throughputObject, plan.inFlight, objectPayload),
-      limit,
-      'throughput 64 KiB objects',
-    );
-    result = { ...latency, throughput, throughputLarge, throughputObject, peakRss: 0 };
+    const pid = serverPid === undefined ? undefined : Number(serverPid);
+    result = { ...(await mainPhase(driver, plan, contender, pid)), peakRss: 0 };
   } else {
     await bounded(streamed(driver, Math.min(1_000, plan.streamItems)), limit, 'warm-up stream');
     result = { streamItemsPerSec: await bounded(streamed(driver, plan.streamItems), limit, 'stream'), peakRss: 0 };

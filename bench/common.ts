@@ -66,6 +66,8 @@ export interface Plan {
   warmup: number;
   /** Sequential round trips timed one by one. */
   sequential: number;
+  /** Sequential round trips of a 64 KiB string, timed one by one (after up to 100 unmeasured). */
+  sequentialLarge: number;
   inFlight: number;
   /** Small-payload requests for the throughput figure. */
   throughput: number;
@@ -82,6 +84,7 @@ export interface Plan {
 export const FULL_PLAN: Plan = {
   warmup: 500,
   sequential: 5_000,
+  sequentialLarge: 2_000,
   inFlight: 64,
   throughput: 20_000,
   throughputLarge: 20_000,
@@ -93,6 +96,7 @@ export const FULL_PLAN: Plan = {
 export const QUICK_PLAN: Plan = {
   warmup: 50,
   sequential: 300,
+  sequentialLarge: 50,
   inFlight: 64,
   throughput: 2_000,
   throughputLarge: 200,
@@ -111,10 +115,23 @@ export interface ClientResult {
   meanUs?: number;
   /** The sequential round trips' latency at each of {@link DISTRIBUTION_PERCENTILES}, in µs. */
   distributionUs?: number[];
+  /** The sequential round trips of a 64 KiB string. */
+  p50LargeUs?: number;
+  p99LargeUs?: number;
+  /** CPU per request of the (small) sequential round trips, all threads (bench/usage.ts). */
+  seqClientCpuUs?: number;
+  seqServerCpuUs?: number;
   throughput?: number;
   throughputLarge?: number;
   throughputObject?: number;
   streamItemsPerSec?: number;
+  /** Per request of the small-payload throughput phase (bench/usage.ts); NaN where not measured. */
+  clientCpuUs?: number;
+  serverCpuUs?: number;
+  clientMainCpuUs?: number;
+  serverMainCpuUs?: number;
+  clientAllocBytes?: number;
+  serverAllocBytes?: number;
   peakRss: number;
 }
 

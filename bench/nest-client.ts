@@ -16,6 +16,7 @@ function nestDriver(client: ClientProxy): Driver {
       new Promise((resolve, reject) => {
         client.send('stream', n).subscribe({ next: onItem, error: reject, complete: resolve });
       }),
+    serverAllocated: () => firstValueFrom(client.send<number>('bench:alloc', 0)),
     // ClientProxy.close() is typed `any` (void for Nest TCP, a Promise for ClientZmq).
     close: async () => {
       await client.close();

@@ -10,6 +10,13 @@ import { Observable } from 'rxjs';
 import { ServerZmq } from '../lib';
 import { benchCurveKeys, freePort, NestFlavour, pumpItems } from './common';
 import type { BenchServer } from './server';
+import { HeapAllocations, HeapSampler } from './usage';
+
+/** Counts this process's heap allocation from the start, for the per-request figures. */
+const heap = new HeapAllocations();
+/** With --heap-prof: samples between the first and the second `bench:alloc` (the measured phase). */
+let sampler: HeapSampler | undefined;
+let allocCalls = 0;
 
 /** The one controller both Nest contenders serve. */
 @Controller()
@@ -17,6 +24,15 @@ class EchoController {
   @MessagePattern('echo')
   echo(@Payload() data: unknown): unknown {
     return data;
+  }
+
+  /** The bytes this process has allocated so far (the client asks before and after a phase). */
+  @MessagePattern('bench:alloc')
+  allocated(): number {
+    const bytes = heap.allocated();
+    if (++allocCalls === 1) (sampler = new HeapSampler(`${process.argv[2]}-server`)).start();
+    else sampler?.stop();
+    return bytes;
   }
 
   /** `n` numbers, 0..n-1, produced in batches (see pumpItems). */

@@ -20,6 +20,7 @@ import { ZmqOptionsError } from '../errors/zmq.errors.js';
 import type { ZmqAllow } from '../interfaces/zmq-options.interface.js';
 import { endSessionsOfKey } from '../protocol/server/key-sessions.js';
 import { ServerSecurity } from './server-security.js';
+import { runDirect, runHooked } from './processing.js';
 
 /**
  * Default transport id of every {@link ServerZmq}. Name it in
@@ -52,6 +53,8 @@ export class ServerZmq
   private readonly monitor: TransportMonitor;
   private readonly engine: ServerEngine<MessageHandler>;
   private readonly handlerCache = new Map<string, MessageHandler | null>();
+  /** Nest's own start hook (it only calls `done`): while it is in place, requests skip the hook wrapper. */
+  private readonly defaultStartHook = this.onProcessingStartHook;
   private readonly msgpack: boolean;
   private readonly metrics: Metrics;
   /** The built-in `$zmq/metrics` handler, unless `introspection: false`. */
@@ -228,7 +231,11 @@ export class ServerZmq
   ): void {
     const { session } = call;
     const ctx = new ZmqContext([call.pattern, session.id, call.id, metadata ?? null, call.deadline, session.publicKey]);
-    this.withProcessingHooks(ctx, onEnd, async end => {
+    if (this.onProcessingStartHook === this.defaultStartHook && this.onProcessingEndHook === undefined) {
+      return runDirect(this.log, call, handler, data, ctx, onEnd);
+    }
+    const hooks = { start: this.onProcessingStartHook, end: this.onProcessingEndHook, transportId: this.transportId };
+    runHooked(hooks, this.log, ctx, onEnd, async end => {
       let result: unknown;
       try {
         result = await handler(data, ctx);
@@ -248,36 +255,5 @@ export class ServerZmq
     this.handleEvent(pattern, packet, ctx).catch(err =>
       this.log.error(`Event handler for "${pattern}" failed: ${String(err)}`),
     );
-  }
-
-  /**
-   * Runs `fn` inside Nest's processing hooks (v11 and v12 both have
-   * onProcessingStartHook / onProcessingEndHook); the end hook runs once.
-   */
-  private withProcessingHooks(
-    ctx: ZmqContext,
-    onEnd: (() => void) | undefined,
-    fn: (end: () => void) => Promise<void>,
-  ): void {
-    let ended = false;
-    const end = () => {
-      if (ended) return;
-      ended = true;
-      onEnd?.();
-      this.onProcessingEndHook?.(this.transportId, ctx);
-    };
-    try {
-      const result = this.onProcessingStartHook(this.transportId, ctx, async () => {
-        try {
-          await fn(end);
-        } catch (err) {
-          end();
-          throw err;
-        }
-      });
-      Promise.resolve(result).catch(err => this.log.error(`Handler failed: ${String(err)}`));
-    } catch (err) {
-      this.log.error(`Processing hook failed: ${String(err)}`);
-    }
   }
 }

@@ -146,7 +146,7 @@ export class ClientEngine {
   ): () => void {
     let call: PendingCall;
     try {
-      const link = route.link ?? this.pool.pick(this.pool.candidates(pattern, 'serves', route.target));
+      const link = route.link ?? this.pool.pickServing(pattern, route.target);
       const deadline = link.deadlines ? this.deadline : undefined;
       const meta = typeof metadata === 'function' ? metadata(link.welcome!.id) : metadata; // per server: trace context
       call = this.uploads.send(this.calls.nextId(), link, pattern, callback, data, meta, deadline);

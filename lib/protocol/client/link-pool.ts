@@ -107,6 +107,18 @@ export class LinkPool {
     return out;
   }
 
+  /**
+   * The link for a request: {@link pick} of the {@link candidates} that serve
+   * `pattern`, without building the list when a single server is ready.
+   */
+  pickServing(pattern: string, target: ZmqTarget | undefined): UpstreamLink {
+    const only = this.ready.length === 1 && target === undefined ? this.ready[0]! : undefined;
+    if (only === undefined || !only.offers(pattern, 'serves'))
+      return this.pick(this.candidates(pattern, 'serves', target));
+    this.turn = this.turn >= Number.MAX_SAFE_INTEGER ? 0 : this.turn + 1;
+    return only;
+  }
+
   /** One of `candidates`, by the client's strategy. */
   pick(candidates: readonly UpstreamLink[]): UpstreamLink {
     const link = pickPeer(candidates, this.strategy, this.turn);
