@@ -133,12 +133,13 @@ async function throughputOf(
 /** Latency (small and 64 KiB), throughput (small with its CPU and heap cost, 64 KiB, objects). */
 async function mainPhase(driver: Driver, plan: Plan, contender: Contender, pid: number | undefined) {
   const limit = plan.phaseTimeoutMs;
+  await bounded(saturate(driver, plan.warmupBurst, plan.inFlight, smallPayload), limit, 'warm-up burst');
   await bounded(sequential(driver, plan.warmup, 0, smallPayload), limit, 'warm-up sequential');
-  const seqCost = await measureCost(pid, undefined);
+  const seqCost = await measureCost(pid, undefined, undefined, false);
   const latency = await bounded(sequential(driver, 0, plan.sequential, smallPayload), limit, 'sequential');
   const { clientCpuUs: seqClientCpuUs, serverCpuUs: seqServerCpuUs } = await seqCost.end(plan.sequential);
   const large = await bounded(
-    sequential(driver, Math.min(100, plan.sequentialLarge), plan.sequentialLarge, largePayload),
+    sequential(driver, Math.min(500, plan.sequentialLarge), plan.sequentialLarge, largePayload),
     limit,
     'sequential 64 KiB',
   );

@@ -63,10 +63,13 @@ export function isContender(value: string | undefined): value is Contender {
 export type Phase = 'main' | 'stream';
 
 export interface Plan {
+  /** Echoes at `inFlight` before anything is measured: the JIT compiles every contender's request path first. */
+  warmupBurst: number;
+  /** Sequential round trips before the timed ones. */
   warmup: number;
   /** Sequential round trips timed one by one. */
   sequential: number;
-  /** Sequential round trips of a 64 KiB string, timed one by one (after up to 100 unmeasured). */
+  /** Sequential round trips of a 64 KiB string, timed one by one (after up to 500 unmeasured). */
   sequentialLarge: number;
   inFlight: number;
   /** Small-payload requests for the throughput figure. */
@@ -82,7 +85,8 @@ export interface Plan {
 }
 
 export const FULL_PLAN: Plan = {
-  warmup: 500,
+  warmupBurst: 10_000,
+  warmup: 3_000,
   sequential: 5_000,
   sequentialLarge: 2_000,
   inFlight: 64,
@@ -94,6 +98,7 @@ export const FULL_PLAN: Plan = {
 };
 
 export const QUICK_PLAN: Plan = {
+  warmupBurst: 500,
   warmup: 50,
   sequential: 300,
   sequentialLarge: 50,

@@ -12,11 +12,13 @@ import { benchCurveKeys, freePort, NestFlavour, pumpItems } from './common';
 import type { BenchServer } from './server';
 import { HeapAllocations, HeapSampler } from './usage';
 
-/** Counts this process's heap allocation from the start, for the per-request figures. */
-const heap = new HeapAllocations();
-/** With --heap-prof: samples between the first and the second `bench:alloc` (the measured phase). */
+/**
+ * This process's heap allocation between the first and the second
+ * `bench:alloc` (the measured phase; only then, as the counting costs every
+ * collection some time), and with --heap-prof a sampling profile of it.
+ */
+let heap: HeapAllocations | undefined;
 let sampler: HeapSampler | undefined;
-let allocCalls = 0;
 
 /** The one controller both Nest contenders serve. */
 @Controller()
@@ -29,10 +31,13 @@ class EchoController {
   /** The bytes this process has allocated so far (the client asks before and after a phase). */
   @MessagePattern('bench:alloc')
   allocated(): number {
-    const bytes = heap.allocated();
-    if (++allocCalls === 1) (sampler = new HeapSampler(`${process.argv[2]}-server`)).start();
-    else sampler?.stop();
-    return bytes;
+    if (heap === undefined) {
+      heap = new HeapAllocations();
+      (sampler = new HeapSampler(`${process.argv[2]}-server`)).start();
+      return 0;
+    }
+    sampler?.stop();
+    return heap.stop();
   }
 
   /** `n` numbers, 0..n-1, produced in batches (see pumpItems). */

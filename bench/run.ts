@@ -575,7 +575,7 @@ function reportHead(options: Options, plan: Plan): { machine: string; versions: 
   const lines = [
     `${options.quick ? 'QUICK smoke run (figures not meaningful)' : 'Benchmark'}: ${new Date().toISOString().slice(0, 10)}, ${machine}`,
     versions,
-    `median of ${options.rounds} round(s); ${plan.sequential} sequential round trips (${plan.sequentialLarge} of 64 KiB) after ${plan.warmup} warm-up; ` +
+    `median of ${options.rounds} round(s); ${plan.sequential} sequential round trips (${plan.sequentialLarge} of 64 KiB) after ${plan.warmupBurst} warm-up echoes at ${plan.inFlight} in flight and ${plan.warmup} sequential; ` +
       `${plan.throughput} small / ${plan.throughputLarge} 64 KiB requests at ${plan.inFlight} in flight; stream of ${plan.streamItems} items`,
     '',
   ];

@@ -49,14 +49,25 @@ export class HeapAllocations {
   }
 
   allocated(): number {
+    const used = this.collect();
+    this.profiler = new GCProfiler();
+    this.profiler.start();
+    return used - this.startUsed + this.freed;
+  }
+
+  /** The bytes allocated since construction; the profiler stops (it costs every collection some time). */
+  stop(): number {
+    return this.collect() - this.startUsed + this.freed;
+  }
+
+  /** Stops the profiler, adds what its collections freed; returns the used heap now. */
+  private collect(): number {
     const used = getHeapStatistics().used_heap_size;
     const data = this.profiler.stop() as unknown as GcStatistics | undefined;
     for (const gc of data?.statistics ?? []) {
       this.freed += gc.beforeGC.heapStatistics.usedHeapSize - gc.afterGC.heapStatistics.usedHeapSize;
     }
-    this.profiler = new GCProfiler();
-    this.profiler.start();
-    return used - this.startUsed + this.freed;
+    return used;
   }
 }
 
@@ -76,20 +87,21 @@ export function measureCost(
   serverPid: number | undefined,
   serverAllocated: (() => Promise<number>) | undefined,
   sampler?: HeapSampler,
+  countHeap = true,
 ): Promise<{ end(requests: number): Promise<PhaseCost> }> {
-  const heap = new HeapAllocations();
+  const heap = countHeap ? new HeapAllocations() : undefined;
   const serverCpu = () => (serverPid === undefined ? undefined : processCpuNs(serverPid));
   const ownCpu = () => processCpuNs(process.pid);
   return (async () => {
     const serverAlloc0 = serverAllocated === undefined ? Number.NaN : await serverAllocated();
     const cpu0 = ownCpu();
     const serverCpu0 = serverCpu();
-    const alloc0 = heap.allocated();
+    const alloc0 = heap?.allocated() ?? 0;
     sampler?.start();
     return {
       async end(requests: number): Promise<PhaseCost> {
         sampler?.stop();
-        const alloc = heap.allocated() - alloc0;
+        const alloc = heap === undefined ? Number.NaN : heap.stop() - alloc0;
         const cpu1 = ownCpu();
         const serverCpu1 = serverCpu();
         const perRequest = (a: number | undefined, b: number | undefined) =>

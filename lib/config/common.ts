@@ -13,7 +13,13 @@ import {
 import { ZmqOptionsError } from '../errors/zmq.errors.js';
 import { ZmqCommonOptions } from '../interfaces/zmq-options.interface.js';
 import { HeartbeatSettings, MAX_WINDOW } from '../protocol/handshake.js';
-import { MAX_BATCH_BYTES, MAX_BATCH_ENVELOPES, MAX_METADATA_BYTES, MAX_PATTERN_BYTES } from '../protocol/limits.js';
+import {
+  EARLY_FLUSH_ENVELOPES,
+  MAX_BATCH_BYTES,
+  MAX_BATCH_ENVELOPES,
+  MAX_METADATA_BYTES,
+  MAX_PATTERN_BYTES,
+} from '../protocol/limits.js';
 import type { PacketCodec, PacketDeserializer, PacketSerializer } from '../protocol/packet-codec.js';
 import type { ZmqSocketSettings } from '../transport/zmq-socket.js';
 import { checkEndpoint } from './validate.js';
@@ -153,6 +159,7 @@ export function socketSettings(options: ZmqCommonOptions, maxPayload: number): Z
     maxFrameSize: Math.max(maxPayload, largestHeader, 256 * 1024),
     queueLimit: numberOption(options.sendQueueLimit, DEFAULT_SEND_QUEUE_LIMIT, 'sendQueueLimit'),
     maxBatch: MAX_BATCH_ENVELOPES,
+    earlyFlush: EARLY_FLUSH_ENVELOPES,
     maxBatchBytes: MAX_BATCH_BYTES,
   };
 }

@@ -34,6 +34,15 @@ export const BYE_ACK_WAIT_MS = 1_000;
 /** Most envelopes the writer coalesces into one ZeroMQ multipart message. */
 export const MAX_BATCH_ENVELOPES = 256;
 
+/**
+ * Queued envelopes at which the writer sends at once instead of at the end
+ * of the turn: with many requests in flight, the peer starts on the first
+ * part of a burst while this side still produces the rest (two messages
+ * circulate instead of one taken in turns; +15% requests/s at 64 in flight
+ * in bench/). Below it, everything produced in one turn leaves as one message.
+ */
+export const EARLY_FLUSH_ENVELOPES = 32;
+
 /** Most payload bytes the writer coalesces into one ZeroMQ multipart message. */
 export const MAX_BATCH_BYTES = 1024 * 1024;
 

@@ -21,6 +21,8 @@ export interface ZmqSocketSettings {
   ipv6?: boolean;
   queueLimit: number;
   maxBatch: number;
+  /** Queued envelopes at which a send starts the writer at once (EARLY_FLUSH_ENVELOPES). */
+  earlyFlush: number;
   maxBatchBytes: number;
 }
 
@@ -172,7 +174,12 @@ export class ZmqSocket implements Channel {
       throw new ZmqQueueFullError(this.settings.queueLimit);
     }
     this.queue.push({ destination, envelope });
-    if (!this.scheduled && !this.writing) {
+    if (this.writing) return;
+    if (this.queue.length - this.head >= this.settings.earlyFlush) {
+      void this.flush();
+      return;
+    }
+    if (!this.scheduled) {
       this.scheduled = true;
       // Sends mostly happen in promise callbacks; a tick queued from there runs
       // once the whole microtask cascade has drained, so every envelope it

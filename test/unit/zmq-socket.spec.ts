@@ -1,7 +1,8 @@
 /**
  * The writer of lib/transport/zmq-socket.ts: envelopes queued in one turn of
  * the event loop leave as one multipart message, small ones packed into one
- * BATCH (docs/PROTOCOL.md §2.1), in order, split only at maxBatch; a full
+ * BATCH (docs/PROTOCOL.md §2.1), in order, split only at maxBatch (and,
+ * with earlyFlush, the first `earlyFlush` of a burst leave at once); a full
  * queue is a typed error. The reader unpacks BATCHes.
  */
 import { Router } from 'zeromq';
@@ -20,6 +21,7 @@ const settings: ZmqSocketSettings = {
   queueLimit: 1000,
   maxBatch: 256,
   maxBatchBytes: 1024 * 1024,
+  earlyFlush: Number.POSITIVE_INFINITY,
 };
 
 let router: Router;
@@ -55,6 +57,25 @@ test('envelopes queued in one turn leave as one multipart message, in order, pac
   const envs = parseEnvelopes(frames, 0);
   expect(envs.map(e => e.id)).toEqual(Array.from({ length: 100 }, (_, i) => i + 1));
   expect(envs.every((e, i) => e.type === 3 && e.pattern === 'p' && (e.body as { n: number }).n === i + 1)).toBe(true);
+});
+
+test('with earlyFlush, the first envelopes of a burst leave at once and the rest follow, in order', async () => {
+  const early = ZmqSocket.dealer({ ...settings, earlyFlush: 32 }, (_envs, _dest, err) => sendErrors.push(err));
+  try {
+    early.connect(router.lastEndpoint!);
+    for (let id = 1; id <= 100; id++) early.send(request(id));
+    const first = parseEnvelopes(await router.receive(), 1);
+    const second = parseEnvelopes(await router.receive(), 1);
+    expect(first).toHaveLength(32);
+    expect([...first, ...second].map(e => e.id)).toEqual(Array.from({ length: 100 }, (_, i) => i + 1));
+    // Fewer than earlyFlush in one turn: one message, at the end of the turn.
+    for (let id = 101; id <= 110; id++) early.send(request(id));
+    expect(parseEnvelopes(await router.receive(), 1).map(e => e.id)).toEqual(
+      Array.from({ length: 10 }, (_, i) => i + 101),
+    );
+  } finally {
+    await early.close(0);
+  }
 });
 
 test('a batch is split at maxBatch without reordering', async () => {
