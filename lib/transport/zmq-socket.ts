@@ -29,11 +29,6 @@ export interface ZmqSocketSettings {
 /** Called with the envelopes of a batch that could not be sent. */
 export type SendErrorHandler = (envelopes: OutEnvelope[], destination: Buffer | undefined, error: unknown) => void;
 
-interface QueueItem {
-  destination: Buffer | undefined;
-  envelope: OutEnvelope;
-}
-
 type RawSocket = Router | Dealer;
 
 /** libzmq's ZMQ_ROUTER_NOTIFY socket option and its disconnect bit (zmq_draft.h). */
@@ -65,7 +60,12 @@ interface RawOptions {
  * in flight cheap.
  */
 export class ZmqSocket implements Channel {
-  private queue: QueueItem[] = [];
+  /** The queue: envelopes and (ROUTER) their destinations, side by side (no object per envelope). */
+  private queue: OutEnvelope[] = [];
+  private destinations: Array<Buffer | undefined> = [];
+  /** Reused by every flush: the envelopes of the message being built, and its frames. */
+  private readonly batch: OutEnvelope[] = [];
+  private readonly frames: Array<Buffer | string> = [];
   private head = 0;
   private scheduled = false;
   private writing = false;
@@ -173,7 +173,8 @@ export class ZmqSocket implements Channel {
     if (this.queue.length - this.head >= limit) {
       throw new ZmqQueueFullError(this.settings.queueLimit);
     }
-    this.queue.push({ destination, envelope });
+    this.queue.push(envelope);
+    this.destinations.push(destination);
     if (this.writing) return;
     if (this.queue.length - this.head >= this.settings.earlyFlush) {
       void this.flush();
@@ -194,29 +195,33 @@ export class ZmqSocket implements Channel {
     const { maxBatch, maxBatchBytes } = this.settings;
     try {
       while (this.head < this.queue.length && !this.closed) {
-        const first = this.queue[this.head]!;
-        const destination = first.destination;
-        const batch: OutEnvelope[] = [];
+        const { batch, frames } = this;
+        const destination = this.destinations[this.head];
         let bytes = 0;
         while (this.head < this.queue.length && batch.length < maxBatch && bytes < maxBatchBytes) {
-          const item = this.queue[this.head]!;
-          if (item.destination !== destination) break;
-          bytes += item.envelope.payload.length;
-          batch.push(item.envelope);
-          this.queue[this.head] = undefined as unknown as QueueItem;
+          if (this.destinations[this.head] !== destination) break;
+          const envelope = this.queue[this.head]!;
+          bytes += envelope.payload.length;
+          batch.push(envelope);
+          this.queue[this.head] = undefined as unknown as OutEnvelope;
+          this.destinations[this.head] = undefined;
           this.head++;
         }
         this.compact();
-        const frames: Array<Buffer | string> = destination === undefined ? [] : [destination];
+        if (destination !== undefined) frames.push(destination);
         appendEnvelopeFrames(batch, frames);
         this.sending = batch.length;
+        // zeromq.js reads the frames during the call (a send that must wait keeps its own copy): reusable after it.
+        const sent = this.raw.send(frames);
+        frames.length = 0;
         try {
-          await this.raw.send(frames);
+          await sent;
         } catch (err) {
           if (this.closed) break;
-          this.onSendError(batch, destination, err);
+          this.onSendError(batch.slice(), destination, err);
         } finally {
           this.sending = 0;
+          batch.length = 0;
         }
       }
     } finally {
@@ -227,10 +232,12 @@ export class ZmqSocket implements Channel {
 
   private compact(): void {
     if (this.head === this.queue.length) {
-      this.queue = [];
+      this.queue.length = 0;
+      this.destinations.length = 0;
       this.head = 0;
     } else if (this.head > 1024 && this.head * 2 > this.queue.length) {
       this.queue = this.queue.slice(this.head);
+      this.destinations = this.destinations.slice(this.head);
       this.head = 0;
     }
   }
@@ -287,6 +294,7 @@ export class ZmqSocket implements Channel {
     }
     this.closed = true;
     this.queue = [];
+    this.destinations = [];
     this.head = 0;
     this.notifyIdle();
     // Never rejects: callers close from teardown paths nobody awaits.
