@@ -151,6 +151,11 @@ export class StreamOutbox {
     this.flush();
   }
 
+  /** Hands the sink now what the credit allows (the owner held values until this turn's flush). */
+  flushNow(): void {
+    if (!this.yielding) this.flush();
+  }
+
   /** Cancelled or the session ended: nothing more is sent, the buffer is dropped. */
   close(): void {
     this.current = { kind: 'done' };

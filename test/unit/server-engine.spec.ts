@@ -433,6 +433,32 @@ describe('ServerEngine: requests', () => {
     expect(s.engine.stats().inFlight).toBe(0);
   });
 
+  it('respond(Observable): one value and its completion in the same turn are one CHUNK+END, with no stream outbox', async () => {
+    const s = await listening();
+    join(s, R1, 'c1');
+    s.ch.deliverFrom(R1, req(1, 'stream'), req(2, 'stream'));
+    const one = new Subject<number>();
+    const call = s.host.call(1);
+    call.respond(one);
+    one.next(7);
+    one.complete();
+    expect(call.stream).toBeUndefined();
+    expect(
+      s.ch
+        .to(R1)
+        .filter(e => e.id === 1)
+        .map(e => [e.type, e.flags, e.payload]),
+    ).toEqual([[MessageType.Chunk, Flag.End, 7]]);
+    // Cancelled while its first value is held: nothing goes, not even at the end of the turn.
+    const held = new Subject<number>();
+    s.host.call(2).respond(held);
+    held.next(1);
+    s.host.call(2).cancel();
+    await Promise.resolve();
+    await Promise.resolve();
+    expect(s.ch.to(R1).filter(e => e.id === 2)).toHaveLength(0);
+  });
+
   it('respond(Observable): a completion in a later turn than the last value is its own END', async () => {
     const s = await listening();
     join(s, R1, 'c1');

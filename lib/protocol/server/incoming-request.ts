@@ -1,7 +1,8 @@
 import { ZmqErrorCode } from '../../errors/zmq.errors.js';
 import { Envelope, Flag } from '../frames.js';
 import { malformedRequest } from './replies.js';
-import { CallOutput, ServerCall } from './server-call.js';
+import type { CallOutput } from './call-output.js';
+import { ServerCall } from './server-call.js';
 import type { ServerHost } from './server-deps.js';
 import type { DownstreamSession } from './sessions.js';
 

@@ -2,44 +2,14 @@ import { isObservable, Observable, Subscription } from 'rxjs';
 import { ZmqPeerLostError, ZmqProtocolError } from '../../errors/zmq.errors.js';
 import { ZmqCancelledError } from '../../errors/stream.errors.js';
 import type { ZmqPeerLeftReason } from '../../interfaces/zmq-events.interface.js';
-import { CallOutcome, errorCode, Metered, Metrics } from '../metrics.js';
+import { CallOutcome, errorCode, Metered } from '../metrics.js';
 import { creditEnvelope, grantOf } from '../credit.js';
 import { Envelope, Flag, MessageType, OutEnvelope } from '../frames.js';
-import { OutboxSettings, realYield, StreamOutbox, StreamSink, Yield } from '../stream-credit.js';
-import type { ServerEngineConfig } from './server-deps.js';
+import { StreamOutbox, StreamSink } from '../stream-credit.js';
+import type { CallOutput } from './call-output.js';
 import { isAsyncIterable, pullInto } from '../stream-pull.js';
-import type { DeadlineWatch } from './deadlines.js';
 import { RequestStream } from './request-stream.js';
-import type { ReplyEncoder } from './replies.js';
 import type { DownstreamSession } from './sessions.js';
-
-/** Where a call's replies go. */
-export interface CallOutput {
-  readonly replies: ReplyEncoder;
-  readonly deadlines: DeadlineWatch<ServerCall>;
-  /** The outbound queue's limit, for the QUEUE_FULL that ends a stream it cut short. */
-  readonly queueLimit: number;
-  /** Per-pattern counters and handler times: each call counts once, when it ends. */
-  readonly metrics: Metrics;
-  /** What a streamed reply to `session` may send and buffer (§5.8). */
-  streamSettings(session: DownstreamSession): OutboxSettings;
-  /** Queues an envelope; false when the queue is full (`final`: the last one of a call, which has a reserve). */
-  send(session: DownstreamSession, env: OutEnvelope, final?: boolean): boolean;
-  /** Told after a call ended, whichever way (a draining server waits for the last). */
-  ended?(): void;
-  /** The data of a REQUEST, or the value of one CHUNK of a request stream (the user's deserializer applied); throws when undecodable. */
-  dataOf(env: Envelope, session: DownstreamSession): unknown;
-}
-
-/** The stream settings of each session's replies: its client's window, the server's `streamBufferLimit`. */
-export function streamSettingsOf(
-  config: ServerEngineConfig,
-  queueLimit: number,
-  yieldTo: Yield = realYield,
-): (session: DownstreamSession) => OutboxSettings {
-  const limitBytes = config.stream?.bufferLimit ?? Number.POSITIVE_INFINITY;
-  return session => ({ window: session.window, limitBytes, queueLimit, yieldTo });
-}
 
 /**
  * One request being served (docs/PROTOCOL.md §5.2, §5.4, §5.8): it sends
@@ -53,6 +23,12 @@ export class ServerCall implements StreamSink, Metered {
   private done = false;
   private subscription: Subscription | undefined;
   private outbox: StreamOutbox | undefined;
+  /**
+   * The first value of an Observable reply, held until the microtask the
+   * outbox would have flushed it in: a completion before then makes it one
+   * CHUNK+END with no outbox at all (every handler behind an interceptor).
+   */
+  private held: OutEnvelope | undefined;
   private stopPull: (() => void) | undefined;
   /** The request's data when it is a stream (flag STREAM, §5.9). */
   private upload: RequestStream | undefined;
@@ -135,7 +111,7 @@ export class ServerCall implements StreamSink, Metered {
    */
   streamed(env: Envelope): boolean {
     if (env.type === MessageType.Credit) {
-      this.outbox?.grant(grantOf(env.payload));
+      (this.held !== undefined ? this.streaming() : this.outbox)?.grant(grantOf(env.payload));
       return !this.done;
     }
     const upload = this.upload;
@@ -167,6 +143,7 @@ export class ServerCall implements StreamSink, Metered {
     this.outcome = outcome;
     this.out.metrics.abort(this, outcome);
     this.forget();
+    this.held = undefined;
     this.outbox?.close();
     this.upload?.fail(lost === undefined ? new ZmqCancelledError() : new ZmqPeerLostError(this.session.id, lost));
     this.stop();
@@ -192,19 +169,34 @@ export class ServerCall implements StreamSink, Metered {
 
   private next(value: unknown, settled: () => void): void {
     if (this.done) return;
-    if (isAsyncIterable(value) && this.outbox === undefined && this.stopPull === undefined) {
+    if (isAsyncIterable(value) && this.outbox === undefined && this.held === undefined && this.stopPull === undefined) {
       // Nest behind an interceptor hands over of(iterable): pull the iterable.
       return this.pull(value, settled);
     }
     const env = this.out.replies.value(this.id, value, 0, this.session.msgpack);
     if (env.type === MessageType.Error) return this.end(env, true);
+    if (this.outbox === undefined && this.held === undefined && this.stopPull === undefined) {
+      this.held = env;
+      return queueMicrotask(this.release);
+    }
     if (!this.streaming().push(env)) this.stop();
   }
+
+  /** The held first value goes to the outbox (the stream goes on past its first turn). */
+  private readonly release = (): void => {
+    if (this.held !== undefined && !this.done) this.streaming().flushNow();
+  };
 
   /** The producer ended: `last` is its ERROR (`undefined`: completion); `now`: drop what waits (an encoding error). */
   private end(last: OutEnvelope | undefined, now = false): void {
     if (this.done) return;
-    if (this.outbox === undefined && last !== undefined) return this.finish(last);
+    const held = this.outbox === undefined ? this.held : undefined;
+    if (held !== undefined && last === undefined) {
+      this.held = undefined;
+      held.flags |= Flag.End; // a one-value reply: CHUNK+END
+      return this.finish(held);
+    }
+    if (this.outbox === undefined && held === undefined && last !== undefined) return this.finish(last);
     const outbox = this.streaming();
     if (now && last !== undefined) {
       outbox.close();
@@ -241,8 +233,14 @@ export class ServerCall implements StreamSink, Metered {
     };
   }
 
+  /** The stream's outbox, made at its first use, with the held first value in it. */
   private streaming(): StreamOutbox {
-    return (this.outbox ??= new StreamOutbox(this.id, this, this.out.streamSettings(this.session)));
+    if (this.outbox !== undefined) return this.outbox;
+    const outbox = (this.outbox = new StreamOutbox(this.id, this, this.out.streamSettings(this.session)));
+    const held = this.held;
+    this.held = undefined;
+    if (held !== undefined && !outbox.push(held)) this.stop();
+    return outbox;
   }
 
   /** Stops the producer: unsubscribes the Observable (teardown runs), returns the iterator. */
