@@ -10,7 +10,9 @@ import { createServer } from 'node:net';
  * `nest-zmq-msgpack` is this transport with `codec: 'msgpack'` on both sides,
  * `nest-grpc` Nest's gRPC transport (bench/grpc.ts), `nest-zmq-nometrics` this transport with
  * `metrics: false` on both sides (run with `--metrics-cost`, or named in `--only`; not in a default run),
- * `nest-zmq-curve` with CURVE on both sides (keys from BENCH_CURVE, below).
+ * `nest-zmq-curve` with CURVE on both sides (keys from BENCH_CURVE, below);
+ * `nest-tcp-interceptor` and `nest-zmq-interceptor` serve the echo behind a global pass-through interceptor
+ * (what many Nest apps have: every reply is then an Observable), named in `--only`.
  */
 export const CONTENDERS = [
   'raw-zmq',
@@ -20,6 +22,8 @@ export const CONTENDERS = [
   'nest-zmq-msgpack',
   'nest-zmq-nometrics',
   'nest-zmq-curve',
+  'nest-tcp-interceptor',
+  'nest-zmq-interceptor',
 ] as const;
 export type Contender = (typeof CONTENDERS)[number];
 
@@ -34,10 +38,11 @@ export const DEFAULT_CONTENDERS: readonly Contender[] = [
 ];
 
 /** The transport flavour of a Nest contender, for the server and client processes. */
-export type NestFlavour = 'tcp' | 'zmq' | 'zmq-msgpack' | 'zmq-nometrics' | 'zmq-curve';
+export type NestFlavour =
+  'tcp' | 'zmq' | 'zmq-msgpack' | 'zmq-nometrics' | 'zmq-curve' | 'tcp-interceptor' | 'zmq-interceptor';
 
 export function flavourOf(contender: Exclude<Contender, 'raw-zmq' | 'nest-grpc'>): NestFlavour {
-  return contender === 'nest-tcp' ? 'tcp' : (contender.slice('nest-'.length) as NestFlavour);
+  return contender.slice('nest-'.length) as NestFlavour;
 }
 
 /** The key pairs of the CURVE contender: run.ts makes them per run and hands them to its children. */

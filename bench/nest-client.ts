@@ -27,7 +27,7 @@ function nestDriver(client: ClientProxy): Driver {
 /** A Nest client over Nest's TCP transport or over ClientZmq, connected. */
 export async function connectNestClient(transport: NestFlavour, endpoint: string): Promise<Driver> {
   let client: ClientProxy;
-  if (transport === 'tcp') {
+  if (transport === 'tcp' || transport === 'tcp-interceptor') {
     const [host, port] = endpoint.split(':');
     client = ClientProxyFactory.create({ transport: Transport.TCP, options: { host: host!, port: Number(port) } });
   } else {

@@ -3,7 +3,7 @@
  * contenders serve, over Nest's TCP transport or over ServerZmq.
  */
 import 'reflect-metadata';
-import { Controller, Module } from '@nestjs/common';
+import { CallHandler, Controller, ExecutionContext, Injectable, Module, NestInterceptor } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { MessagePattern, MicroserviceOptions, Payload, Transport } from '@nestjs/microservices';
 import { Observable } from 'rxjs';
@@ -56,14 +56,24 @@ class EchoController {
 @Module({ controllers: [EchoController] })
 class EchoModule {}
 
+/** What many Nest apps install globally (logging, timing): with it, every handler's result is an Observable. */
+@Injectable()
+class PassThroughInterceptor implements NestInterceptor {
+  intercept(_context: ExecutionContext, next: CallHandler): Observable<unknown> {
+    return next.handle();
+  }
+}
+
 export async function startNestServer(transport: NestFlavour): Promise<BenchServer> {
-  if (transport === 'tcp') {
+  const intercepted = transport.endsWith('-interceptor');
+  if (transport === 'tcp' || transport === 'tcp-interceptor') {
     const port = await freePort();
     const app = await NestFactory.createMicroservice<MicroserviceOptions>(EchoModule, {
       transport: Transport.TCP,
       options: { host: '127.0.0.1', port },
       logger: false,
     });
+    if (intercepted) app.useGlobalInterceptors(new PassThroughInterceptor());
     await app.listen();
     return { endpoint: `127.0.0.1:${port}`, close: () => app.close() };
   }
@@ -75,6 +85,7 @@ export async function startNestServer(transport: NestFlavour): Promise<BenchServ
     ...(keys !== undefined ? { curve: keys.server, allow: [keys.client.publicKey] } : {}),
   });
   const app = await NestFactory.createMicroservice<MicroserviceOptions>(EchoModule, { strategy, logger: false });
+  if (intercepted) app.useGlobalInterceptors(new PassThroughInterceptor());
   await app.listen();
   return { endpoint: strategy.endpoints[0]!, close: () => app.close() };
 }

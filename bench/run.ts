@@ -17,7 +17,7 @@
  * false` on both sides, in the same two processes, 40 alternating batches of
  * 5,000 small echoes at 64 in flight (6 of 1,000 with --quick), and the
  * in-process cost of the metrics hooks; see bench/metrics-ab.ts and README
- * "Metrics"). nest-zmq-nometrics is also a contender for --only.
+ * "Metrics"). nest-zmq-nometrics, nest-tcp-interceptor and nest-zmq-interceptor are contenders for --only.
  *
  * --heap-prof (a sampling heap profile, collected objects included, of the
  * small-payload throughput phase on both sides of the Nest contenders, to
