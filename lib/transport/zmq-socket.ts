@@ -211,12 +211,14 @@ export class ZmqSocket implements Channel {
         if (destination !== undefined) frames.push(destination);
         appendEnvelopeFrames(batch, frames);
         this.sending = batch.length;
-        // zeromq.js reads the frames during the call (a send that must wait keeps its own copy): reusable after it.
-        const sent = this.raw.send(frames);
-        frames.length = 0;
         try {
+          // zeromq.js reads the frames during the call (a send that must wait keeps its own copy): reusable after
+          // it. The call itself may throw (a closed socket): the catch below takes that too.
+          const sent = this.raw.send(frames);
+          frames.length = 0;
           await sent;
         } catch (err) {
+          frames.length = 0;
           if (this.closed) break;
           this.onSendError(batch.slice(), destination, err);
         } finally {

@@ -138,6 +138,23 @@ test('a lone PING, then a lone BYE, each leave as a header and an empty payload 
   expect([ping[0]![1], bye[0]![1]]).toEqual([MessageType.Ping, MessageType.Bye]);
 });
 
+test('a send whose zeromq.js call throws at once (its socket closed underneath) is a send error, not a rejection', async () => {
+  const errors: unknown[] = [];
+  const orphan = ZmqSocket.dealer(settings, (envs, _dest, err) =>
+    errors.push([envs.length, (err as { code?: string }).code]),
+  );
+  try {
+    orphan.raw.close(); // zeromq.js's send() now throws EBADF synchronously
+    orphan.send(request(1));
+    orphan.send(request(2));
+    for (let i = 0; i < 100 && errors.length === 0; i++) await new Promise(r => setImmediate(r));
+    expect(errors).toEqual([[2, 'EBADF']]);
+    expect(orphan.queued).toBe(0);
+  } finally {
+    await orphan.close(0);
+  }
+});
+
 test('the queue is bounded: one more than queueLimit is a QUEUE_FULL error', () => {
   for (let id = 1; id <= settings.queueLimit; id++) dealer.send(request(id));
   expect(dealer.queued).toBe(settings.queueLimit);
