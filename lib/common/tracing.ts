@@ -27,6 +27,8 @@ export type TraceOutcome = 'ok' | 'error' | 'cancelled' | 'timeout';
 type Api = typeof OtelApi;
 
 let api: Api | undefined;
+/** `api.trace`, read once (a module namespace's getter costs on every read). */
+let traceApi: Api['trace'] | undefined;
 let loading: Promise<void> | undefined;
 let settled = false;
 
@@ -40,6 +42,7 @@ export function loadTracing(): Promise<void> {
       mod => {
         const m = mod as Api & { default?: Api };
         api = typeof m.trace?.getTracerProvider === 'function' ? m : m.default;
+        traceApi = api?.trace;
       },
       () => undefined,
     )
@@ -56,8 +59,8 @@ export function tracingLoaded(): boolean {
  * `undefined` otherwise, without creating anything (no span, no context).
  */
 function activeTracer(): Tracer | undefined {
-  if (api === undefined) return undefined;
-  const provider = api.trace.getTracerProvider() as OtelApi.TracerProvider & Partial<OtelApi.ProxyTracerProvider>;
+  if (traceApi === undefined) return undefined;
+  const provider = traceApi.getTracerProvider() as OtelApi.TracerProvider & Partial<OtelApi.ProxyTracerProvider>;
   return typeof provider.getDelegateTracer === 'function'
     ? provider.getDelegateTracer(TRACER_NAME)
     : provider.getTracer(TRACER_NAME);
