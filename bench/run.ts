@@ -14,8 +14,8 @@
  * role, phase and round), --set key=value,... (override numbers of the plan,
  * e.g. --set sequential=0,throughput=0 to profile the 64 KiB run alone),
  * --metrics-cost (instead of the contenders: metrics on against `metrics:
- * false` on both sides, in the same two processes, 40 alternating batches of
- * 5,000 small echoes at 64 in flight (6 of 1,000 with --quick), and the
+ * false` on both sides, in the same two processes, 200 alternating batches of
+ * 2,000 small echoes at 64 in flight (6 of 1,000 with --quick), and the
  * in-process cost of the metrics hooks; see bench/metrics-ab.ts and README
  * "Metrics"). nest-zmq-nometrics is also a contender for --only.
  */
@@ -386,7 +386,7 @@ interface MetricsCost {
 
 /** --metrics-cost: the A/B of bench/metrics-ab.ts. */
 async function runMetricsCost(quick: boolean): Promise<MetricsCost> {
-  const [batches, batchSize] = quick ? [6, 1_000] : [40, 5_000];
+  const [batches, batchSize] = quick ? [6, 1_000] : [200, 2_000];
   const server = new Child('bench/metrics-ab.js', ['server'], 'metrics-ab server');
   let client: Child | undefined;
   try {
