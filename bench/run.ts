@@ -408,6 +408,13 @@ async function runMetricsCost(quick: boolean): Promise<MetricsCost> {
   }
 }
 
+/** The mean of `sorted` without its lowest and highest `cut` fraction. */
+function trimmedMean(sorted: number[], cut: number): number {
+  const k = Math.floor(sorted.length * cut);
+  const kept = sorted.slice(k, sorted.length - k);
+  return kept.reduce((sum, x) => sum + x, 0) / kept.length;
+}
+
 function metricsCostReport(cost: MetricsCost): string[] {
   const pct = (x: number) => `${x >= 1 ? '+' : ''}${((x - 1) * 100).toFixed(1)} %`;
   const total = (xs: number[]) => xs.length / xs.reduce((sum, rps) => sum + 1 / rps, 0); // req/s over all batches
@@ -418,9 +425,10 @@ function metricsCostReport(cost: MetricsCost): string[] {
   return [
     `metrics on against metrics: false (both sides), ${cost.batches} alternating pairs of batches of ` +
       `${cost.batchSize} small echoes at 64 in flight, same processes:`,
-    `  req/s with metrics, per pair: median ${pct(cost.medianRatio)} (middle half ${pct(q(0.25))} to ${pct(q(0.75))})`,
+    `  req/s with metrics, per pair: median ${pct(cost.medianRatio)} (middle half ${pct(q(0.25))} to ${pct(q(0.75))}), ` +
+      `mean of the middle 80 % ${pct(trimmedMean(sorted, 0.1))}`,
     `  req/s over all batches: ${format(total(cost.on))} on, ${format(total(cost.off))} off ` +
-      `(${pct(total(cost.on) / total(cost.off))})`,
+      `(${pct(total(cost.on) / total(cost.off))}; one stalled batch moves this, not the pairs)`,
     `  the hooks alone (in-process, on less off): ${cost.hooks.clientNs.toFixed(0)} ns per request on the client, ` +
       `${cost.hooks.serverNs.toFixed(0)} ns on the server: ${share(cost.hooks.clientNs)} and ` +
       `${share(cost.hooks.serverNs)} of the ${format(1e9 / rps / 1000)} µs a request takes at ${format(rps)} req/s`,
