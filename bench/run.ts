@@ -14,8 +14,8 @@
  * role, phase and round), --set key=value,... (override numbers of the plan,
  * e.g. --set sequential=0,throughput=0 to profile the 64 KiB run alone),
  * --metrics-cost (instead of the contenders: metrics on against `metrics:
- * false` on both sides, in the same two processes, 40 alternating batches of
- * 5,000 small echoes at 64 in flight (6 of 1,000 with --quick), and the
+ * false` on both sides, in the same two processes, 200 alternating batches of
+ * 2,000 small echoes at 64 in flight (6 of 1,000 with --quick), and the
  * in-process cost of the metrics hooks; see bench/metrics-ab.ts and README
  * "Metrics"). nest-zmq-nometrics, nest-tcp-interceptor and nest-zmq-interceptor are contenders for --only.
  *
@@ -509,7 +509,7 @@ interface MetricsCost {
 
 /** --metrics-cost: the A/B of bench/metrics-ab.ts. */
 async function runMetricsCost(quick: boolean): Promise<MetricsCost> {
-  const [batches, batchSize] = quick ? [6, 1_000] : [40, 5_000];
+  const [batches, batchSize] = quick ? [6, 1_000] : [200, 2_000];
   const server = new Child('bench/metrics-ab.js', ['server'], 'metrics-ab server');
   let client: Child | undefined;
   try {
@@ -531,6 +531,13 @@ async function runMetricsCost(quick: boolean): Promise<MetricsCost> {
   }
 }
 
+/** The mean of `sorted` without its lowest and highest `cut` fraction. */
+function trimmedMean(sorted: number[], cut: number): number {
+  const k = Math.floor(sorted.length * cut);
+  const kept = sorted.slice(k, sorted.length - k);
+  return kept.reduce((sum, x) => sum + x, 0) / kept.length;
+}
+
 function metricsCostReport(cost: MetricsCost): string[] {
   const pct = (x: number) => `${x >= 1 ? '+' : ''}${((x - 1) * 100).toFixed(1)} %`;
   const total = (xs: number[]) => xs.length / xs.reduce((sum, rps) => sum + 1 / rps, 0); // req/s over all batches
@@ -541,9 +548,10 @@ function metricsCostReport(cost: MetricsCost): string[] {
   return [
     `metrics on against metrics: false (both sides), ${cost.batches} alternating pairs of batches of ` +
       `${cost.batchSize} small echoes at 64 in flight, same processes:`,
-    `  req/s with metrics, per pair: median ${pct(cost.medianRatio)} (middle half ${pct(q(0.25))} to ${pct(q(0.75))})`,
+    `  req/s with metrics, per pair: median ${pct(cost.medianRatio)} (middle half ${pct(q(0.25))} to ${pct(q(0.75))}), ` +
+      `mean of the middle 80 % ${pct(trimmedMean(sorted, 0.1))}`,
     `  req/s over all batches: ${format(total(cost.on))} on, ${format(total(cost.off))} off ` +
-      `(${pct(total(cost.on) / total(cost.off))})`,
+      `(${pct(total(cost.on) / total(cost.off))}; one stalled batch moves this, not the pairs)`,
     `  the hooks alone (in-process, on less off): ${cost.hooks.clientNs.toFixed(0)} ns per request on the client, ` +
       `${cost.hooks.serverNs.toFixed(0)} ns on the server: ${share(cost.hooks.clientNs)} and ` +
       `${share(cost.hooks.serverNs)} of the ${format(1e9 / rps / 1000)} µs a request takes at ${format(rps)} req/s`,

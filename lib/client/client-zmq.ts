@@ -24,7 +24,7 @@ import { DEFAULT_PING_TIMEOUT } from '../defaults.js';
 import { ANY_SERVER, Route } from '../protocol/client/client-deps.js';
 import { metadataOf, peerReplies, runHot } from './client-packets.js';
 import { startClientSpan } from '../common/tracing.js';
-import { tracedRequest } from './traced-request.js';
+import { tracedEmit, tracedRequest } from './traced-request.js';
 import { clientEngine, connector } from './client-connect.js';
 
 /**
@@ -279,7 +279,9 @@ export class ClientZmq extends ClientProxy<ZmqEvents> {
 
   private emitOn(packet: ReadPacket, target: ZmqTarget | undefined, all: boolean): string[] {
     const pattern = this.normalizePattern(packet.pattern as MsPattern);
-    const ids = this.engine.emit(pattern, packet.data, metadataOf(packet), target, all);
+    const trace = startClientSpan(pattern, 'emit');
+    const send = (metadata: Buffer | undefined) => this.engine.emit(pattern, packet.data, metadata, target, all);
+    const ids = trace === undefined ? send(metadataOf(packet)) : tracedEmit(trace, packet, send);
     this.metrics.event(pattern, ids.length);
     return ids;
   }

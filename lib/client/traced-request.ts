@@ -20,7 +20,10 @@ export function tracedRequest(
   route: Route,
 ): () => void {
   const user = (packet as { metadata?: Metadata }).metadata ?? undefined;
-  const metadata = (peerId: string) => encodeMetadata(trace.metadata(user, peerId));
+  const metadata = (peerId: string) => {
+    trace.peer(peerId);
+    return encodeMetadata(trace.metadata(user));
+  };
   const cancel = engine.request(
     pattern,
     packet.data,
@@ -38,4 +41,23 @@ export function tracedRequest(
     trace.call.end('cancelled');
     cancel();
   };
+}
+
+/**
+ * An event under a producer span: its EVENT(s) carry the span's context,
+ * the span names the server(s) it went to and ends at once (`ok`, or `error`
+ * when it could not go out, e.g. NO_PEER, which is rethrown).
+ */
+export function tracedEmit(trace: ClientTrace, packet: ReadPacket, emit: (metadata: Buffer) => string[]): string[] {
+  const user = (packet as { metadata?: Metadata }).metadata ?? undefined;
+  let ids: string[];
+  try {
+    ids = emit(encodeMetadata(trace.metadata(user)));
+  } catch (err) {
+    trace.call.end('error', err);
+    throw err;
+  }
+  trace.peer(ids.join(','));
+  trace.call.end('ok');
+  return ids;
 }

@@ -27,6 +27,8 @@ export type TraceOutcome = 'ok' | 'error' | 'cancelled' | 'timeout';
 type Api = typeof OtelApi;
 
 let api: Api | undefined;
+/** `api.trace`, read once (a module namespace's getter costs on every read). */
+let traceApi: Api['trace'] | undefined;
 let loading: Promise<void> | undefined;
 let settled = false;
 
@@ -40,6 +42,7 @@ export function loadTracing(): Promise<void> {
       mod => {
         const m = mod as Api & { default?: Api };
         api = typeof m.trace?.getTracerProvider === 'function' ? m : m.default;
+        traceApi = api?.trace;
       },
       () => undefined,
     )
@@ -56,8 +59,8 @@ export function tracingLoaded(): boolean {
  * `undefined` otherwise, without creating anything (no span, no context).
  */
 function activeTracer(): Tracer | undefined {
-  if (api === undefined) return undefined;
-  const provider = api.trace.getTracerProvider() as OtelApi.TracerProvider & Partial<OtelApi.ProxyTracerProvider>;
+  if (traceApi === undefined) return undefined;
+  const provider = traceApi.getTracerProvider() as OtelApi.TracerProvider & Partial<OtelApi.ProxyTracerProvider>;
   return typeof provider.getDelegateTracer === 'function'
     ? provider.getDelegateTracer(TRACER_NAME)
     : provider.getTracer(TRACER_NAME);
@@ -95,30 +98,36 @@ export class TracedCall {
   }
 }
 
-/** A client span for a request, and the metadata that carries its context to the server. */
+/** A client span for a request or an event, and the metadata that carries its context to the server(s). */
 export interface ClientTrace {
   readonly call: TracedCall;
-  /** The REQUEST's metadata: the user's (if any) plus `traceparent` / `tracestate`. */
-  metadata(user: Record<string, string> | undefined, peerId: string): Record<string, string>;
+  /** The server(s) it went to. */
+  peer(peerId: string): void;
+  /** The envelope's metadata: the user's (if any) plus `traceparent` / `tracestate`. */
+  metadata(user: Record<string, string> | undefined): Record<string, string>;
 }
 
-/** Starts a client span for `pattern` as a child of the active context; `undefined` when tracing is off. */
-export function startClientSpan(pattern: string): ClientTrace | undefined {
+/**
+ * Starts a client span for `pattern` (`send` a request: kind CLIENT; `emit`
+ * an event: kind PRODUCER) as a child of the active context; `undefined`
+ * when tracing is off.
+ */
+export function startClientSpan(pattern: string, what: 'send' | 'emit' = 'send'): ClientTrace | undefined {
   const tracer = activeTracer();
   if (tracer === undefined || api === undefined || pattern.startsWith(RESERVED_PATTERN_PREFIX)) return undefined;
   const otel = api;
   const span = tracer.startSpan(
-    `send ${pattern}`,
+    `${what} ${pattern}`,
     {
-      kind: otel.SpanKind.CLIENT,
+      kind: what === 'send' ? otel.SpanKind.CLIENT : otel.SpanKind.PRODUCER,
       attributes: { [ATTR.system]: TRACER_NAME, [ATTR.method]: pattern, [ATTR.pattern]: pattern },
     },
     otel.context.active(),
   );
   return {
     call: new TracedCall(otel, span),
-    metadata(user, peerId) {
-      span.setAttribute(ATTR.peerId, peerId);
+    peer: peerId => span.setAttribute(ATTR.peerId, peerId),
+    metadata(user) {
       const out: Record<string, string> = { ...user };
       const sc = span.spanContext();
       if (!otel.isSpanContextValid(sc)) return out;
@@ -139,13 +148,14 @@ export interface ServerTrace {
 
 /**
  * Starts a server span for `pattern`, the child of the context in the
- * request's `traceparent` / `tracestate` (a root span without one);
+ * envelope's `traceparent` / `tracestate` (a root span without one): kind
+ * SERVER for a request's handler, CONSUMER for an event's (no request id);
  * `undefined` when tracing is off.
  */
 export function startServerSpan(
   pattern: string,
   peerId: string,
-  requestId: number,
+  requestId: number | undefined,
   metadata: Record<string, string> | undefined,
 ): ServerTrace | undefined {
   const tracer = activeTracer();
@@ -157,9 +167,14 @@ export function startServerSpan(
     [ATTR.method]: pattern,
     [ATTR.pattern]: pattern,
     [ATTR.peerId]: peerId,
-    [ATTR.requestId]: requestId,
+    ...(requestId !== undefined ? { [ATTR.requestId]: requestId } : {}),
   };
-  const span = tracer.startSpan(`handle ${pattern}`, { kind: otel.SpanKind.SERVER, attributes }, parent);
+  const kind = requestId !== undefined ? otel.SpanKind.SERVER : otel.SpanKind.CONSUMER;
+  const span = tracer.startSpan(
+    `${requestId !== undefined ? 'handle' : 'receive'} ${pattern}`,
+    { kind, attributes },
+    parent,
+  );
   const active = otel.trace.setSpan(parent, span);
   return { call: new TracedCall(otel, span), run: fn => otel.context.with(active, fn) };
 }

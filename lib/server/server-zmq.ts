@@ -252,8 +252,17 @@ export class ServerZmq
     const ctx = new ZmqContext([pattern, peerId, undefined, metadata ?? null, undefined, publicKey]);
     this.metrics.event(pattern);
     const packet = { pattern, data, ...(metadata ? { metadata } : {}) };
-    this.handleEvent(pattern, packet, ctx).catch(err =>
-      this.log.error(`Event handler for "${pattern}" failed: ${String(err)}`),
+    const trace = startServerSpan(pattern, peerId, undefined, metadata);
+    const handled =
+      trace === undefined
+        ? this.handleEvent(pattern, packet, ctx)
+        : trace.run(() => this.handleEvent(pattern, packet, ctx));
+    handled.then(
+      () => trace?.call.end('ok'),
+      err => {
+        trace?.call.end('error', err);
+        this.log.error(`Event handler for "${pattern}" failed: ${String(err)}`);
+      },
     );
   }
 }

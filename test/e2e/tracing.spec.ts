@@ -4,7 +4,7 @@
  */
 import 'reflect-metadata';
 import { Controller } from '@nestjs/common';
-import { Ctx, MessagePattern, Payload, RpcException } from '@nestjs/microservices';
+import { Ctx, EventPattern, MessagePattern, Payload, RpcException } from '@nestjs/microservices';
 import {
   context,
   createTraceState,
@@ -38,6 +38,12 @@ class TracedController {
   echo(@Payload() v: unknown, @Ctx() ctx: ZmqContext) {
     const active = trace.getActiveSpan();
     return { v, metadata: ctx.getMetadata(), activeSpanId: active?.spanContext().spanId ?? null };
+  }
+
+  // Explicit <string>: Nest 12's typed EventPattern overload rejects a typed @Ctx() parameter.
+  @EventPattern<string>('audit')
+  audit(@Payload() v: unknown, @Ctx() ctx: ZmqContext) {
+    probe.hit('audit', { v, metadata: ctx.getMetadata(), activeSpanId: trace.getActiveSpan()?.spanContext().spanId });
   }
 
   @MessagePattern('fail')
@@ -223,6 +229,43 @@ describe('tracing', () => {
     // The client span's context replaces the application's own trace keys (tracestate: absent when empty).
     expect(reply.metadata).toMatchObject({ tenant: 't-1', traceparent: expect.stringMatching(/^00-/) });
     expect(reply.metadata!.tracestate).toBeUndefined();
+  });
+
+  it('an event: a PRODUCER span on the client, a CONSUMER span around its handler, linked', async () => {
+    const { client } = await start();
+    trace.setGlobalTracerProvider(provider);
+    client.emit('audit', 7);
+    const seen = await probe.wait<{ metadata: Record<string, string>; activeSpanId: string }>('audit');
+    const producer = byKind(SpanKind.PRODUCER)[0];
+    expect(producer).toBeDefined();
+    expect(producer!.name).toBe('emit audit');
+    expect(producer!.attributes).toMatchObject({
+      'zmq.pattern': 'audit',
+      'zmq.peer_id': 'trace-srv',
+      'zmq.outcome': 'ok',
+    });
+    expect(seen.metadata.traceparent).toBe(
+      `00-${producer!.spanContext().traceId}-${producer!.spanContext().spanId}-01`,
+    );
+    // The consumer span ends once the handler has settled: wait for it (bounded, event-driven on the exporter).
+    for (let i = 0; i < 100 && byKind(SpanKind.CONSUMER).length === 0; i++) await new Promise(r => setImmediate(r));
+    const consumer = byKind(SpanKind.CONSUMER)[0];
+    expect(consumer).toBeDefined();
+    expect(consumer!.name).toBe('receive audit');
+    expect(consumer!.parentSpanContext?.spanId).toBe(producer!.spanContext().spanId);
+    expect(consumer!.attributes).toMatchObject({ 'zmq.peer_id': 'trace-cli', 'zmq.outcome': 'ok' });
+    expect(consumer!.attributes['zmq.request_id']).toBeUndefined();
+    expect(seen.activeSpanId).toBe(consumer!.spanContext().spanId);
+  });
+
+  it('an event that cannot go out (NO_PEER) ends its producer span with error', async () => {
+    const { client } = await start();
+    trace.setGlobalTracerProvider(provider);
+    const err = await rejectionOf(firstValueFrom(client.emit('nobody-handles-this', 1)));
+    expect(err).toMatchObject({ code: 'NO_PEER' });
+    const producer = byKind(SpanKind.PRODUCER)[0];
+    expect(producer?.status.code).toBe(SpanStatusCode.ERROR);
+    expect(producer?.attributes).toMatchObject({ 'zmq.outcome': 'error', 'zmq.error_code': 'NO_PEER' });
   });
 
   it('reserved $zmq/ requests are not traced', async () => {

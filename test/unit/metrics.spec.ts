@@ -6,6 +6,8 @@
 import { Observable } from 'rxjs';
 import { ZmqErrorCode } from '../../lib/errors/zmq.errors';
 import type { ReplyPacket } from '../../lib/protocol/client/calls';
+import { resolveClientConfig } from '../../lib/config/client-config';
+import { resolveServerConfig } from '../../lib/config/server-config';
 import { ClientEngine } from '../../lib/protocol/client/client-engine';
 import { controlEnvelope, dataEnvelope, errorEnvelope } from '../../lib/protocol/envelopes';
 import { encodePattern, Flag, MessageType } from '../../lib/protocol/frames';
@@ -306,5 +308,25 @@ describe('ServerEngine feeds its metrics', () => {
     const a = s.request(1, 'echo')!;
     a.respond({ big: 'x'.repeat(MAX) });
     expect(s.of('echo').errors).toEqual({ TOO_LARGE: 1 });
+  });
+});
+
+describe('the metrics and introspection options', () => {
+  it('default to true, take booleans, and name themselves when given anything else', () => {
+    expect(resolveClientConfig({ connect: 'tcp://127.0.0.1:1' }).metrics).toBe(true);
+    expect(resolveClientConfig({ connect: 'tcp://127.0.0.1:1', metrics: false }).metrics).toBe(false);
+    const server = resolveServerConfig({ bind: 'tcp://127.0.0.1:*' });
+    expect([server.metrics, server.introspection]).toEqual([true, true]);
+    expect(resolveServerConfig({ bind: 'tcp://127.0.0.1:*', introspection: false }).introspection).toBe(false);
+    expect(() => resolveClientConfig({ connect: 'tcp://127.0.0.1:1', metrics: 'yes' as never })).toThrow(
+      expect.objectContaining({ code: ZmqErrorCode.INVALID_OPTIONS, option: 'metrics' }),
+    );
+    expect(() => resolveServerConfig({ bind: 'tcp://127.0.0.1:*', introspection: 1 as never })).toThrow(
+      expect.objectContaining({ code: ZmqErrorCode.INVALID_OPTIONS, option: 'introspection' }),
+    );
+    // introspection is a server option only
+    expect(() => resolveClientConfig({ connect: 'tcp://127.0.0.1:1', introspection: true } as never)).toThrow(
+      expect.objectContaining({ code: ZmqErrorCode.INVALID_OPTIONS, option: 'introspection' }),
+    );
   });
 });
