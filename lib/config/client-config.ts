@@ -10,7 +10,7 @@ import { ZmqOptionsError } from '../errors/zmq.errors.js';
 import { ZmqStrategy } from '../interfaces/zmq-events.interface.js';
 import { ZmqClientOptions } from '../interfaces/zmq-options.interface.js';
 import { checkHandshakeMetadata } from '../protocol/handshake.js';
-import type { ZmqSocketSettings } from '../transport/zmq-socket.js';
+import type { ZmqSocketSettings } from '../transport/raw-sockets.js';
 import {
   checkOptionsObject,
   COMMON_OPTION_KEYS,

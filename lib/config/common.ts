@@ -21,7 +21,7 @@ import {
   MAX_PATTERN_BYTES,
 } from '../protocol/limits.js';
 import type { PacketCodec, PacketDeserializer, PacketSerializer } from '../protocol/packet-codec.js';
-import type { ZmqSocketSettings } from '../transport/zmq-socket.js';
+import type { ZmqSocketSettings } from '../transport/raw-sockets.js';
 import { checkEndpoint } from './validate.js';
 
 /** A random 16-byte hex id. */

@@ -2,7 +2,7 @@ import { DEFAULT_DRAIN_TIMEOUT, DEFAULT_SEND_TIMEOUT } from '../defaults.js';
 import { ZmqOptionsError } from '../errors/zmq.errors.js';
 import { ZmqServerOptions } from '../interfaces/zmq-options.interface.js';
 import { checkHandshakeMetadata } from '../protocol/handshake.js';
-import type { ZmqSocketSettings } from '../transport/zmq-socket.js';
+import type { ZmqSocketSettings } from '../transport/raw-sockets.js';
 import {
   booleanOption,
   checkOptionsObject,

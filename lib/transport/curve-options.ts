@@ -1,4 +1,4 @@
-/** CURVE socket options, as lib/transport/zmq-socket.ts applies them to a ROUTER or a DEALER. */
+/** CURVE socket options, as lib/transport/raw-sockets.ts applies them to a ROUTER or a DEALER. */
 import type { ZmqSocket } from './zmq-socket.js';
 
 /** CURVE settings of a ROUTER: the server's key pair and the ZAP domain its handler knows it by. */

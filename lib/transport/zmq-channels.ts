@@ -11,7 +11,8 @@ import type {
 import { FAST_RECONNECT_MS } from '../protocol/limits.js';
 import { DealerCurve, HandshakeFailure, RouterCurve, watchHandshakes } from './curve-options.js';
 import { registerZapDomain, ZAP_ENDPOINT, ZapAuthorizer, ZapProblem } from './zap.js';
-import { HICCUP_NOTICE, ZmqSocket, ZmqSocketSettings } from './zmq-socket.js';
+import { HICCUP_NOTICE, ZmqSocketSettings } from './raw-sockets.js';
+import { ZmqSocket } from './zmq-socket.js';
 
 /** Throws unless this zeromq build has CURVE (the prebuilt ones do). */
 function checkCurveCapability(): void {

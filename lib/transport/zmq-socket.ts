@@ -1,54 +1,18 @@
-/** zeromq.js sockets (lib/transport/ alone imports `zeromq`): options, EBUSY, close, the writer and reader. */
+/** One zeromq.js socket's writer (EBUSY, batching), reader and close; raw-sockets.ts makes the sockets. */
 import { Dealer, Router } from 'zeromq';
 import { ZmqQueueFullError } from '../errors/zmq.errors.js';
 import { appendEnvelopeFrames, unpackMessage } from '../protocol/batch.js';
 import type { Channel } from '../protocol/channel.js';
 import type { OutEnvelope } from '../protocol/frames.js';
-import { DealerCurve, dealerCurveOptions, RouterCurve, routerCurveOptions } from './curve-options.js';
+import type { DealerCurve, RouterCurve } from './curve-options.js';
+import { createDealer, createRouter, ZmqSocketSettings } from './raw-sockets.js';
 
-export interface ZmqSocketSettings {
-  linger: number;
-  sendHighWaterMark: number;
-  receiveHighWaterMark: number;
-  /** Largest frame libzmq accepts before it drops the connection; -1 for none. */
-  maxFrameSize: number;
-  /** ROUTER only: ms a send to a full peer may block; see DEFAULT_SEND_TIMEOUT. */
-  sendTimeout?: number;
-  /** DEALER only: first and longest wait between reconnect tries, in ms. */
-  reconnectInterval?: number;
-  reconnectMaxInterval?: number;
-  /** DEALER only: connect to IPv6 addresses too. */
-  ipv6?: boolean;
-  queueLimit: number;
-  maxBatch: number;
-  /** Queued envelopes at which a send starts the writer at once (EARLY_FLUSH_ENVELOPES). */
-  earlyFlush: number;
-  maxBatchBytes: number;
-}
+export type { ZmqSocketSettings } from './raw-sockets.js';
 
 /** Called with the envelopes of a batch that could not be sent. */
 export type SendErrorHandler = (envelopes: OutEnvelope[], destination: Buffer | undefined, error: unknown) => void;
 
 type RawSocket = Router | Dealer;
-
-/** libzmq's ZMQ_ROUTER_NOTIFY socket option and its disconnect bit (zmq_draft.h). */
-const ZMQ_ROUTER_NOTIFY = 97;
-const ZMQ_NOTIFY_DISCONNECT = 2;
-
-/**
- * libzmq's ZMQ_HICCUP_MSG socket option (zmq_draft.h): a DEALER whose
- * connection is interrupted receives this message from its own socket, at
- * once. No server message has one frame (they are header/payload pairs), so
- * it cannot be mistaken for one.
- */
-const ZMQ_HICCUP_MSG = 114;
-export const HICCUP_NOTICE = Buffer.from('\u0000nestjs-zeromq/connection-lost');
-
-/** zeromq.js's raw option setters (typed protected; public at run time). */
-interface RawOptions {
-  setInt32Option(option: number, value: number): void;
-  setStringOption(option: number, value: string | Buffer): void;
-}
 
 /**
  * One ZeroMQ socket with one writer and one reader.
@@ -87,52 +51,16 @@ export class ZmqSocket implements Channel {
     private readonly onSendError: SendErrorHandler,
   ) {}
 
-  /** A ROUTER: `mandatory` so an unroutable send fails instead of vanishing. */
+  /** A ROUTER that reports each peer's connection end (see {@link createRouter}). */
   static router(settings: ZmqSocketSettings, onSendError: SendErrorHandler, curve?: RouterCurve): ZmqSocket {
-    const raw = new Router({
-      ...(curve !== undefined ? routerCurveOptions(curve) : {}),
-      linger: settings.linger,
-      sendHighWaterMark: settings.sendHighWaterMark,
-      receiveHighWaterMark: settings.receiveHighWaterMark,
-      maxMessageSize: settings.maxFrameSize,
-      mandatory: true,
-      sendTimeout: settings.sendTimeout ?? -1,
-    });
-    try {
-      // ZMQ_ROUTER_NOTIFY (draft API): a peer's connection end arrives at once as [routing id, empty frame].
-      (raw as unknown as RawOptions).setInt32Option(ZMQ_ROUTER_NOTIFY, ZMQ_NOTIFY_DISCONNECT);
-    } catch {
-      // a libzmq without draft APIs: heartbeats find dead peers
-    }
-    return new ZmqSocket(raw, settings, onSendError);
+    return new ZmqSocket(createRouter(settings, curve), settings, onSendError);
   }
 
-  /**
-   * A DEALER that learns at once when its connection ends (ZMQ_HICCUP_MSG).
-   * Not `immediate`: libzmq drops the hiccup of a pipe it attaches only while
-   * connected. So what is queued while the connection is down waits in the
-   * pipe and goes to whichever server answers next; the session layer copes
-   * (a REQUEST without a session is refused NOT_READY, never run). libzmq
-   * reconnects with capped exponential backoff.
-   */
+  /** A DEALER that reports its connection's end where libzmq can (see {@link createDealer}). */
   static dealer(settings: ZmqSocketSettings, onSendError: SendErrorHandler, curve?: DealerCurve): ZmqSocket {
-    const raw = new Dealer({
-      ...(curve !== undefined ? dealerCurveOptions(curve) : {}),
-      linger: settings.linger,
-      sendHighWaterMark: settings.sendHighWaterMark,
-      receiveHighWaterMark: settings.receiveHighWaterMark,
-      maxMessageSize: settings.maxFrameSize,
-      ...(settings.ipv6 === true ? { ipv6: true } : {}),
-      ...(settings.reconnectInterval !== undefined ? { reconnectInterval: settings.reconnectInterval } : {}),
-      ...(settings.reconnectMaxInterval !== undefined ? { reconnectMaxInterval: settings.reconnectMaxInterval } : {}),
-    });
+    const { raw, notices } = createDealer(settings, curve);
     const socket = new ZmqSocket(raw, settings, onSendError);
-    try {
-      (raw as unknown as RawOptions).setStringOption(ZMQ_HICCUP_MSG, HICCUP_NOTICE);
-      socket.notices = true;
-    } catch {
-      // a libzmq without draft APIs: heartbeats find dead servers
-    }
+    socket.notices = notices;
     return socket;
   }
 
