@@ -35,39 +35,24 @@ interface GcStatistics {
   }>;
 }
 
-/**
- * Counts the bytes V8 allocates in this process from construction on.
- * `allocated()` may be called any number of times (each restarts the profiler).
- */
+/** Counts the bytes V8 allocates in this process from construction on. */
 export class HeapAllocations {
-  private profiler = new GCProfiler();
+  private readonly profiler = new GCProfiler();
   private readonly startUsed = getHeapStatistics().used_heap_size;
-  private freed = 0;
 
   constructor() {
     this.profiler.start();
   }
 
-  allocated(): number {
-    const used = this.collect();
-    this.profiler = new GCProfiler();
-    this.profiler.start();
-    return used - this.startUsed + this.freed;
-  }
-
   /** The bytes allocated since construction; the profiler stops (it costs every collection some time). */
   stop(): number {
-    return this.collect() - this.startUsed + this.freed;
-  }
-
-  /** Stops the profiler, adds what its collections freed; returns the used heap now. */
-  private collect(): number {
     const used = getHeapStatistics().used_heap_size;
     const data = this.profiler.stop() as unknown as GcStatistics | undefined;
+    let freed = 0;
     for (const gc of data?.statistics ?? []) {
-      this.freed += gc.beforeGC.heapStatistics.usedHeapSize - gc.afterGC.heapStatistics.usedHeapSize;
+      freed += gc.beforeGC.heapStatistics.usedHeapSize - gc.afterGC.heapStatistics.usedHeapSize;
     }
-    return used;
+    return used - this.startUsed + freed;
   }
 }
 
@@ -83,41 +68,38 @@ export interface PhaseCost {
 }
 
 /** Marks the start of a phase; `end(requests)` gives its cost per request. */
-export function measureCost(
+export async function measureCost(
   serverPid: number | undefined,
   serverAllocated: (() => Promise<number>) | undefined,
   sampler?: HeapSampler,
   countHeap = true,
 ): Promise<{ end(requests: number): Promise<PhaseCost> }> {
-  const heap = countHeap ? new HeapAllocations() : undefined;
   const serverCpu = () => (serverPid === undefined ? undefined : processCpuNs(serverPid));
   const ownCpu = () => processCpuNs(process.pid);
-  return (async () => {
-    const serverAlloc0 = serverAllocated === undefined ? Number.NaN : await serverAllocated();
-    const cpu0 = ownCpu();
-    const serverCpu0 = serverCpu();
-    const alloc0 = heap?.allocated() ?? 0;
-    sampler?.start();
-    return {
-      async end(requests: number): Promise<PhaseCost> {
-        sampler?.stop();
-        const alloc = heap === undefined ? Number.NaN : heap.stop() - alloc0;
-        const cpu1 = ownCpu();
-        const serverCpu1 = serverCpu();
-        const perRequest = (a: number | undefined, b: number | undefined) =>
-          a === undefined || b === undefined ? Number.NaN : (b - a) / 1000 / requests;
-        const serverAlloc = serverAllocated === undefined ? Number.NaN : (await serverAllocated()) - serverAlloc0;
-        return {
-          clientCpuUs: perRequest(cpu0?.all, cpu1?.all),
-          serverCpuUs: perRequest(serverCpu0?.all, serverCpu1?.all),
-          clientMainCpuUs: perRequest(cpu0?.main, cpu1?.main),
-          serverMainCpuUs: perRequest(serverCpu0?.main, serverCpu1?.main),
-          clientAllocBytes: alloc / requests,
-          serverAllocBytes: serverAlloc / requests,
-        };
-      },
-    };
-  })();
+  const serverAlloc0 = serverAllocated === undefined ? Number.NaN : await serverAllocated();
+  const cpu0 = ownCpu();
+  const serverCpu0 = serverCpu();
+  const heap = countHeap ? new HeapAllocations() : undefined;
+  sampler?.start();
+  return {
+    async end(requests: number): Promise<PhaseCost> {
+      sampler?.stop();
+      const alloc = heap === undefined ? Number.NaN : heap.stop();
+      const cpu1 = ownCpu();
+      const serverCpu1 = serverCpu();
+      const perRequest = (a: number | undefined, b: number | undefined) =>
+        a === undefined || b === undefined ? Number.NaN : (b - a) / 1000 / requests;
+      const serverAlloc = serverAllocated === undefined ? Number.NaN : (await serverAllocated()) - serverAlloc0;
+      return {
+        clientCpuUs: perRequest(cpu0?.all, cpu1?.all),
+        serverCpuUs: perRequest(serverCpu0?.all, serverCpu1?.all),
+        clientMainCpuUs: perRequest(cpu0?.main, cpu1?.main),
+        serverMainCpuUs: perRequest(serverCpu0?.main, serverCpu1?.main),
+        clientAllocBytes: alloc / requests,
+        serverAllocBytes: serverAlloc / requests,
+      };
+    },
+  };
 }
 
 /** Where `--heap-prof` wants sampling heap profiles (set by run.ts for its children). */

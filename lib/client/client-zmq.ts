@@ -280,8 +280,10 @@ export class ClientZmq extends ClientProxy<ZmqEvents> {
   private emitOn(packet: ReadPacket, target: ZmqTarget | undefined, all: boolean): string[] {
     const pattern = this.normalizePattern(packet.pattern as MsPattern);
     const trace = startClientSpan(pattern, 'emit');
-    const send = (metadata: Buffer | undefined) => this.engine.emit(pattern, packet.data, metadata, target, all);
-    const ids = trace === undefined ? send(metadataOf(packet)) : tracedEmit(trace, packet, send);
+    const ids =
+      trace === undefined
+        ? this.engine.emit(pattern, packet.data, metadataOf(packet), target, all)
+        : tracedEmit(trace, packet, metadata => this.engine.emit(pattern, packet.data, metadata, target, all));
     this.metrics.event(pattern, ids.length);
     return ids;
   }

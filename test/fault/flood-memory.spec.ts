@@ -56,6 +56,15 @@ async function heapOf(suffix = ''): Promise<Record<string, number>> {
   return { [`heap${suffix}MiB`]: m.heapUsed / MIB, [`external${suffix}MiB`]: m.external / MIB };
 }
 
+/**
+ * The server's heap and RSS after a full collection (its `mem` handler runs
+ * one): what a flood left retained, not garbage yet to be collected.
+ */
+async function retained(pid: number): Promise<{ heap1: Record<string, number>; after: number }> {
+  const heap1 = await heapOf('After');
+  return { heap1, after: rssOf(pid) };
+}
+
 beforeAll(async () => {
   // FLOOD_RHWM: the server's receiveHighWaterMark, to compare settings (default: the library's).
   const rhwm = process.env.FLOOD_RHWM ?? '';
@@ -116,9 +125,7 @@ it(
         const [head] = await d.receive();
         if (head!.length >= 2 && head![1] === T.WELCOME) break;
       }
-      // After a full collection (the `mem` handler runs one): what is retained, not garbage yet to be collected.
-      const heap1 = await heapOf('After');
-      const after = rssOf(pid);
+      const { heap1, after } = await retained(pid);
       report('fuzz', {
         ...heap0,
         ...heap1,
@@ -147,8 +154,7 @@ it(
       if (i % 1_000 < PARALLEL) peak = Math.max(peak, rssOf(pid));
     }
     await session('last');
-    const heap1 = await heapOf('After'); // a full collection first, as for the fuzz flood
-    const after = rssOf(pid);
+    const { heap1, after } = await retained(pid);
     report('sessions', {
       ...heap1,
       sessions: SESSIONS,

@@ -115,15 +115,19 @@ export class LinkPool {
     const only = this.ready.length === 1 && target === undefined ? this.ready[0]! : undefined;
     if (only === undefined || !only.offers(pattern, 'serves'))
       return this.pick(this.candidates(pattern, 'serves', target));
-    this.turn = this.turn >= Number.MAX_SAFE_INTEGER ? 0 : this.turn + 1;
+    this.advanceTurn();
     return only;
   }
 
   /** One of `candidates`, by the client's strategy. */
   pick(candidates: readonly UpstreamLink[]): UpstreamLink {
     const link = pickPeer(candidates, this.strategy, this.turn);
-    this.turn = this.turn >= Number.MAX_SAFE_INTEGER ? 0 : this.turn + 1;
+    this.advanceTurn();
     return link;
+  }
+
+  private advanceTurn(): void {
+    this.turn = this.turn >= Number.MAX_SAFE_INTEGER ? 0 : this.turn + 1;
   }
 }
 
