@@ -24,3 +24,9 @@ export function runHot<T>(source: Observable<T>): Observable<T> {
   hot.connect();
   return hot;
 }
+
+/** The packet of a send or emit: Nest 12 runs its dispatch hook (packet metadata) in createPacket; Nest 11 has none. */
+export function packetOf(client: object, pattern: unknown, data: unknown): ReadPacket {
+  const create = (client as { createPacket?: (p: unknown, d: unknown) => ReadPacket }).createPacket;
+  return typeof create === 'function' ? create.call(client, pattern, data) : { pattern, data };
+}

@@ -22,7 +22,7 @@ import { Metrics } from '../protocol/metrics.js';
 import { probeAll, ZmqPingResult } from '../protocol/client/ping-probe.js';
 import { DEFAULT_PING_TIMEOUT } from '../defaults.js';
 import { ANY_SERVER, Route } from '../protocol/client/client-deps.js';
-import { metadataOf, peerReplies, runHot } from './client-packets.js';
+import { metadataOf, packetOf, peerReplies, runHot } from './client-packets.js';
 import { startClientSpan } from '../common/tracing.js';
 import { tracedEmit, tracedRequest } from './traced-request.js';
 import { clientEngine, connector } from './client-connect.js';
@@ -195,7 +195,7 @@ export class ClientZmq extends ClientProxy<ZmqEvents> {
   ): Observable<ZmqPeerReply<TResult>> {
     return defer(() => this.connect()).pipe(
       mergeMap(() => {
-        const packet = this.packetOf(pattern, data);
+        const packet = packetOf(this, pattern, data);
         let links;
         try {
           links = this.engine.serversOf(this.normalizePattern(packet.pattern as MsPattern), target);
@@ -252,7 +252,7 @@ export class ClientZmq extends ClientProxy<ZmqEvents> {
   /** A cold request: published at subscription, after `connect()` only while no server is up. */
   private request<TResult>(pattern: unknown, data: unknown, route: Route): Observable<TResult> {
     const publish = (observer: Subscriber<TResult>) =>
-      this.publishOn(this.packetOf(pattern, data), this.createObserver(observer), route);
+      this.publishOn(packetOf(this, pattern, data), this.createObserver(observer), route);
     return new Observable<TResult>(observer => {
       if (this.engine.isConnected) return publish(observer);
       const sub = defer(() => this.connect())
@@ -289,13 +289,7 @@ export class ClientZmq extends ClientProxy<ZmqEvents> {
   }
 
   private hotEvent(pattern: any, data: unknown, target: ZmqTarget | undefined, all: boolean): Observable<string[]> {
-    return runHot(defer(() => this.connect()).pipe(map(() => this.emitOn(this.packetOf(pattern, data), target, all))));
-  }
-
-  /** Nest 12 runs its dispatch hook (packet metadata) in createPacket; Nest 11 has none. */
-  private packetOf(pattern: unknown, data: unknown): ReadPacket {
-    const create = (this as unknown as { createPacket?: (p: unknown, d: unknown) => ReadPacket }).createPacket;
-    return typeof create === 'function' ? create.call(this, pattern, data) : { pattern, data };
+    return runHot(defer(() => this.connect()).pipe(map(() => this.emitOn(packetOf(this, pattern, data), target, all))));
   }
 }
 
