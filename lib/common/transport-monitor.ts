@@ -2,6 +2,7 @@ import { EventEmitter } from 'node:events';
 import { ZmqEvents, ZmqPeerEvent, ZmqPeerRefusedEvent } from '../interfaces/zmq-events.interface.js';
 import type { SessionObserver } from '../protocol/channel.js';
 import { DropCounter, DropCounterKey, DropCounts } from '../protocol/drop-counter.js';
+import { LogLimiter, LogLimiterOptions } from './log-limiter.js';
 import { publishPeerChange } from './peer-events.js';
 
 interface MonitorLogger {
@@ -20,13 +21,19 @@ export class TransportMonitor implements SessionObserver {
   private readonly emitter = new EventEmitter();
   private readonly dropped = new DropCounter();
   private refusals = 0;
+  private readonly limiter: LogLimiter;
 
   constructor(
     private readonly log: MonitorLogger,
     private readonly role: 'server' | 'client',
     private readonly localId: string,
+    limits: LogLimiterOptions = {},
   ) {
     this.emitter.setMaxListeners(0);
+    this.limiter = new LogLimiter((level, message) => {
+      if (level === 'debug') this.log.debug?.(message);
+      else this.log[level](message);
+    }, limits);
   }
 
   on<K extends keyof ZmqEvents>(event: K, callback: ZmqEvents[K]): void {
@@ -57,22 +64,30 @@ export class TransportMonitor implements SessionObserver {
     this.emit('peer:draining', event);
   }
 
-  /** Counts `n` dropped messages and logs why at debug level. */
+  /** Counts `n` dropped messages and logs why at debug level, rate-limited per reason. */
   drop(reason: DropCounterKey, detail: string, n = 1): void {
     this.dropped.add(reason, n);
-    this.log.debug?.(`Dropped (${reason}): ${detail}`);
+    if (this.log.debug !== undefined)
+      this.limiter.log('debug', `Dropped (${reason})`, `Dropped (${reason}): ${detail}`);
   }
 
   drops(): DropCounts {
     return this.dropped.snapshot();
   }
 
-  warn(message: string): void {
-    this.log.warn(message);
+  warn(message: string, kind?: string): void {
+    if (kind === undefined) this.log.warn(message);
+    else this.limiter.log('warn', kind, message);
   }
 
-  error(message: string): void {
-    this.log.error(message);
+  error(message: string, kind?: string): void {
+    if (kind === undefined) this.log.error(message);
+    else this.limiter.log('error', kind, message);
+  }
+
+  /** Writes the pending summaries of rate-limited conditions (on close). */
+  flushLogs(): void {
+    this.limiter.flush();
   }
 
   private emit(event: keyof ZmqEvents, payload: unknown): void {

@@ -77,6 +77,11 @@ export interface SessionObserver {
   draining?(event: ZmqPeerEvent): void;
   /** Counts `n` dropped envelopes or messages by reason. */
   drop(reason: DropCounterKey, detail: string, n?: number): void;
-  warn(message: string): void;
-  error(message: string): void;
+  /**
+   * A problem worth a log line. `kind` names the condition when it can repeat
+   * (a peer's refusals, a failing receive loop): repeats of one kind are
+   * rate-limited and summarised.
+   */
+  warn(message: string, kind?: string): void;
+  error(message: string, kind?: string): void;
 }
