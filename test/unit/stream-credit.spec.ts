@@ -1,15 +1,15 @@
 /**
- * The per-stream credit and buffer state machine (lib/protocol/stream-credit.ts),
- * the grant counter (stream-grants.ts) and the pull driver (stream-pull.ts),
+ * The per-stream credit and buffer state machine (lib/protocol/stream-outbox.ts),
+ * the grant counter (stream-grants.ts) and the pull driver (stream-source.ts),
  * with a recording sink and a manual yield: no socket, no timers.
  */
 import { ZmqErrorCode } from '../../lib/errors/zmq.errors';
 import { decodePayload } from '../../lib/protocol/codec';
 import { dataEnvelope, errorEnvelope } from '../../lib/protocol/envelopes';
 import { Flag, MessageType, OutEnvelope } from '../../lib/protocol/frames';
-import { STREAM_SLICE, StreamOutbox, StreamSink } from '../../lib/protocol/stream-credit';
-import { GrantCounter } from '../../lib/protocol/stream-grants';
-import { isAsyncIterable, pullInto } from '../../lib/protocol/stream-pull';
+import { STREAM_SLICE, StreamOutbox, StreamSink } from '../../lib/protocol/stream-outbox';
+import { GrantCounter } from '../../lib/protocol/credit';
+import { isAsyncIterable, pullInto } from '../../lib/protocol/stream-source';
 import { payloadFrame } from '../helpers/fake-channel';
 
 class Sink implements StreamSink {

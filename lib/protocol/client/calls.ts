@@ -2,7 +2,7 @@ import { ZmqTimeoutError } from '../../errors/zmq.errors.js';
 import { Clock, Scheduler } from '../clock.js';
 import { errorCode, Metered, Metrics } from '../metrics.js';
 import { RequestTracker } from '../request-tracker.js';
-import type { GrantCounter } from '../stream-grants.js';
+import type { GrantCounter } from '../credit.js';
 import type { UpstreamLink } from './upstream-link.js';
 
 /** What a call's subscriber is told: Nest's `WritePacket` shape. */

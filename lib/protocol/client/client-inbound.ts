@@ -14,7 +14,7 @@ import { Envelope, Flag, MalformedError, MessageType } from '../frames.js';
 import { asRefusal, peekForeignVersion, validateWelcome, Welcome } from '../handshake.js';
 import type { InboundHandler } from '../inbound.js';
 import { creditEnvelope, grantOf } from '../credit.js';
-import { GrantCounter } from '../stream-grants.js';
+import { GrantCounter } from '../credit.js';
 import { deserializeWith, field, PacketCodec, PacketDeserializer } from '../packet-codec.js';
 import { PROTOCOL_VERSION } from '../limits.js';
 import type { CallRegistry, PendingCall } from './calls.js';

@@ -1,9 +1,9 @@
-import { isObservable, Observable, Subscription } from 'rxjs';
+import { isObservable, Observable } from 'rxjs';
 import { ZmqStreamUnsupportedError } from '../../errors/stream.errors.js';
 import { controlEnvelope } from '../envelopes.js';
 import { MessageType, OutEnvelope } from '../frames.js';
-import { OutboxSettings, realYield, StreamOutbox, StreamSink, Yield } from '../stream-credit.js';
-import { isAsyncIterable, pullInto } from '../stream-pull.js';
+import { OutboxSettings, realYield, StreamOutbox, StreamSink, Yield } from '../stream-outbox.js';
+import { feed, isAsyncIterable } from '../stream-source.js';
 import type { CallRegistry, PendingCall, ReplyCallback } from './calls.js';
 import type { UpstreamLink } from './upstream-link.js';
 import type { RequestEncoder } from './requests.js';
@@ -70,8 +70,7 @@ export class Uploads {
 /** One request stream being sent: its credit and buffer (a StreamOutbox) and its producer. */
 class Upload implements StreamSink {
   private readonly outbox: StreamOutbox;
-  private subscription: Subscription | undefined;
-  private stopPull: (() => void) | undefined;
+  private stopProducer: (() => void) | undefined;
   private stopped = false;
 
   constructor(
@@ -84,18 +83,8 @@ class Upload implements StreamSink {
   }
 
   start(source: RequestSource): void {
-    if (isObservable(source)) {
-      const subscription = source.subscribe({
-        next: value => this.next(value),
-        error: err => this.failed(err),
-        complete: () => this.outbox.end(undefined),
-      });
-      if (this.stopped) subscription.unsubscribe();
-      else this.subscription = subscription;
-      return;
-    }
     const outbox = this.outbox;
-    this.stopPull = pullInto(
+    const stop = feed(
       source,
       {
         get room() {
@@ -106,8 +95,10 @@ class Upload implements StreamSink {
         complete: () => outbox.end(undefined),
         error: err => this.failed(err),
       },
-      this.settings.yieldTo,
+      { yieldTo: this.settings.yieldTo },
     );
+    if (this.stopped) stop();
+    else this.stopProducer = stop;
   }
 
   /** The server granted `n` more values. */
@@ -120,8 +111,7 @@ class Upload implements StreamSink {
     if (this.stopped) return;
     this.stopped = true;
     this.outbox.close();
-    this.subscription?.unsubscribe();
-    this.stopPull?.();
+    this.stopProducer?.();
   }
 
   send(env: OutEnvelope): boolean {

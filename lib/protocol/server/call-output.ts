@@ -1,6 +1,6 @@
 import type { Envelope, OutEnvelope } from '../frames.js';
 import type { Metrics } from '../metrics.js';
-import { OutboxSettings, realYield, Yield } from '../stream-credit.js';
+import { OutboxSettings, realYield, Yield } from '../stream-outbox.js';
 import type { DeadlineWatch } from './deadlines.js';
 import type { ReplyEncoder } from './replies.js';
 import type { ServerCall } from './server-call.js';

@@ -1,5 +1,5 @@
 import { Observable, Subscriber } from 'rxjs';
-import { GrantCounter } from '../stream-grants.js';
+import { GrantCounter } from '../credit.js';
 
 /**
  * - `open`: values arrive (CHUNKs from the client) and go to the subscriber, or wait for one;

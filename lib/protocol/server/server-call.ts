@@ -1,15 +1,43 @@
-import { isObservable, Observable, Subscription } from 'rxjs';
+import { isObservable, Observable } from 'rxjs';
 import { ZmqPeerLostError, ZmqProtocolError } from '../../errors/zmq.errors.js';
 import { ZmqCancelledError } from '../../errors/stream.errors.js';
 import type { ZmqPeerLeftReason } from '../../interfaces/zmq-events.interface.js';
 import { CallOutcome, errorCode, Metered } from '../metrics.js';
 import { creditEnvelope, grantOf } from '../credit.js';
 import { Envelope, Flag, MessageType, OutEnvelope } from '../frames.js';
-import { StreamOutbox, StreamSink } from '../stream-credit.js';
+import { StreamOutbox, StreamSink } from '../stream-outbox.js';
 import type { CallOutput } from './call-output.js';
-import { isAsyncIterable, pullInto } from '../stream-pull.js';
+import { feed, FeedTarget, isAsyncIterable } from '../stream-source.js';
 import { RequestStream } from './request-stream.js';
 import type { DownstreamSession } from './sessions.js';
+
+/**
+ * Where a call's reply stands (docs/PROTOCOL.md §5.4, the call table):
+ * - `idle`: the handler runs; nothing is sent yet.
+ * - `held`: an Observable's first value, held until the microtask its outbox
+ *   would have flushed it in: a completion before then makes it one CHUNK+END
+ *   with no outbox at all (every handler behind an interceptor).
+ * - `streaming`: an Observable's values go out through the outbox under credit.
+ * - `pulling`: an AsyncIterable is pulled while the outbox has room.
+ * - `done`: the last envelope is sent, or the call was cancelled; nothing more goes out.
+ */
+export type ReplyState =
+  | { readonly kind: 'idle' }
+  | { readonly kind: 'held'; readonly first: OutEnvelope }
+  | { readonly kind: 'streaming'; readonly outbox: StreamOutbox }
+  | { readonly kind: 'pulling'; readonly outbox: StreamOutbox }
+  | { readonly kind: 'done'; readonly outcome: CallOutcome; readonly code: string | undefined };
+
+export type ReplyKind = ReplyState['kind'];
+
+/** The moves a reply may make; anything else is a bug caught where it happens. */
+const REPLY_MOVES: Readonly<Record<ReplyKind, readonly ReplyKind[]>> = {
+  idle: ['held', 'streaming', 'pulling', 'done'],
+  held: ['streaming', 'done'],
+  streaming: ['done'],
+  pulling: ['done'],
+  done: [],
+};
 
 /**
  * One request being served (docs/PROTOCOL.md §5.2, §5.4, §5.8): it sends
@@ -17,30 +45,22 @@ import type { DownstreamSession } from './sessions.js';
  * is cancelled first, after which it sends nothing. An Observable result is
  * streamed and unsubscribed (its teardown runs) on cancel; an AsyncIterable
  * result (or an Observable's AsyncIterable value) is pulled only while the
- * caller's credit has room. A stream's values go through a {@link StreamOutbox}.
+ * caller's credit has room. Its reply moves through {@link ReplyState}.
  */
 export class ServerCall implements StreamSink, Metered {
-  private done = false;
-  private subscription: Subscription | undefined;
-  private outbox: StreamOutbox | undefined;
-  /**
-   * The first value of an Observable reply, held until the microtask the
-   * outbox would have flushed it in: a completion before then makes it one
-   * CHUNK+END with no outbox at all (every handler behind an interceptor).
-   */
-  private held: OutEnvelope | undefined;
-  private stopPull: (() => void) | undefined;
+  private reply: ReplyState = IDLE;
+  /** Stops the handler's Observable or iterator, once it produces. */
+  private stopProducer: (() => void) | undefined;
   /** The request's data when it is a stream (flag STREAM, §5.9). */
   private upload: RequestStream | undefined;
+  /** The code of the ERROR reply built for this call, for the metrics once it is sent. */
+  private replyErrorCode: string | undefined;
   /** Kept by the DeadlineWatch (Watched). */
   watchBucket = 0;
   watchKey = 0;
   /** Kept by the metrics (Metered). */
   meter: Metered['meter'] = undefined;
   started = 0;
-  /** How it ended (`undefined` while in progress), and the code of an error it ended with. */
-  outcome: CallOutcome | undefined = undefined;
-  errorCode: string | undefined = undefined;
 
   constructor(
     readonly id: number,
@@ -54,14 +74,29 @@ export class ServerCall implements StreamSink, Metered {
     out.metrics.start(this, pattern, session.lastSeen); // the REQUEST's receive time
   }
 
+  /** Where the reply stands. */
+  get state(): ReplyState {
+    return this.reply;
+  }
+
   /** Ended: replied in full, failed, cancelled, or its session is gone. */
   get isDone(): boolean {
-    return this.done;
+    return this.reply.kind === 'done';
+  }
+
+  /** How it ended (`undefined` while in progress). */
+  get outcome(): CallOutcome | undefined {
+    return this.reply.kind === 'done' ? this.reply.outcome : undefined;
+  }
+
+  /** The code of the error it ended with. */
+  get errorCode(): string | undefined {
+    return this.reply.kind === 'done' ? this.reply.code : undefined;
   }
 
   /** The stream's credit and buffer, once it streams. */
   get stream(): StreamOutbox | undefined {
-    return this.outbox;
+    return this.reply.kind === 'streaming' || this.reply.kind === 'pulling' ? this.reply.outbox : undefined;
   }
 
   /**
@@ -70,24 +105,18 @@ export class ServerCall implements StreamSink, Metered {
    * runs once the call has ended, whichever way.
    */
   respond(result: unknown, settled: () => void = noop): void {
-    if (this.done) return settled(); // cancelled, or the peer left, while the handler ran
-    if (isAsyncIterable(result)) return this.pull(result, settled);
-    if (!isObservable(result)) {
+    if (this.isDone) return settled(); // cancelled, or the peer left, while the handler ran
+    if (!isObservable(result) && !isAsyncIterable(result)) {
       this.finish(this.out.replies.value(this.id, result, Flag.End, this.session.msgpack));
       return settled();
     }
-    const subscription = result.subscribe({
-      next: value => this.next(value, settled),
-      error: err => this.end(this.errorReply(err)),
-      complete: () => {
-        if (this.stopPull === undefined) this.end(undefined);
-      },
+    const stop = feed(result, this.producerTarget, {
+      yieldTo: this.out.streamSettings(this.session).yieldTo,
+      pullFirstIterable: true,
+      settled,
     });
-    subscription.add(() => {
-      if (this.stopPull === undefined) settled();
-    });
-    if (this.done) subscription.unsubscribe();
-    else this.subscription = subscription;
+    if (this.isDone) stop();
+    else this.stopProducer = stop;
   }
 
   /** The handler threw or rejected: the reply is that error. */
@@ -111,11 +140,12 @@ export class ServerCall implements StreamSink, Metered {
    */
   streamed(env: Envelope): boolean {
     if (env.type === MessageType.Credit) {
-      (this.held !== undefined ? this.streaming() : this.outbox)?.grant(grantOf(env.payload));
-      return !this.done;
+      if (this.reply.kind === 'done') return false;
+      if (this.reply.kind !== 'idle') this.outbox().grant(grantOf(env.payload));
+      return true;
     }
     const upload = this.upload;
-    if (upload === undefined || this.done) return false;
+    if (upload === undefined || this.isDone) return false;
     if (env.type === MessageType.End) {
       upload.end();
       return true;
@@ -138,13 +168,12 @@ export class ServerCall implements StreamSink, Metered {
    * CANCELLED, or PEER_LOST when the session ended.
    */
   cancel(outcome: 'cancel' | 'timeout' = 'cancel', lost?: ZmqPeerLeftReason): void {
-    if (this.done) return;
-    this.done = true;
-    this.outcome = outcome;
+    if (this.isDone) return;
+    const outbox = this.stream;
+    this.to({ kind: 'done', outcome, code: undefined });
     this.out.metrics.abort(this, outcome);
     this.forget();
-    this.held = undefined;
-    this.outbox?.close();
+    outbox?.close();
     this.upload?.fail(lost === undefined ? new ZmqCancelledError() : new ZmqPeerLostError(this.session.id, lost));
     this.stop();
     this.out.ended?.();
@@ -167,37 +196,57 @@ export class ServerCall implements StreamSink, Metered {
     this.stop();
   }
 
-  private next(value: unknown, settled: () => void): void {
-    if (this.done) return;
-    if (isAsyncIterable(value) && this.outbox === undefined && this.held === undefined && this.stopPull === undefined) {
-      // Nest behind an interceptor hands over of(iterable): pull the iterable.
-      return this.pull(value, settled);
+  /** The one place the reply's state changes. */
+  private to(next: ReplyState): void {
+    if (!REPLY_MOVES[this.reply.kind].includes(next.kind)) {
+      throw new Error(`A call's reply cannot go from ${this.reply.kind} to ${next.kind}`);
     }
+    this.reply = next;
+  }
+
+  /** What the handler's Observable or iterator feeds. */
+  private readonly producerTarget: FeedTarget = (call => ({
+    get room() {
+      return call.stream?.room ?? 0;
+    },
+    whenRoom: fn => call.stream?.whenRoom(fn),
+    next: value => call.next(value),
+    complete: () => call.end(undefined),
+    error: err => call.end(call.errorReply(err)),
+    pulling: () => call.pulling(),
+  }))(this);
+
+  /** Pulling starts: the outbox exists from the first value on. */
+  private pulling(): void {
+    if (this.reply.kind === 'idle') this.to({ kind: 'pulling', outbox: this.newOutbox() });
+  }
+
+  private next(value: unknown): void {
+    if (this.isDone) return;
     const env = this.out.replies.value(this.id, value, 0, this.session.msgpack);
     if (env.type === MessageType.Error) return this.end(env, true);
-    if (this.outbox === undefined && this.held === undefined && this.stopPull === undefined) {
-      this.held = env;
+    if (this.reply.kind === 'idle') {
+      this.to({ kind: 'held', first: env });
       return queueMicrotask(this.release);
     }
-    if (!this.streaming().push(env)) this.stop();
+    if (!this.outbox().push(env)) this.stop();
   }
 
   /** The held first value goes to the outbox (the stream goes on past its first turn). */
   private readonly release = (): void => {
-    if (this.held !== undefined && !this.done) this.streaming().flushNow();
+    if (this.reply.kind === 'held') this.outbox().flushNow();
   };
 
   /** The producer ended: `last` is its ERROR (`undefined`: completion); `now`: drop what waits (an encoding error). */
   private end(last: OutEnvelope | undefined, now = false): void {
-    if (this.done) return;
-    const held = this.outbox === undefined ? this.held : undefined;
-    if (held !== undefined && last === undefined) {
-      this.held = undefined;
-      held.flags |= Flag.End; // a one-value reply: CHUNK+END
-      return this.finish(held);
+    const reply = this.reply;
+    if (reply.kind === 'done') return;
+    if (reply.kind === 'held' && last === undefined) {
+      reply.first.flags |= Flag.End; // a one-value reply: CHUNK+END
+      return this.finish(reply.first);
     }
-    if (this.outbox === undefined && held === undefined && last !== undefined) return this.finish(last);
-    const outbox = this.streaming();
+    if (reply.kind === 'idle' && last !== undefined) return this.finish(last);
+    const outbox = this.outbox();
     if (now && last !== undefined) {
       outbox.close();
       this.finish(last);
@@ -206,47 +255,23 @@ export class ServerCall implements StreamSink, Metered {
     outbox.end(last);
   }
 
-  private pull(source: AsyncIterable<unknown>, settled: () => void): void {
-    const outbox = this.streaming();
-    const stop = pullInto(
-      source,
-      {
-        get room() {
-          return outbox.room;
-        },
-        whenRoom: fn => outbox.whenRoom(fn),
-        next: value => this.next(value, settled),
-        complete: () => {
-          this.end(undefined);
-          settled();
-        },
-        error: err => {
-          this.end(this.errorReply(err));
-          settled();
-        },
-      },
-      this.out.streamSettings(this.session).yieldTo,
-    );
-    this.stopPull = () => {
-      stop();
-      settled();
-    };
+  /** The stream's outbox: made at the first use past `idle`/`held`, with the held first value in it. */
+  private outbox(): StreamOutbox {
+    const reply = this.reply;
+    if (reply.kind === 'streaming' || reply.kind === 'pulling') return reply.outbox;
+    const outbox = this.newOutbox();
+    this.to({ kind: 'streaming', outbox });
+    if (reply.kind === 'held' && !outbox.push(reply.first)) this.stop();
+    return outbox;
   }
 
-  /** The stream's outbox, made at its first use, with the held first value in it. */
-  private streaming(): StreamOutbox {
-    if (this.outbox !== undefined) return this.outbox;
-    const outbox = (this.outbox = new StreamOutbox(this.id, this, this.out.streamSettings(this.session)));
-    const held = this.held;
-    this.held = undefined;
-    if (held !== undefined && !outbox.push(held)) this.stop();
-    return outbox;
+  private newOutbox(): StreamOutbox {
+    return new StreamOutbox(this.id, this, this.out.streamSettings(this.session));
   }
 
   /** Stops the producer: unsubscribes the Observable (teardown runs), returns the iterator. */
   private stop(): void {
-    this.subscription?.unsubscribe();
-    this.stopPull?.();
+    this.stopProducer?.();
   }
 
   private forget(): void {
@@ -256,22 +281,24 @@ export class ServerCall implements StreamSink, Metered {
 
   /** The ERROR reply of `err`, its code kept for the metrics. */
   private errorReply(err: unknown): OutEnvelope {
-    this.errorCode = errorCode(err);
+    this.replyErrorCode = errorCode(err);
     return this.out.replies.error(this.id, err);
   }
 
   /** Sends the last envelope of the call and forgets it; a request stream still read ends with CANCELLED. */
   private finish(last: OutEnvelope): void {
-    if (this.done) return;
-    this.done = true;
-    this.outcome = last.type === MessageType.Error ? 'error' : 'ok';
-    if (this.outcome === 'error') this.errorCode ??= this.out.replies.failureCode;
-    this.out.metrics.end(this, this.outcome, this.errorCode);
+    if (this.isDone) return;
+    const failed = last.type === MessageType.Error;
+    const code = failed ? (this.replyErrorCode ?? this.out.replies.failureCode) : undefined;
+    this.to({ kind: 'done', outcome: failed ? 'error' : 'ok', code });
+    this.out.metrics.end(this, failed ? 'error' : 'ok', code);
     this.forget();
     this.out.send(this.session, last, true);
     this.upload?.fail(new ZmqCancelledError('the reply ended first'));
     this.out.ended?.();
   }
 }
+
+const IDLE: ReplyState = { kind: 'idle' };
 
 function noop(): void {}

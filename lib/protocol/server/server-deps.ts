@@ -6,7 +6,7 @@ import type { Metrics } from '../metrics.js';
 import type { PacketCodec } from '../packet-codec.js';
 import type { AwaitedByes } from './awaited-byes.js';
 import type { DrainWait } from './drain.js';
-import type { Yield } from '../stream-credit.js';
+import type { Yield } from '../stream-outbox.js';
 import type { ServerCall } from './server-call.js';
 import type { HelloAuthorizer } from './server-handshake.js';
 

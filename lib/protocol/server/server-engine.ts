@@ -4,7 +4,7 @@ import { Clock, monotonicClock, realScheduler, Scheduler } from '../clock.js';
 import { BYE, PING, PONG } from '../envelopes.js';
 import { incomingData } from '../packet-codec.js';
 import { Envelope, Flag, MalformedError, MessageType, OutEnvelope } from '../frames.js';
-import type { OutboxSettings } from '../stream-credit.js';
+import type { OutboxSettings } from '../stream-outbox.js';
 import { holdsBye, InboundDecoder, InboundHandler } from '../inbound.js';
 import { sendFailed } from './send-failures.js';
 import { BYE_ACK_WAIT_MS } from '../limits.js';
