@@ -108,45 +108,55 @@ export function feed(source: StreamSource, target: FeedTarget, options: FeedOpti
     settledOnce = true;
     options.settled?.();
   };
-  let stopPull: (() => void) | undefined;
-  const pullFrom = (iterable: AsyncIterable<unknown>) => {
-    target.pulling?.();
-    stopPull = pullInto(
-      iterable,
-      {
-        get room() {
-          return target.room;
-        },
-        whenRoom: fn => target.whenRoom(fn),
-        next: value => target.next(value),
-        complete: () => {
-          target.complete();
-          settle();
-        },
-        error: err => {
-          target.error(err);
-          settle();
-        },
-      },
-      options.yieldTo,
-    );
+  if (isObservable(source)) return feedObservable(source, target, options, settle);
+  const stop = pullFrom(source, target, options.yieldTo, settle);
+  return () => {
+    stop();
+    settle();
   };
-  if (!isObservable(source)) {
-    pullFrom(source);
-    return () => {
-      stopPull?.();
-      settle();
-    };
-  }
+}
+
+/** Pulls `iterable` into `target`; `settle` runs when it completes or fails. */
+function pullFrom(iterable: AsyncIterable<unknown>, target: FeedTarget, yieldTo: Yield, settle: () => void) {
+  target.pulling?.();
+  return pullInto(
+    iterable,
+    {
+      get room() {
+        return target.room;
+      },
+      whenRoom: fn => target.whenRoom(fn),
+      next: value => target.next(value),
+      complete: () => {
+        target.complete();
+        settle();
+      },
+      error: err => {
+        target.error(err);
+        settle();
+      },
+    },
+    yieldTo,
+  );
+}
+
+function feedObservable(
+  source: Observable<unknown>,
+  target: FeedTarget,
+  options: FeedOptions,
+  settle: () => void,
+): () => void {
   let stopped = false;
   let first = true;
+  let stopPull: (() => void) | undefined;
   let subscription: Subscription | undefined = undefined;
   const subscribed = source.subscribe({
     next: value => {
       if (stopPull !== undefined) return;
       if (first && options.pullFirstIterable === true && isAsyncIterable(value)) {
         first = false;
-        return pullFrom(value);
+        stopPull = pullFrom(value, target, options.yieldTo, settle);
+        return;
       }
       first = false;
       target.next(value);
