@@ -149,8 +149,7 @@ function feedObservable(
   let stopped = false;
   let first = true;
   let stopPull: (() => void) | undefined;
-  let subscription: Subscription | undefined = undefined;
-  const subscribed = source.subscribe({
+  const subscription: Subscription = source.subscribe({
     next: value => {
       if (stopPull !== undefined) return;
       if (first && options.pullFirstIterable === true && isAsyncIterable(value)) {
@@ -168,15 +167,13 @@ function feedObservable(
       if (stopPull === undefined) target.complete();
     },
   });
-  subscribed.add(() => {
+  subscription.add(() => {
     if (stopPull === undefined) settle();
   });
-  if (stopped) subscribed.unsubscribe();
-  else subscription = subscribed;
   return () => {
     if (stopped) return;
     stopped = true;
-    subscription?.unsubscribe();
+    subscription.unsubscribe();
     if (stopPull !== undefined) {
       stopPull();
       settle();

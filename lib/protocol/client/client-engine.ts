@@ -21,6 +21,27 @@ import { isRestart } from './hello.js';
 import type { UpstreamLink } from './upstream-link.js';
 
 /**
+ * The lifecycle of a client engine:
+ * - `stopped`: no links (before the first `connect()`, after `close()` or a failed connect);
+ * - `connecting`: the links are open and `connect()` waits for a first session;
+ * - `open`: the links are open; `connection` is the settled `connect()` that
+ *   later calls return, or `undefined` after one timed out (the links keep
+ *   trying, and the next `connect()` waits again).
+ */
+export type EngineState =
+  | { readonly kind: 'stopped' }
+  | { readonly kind: 'connecting'; readonly connection: Promise<void> }
+  | { readonly kind: 'open'; readonly connection: Promise<void> | undefined };
+
+const STOPPED: EngineState = { kind: 'stopped' };
+
+const ENGINE_MOVES: Readonly<Record<EngineState['kind'], readonly EngineState['kind'][]>> = {
+  stopped: ['stopped', 'connecting'],
+  connecting: ['open', 'stopped'],
+  open: ['open', 'connecting', 'stopped'],
+};
+
+/**
  * The client side of the session protocol, with no Nest and no zeromq in it:
  * links and their handshakes, routing, calls in flight, liveness, connect and
  * close. `ClientZmq` is the Nest surface over it.
@@ -41,7 +62,7 @@ export class ClientEngine {
   private readonly uploads: Uploads;
   /** What a REQUEST tells a server that takes deadlines: the caller's wait (none without a requestTimeout). */
   private readonly deadline: number | undefined;
-  private connection: Promise<void> | undefined;
+  private lifecycle: EngineState = STOPPED;
   private lastStatus: ZmqStatus | undefined;
   private socketsClosed: Promise<void> = Promise.resolve();
 
@@ -90,7 +111,16 @@ export class ClientEngine {
 
   /** Connected: `connect()` resolved and a server has a session (requests can skip `connect()`). */
   get isConnected(): boolean {
-    return this.connection !== undefined && this.pool.readyLinks.length > 0;
+    return this.lifecycle.kind !== 'stopped' && this.connection !== undefined && this.pool.readyLinks.length > 0;
+  }
+
+  get state(): EngineState {
+    return this.lifecycle;
+  }
+
+  /** The pending or settled `connect()` that later calls return. */
+  private get connection(): Promise<void> | undefined {
+    return this.lifecycle.kind === 'stopped' ? undefined : this.lifecycle.connection;
   }
 
   get links(): readonly UpstreamLink[] {
@@ -102,8 +132,13 @@ export class ClientEngine {
    * keep trying), at once when every server refused, and on close. Cached until it rejects or closes.
    */
   connect(): Promise<void> {
-    if (this.connection !== undefined) return this.connection;
-    if (this.pool.readyLinks.length > 0) return (this.connection = Promise.resolve());
+    const current = this.connection;
+    if (current !== undefined) return current;
+    if (this.pool.readyLinks.length > 0) {
+      const connected = Promise.resolve();
+      this.to({ kind: 'open', connection: connected });
+      return connected;
+    }
     const refusal = this.pool.refusal();
     if (refusal !== undefined) {
       // Every server refused after an earlier wait ended: say so now, and start afresh next time.
@@ -111,11 +146,12 @@ export class ClientEngine {
       return Promise.reject(refusal);
     }
     const connection = this.waiter.wait(this.config.connectTimeout, () => {
-      this.connection = undefined;
+      if (this.lifecycle.kind === 'connecting') this.to({ kind: 'open', connection: undefined });
       return this.pool.refusal() ?? new ZmqConnectTimeoutError(this.config.endpoints, this.config.connectTimeout);
     });
-    this.connection = connection;
-    if (!this.endpoints.running) {
+    const wasStopped = this.lifecycle.kind === 'stopped';
+    this.to({ kind: 'connecting', connection });
+    if (wasStopped) {
       try {
         this.open();
       } catch (err) {
@@ -208,6 +244,7 @@ export class ClientEngine {
     this.pool.update(link);
     this.setStatus('connected');
     if (change === 'joined' || restarted) this.observer.joined(link.event(welcome));
+    if (this.lifecycle.kind === 'connecting') this.to({ kind: 'open', connection: this.lifecycle.connection });
     this.waiter.resolve();
   }
 
@@ -276,7 +313,7 @@ export class ClientEngine {
   /** Resets all state at once; resolves when every channel of this and earlier teardowns is closed. */
   private teardown(): Promise<void> {
     const links = this.pool.clear();
-    this.connection = undefined;
+    this.to(STOPPED);
     this.liveness.stop();
     const stopped = this.endpoints.stop();
     this.calls.failAll(new ZmqClosedError());
@@ -288,6 +325,13 @@ export class ClientEngine {
     const closing = Promise.all(links.map(l => l.close(this.scheduler, BYE_ACK_WAIT_MS)));
     this.socketsClosed = Promise.all([this.socketsClosed, closing, stopped]).then(noop);
     return this.socketsClosed;
+  }
+
+  /** The one place the lifecycle changes; a move outside ENGINE_MOVES is a bug. */
+  private to(next: EngineState): void {
+    if (!ENGINE_MOVES[this.lifecycle.kind].includes(next.kind))
+      throw new Error(`A client engine cannot go from ${this.lifecycle.kind} to ${next.kind}`);
+    this.lifecycle = next;
   }
 
   private setStatus(status: ZmqStatus): void {

@@ -50,8 +50,6 @@ export class EndpointManager {
   private readonly entries: Entry[];
   /** Instance slot of each (endpoint, address): stable across close()/connect() and re-resolutions. */
   private readonly slots = new Map<string, number>();
-  private readonly fastUntil = new Map<UpstreamLink, number>();
-  private readonly retiring = new Map<UpstreamLink, number>();
   private tickTimer: unknown = undefined;
   private tickDelay = 0;
   private entryCount = 0;
@@ -86,8 +84,6 @@ export class EndpointManager {
       entry.links.clear();
       entry.resolving = false;
     }
-    this.fastUntil.clear();
-    this.retiring.clear();
     return this.closing.then(() => undefined);
   }
 
@@ -121,7 +117,7 @@ export class EndpointManager {
 
   /** The server of `link` left (BYE, or found dead): a fresh channel that reconnects fast for a while. */
   returning(link: UpstreamLink): void {
-    if (this.running && !this.retiring.has(link)) this.refresh(link, true);
+    if (this.running && link.state.kind !== 'retiring') this.refresh(link, true);
   }
 
   /** The server of `link` said DRAIN: answer it (ours then reached it); no new requests while another can take them. */
@@ -180,7 +176,7 @@ export class EndpointManager {
     }
     for (const address of diff.kept) {
       const link = entry.links.get(address)!;
-      if (refreshOnResolve(linkView(link, this.fastUntil.get(link)))) this.refresh(link, false);
+      if (refreshOnResolve(linkView(link))) this.refresh(link, false);
     }
     for (const address of diff.added) {
       try {
@@ -221,8 +217,8 @@ export class EndpointManager {
       channel,
       helloFor(this.host.config, slot, endpoint),
       observer,
+      fast ? clock.now() + RETURN_WINDOW_MS : undefined,
     );
-    if (fast) this.fastUntil.set(link, clock.now() + RETURN_WINDOW_MS);
     if (fast && this.running && this.tickDelay > FAST_RECONNECT_MS) this.armTick();
     link.sendHello(clock.now()); // it waits until a connection is up
     return link;
@@ -241,7 +237,6 @@ export class EndpointManager {
         }
         entry.links.set(address, next);
         this.host.pool.replace(link, next);
-        this.fastUntil.delete(link);
         this.track(link.close(this.host.scheduler, 0));
         return;
       }
@@ -250,16 +245,13 @@ export class EndpointManager {
 
   /** Takes `link` out of routing; it closes once its calls in flight ended (at most RETIRE_WAIT_MS). */
   private retire(link: UpstreamLink): void {
-    if (link.welcome === undefined || link.pending === 0) return this.closeLink(link);
-    this.host.pool.retire(link);
-    this.retiring.set(link, this.host.clock.now() + RETIRE_WAIT_MS);
+    if (!link.retire(this.host.clock.now() + RETIRE_WAIT_MS)) return this.closeLink(link);
+    this.host.pool.update(link);
   }
 
   private closeLink(link: UpstreamLink): void {
     const welcome = link.welcome;
     this.host.pool.remove(link);
-    this.fastUntil.delete(link);
-    this.retiring.delete(link);
     if (welcome !== undefined) this.host.retired(link, welcome);
     this.track(link.close(this.host.scheduler, BYE_ACK_WAIT_MS));
   }
@@ -271,19 +263,21 @@ export class EndpointManager {
   /** Every heartbeat interval (or FAST_RECONNECT_MS): HELLO again where no session is, retirements, fast windows. */
   private armTick(): void {
     const interval = this.host.config.heartbeat.interval;
-    this.tickDelay = this.fastUntil.size > 0 ? Math.min(interval, FAST_RECONNECT_MS) : interval;
+    const fast = this.host.pool.all.some(link => link.fastUntil !== undefined);
+    this.tickDelay = fast ? Math.min(interval, FAST_RECONNECT_MS) : interval;
     this.host.scheduler.clearTimeout(this.tickTimer);
     this.tickTimer = this.host.scheduler.setTimeout(() => {
       const now = this.host.clock.now();
-      for (const [link, deadline] of [...this.retiring]) {
-        if (link.pending === 0 || now >= deadline || link.welcome === undefined) this.closeLink(link);
-      }
-      for (const link of [...this.fastUntil.keys()]) {
-        if (link.welcome !== undefined) this.fastUntil.delete(link);
-        else if (fastWindowOver(linkView(link, this.fastUntil.get(link)), now)) this.refresh(link, false);
+      for (const link of [...this.host.pool.all]) {
+        const state = link.state;
+        if (state.kind === 'retiring') {
+          if (link.pending === 0 || now >= state.deadline || state.session === undefined) this.closeLink(link);
+        } else if (state.kind === 'handshaking' && fastWindowOver(linkView(link), now)) {
+          this.refresh(link, false);
+        }
       }
       for (const link of this.host.pool.all)
-        link.retryHello(now, retryInterval(link, this.fastUntil.has(link), interval));
+        link.retryHello(now, retryInterval(link, link.fastUntil !== undefined, interval));
       this.armTick();
     }, this.tickDelay);
   }

@@ -6,14 +6,13 @@ import type { UpstreamLink } from './upstream-link.js';
 /**
  * The client's links to its servers: all of them, the ready ones in the order
  * they joined, the draining ones (a fallback when no ready one offers a
- * pattern), and the choice of one for a request or event.
+ * pattern), and the choice of one for a request or event. A retiring link
+ * stays in `all` (its calls in flight get their replies) but is never chosen.
  */
 export class LinkPool {
   private links: UpstreamLink[] = [];
   private ready: UpstreamLink[] = [];
   private draining: UpstreamLink[] = [];
-  /** Links being removed (their endpoint was, or their address vanished): never chosen again. */
-  private readonly retired = new Set<UpstreamLink>();
   private turn = 0;
 
   constructor(private readonly strategy: ZmqStrategy) {}
@@ -57,14 +56,7 @@ export class LinkPool {
   remove(link: UpstreamLink): void {
     const i = this.links.indexOf(link);
     if (i >= 0) this.links.splice(i, 1);
-    this.retired.delete(link);
     this.update(link, true);
-  }
-
-  /** `link` is never chosen again; it stays in `all` until removed. */
-  retire(link: UpstreamLink): void {
-    this.retired.add(link);
-    this.update(link);
   }
 
   /** Removes every link and returns them (for teardown). */
@@ -73,13 +65,12 @@ export class LinkPool {
     this.links = [];
     this.ready = [];
     this.draining = [];
-    this.retired.clear();
     return links;
   }
 
   /** Updates the ready and draining lists after `link` changed state (`gone`: out of both). */
   update(link: UpstreamLink, gone = false): void {
-    const usable = !gone && !this.retired.has(link) && this.links.includes(link);
+    const usable = !gone && this.links.includes(link);
     this.ready = place(this.ready, link, usable && link.isReady);
     this.draining = place(this.draining, link, usable && link.isDraining);
   }

@@ -81,15 +81,13 @@ export function retryInterval(
 }
 
 /** What the resolution rules read of a link (`fastUntil`: the end of its fast window, if in one). */
-export function linkView(
-  link: {
-    readonly welcome?: unknown;
-    readonly state: { readonly kind: string };
-    readonly channel: { readonly notices?: boolean; readonly queued: number };
-  },
-  fastUntil: number | undefined,
-): LinkView {
+export function linkView(link: {
+  readonly welcome?: unknown;
+  readonly fastUntil?: number;
+  readonly state: { readonly kind: string };
+  readonly channel: { readonly notices?: boolean; readonly queued: number };
+}): LinkView {
   // A HELLO waiting in libzmq (a channel with notices queues there) is not seen: handshaking counts as waiting.
   const waiting = link.channel.notices === true && link.state.kind === 'handshaking' ? 1 : link.channel.queued;
-  return { live: link.welcome !== undefined, queued: waiting, fastUntil };
+  return { live: link.welcome !== undefined, queued: waiting, fastUntil: link.fastUntil };
 }

@@ -11,23 +11,40 @@ import { MSGPACK_FEATURE } from '../msgpack.js';
 import type { LivenessState } from '../liveness.js';
 
 /**
- * The session state of one link (docs/PROTOCOL.md §11.1, client table):
- * - `handshaking`: no session; a HELLO was queued at `helloAt`;
+ * The lifecycle of one link (docs/PROTOCOL.md, client link table):
+ * - `handshaking`: no session; a HELLO was queued at `helloAt`. `fastUntil`:
+ *   its server just left and is expected back, so it reconnects fast until then;
  * - `ready`: the server's WELCOME arrived, requests may go out;
  * - `draining`: the server said DRAIN (§5.7): the session is up and the calls
  *   in flight get their replies, but new requests go elsewhere while another
  *   server can take them;
+ * - `retiring`: its endpoint was removed (or its address vanished): never
+ *   chosen again, it closes once its calls in flight ended or at `deadline`;
  * - `refused`: the server refused the handshake (or speaks another version);
  * - `closing`: the client said BYE and waits for the server's answering BYE (`bye-ack`);
  * - `closed`: the client closed; nothing goes out any more.
  */
 export type LinkState =
-  | { readonly kind: 'handshaking'; readonly helloAt: number }
+  | { readonly kind: 'handshaking'; readonly helloAt: number; readonly fastUntil: number | undefined }
   | ({ readonly kind: 'ready' } & LinkSession)
   | ({ readonly kind: 'draining' } & LinkSession)
+  | { readonly kind: 'retiring'; readonly deadline: number; readonly session: LinkSession | undefined }
   | { readonly kind: 'refused'; readonly error: ZmqError }
   | { readonly kind: 'closing'; readonly acknowledged: () => void }
   | { readonly kind: 'closed' };
+
+export type LinkKind = LinkState['kind'];
+
+/** The moves a link may make; {@link UpstreamLink} refuses any other. */
+export const LINK_MOVES: Readonly<Record<LinkKind, readonly LinkKind[]>> = {
+  handshaking: ['handshaking', 'ready', 'refused', 'closing', 'closed'],
+  ready: ['ready', 'draining', 'handshaking', 'retiring', 'refused', 'closing', 'closed'],
+  draining: ['ready', 'handshaking', 'retiring', 'refused', 'closing', 'closed'],
+  retiring: ['retiring', 'closing', 'closed'],
+  refused: ['handshaking', 'refused', 'closing', 'closed'],
+  closing: ['closed'],
+  closed: [],
+};
 
 /** A session, as the server's WELCOME set it up. */
 export interface LinkSession {
@@ -50,7 +67,7 @@ const NEVER = Number.NEGATIVE_INFINITY;
  * what each transition means for calls and peer events.
  */
 export class UpstreamLink implements LivenessState {
-  private current: LinkState = { kind: 'handshaking', helloAt: NEVER };
+  private current: LinkState;
   /** Liveness of the session (meaningful while `ready`). */
   lastSeen = 0;
   lastPing = 0;
@@ -64,19 +81,56 @@ export class UpstreamLink implements LivenessState {
     readonly channel: Channel,
     private readonly hello: OutEnvelope,
     private readonly observer: SessionObserver,
-  ) {}
+    /** Its server just left: the end of the window in which it reconnects fast. */
+    fastUntil?: number,
+  ) {
+    this.current = { kind: 'handshaking', helloAt: NEVER, fastUntil };
+  }
 
   get state(): LinkState {
     return this.current;
   }
 
-  /** The session while one is up (ready or draining). */
+  /**
+   * The one place the state changes: false (and no change) when the move is
+   * not one of {@link LINK_MOVES} — a closed link stays closed whatever
+   * arrives late.
+   */
+  private to(next: LinkState): boolean {
+    if (!LINK_MOVES[this.current.kind].includes(next.kind)) return false;
+    this.current = next;
+    return true;
+  }
+
+  /** The session while one is up (ready, draining, or retiring with its calls in flight). */
   private get session(): LinkSession | undefined {
     const state = this.current;
+    if (state.kind === 'retiring') return state.session;
     return state.kind === 'ready' || state.kind === 'draining' ? state : undefined;
   }
 
-  /** The server's WELCOME while a session is up (ready or draining). */
+  /** The end of the fast reconnect window while handshaking in one. */
+  get fastUntil(): number | undefined {
+    return this.current.kind === 'handshaking' ? this.current.fastUntil : undefined;
+  }
+
+  /** The fast reconnect window is over (or no longer needed). */
+  endFastWindow(): void {
+    const state = this.current;
+    if (state.kind === 'handshaking' && state.fastUntil !== undefined) this.to({ ...state, fastUntil: undefined });
+  }
+
+  /**
+   * Takes the link out of routing until it closes at `deadline` or when its
+   * calls in flight ended; false when it has no calls to wait for (close it now).
+   */
+  retire(deadline: number): boolean {
+    const session = this.session;
+    if (session === undefined || this.pending === 0) return false;
+    return this.to({ kind: 'retiring', deadline, session });
+  }
+
+  /** The server's WELCOME while a session is up (ready, draining or retiring). */
   get welcome(): Welcome | undefined {
     return this.session?.welcome;
   }
@@ -122,16 +176,12 @@ export class UpstreamLink implements LivenessState {
 
   /** The server said DRAIN: true when the link was ready (it is draining from here). */
   drain(): boolean {
-    if (this.current.kind !== 'ready') return false;
-    this.current = { ...this.current, kind: 'draining' };
-    return true;
+    return this.current.kind === 'ready' && this.to({ ...this.current, kind: 'draining' });
   }
 
   /** Queues HELLO; from here the link is handshaking. */
   sendHello(now: number): void {
-    if (this.current.kind === 'closed') return;
-    this.current = { kind: 'handshaking', helloAt: now };
-    this.trySend(this.hello);
+    if (this.to({ kind: 'handshaking', helloAt: now, fastUntil: this.fastUntil })) this.trySend(this.hello);
   }
 
   /**
@@ -148,8 +198,7 @@ export class UpstreamLink implements LivenessState {
   welcomed(welcome: Welcome, now: number): 'joined' | 'renewed' {
     const renewed = this.session !== undefined;
     if (!renewed) this.pongs.reset();
-    this.current = {
-      kind: 'ready',
+    const session: LinkSession = {
       welcome,
       serves: new Set(welcome.patterns),
       handles: new Set(welcome.events),
@@ -158,6 +207,9 @@ export class UpstreamLink implements LivenessState {
       byeAck: hasFeature(welcome, BYE_ACK_FEATURE),
       window: peerWindow(welcome),
     };
+    const state = this.current;
+    if (state.kind === 'retiring') this.to({ ...state, session });
+    else this.to({ kind: 'ready', ...session });
     this.lastSeen = now;
     this.lastPing = now;
     return renewed ? 'renewed' : 'joined';
@@ -171,15 +223,17 @@ export class UpstreamLink implements LivenessState {
   /** The server refused the handshake; returns the session that was up, if one was. */
   refused(error: ZmqError): Welcome | undefined {
     const welcome = this.welcome;
-    if (this.current.kind !== 'closed') this.current = { kind: 'refused', error };
+    this.to({ kind: 'refused', error });
     this.pongs.reset();
     return welcome;
   }
 
-  /** The session ended (BYE, timeout, NOT_READY): returns it, and the link is handshaking again. */
+  /** The session ended (BYE, timeout, NOT_READY): returns it, and the link is handshaking again (a retiring one stays retiring, with no session). */
   lost(): Welcome | undefined {
     const welcome = this.welcome;
-    if (welcome !== undefined) this.current = { kind: 'handshaking', helloAt: NEVER };
+    const state = this.current;
+    if (state.kind === 'retiring') this.to({ ...state, session: undefined });
+    else if (welcome !== undefined) this.to({ kind: 'handshaking', helloAt: NEVER, fastUntil: undefined });
     this.pending = 0;
     this.pongs.reset();
     return welcome;
@@ -196,10 +250,10 @@ export class UpstreamLink implements LivenessState {
     if (session !== undefined) {
       const awaitAnswer = session.byeAck;
       if (this.trySend(BYE, true) && awaitAnswer) {
-        await settleWithin(scheduler, waitMs, acknowledged => (this.current = { kind: 'closing', acknowledged }));
+        await settleWithin(scheduler, waitMs, acknowledged => void this.to({ kind: 'closing', acknowledged }));
       }
     }
-    this.current = { kind: 'closed' };
+    this.to({ kind: 'closed' });
     this.pongs.reset();
     await this.channel.close();
   }
