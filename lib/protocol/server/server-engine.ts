@@ -256,11 +256,8 @@ export class ServerEngine<H> implements InboundHandler<Origin>, CallOutput {
         return this.onRequest(session, env);
       case MessageType.Event:
         return this.onEvent(session, env);
-      case MessageType.Cancel: {
-        const waiting = session.waiting.get(env.id);
-        if (waiting !== undefined) return this.admission.forget(waiting);
-        return session.calls.get(env.id)?.cancel();
-      }
+      case MessageType.Cancel:
+        return this.onCancel(session, env.id);
       case MessageType.Credit: // §5.8; and a request stream's CHUNK and END (§5.9)
       case MessageType.Chunk:
       case MessageType.End:
@@ -278,6 +275,13 @@ export class ServerEngine<H> implements InboundHandler<Origin>, CallOutput {
         // A PONG is only a sign of life, counted when the message arrived.
         if (env.type !== MessageType.Pong) this.observer.drop('unexpected', `message type ${env.type} from a client`);
     }
+  }
+
+  /** A CANCEL: a waiting request never starts, a running call stops. */
+  private onCancel(session: DownstreamSession, id: number): void {
+    const waiting = session.waiting.get(id);
+    if (waiting !== undefined) return this.admission.forget(waiting);
+    session.calls.get(id)?.cancel();
   }
 
   private drainAnswered(session: DownstreamSession): void {
