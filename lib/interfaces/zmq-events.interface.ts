@@ -55,6 +55,14 @@ export type ZmqEvents = {
    * can; `peer:left` (`bye`) follows when it is done.
    */
   'peer:draining': (event: ZmqPeerEvent) => void;
+  /**
+   * Client only: a server's calls timed out or were shed several times in a
+   * row while others answered: it gets no new calls for a while
+   * (docs/resilience.md), then is probed back in (`peer:restored`).
+   */
+  'peer:ejected': (event: ZmqPeerEvent) => void;
+  /** Client only: an ejected server is back in routing. */
+  'peer:restored': (event: ZmqPeerEvent) => void;
 };
 
 /** A peer change as seen by {@link ZmqPeerEvents}, from any server or client of the process. */
@@ -108,6 +116,8 @@ export interface ZmqPeerInfo {
   pending: number;
   /** The client's proven CURVE public key (downstream peers of a CURVE server only). */
   publicKey?: string;
+  /** A server left out of routing for now: its calls timed out or were shed while others answered (client only). */
+  ejected?: boolean;
 }
 
 /** Counts of dropped messages by reason (the keys of `getStats().dropped`). */
