@@ -56,8 +56,8 @@ export type ZmqEvents = {
    */
   'peer:draining': (event: ZmqPeerEvent) => void;
   /**
-   * Client only: a server's calls timed out or were shed several times in a
-   * row while others answered: it gets no new calls for a while
+   * Client only: a server's calls got no answer in time several times in a
+   * row: it gets no new calls while others can take them, for a while
    * (docs/resilience.md), then is probed back in (`peer:restored`).
    */
   'peer:ejected': (event: ZmqPeerEvent) => void;
@@ -116,7 +116,7 @@ export interface ZmqPeerInfo {
   pending: number;
   /** The client's proven CURVE public key (downstream peers of a CURVE server only). */
   publicKey?: string;
-  /** A server left out of routing for now: its calls timed out or were shed while others answered (client only). */
+  /** A server left out of routing for now: its calls kept timing out (client only). */
   ejected?: boolean;
 }
 

@@ -7,9 +7,10 @@
  *   probability that grows with the excess, so a shedding server is not sent
  *   what it would shed. Calls in flight and timeouts do not count: a burst of
  *   new calls or a slow handler is never a reason to refuse;
- * - outlier ejection: {@link EJECT_AFTER} calls in a row that timed out or were
- *   shed take the server out of routing for a while (growing with each
- *   ejection, at most {@link MAX_EJECTION_MS}); then it is probed back in.
+ * - outlier ejection: {@link EJECT_AFTER} calls in a row that got no answer
+ *   in time take the server out of routing for a while (growing with each
+ *   ejection, at most {@link MAX_EJECTION_MS}); then it is probed back in. A
+ *   shedding server answers (OVERLOADED): throttling and retries handle it.
  */
 
 export const THROTTLE_WINDOW_MS = 2_000;
@@ -57,12 +58,12 @@ export class LinkHealth {
     return true;
   }
 
-  /** A call ended; true when this failure (shed or timed out) ejects the server. */
+  /** A call ended; true when this timeout ejects the server. */
   ended(verdict: CallVerdict, now: number): boolean {
     this.roll(now);
     if (verdict !== 'timeout') this.requests[1]!++;
-    if (verdict === 'accepted') {
-      this.accepts[1]!++;
+    if (verdict !== 'timeout') {
+      if (verdict === 'accepted') this.accepts[1]!++;
       this.consecutiveFailures = 0;
       return false;
     }
