@@ -65,7 +65,7 @@ describe('retries of idempotent calls', () => {
       { pattern: 'get', id, reply: firstValueFrom(client.send('get', id)) },
       { pattern: 'create', id, reply: firstValueFrom(client.send('create', id)) },
     ]);
-    calls.forEach(c => c.reply.catch(() => undefined));
+    for (const c of calls) c.reply.catch(() => undefined);
     await within(
       (async () => {
         while ((runs.get('a:get') ?? 0) + (runs.get('a:create') ?? 0) === 0)
