@@ -55,7 +55,8 @@ describe('retries of idempotent calls', () => {
     const client = await h.connectClient([a.endpoint, b.endpoint], { strategy: 'round-robin' });
     await within(
       (async () => {
-        while (client.getPeers().length < 2) await new Promise(resolve => setImmediate(resolve));
+        for (let i = 0; i < 1_000_000 && client.getPeers().length < 2; i++)
+          await new Promise(resolve => setImmediate(resolve));
       })(),
       5_000,
       'both servers joined',
@@ -68,7 +69,7 @@ describe('retries of idempotent calls', () => {
     for (const c of calls) c.reply.catch(() => undefined);
     await within(
       (async () => {
-        while ((runs.get('a:get') ?? 0) + (runs.get('a:create') ?? 0) === 0)
+        for (let i = 0; i < 1_000_000 && (runs.get('a:get') ?? 0) + (runs.get('a:create') ?? 0) === 0; i++)
           await new Promise(resolve => setImmediate(resolve));
       })(),
       5_000,
