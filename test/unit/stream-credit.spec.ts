@@ -134,7 +134,7 @@ describe('StreamOutbox', () => {
     expect(box.push(chunk(4))).toBe(false);
   });
 
-  it('streams toward one peer share its byte budget: one that would pass it fails, and what others release is given back', async () => {
+  it('streams toward one peer share its byte budget: one that would pass it fails, and what others release is given back', () => {
     const shared = { used: 0, limit: 3 * (1 + QUEUED_VALUE_OVERHEAD) };
     const turns = new Turns();
     const make = () => {
