@@ -70,11 +70,11 @@ type Step = ({ curl: string; run: Run } | { action: string; run: (ctx: Ctx) => P
 };
 
 const json = (text: string | undefined): unknown => {
-  if (text === undefined) throw new Error('the README shows no output for this step');
+  if (text === undefined) throw new Error('the walkthrough shows no output for this step');
   return JSON.parse(text);
 };
 
-/** The answer equals the README's output, as JSON, with this status. */
+/** The answer equals the walkthrough's output, as JSON, with this status. */
 const exactly =
   (status: number): Run =>
   async (ctx, output, curl) => {
@@ -82,7 +82,7 @@ const exactly =
     expect({ status: res.status, body: JSON.parse(res.body) }).toEqual({ status, body: json(output) });
   };
 
-/** The answer has this status and the README's `statusCode` and `code` (the message may be worded otherwise). */
+/** The answer has this status and the walkthrough's `statusCode` and `code` (the message may be worded otherwise). */
 const errorLike =
   (status: number): Run =>
   async (ctx, output, curl) => {
@@ -99,13 +99,13 @@ const errorLike =
 const dataOf = (events: SseEvent[]) =>
   events.map(e => ({ event: e.event, data: e.data === undefined ? undefined : JSON.parse(e.data) }));
 
-/** A health answer with the ports and round trips of this run replaced, so it compares with the README's. */
+/** A health answer with the ports and round trips of this run replaced, so it compares with the walkthrough's. */
 const normalizeHealth = (text: string): unknown =>
   JSON.parse(
     text.replace(/tcp:\/\/127\.0\.0\.1:\d+/g, 'tcp://127.0.0.1:PORT').replace(/"rttMs":\s*[\d.]+/g, '"rttMs":"RTT"'),
   );
 
-/** GET /health answers `status` and the README's body, but for ports and round trips. */
+/** GET /health answers `status` and the walkthrough's body, but for ports and round trips. */
 const health =
   (status: number): Run =>
   async (ctx, output, curl) => {
@@ -165,7 +165,7 @@ const STEPS: Step[] = [
     run: async (ctx, output, curl) => {
       const res = await fetchText(curlToRequest(curl, ctx.base));
       expect(res.status).toBe(200);
-      // Ports differ from the README's, and the two joins may come in either order.
+      // Ports differ from the walkthrough's, and the two joins may come in either order.
       const normalize = (body: any) => ({
         connected: JSON.parse(
           JSON.stringify(body.connected).replace(/tcp:\/\/127\.0\.0\.1:\d+/g, 'tcp://127.0.0.1:PORT'),
@@ -178,7 +178,7 @@ const STEPS: Step[] = [
     },
   },
   {
-    // Every series line the README shows is in the scrape, with that value.
+    // Every series line the walkthrough shows is in the scrape, with that value.
     curl: 'curl -s localhost:3000/metrics',
     run: async (ctx, output, curl) => {
       const res = await fetchText(curlToRequest(curl, ctx.base));
@@ -200,7 +200,7 @@ const STEPS: Step[] = [
         arg
           .replace('tcp://127.0.0.1:4001', ctx.mathEndpoint)
           .replace('tcp://127.0.0.1:4002', ctx.notificationsEndpoint);
-      // Times and ports differ from the README's.
+      // Times and ports differ from the walkthrough's.
       const normalize = (text: string) =>
         text.replace(/tcp:\/\/127\.0\.0\.1:\d+/g, 'tcp://127.0.0.1:PORT').replace(/[\d.]+ ms/g, 'N ms');
       // 90 s: only a hang guard (each CLI process compiles the sources as it loads them).
