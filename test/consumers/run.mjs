@@ -17,14 +17,13 @@
 //    node-test-cjs node --test in a CommonJS app: the CJS build
 //    jest-esm      the README's "Testing your app" Jest spec and config, verbatim, in an ESM app
 //                  (node --experimental-vm-modules, as a Nest 12 user on Node 20 must)
-//    jest-cjs      the same spec with plain jest in a CommonJS app; with Nest 11, and with Nest 12 on
-//                  Node >= 24.9 (Jest on Node 20 and 22 cannot require() Nest 12's ESM-only packages)
+//    jest-cjs      the same spec in a CommonJS app: plain jest with Nest 11; with Nest 12 only on
+//                  Node >= 24.9, under node --experimental-vm-modules (Jest's require() of ESM needs both)
 //    cli           `npx nestjs-zeromq --help` and `stream --help`: the package's bin, from the CJS build;
 //                  the `nestjs-zeromq/terminus` subpath resolves for require and import
 //    ts7           TypeScript 7 (installed into that app only) type-checks the README quick start and
-//                  ts7-app.ts with the tsconfig of `tsc --init` plus the README's additions, skipLibCheck off
-//
-// jest-cjs also runs with Nest 12 where Node can require() ESM from Jest (Node >= 24.9).
+//                  ts7-app.ts with the tsconfig of `tsc --init` plus the README's additions, skipLibCheck off,
+//                  then runs the README's Jest spec with its @swc/jest config
 //
 // Prints `consumers (<nest versions>): N passed, M failed` last; exits non-zero on any failure.
 import { execFileSync, spawn } from 'node:child_process';
@@ -221,7 +220,7 @@ async function nodeTestApp(work, name) {
 }
 
 /** jest-esm / jest-cjs: the README's Jest spec and config, run by Jest in the app. */
-async function jestApp(work, name) {
+async function jestApp(work, name, nestMajor) {
   const { spec, config } = testingBlocks();
   const dir = join(work, name);
   mkdirSync(join(dir, 'test'), { recursive: true });
@@ -253,10 +252,13 @@ async function jestApp(work, name) {
     writeFileSync(join(dir, 'jest.config.cjs'), cjs);
   }
   const jest = join(work, 'node_modules', 'jest', 'bin', 'jest.js');
-  const args = [...(esm ? ['--experimental-vm-modules', '--no-warnings=ExperimentalWarning'] : []), jest, '--ci'];
+  // Nest 12 in a CommonJS app: Jest's require() of ESM needs vm modules too (and Node >= 24.9).
+  const vmModules = esm || nestMajor >= 12;
+  const args = [...(vmModules ? ['--experimental-vm-modules', '--no-warnings=ExperimentalWarning'] : []), jest, '--ci'];
   const out = (await run(args, dir)).out();
   if (!/^Tests:\s+2 passed, 2 total$/m.test(out)) throw new Error(`Jest did not pass 2 of 2:\n${out}`);
-  return esm ? 'Jest (ESM mode, ts-jest useESM): README spec, 2 of 2' : 'Jest (CommonJS, ts-jest): README spec, 2 of 2';
+  if (esm) return 'Jest (ESM mode, ts-jest useESM): README spec, 2 of 2';
+  return `Jest (CommonJS, ts-jest${vmModules ? ', --experimental-vm-modules' : ''}): README spec, 2 of 2`;
 }
 
 /** cli: the installed package's bin runs through npx, as the README shows. */
@@ -441,7 +443,7 @@ async function main() {
               : name.startsWith('readme')
                 ? await readmeApp(work, name, port)
                 : name.startsWith('jest')
-                  ? await jestApp(work, name)
+                  ? await jestApp(work, name, nestMajor)
                   : name.startsWith('node-test')
                     ? await nodeTestApp(work, name)
                     : await plainApp(work, name);
