@@ -212,7 +212,8 @@ async function nodeTestApp(work, name) {
   copyFileSync(join(here, 'scenario.cjs'), join(dir, 'scenario.cjs'));
   const file = esm ? 'consumer.test.mjs' : 'consumer.test.cjs';
   copyFileSync(join(here, esm ? 'node-test.mjs' : 'node-test.cjs'), join(dir, file));
-  const out = (await run(['--test', file], dir)).out();
+  // TAP on every Node line (Node 23+ prints its spec reporter by default).
+  const out = (await run(['--test', '--test-reporter=tap', file], dir)).out();
   if (!/^# pass 1$/m.test(out) || !/^# fail 0$/m.test(out)) throw new Error(`node --test did not pass 1 of 1:\n${out}`);
   return esm
     ? 'node --test: ESM build, ZMQ_TRANSPORT and ZmqPeerEvents shared with the CJS build'
