@@ -121,3 +121,6 @@ export const DEFAULT_ADMISSION = {
  * reading costs the server at most this.
  */
 export const DEFAULT_MAX_BUFFERED_PER_PEER = 64 * 1024 * 1024;
+
+/** Retries of idempotent calls (`retries`): attempts of one call (the first included), and the share of requests retries may add. */
+export const DEFAULT_RETRIES = { maxAttempts: 3, budget: 0.1 } as const;

@@ -229,10 +229,21 @@ export interface ZmqClientOptions extends ZmqCommonOptions {
   requestTimeout?: number;
   /**
    * How a request picks one of the servers that serve its pattern:
-   * `'round-robin'` or `'least-pending'` (fewest requests in flight).
-   * @default 'round-robin'
+   * `'least-pending'` (fewest requests in flight: a server whose calls stop
+   * coming back is avoided from its first unanswered calls) or `'round-robin'`.
+   * @default 'least-pending'
    */
   strategy?: ZmqStrategy;
+  /**
+   * Retries of calls whose server declared their pattern idempotent
+   * (`@MessagePattern(pattern, { idempotent: true })`): such a call is sent to
+   * another server when its server is lost or sheds it, before any value of
+   * its reply arrived, within its `requestTimeout` (docs/resilience.md).
+   * `maxAttempts` counts the first; `budget` is the share of requests that
+   * retries may add (a sick mesh is not hammered). `false`: never retry.
+   * @default { maxAttempts: 3, budget: 0.1 }
+   */
+  retries?: false | { maxAttempts?: number; budget?: number };
   /**
    * Milliseconds before the first try to reconnect to a server that went
    * away; each further try waits twice as long, up to `reconnectMaxInterval`.
