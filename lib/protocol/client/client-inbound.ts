@@ -182,7 +182,8 @@ export class ClientInbound implements InboundHandler<UpstreamLink> {
       return this.sessions.sessionEnded(link, 'disconnect');
     }
     if ((err as { code?: unknown } | null)?.code === ZmqErrorCode.OVERLOADED) {
-      err = new ZmqOverloadedError(call.pattern, 'server', String((err as { message?: unknown }).message ?? ''));
+      const message = (err as { message?: unknown }).message;
+      err = new ZmqOverloadedError(call.pattern, 'server', typeof message === 'string' ? message : undefined);
     }
     this.calls.fail(env.id, err);
   }
