@@ -34,9 +34,8 @@ export const DEFAULT_SEND_HWM = 10_000;
 /**
  * ZeroMQ receive high-water mark, in messages (each message may hold a batch
  * of up to 256 envelopes, so a thousand is ample for throughput). It bounds
- * what libzmq holds for a sender that outruns this process: with 10,000, a
- * flood of 100,000 random messages left a server 57-61 MiB larger (freed
- * memory the allocator keeps); with 1,000, 34-47 MiB (issue 10; README "Memory under floods").
+ * what libzmq holds for a sender that outruns this process
+ * (docs/streams.md, "Memory under floods").
  */
 export const DEFAULT_RECEIVE_HWM = 1_000;
 
