@@ -34,11 +34,12 @@ export interface ZmqCommonOptions {
    */
   streamWindow?: number;
   /**
-   * Bytes of encoded values one stream this side sends may buffer while its
-   * receiver has no credit (a pushing Observable cannot be paused; an
-   * AsyncIterable or Readable is only pulled when there is credit). Past it
-   * the stream fails with `STREAM_OVERFLOW` on both sides and its producer is
-   * unsubscribed. @default 16777216 (DEFAULT_STREAM_BUFFER_LIMIT, 16 MiB)
+   * Bytes of values (encoded payload and 48 bytes of overhead each) one
+   * stream this side sends may buffer while its receiver has no credit (a
+   * pushing Observable cannot be paused; an AsyncIterable or Readable is only
+   * pulled when there is credit). Past it the stream fails with
+   * `STREAM_OVERFLOW` on both sides and its producer is unsubscribed.
+   * @default 67108864 (DEFAULT_STREAM_BUFFER_LIMIT, 64 MiB)
    */
   streamBufferLimit?: number;
   /** Milliseconds unsent messages linger after close. @default 200 (DEFAULT_LINGER) */
@@ -182,25 +183,26 @@ export interface ZmqServerOptions extends ZmqCommonOptions {
    * Bytes all streams toward one client may buffer together (values waiting
    * for its credit, and request-stream values waiting for their handler); a
    * stream that would pass it ends with `STREAM_OVERFLOW`.
-   * @default 67108864 (64 MiB, DEFAULT_MAX_BUFFERED_PER_PEER)
+   * @default 134217728 (128 MiB, DEFAULT_MAX_BUFFERED_PER_PEER)
    */
   maxBufferedPerPeer?: number;
   /**
-   * Overload protection (docs/resilience.md). Requests that arrive faster
-   * than handlers finish wait in a queue where their age is known; when the
+   * Overload protection (docs/resilience.md). Each event-loop turn starts as
+   * many requests as fit in `sliceMs` of handler time (learnt from the turns
+   * before); the rest wait in a queue where their age is known; when the
    * queue has not emptied for `interval` ms the server is overloaded: it
    * serves the newest first and answers those that waited longer than
    * `queueTarget` ms and `deadlineShare` of their caller's deadline with
    * `OVERLOADED`, so callers hear early instead of timing out. A request whose
    * caller's deadline passed while it waited never runs. `false`: requests start as they are read, however many.
-   * @default { sliceMs: 5, queueTarget: 5, deadlineShare: 0.1, interval: 100, maxQueued: 50000 }
+   * @default { sliceMs: 10, queueTarget: 5, deadlineShare: 0.1, interval: 100, maxQueued: 50000 }
    */
   admission?: false | ZmqAdmissionOptions;
 }
 
 /** Tuning of a server's overload protection; every field has a default that needs no tuning. */
 export interface ZmqAdmissionOptions {
-  /** Handler time (ms) run in one event-loop turn before later requests wait their turn. @default 5 */
+  /** How long (ms) one event-loop turn should take: the requests started per turn adapt to it, later ones wait. @default 10 */
   sliceMs?: number;
   /** An overloaded server sheds a request that waited longer than this (ms) and `deadlineShare` of its deadline. @default 5 */
   queueTarget?: number;
