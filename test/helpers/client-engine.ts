@@ -102,14 +102,15 @@ export async function connectedEngine(
   return s;
 }
 
-/** An engine with one endpoint (A), welcomed by `srv-a` serving `patterns`. */
+/** An engine with one endpoint (A), welcomed by a server (`srv-a` unless `fields.id` names it) serving `patterns`. */
 export function connectedOne(
   over: Partial<ClientEngineConfig> = {},
   patterns: string[] = ['echo'],
-  fields: WelcomeFields = {},
+  fields: WelcomeFields & { id?: string } = {},
   extra: ExtraDepsOf = {},
 ): Promise<ClientSetup> {
-  return connectedEngine([[A, welcome('srv-a', patterns, fields)]], over, extra);
+  const { id = 'srv-a', ...rest } = fields;
+  return connectedEngine([[A, welcome(id, patterns, rest)]], over, extra);
 }
 
 /** An engine with two endpoints, welcomed by `srv-a` on A first, then `srv-b` on B. */
