@@ -1,6 +1,6 @@
 /**
- * A synchronous burst is delivered whole, in order, under credit (issue 10
- * point 2): `from(array)` of 300,000 and of 1,000,000 small numbers. The
+ * A synchronous burst is delivered whole, in order, under credit:
+ * `from(array)` of 300,000 and of 1,000,000 small numbers. The
  * server sends it in slices and yields between them, so it keeps answering
  * heartbeats (the caller, with a short heartbeat, never declares it dead)
  * and other callers (an echo sent once the burst is flowing is answered

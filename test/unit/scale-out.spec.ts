@@ -1,5 +1,5 @@
 /**
- * Scale-out on the client (issue 13), by hand: names resolved to every
+ * Scale-out on the client, by hand: names resolved to every
  * address (a fake resolver), re-resolution on the manual clock, endpoints
  * added and removed at run time, DRAIN (§5.7) and the fresh channels that
  * reset the reconnect backoff. Plus the pure decisions behind them.
