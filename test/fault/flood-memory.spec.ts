@@ -24,9 +24,9 @@ import { Dealer } from 'zeromq';
 import { ClientZmq } from 'nestjs-zeromq';
 import { TsChild } from '../helpers/child';
 import { Harness } from '../helpers/nest';
+import { SOAK } from '../helpers/soak';
 import { ENC, header, helloPayload, T } from '../helpers/wire';
 
-const SOAK = process.env.SOAK === '1';
 const FUZZ = SOAK ? 100_000 : 10_000;
 const SESSIONS = SOAK ? 20_000 : 2_000;
 const PARALLEL = 16;

@@ -15,8 +15,8 @@
 import { readFileSync } from 'node:fs';
 import { TsChild } from '../helpers/child';
 import { Harness } from '../helpers/nest';
+import { SOAK } from '../helpers/soak';
 
-const SOAK = process.env.SOAK === '1';
 const ITEMS = SOAK ? 1_000_000 : 50_000;
 /** The pushing Observable: 4 items a millisecond (16 MiB/s of 4 KiB items, what a running consumer keeps up with). */
 const PUSH_ITEMS = SOAK ? 200_000 : 20_000;
