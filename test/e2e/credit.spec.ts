@@ -1,5 +1,5 @@
 /**
- * Credit over real sockets (issue 10 point 1, PROTOCOL.md §5.8): an async
+ * Credit over real sockets (PROTOCOL.md §5.8): an async
  * generator or a Readable is pulled only as the caller takes values; a
  * pushing Observable that outruns its buffer ends in STREAM_OVERFLOW on both
  * sides (teardown runs, other calls go on); a client that offers no credit

@@ -1,5 +1,5 @@
 /**
- * What CURVE does on the wire (issue 12): a TCP relay between client and
+ * What CURVE does on the wire: a TCP relay between client and
  * server records the traffic, and a known payload string is in it without
  * CURVE and never with it; and the ZAP handler fails closed: with none
  * answering for a server's domain, libzmq refuses the connection.

@@ -1,5 +1,5 @@
 /**
- * CURVE and the allow-list over real sockets (issue 12): allowed keys work
+ * CURVE and the allow-list over real sockets: allowed keys work
  * over tcp and ipc and reach handlers as ctx.getPublicKey(); an unlisted key,
  * a wrong server key, a plaintext client and a CURVE client of a plaintext
  * server all fail connect() with a typed error and never reach a handler;

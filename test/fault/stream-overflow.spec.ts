@@ -1,5 +1,5 @@
 /**
- * No silent truncation (issue 10): a stream that outruns the server's bounded
+ * No silent truncation: a stream that outruns the server's bounded
  * outbound queue ends with a typed QUEUE_FULL on both sides — the handler's
  * subscription is torn down, the caller gets every value it was sent, in
  * order, then the error — never a prefix followed by silence.

@@ -16,6 +16,7 @@ import {
 import { BYE_ACK_FEATURE, DRAIN_FEATURE, handshakeEnvelope } from '../../lib/protocol/handshake';
 import type { ServerCall } from '../../lib/protocol/server/server-call';
 import type { ServerEngineConfig, ServerHost } from '../../lib/protocol/server/server-deps';
+import { flush } from '../helpers/async';
 import { listeningEngine, serverConfig } from '../helpers/server-engine';
 
 const MAX = 1024;
@@ -63,10 +64,6 @@ function join(s: S, rid: Buffer, id: string, features = [DRAIN_FEATURE, BYE_ACK_
 }
 
 const typesTo = (s: S, rid: Buffer) => s.ch.to(rid).map(e => e.type);
-
-async function flush(): Promise<void> {
-  for (let i = 0; i < 10; i++) await Promise.resolve();
-}
 
 describe('Drain, server side (§5.7)', () => {
   it('§5.7 D1: the WELCOME accepts `drain` only when the HELLO offers it', async () => {

@@ -256,7 +256,7 @@ describe('malformed headers are rejected with a MalformedError naming the reason
       ID,
     ],
     ['unknown flag 0x08', rawHeader({ type: MessageType.Chunk, id: ID, flags: 0x08 }), EMPTY, 'header', ID],
-    // The per-type rules of §3's table (issue 11: these were accepted before).
+    // The per-type rules of §3's table.
     ['an EVENT with a request id', rawHeader({ type: MessageType.Event, id: 5, pattern: 'p' }), EMPTY, 'header', 0],
     ['a PING with a request id', rawHeader({ type: MessageType.Ping, id: 5 }), EMPTY, 'header', 0],
     ['a PING with a payload', rawHeader({ type: MessageType.Ping, encoding: 1 }), Buffer.from('1'), 'header', 0],

@@ -715,10 +715,8 @@ describe('decideHello', () => {
 });
 
 describe('ServerEngine: close() while binding', () => {
-  // BUG (lib/protocol/server/server-engine.ts, close): close() returns at once
-  // unless the state is 'listening', so a close() while listen() awaits its
-  // bind is lost: the bind completes, and the server listens (channel open,
-  // heartbeat armed) after close() resolved. ServerZmq.close() has the same guard.
+  // A close() while listen() awaits its bind is not lost: once the bind completes, the channel is closed and no
+  // heartbeat is armed.
   it('the server does not end up listening after close() resolved', async () => {
     const time = new ManualTime();
     const net = new FakeBinder();
