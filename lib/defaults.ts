@@ -85,3 +85,9 @@ export const DEFAULT_STRATEGY = 'round-robin';
 
 /** Milliseconds `client.ping()` (and the health indicator) waits for each server's PONG. */
 export const DEFAULT_PING_TIMEOUT = 2_000;
+
+/**
+ * Whether a server answers `$zmq/metrics` (`introspection`): off, because
+ * the answer names every client and pattern (docs/security.md).
+ */
+export const DEFAULT_INTROSPECTION = false;

@@ -21,6 +21,20 @@ export const MAX_METADATA_BYTES = 16 * 1024;
  */
 export const MAX_HANDSHAKE_BYTES = 256 * 1024;
 
+/**
+ * Largest HELLO a server reads, in bytes: a client's metadata is kept for
+ * its session's life, so a HELLO costs memory until it leaves. A larger one
+ * is refused with TOO_LARGE.
+ */
+export const MAX_HELLO_BYTES = 64 * 1024;
+
+/**
+ * Most HELLO bytes a server's sessions hold together (their metadata): a
+ * HELLO that would take it past this is refused with TOO_LARGE, and the
+ * clients with sessions are unaffected.
+ */
+export const MAX_RETAINED_HELLO_BYTES = 32 * 1024 * 1024;
+
 /** Longest `id` or `instance` in a handshake, in characters. */
 export const MAX_ID_LENGTH = 256;
 

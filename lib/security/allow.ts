@@ -1,7 +1,7 @@
 import { ZmqOptionsError } from '../errors/zmq.errors.js';
 import type { ZmqAllow, ZmqCurvePeer } from '../interfaces/zmq-options.interface.js';
 import { realScheduler, Scheduler } from '../protocol/clock.js';
-import { isCurveKey } from './keys.js';
+import { curveKeyBytes, peerKeyProblem } from './keys.js';
 
 /** How long an `allow` function may take to decide one handshake before the peer is refused. */
 export const ALLOW_DECISION_TIMEOUT_MS = 5_000;
@@ -20,9 +20,13 @@ export function checkAllow(allow: unknown, option = 'allow'): ZmqAllow {
   if (allow === '*' || typeof allow === 'function') return allow as ZmqAllow;
   if (Array.isArray(allow)) {
     allow.forEach((key, i) => {
-      if (!isCurveKey(key)) {
+      const bytes = curveKeyBytes(key);
+      if (bytes === undefined) {
         throw new ZmqOptionsError(option, `"${option}[${i}]" must be a CURVE public key: 40 characters of Z85`);
       }
+      const problem = peerKeyProblem(bytes);
+      if (problem !== undefined)
+        throw new ZmqOptionsError(option, `"${option}[${i}]" is ${problem}: no client can hold it`);
     });
     return Object.freeze([...(allow as string[])]);
   }

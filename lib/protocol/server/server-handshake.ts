@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { printable } from '../../common/log-limiter.js';
 import {
   ZmqAuthFailedError,
   ZmqErrorCode,
@@ -24,7 +25,7 @@ import {
   Welcome,
 } from '../handshake.js';
 import { CREDIT_FEATURE } from '../credit.js';
-import { PROTOCOL_VERSION } from '../limits.js';
+import { MAX_HELLO_BYTES, MAX_RETAINED_HELLO_BYTES, PROTOCOL_VERSION } from '../limits.js';
 import { MSGPACK_FEATURE } from '../msgpack.js';
 import { decideHello } from './hello-decision.js';
 import type { ReplyEncoder } from './replies.js';
@@ -112,6 +113,7 @@ export class ServerHandshake {
   }
 
   hello(routingId: Buffer, key: string, env: Envelope): void {
+    if (this.overBudget(routingId, key, env.payload.length)) return;
     let hello: Hello | string;
     try {
       hello = validateHello(decodePayload(env.encoding, env.payload));
@@ -126,7 +128,28 @@ export class ServerHandshake {
       this.host.observer.drop('version', `hello of version ${hello.version}`);
       return this.refuseVersion(routingId, hello.version, hello.id);
     }
-    this.decide(routingId, key, hello);
+    this.decide(routingId, key, hello, env.payload.length);
+  }
+
+  /**
+   * A HELLO the server will not read (refused TOO_LARGE, undecoded): larger
+   * than MAX_HELLO_BYTES, or more than the sessions' shared budget for
+   * metadata (MAX_RETAINED_HELLO_BYTES) has left.
+   */
+  private overBudget(routingId: Buffer, key: string, bytes: number): boolean {
+    const { sessions, observer } = this.host;
+    const freed = sessions.onConnection(key)?.helloBytes ?? 0;
+    let why: string;
+    if (bytes > MAX_HELLO_BYTES) why = `a hello of ${bytes} bytes is over the limit of ${MAX_HELLO_BYTES}`;
+    else if (sessions.retainedHelloBytes - freed + bytes > MAX_RETAINED_HELLO_BYTES)
+      why = `the server's sessions hold ${MAX_RETAINED_HELLO_BYTES} bytes of hellos; a hello of ${bytes} bytes does not fit`;
+    else return false;
+    observer.drop('oversized', why);
+    observer.warn(`Refused a client: ${why}`, 'Refused oversized hellos');
+    const error = new ZmqHandshakeRefusedError(`Refused: ${why}`);
+    this.host.sendRouted(routingId, refusalEnvelope(ZmqErrorCode.TOO_LARGE, error.message));
+    observer.refused({ direction: 'downstream', error });
+    return true;
   }
 
   /** Anything but HELLO from a connection with no session (docs/PROTOCOL.md §4.4). */
@@ -156,7 +179,8 @@ export class ServerHandshake {
   refuseVersion(routingId: Buffer, version: number, peerId: string | undefined): void {
     const error = new ZmqVersionMismatchError(PROTOCOL_VERSION, version);
     this.host.observer.warn(
-      `Refused client ${peerId ?? '(unknown id)'}: it speaks protocol version ${version}; this server speaks ${PROTOCOL_VERSION}`,
+      `Refused client ${peerId === undefined ? '(unknown id)' : printable(peerId)}: it speaks protocol version ${version}; this server speaks ${PROTOCOL_VERSION}`,
+      'Refused clients of another protocol version',
     );
     const message = `Protocol version ${version} is not supported; this server speaks ${PROTOCOL_VERSION}`;
     this.host.sendRouted(routingId, refusalEnvelope(error.code, message));
@@ -171,7 +195,8 @@ export class ServerHandshake {
     const error = new ZmqAuthFailedError(`Refused: ${verdict.refusal}`);
     const { publicKey } = verdict;
     this.host.observer.warn(
-      `Refused client ${hello.id}${publicKey === undefined ? '' : ` (${publicKey})`}: ${verdict.refusal}`,
+      `Refused client ${printable(hello.id)}${publicKey === undefined ? '' : ` (${publicKey})`}: ${verdict.refusal}`,
+      'Refused hellos',
     );
     this.host.sendRouted(routingId, refusalEnvelope(error.code, error.message));
     this.host.observer.refused({
@@ -183,7 +208,7 @@ export class ServerHandshake {
     return null;
   }
 
-  private decide(routingId: Buffer, key: string, hello: Hello): void {
+  private decide(routingId: Buffer, key: string, hello: Hello, helloBytes: number): void {
     const { sessions, observer } = this.host;
     const publicKey = this.authorize(routingId, hello);
     if (publicKey === null) return;
@@ -193,7 +218,7 @@ export class ServerHandshake {
       this.host.endSession(onConnection, 'disconnect');
       onConnection = undefined;
     }
-    let decision = decideHello(hello, onConnection, sessions.ofClient(hello.id));
+    let decision = decideHello(hello, onConnection, sessions.ofClient(hello.id, publicKey));
     if (decision.kind === 'handover' && decision.previous.publicKey !== publicKey) {
       decision = { kind: 'impostor', holder: decision.previous }; // an instance token never moves to another key
     }
@@ -207,7 +232,10 @@ export class ServerHandshake {
         return;
       case 'impostor': {
         const error = new ZmqHandshakeRefusedError(`A client with id "${hello.id}" is already connected`);
-        observer.warn(`Refused a client claiming id ${hello.id}, which is already connected`);
+        observer.warn(
+          `Refused a client claiming id ${printable(hello.id)}, which is already connected`,
+          'Refused hellos of a connected id',
+        );
         this.host.sendRouted(routingId, refusalEnvelope(error.code, error.message));
         return observer.refused({ peerId: hello.id, direction: 'downstream', error });
       }
@@ -233,6 +261,7 @@ export class ServerHandshake {
       publicKey,
       drain: accepted.includes(DRAIN_FEATURE),
       window: accepted.includes(CREDIT_FEATURE) ? hello.window : undefined,
+      helloBytes,
     };
     if (this.sendWelcome(routingId, session, accepted)) observer.joined(sessionEvent(session));
   }
@@ -243,7 +272,7 @@ export class ServerHandshake {
     try {
       welcome = this.welcome(features);
     } catch (err) {
-      this.host.observer.error(`Cannot welcome a client: ${(err as Error).message}`);
+      this.host.observer.error(`Cannot welcome a client: ${(err as Error).message}`, 'Failed welcomes');
       this.refuse(routingId, 'The server cannot build its welcome');
       return false;
     }
