@@ -9,6 +9,16 @@ export const PROTOCOL_VERSION = 1;
 /** Most envelopes one received ZeroMQ message may carry; more is malformed. */
 export const MAX_ENVELOPES_PER_MESSAGE = 4_096;
 
+/**
+ * Most values (containers, scalars, map keys) one JSON or MessagePack
+ * payload may decode into; more is MALFORMED, checked on the bytes before
+ * decoding (lib/protocol/expansion.ts, docs/security.md).
+ */
+export const MAX_DECODED_VALUES = 1_000_000;
+
+/** Most arrays, objects and maps one JSON or MessagePack payload may decode into; more is MALFORMED. */
+export const MAX_DECODED_CONTAINERS = 100_000;
+
 /** Largest pattern, in UTF-8 bytes. */
 export const MAX_PATTERN_BYTES = 4_096;
 
