@@ -53,6 +53,92 @@ function scanJson(bytes: Buffer): string | undefined {
 }
 
 /**
+ * What follows a MessagePack type byte from 0xc4 to 0xdf: `fixed` bytes of
+ * body; or a big-endian length of `len` bytes (then, for an extension, a
+ * type byte) that counts the body's bytes (`per` 0) or the elements of an
+ * array (`per` 1) or entries of a map (`per` 2). 0xc1 is never used.
+ */
+type Head = { readonly fixed: number } | { readonly len: 1 | 2 | 4; readonly ext?: true; readonly per: 0 | 1 | 2 };
+
+const HEADS: Record<number, Head> = {
+  0xc4: { len: 1, per: 0 }, // bin 8/16/32
+  0xc5: { len: 2, per: 0 },
+  0xc6: { len: 4, per: 0 },
+  0xc7: { len: 1, ext: true, per: 0 }, // ext 8/16/32
+  0xc8: { len: 2, ext: true, per: 0 },
+  0xc9: { len: 4, ext: true, per: 0 },
+  0xca: { fixed: 4 }, // float 32/64
+  0xcb: { fixed: 8 },
+  0xcc: { fixed: 1 }, // uint 8/16/32/64
+  0xcd: { fixed: 2 },
+  0xce: { fixed: 4 },
+  0xcf: { fixed: 8 },
+  0xd0: { fixed: 1 }, // int 8/16/32/64
+  0xd1: { fixed: 2 },
+  0xd2: { fixed: 4 },
+  0xd3: { fixed: 8 },
+  0xd4: { fixed: 2 }, // fixext 1/2/4/8/16: a type byte, then the body
+  0xd5: { fixed: 3 },
+  0xd6: { fixed: 5 },
+  0xd7: { fixed: 9 },
+  0xd8: { fixed: 17 },
+  0xd9: { len: 1, per: 0 }, // str 8/16/32
+  0xda: { len: 2, per: 0 },
+  0xdb: { len: 4, per: 0 },
+  0xdc: { len: 2, per: 1 }, // array 16/32
+  0xdd: { len: 4, per: 1 },
+  0xde: { len: 2, per: 2 }, // map 16/32
+  0xdf: { len: 4, per: 2 },
+};
+
+/** A token's shape: header bytes after the type byte, body bytes to skip, elements it declares (-1: none). */
+interface Token {
+  header: number;
+  skip: number;
+  declared: number;
+  per: number;
+}
+
+/** The shape of a token whose type byte says it all (below 0xc0, or 0xe0 and up); false for the others. */
+function shortToken(t: number, out: Token): boolean {
+  if (t <= 0x7f || t >= 0xe0) return true; // fixint
+  if (t <= 0x8f) {
+    out.declared = t & 0x0f; // fixmap
+    out.per = 2;
+  } else if (t <= 0x9f)
+    out.declared = t & 0x0f; // fixarray
+  else if (t <= 0xbf)
+    out.skip = t & 0x1f; // fixstr
+  else return false;
+  return true;
+}
+
+/** The shape of the token of type byte `t` whose header starts at `i`; `undefined` when unknown or cut short. */
+function tokenAt(t: number, b: Buffer, i: number, out: Token): Token | undefined {
+  out.header = 0;
+  out.skip = 0;
+  out.declared = -1;
+  out.per = 1;
+  if (shortToken(t, out) || t === 0xc0 || t === 0xc2 || t === 0xc3) return out; // nil, false, true
+  const head = HEADS[t];
+  if (head === undefined) return undefined;
+  if ('fixed' in head) {
+    out.skip = head.fixed;
+    return out;
+  }
+  const header = head.len + (head.ext ? 1 : 0);
+  if (b.length - i < header) return undefined;
+  const len = head.len === 1 ? b[i]! : head.len === 2 ? b.readUInt16BE(i) : b.readUInt32BE(i);
+  out.header = header;
+  if (head.per === 0) out.skip = len;
+  else {
+    out.declared = len;
+    out.per = head.per;
+  }
+  return out;
+}
+
+/**
  * MessagePack: walks the tokens in order (whatever the nesting: msgpackr's
  * records put values after a definition that a plain reader does not
  * expect), counting each token as a value, each array and map header as a
@@ -62,117 +148,23 @@ function scanMsgpack(bytes: Buffer): string | undefined {
   let containers = 0;
   let values = 0;
   const n = bytes.length;
+  const token: Token = { header: 0, skip: 0, declared: -1, per: 1 };
   let i = 0;
   while (i < n) {
     const t = bytes[i++]!;
     values++;
-    let skip = 0; // bytes of a string, binary or extension body after the header
-    let declared = -1; // elements an array (or entries a map) declares
-    let perElement = 1;
-    if (t <= 0x7f || t >= 0xe0 || t === 0xc0 || t === 0xc2 || t === 0xc3) {
-      // fixint, nil, false, true
-    } else if (t <= 0x8f) {
-      declared = t & 0x0f;
-      perElement = 2;
-    } else if (t <= 0x9f) {
-      declared = t & 0x0f;
-    } else if (t <= 0xbf) {
-      skip = t & 0x1f;
-    } else {
-      const r = fixedPart(t, bytes, i);
-      if (r === undefined) return `the payload is not valid MessagePack (byte 0x${t.toString(16)} at ${i - 1})`;
-      i += r.header;
-      skip = r.skip;
-      declared = r.declared;
-      perElement = r.perElement;
+    if (tokenAt(t, bytes, i, token) === undefined) {
+      return `the payload is not valid MessagePack (byte 0x${t.toString(16)} at ${i - 1})`;
     }
-    if (declared >= 0) {
+    i += token.header;
+    if (token.declared >= 0) {
       containers++;
-      if (declared * perElement > n - i) return `a MessagePack container declares more elements than its payload holds`;
+      if (token.declared * token.per > n - i)
+        return 'a MessagePack container declares more elements than its payload holds';
     }
-    if (skip > n - i) return `a MessagePack string or binary declares more bytes than its payload holds`;
-    i += skip;
+    if (token.skip > n - i) return 'a MessagePack string or binary declares more bytes than its payload holds';
+    i += token.skip;
     if (values > MAX_DECODED_VALUES || containers > MAX_DECODED_CONTAINERS) return tooMany(values, containers);
   }
   return undefined;
-}
-
-/** The header bytes after type byte `t` at `i`, and what they declare; `undefined` for 0xc1 or a cut header. */
-function fixedPart(
-  t: number,
-  b: Buffer,
-  i: number,
-): { header: number; skip: number; declared: number; perElement: number } | undefined {
-  const left = b.length - i;
-  const need = (k: number) => (left >= k ? k : -1);
-  const fixed = (header: number, skip: number) =>
-    need(header) < 0 ? undefined : { header, skip, declared: -1, perElement: 1 };
-  const sized = (header: number, extra: number) => {
-    if (need(header) < 0) return undefined;
-    const len = header === 1 ? b[i]! : header === 2 ? b.readUInt16BE(i) : b.readUInt32BE(i);
-    return { header: header + extra, skip: len, declared: -1, perElement: 1 };
-  };
-  const container = (header: number, perElement: number) => {
-    if (need(header) < 0) return undefined;
-    const len = header === 2 ? b.readUInt16BE(i) : b.readUInt32BE(i);
-    return { header, skip: 0, declared: len, perElement };
-  };
-  switch (t) {
-    case 0xc4: // bin 8/16/32
-    case 0xd9: // str 8/16/32
-      return sized(1, 0);
-    case 0xc5:
-    case 0xda:
-      return sized(2, 0);
-    case 0xc6:
-    case 0xdb:
-      return sized(4, 0);
-    case 0xc7: // ext 8/16/32: length, then a type byte, then the body
-      return withType(sized(1, 0), left);
-    case 0xc8:
-      return withType(sized(2, 0), left);
-    case 0xc9:
-      return withType(sized(4, 0), left);
-    case 0xca:
-      return fixed(0, 4);
-    case 0xcb:
-      return fixed(0, 8);
-    case 0xcc:
-    case 0xd0:
-      return fixed(0, 1);
-    case 0xcd:
-    case 0xd1:
-      return fixed(0, 2);
-    case 0xce:
-    case 0xd2:
-      return fixed(0, 4);
-    case 0xcf:
-    case 0xd3:
-      return fixed(0, 8);
-    case 0xd4: // fixext 1/2/4/8/16: a type byte, then the body
-      return fixed(0, 2);
-    case 0xd5:
-      return fixed(0, 3);
-    case 0xd6:
-      return fixed(0, 5);
-    case 0xd7:
-      return fixed(0, 9);
-    case 0xd8:
-      return fixed(0, 17);
-    case 0xdc:
-      return container(2, 1);
-    case 0xdd:
-      return container(4, 1);
-    case 0xde:
-      return container(2, 2);
-    case 0xdf:
-      return container(4, 2);
-    default:
-      return undefined; // 0xc1 is never used
-  }
-}
-
-function withType<T extends { header: number }>(r: T | undefined, left: number): T | undefined {
-  if (r === undefined || r.header + 1 > left) return undefined;
-  return { ...r, header: r.header + 1 };
 }
