@@ -36,6 +36,11 @@ export function checkAllow(allow: unknown, option = 'allow'): ZmqAllow {
   );
 }
 
+function keyProblem(publicKey: string): string | undefined {
+  const bytes = curveKeyBytes(publicKey);
+  return bytes === undefined ? 'not a CURVE key' : peerKeyProblem(bytes);
+}
+
 function policyOf(allow: ZmqAllow): Policy {
   if (allow === '*') return { kind: 'any' };
   if (typeof allow === 'function') return { kind: 'fn', decide: allow };
@@ -81,6 +86,12 @@ export class KeyAuthority {
 
   /** Whether a CURVE handshake by `peer` may go on; a refusal is reported. Never rejects. */
   async admit(peer: ZmqCurvePeer): Promise<boolean> {
+    // X25519 treats several byte forms as one key: decide on the canonical form only, and never on a low-order point.
+    const problem = keyProblem(peer.publicKey);
+    if (problem !== undefined) {
+      this.report.refused(peer, `its public key is ${problem}`);
+      return false;
+    }
     // A policy replaced while a function decided: decide again under the new one (bounded).
     for (let attempt = 0; attempt < 3; attempt++) {
       const generation = this.generation;

@@ -9,7 +9,6 @@
  */
 import { Context, context as defaultContext, Router } from 'zeromq';
 import type { ZmqCurvePeer } from '../interfaces/zmq-options.interface.js';
-import { peerKeyProblem } from '../security/keys.js';
 import { encodeZ85 } from '../security/z85.js';
 
 /** Where libzmq sends ZAP requests (RFC 27). */
@@ -140,11 +139,6 @@ class ZapHandler implements ZapRegistry {
       return reply('400', 'CURVE only');
     }
     const publicKey = encodeZ85(credentials);
-    const problem = peerKeyProblem(credentials);
-    if (problem !== undefined) {
-      entry.problem(`refused the CURVE handshake of ${publicKey}: its key is ${problem}`, 'ZAP: key refused');
-      return reply('400', 'Key not accepted');
-    }
     const slot = `${domain!.toString()}\0${publicKey}`;
     let decision = this.pending.get(slot);
     if (decision === undefined) {

@@ -38,10 +38,20 @@ export class RawPeer {
     return this.send([header(type, fields), payload]);
   }
 
-  /** Receives until an envelope matches (at most `maxMessages` messages, each within the receive timeout). */
+  /** Envelopes received but not yet looked at (a message may batch several). */
+  private readonly pending: ParsedEnvelope[] = [];
+
+  /**
+   * The next envelope that matches, skipping those that do not (at most
+   * `maxMessages` messages, each within the receive timeout).
+   */
   async until(match: (r: ParsedEnvelope) => boolean, maxMessages = 100): Promise<ParsedEnvelope> {
-    for (let n = 0; n < maxMessages; n++) {
-      for (const r of parseEnvelopes(await this.sock.receive(), 0)) if (match(r)) return r;
+    for (let n = 0; n <= maxMessages; n++) {
+      while (this.pending.length > 0) {
+        const r = this.pending.shift()!;
+        if (match(r)) return r;
+      }
+      if (n < maxMessages) this.pending.push(...parseEnvelopes(await this.sock.receive(), 0));
     }
     throw new Error(`no matching reply within ${maxMessages} messages`);
   }
