@@ -45,6 +45,12 @@ export const MAX_HELLO_BYTES = 64 * 1024;
  */
 export const MAX_RETAINED_HELLO_BYTES = 32 * 1024 * 1024;
 
+/**
+ * Most of {@link MAX_RETAINED_HELLO_BYTES} the sessions of one CURVE key may
+ * hold: one allowed key cannot use up the budget and keep other keys out.
+ */
+export const MAX_RETAINED_HELLO_BYTES_PER_KEY = MAX_RETAINED_HELLO_BYTES / 8;
+
 /** Longest `id` or `instance` in a handshake, in characters. */
 export const MAX_ID_LENGTH = 256;
 

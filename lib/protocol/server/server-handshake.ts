@@ -25,7 +25,12 @@ import {
   Welcome,
 } from '../handshake.js';
 import { CREDIT_FEATURE } from '../credit.js';
-import { MAX_HELLO_BYTES, MAX_RETAINED_HELLO_BYTES, PROTOCOL_VERSION } from '../limits.js';
+import {
+  MAX_HELLO_BYTES,
+  MAX_RETAINED_HELLO_BYTES,
+  MAX_RETAINED_HELLO_BYTES_PER_KEY,
+  PROTOCOL_VERSION,
+} from '../limits.js';
 import { MSGPACK_FEATURE } from '../msgpack.js';
 import { decideHello } from './hello-decision.js';
 import type { ReplyEncoder } from './replies.js';
@@ -137,19 +142,42 @@ export class ServerHandshake {
    * metadata (MAX_RETAINED_HELLO_BYTES) has left.
    */
   private overBudget(routingId: Buffer, key: string, bytes: number): boolean {
-    const { sessions, observer } = this.host;
+    const { sessions } = this.host;
     const freed = sessions.onConnection(key)?.helloBytes ?? 0;
     let why: string;
     if (bytes > MAX_HELLO_BYTES) why = `a hello of ${bytes} bytes is over the limit of ${MAX_HELLO_BYTES}`;
     else if (sessions.retainedHelloBytes - freed + bytes > MAX_RETAINED_HELLO_BYTES)
       why = `the server's sessions hold ${MAX_RETAINED_HELLO_BYTES} bytes of hellos; a hello of ${bytes} bytes does not fit`;
     else return false;
+    this.refuseTooLarge(routingId, why);
+    return true;
+  }
+
+  /**
+   * A HELLO that would take the sessions of its proven key past their share
+   * of the budget (MAX_RETAINED_HELLO_BYTES_PER_KEY): refused TOO_LARGE, so
+   * one allowed key cannot keep the others out.
+   */
+  private overKeyBudget(routingId: Buffer, key: string, publicKey: string, bytes: number): boolean {
+    const { sessions } = this.host;
+    const onConnection = sessions.onConnection(key);
+    const freed = onConnection?.publicKey === publicKey ? (onConnection.helloBytes ?? 0) : 0;
+    if (sessions.retainedHelloBytesOf(publicKey) - freed + bytes <= MAX_RETAINED_HELLO_BYTES_PER_KEY) return false;
+    this.refuseTooLarge(
+      routingId,
+      `the sessions of key ${publicKey} hold ${MAX_RETAINED_HELLO_BYTES_PER_KEY} bytes of hellos; a hello of ${bytes} bytes does not fit`,
+      publicKey,
+    );
+    return true;
+  }
+
+  private refuseTooLarge(routingId: Buffer, why: string, publicKey?: string): void {
+    const { observer } = this.host;
     observer.drop('oversized', why);
     observer.warn(`Refused a client: ${why}`, 'Refused oversized hellos');
     const error = new ZmqHandshakeRefusedError(`Refused: ${why}`);
     this.host.sendRouted(routingId, refusalEnvelope(ZmqErrorCode.TOO_LARGE, error.message));
-    observer.refused({ direction: 'downstream', error });
-    return true;
+    observer.refused({ direction: 'downstream', ...(publicKey !== undefined ? { publicKey } : {}), error });
   }
 
   /** Anything but HELLO from a connection with no session (docs/PROTOCOL.md §4.4). */
@@ -212,6 +240,7 @@ export class ServerHandshake {
     const { sessions, observer } = this.host;
     const publicKey = this.authorize(routingId, hello);
     if (publicKey === null) return;
+    if (publicKey !== undefined && this.overKeyBudget(routingId, key, publicKey, helloBytes)) return;
     let onConnection = sessions.onConnection(key);
     if (onConnection !== undefined && onConnection.publicKey !== publicKey) {
       // This connection now speaks as another key: its old session cannot go on under the new one.

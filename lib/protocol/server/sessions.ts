@@ -41,6 +41,8 @@ export class SessionTable {
   private readonly byKey = new Map<string, DownstreamSession>();
   private readonly byId = new Map<string, DownstreamSession>();
   private helloBytes = 0;
+  /** HELLO bytes held per proven CURVE key. */
+  private readonly helloBytesOfKey = new Map<string, number>();
 
   get size(): number {
     return this.byKey.size;
@@ -65,10 +67,25 @@ export class SessionTable {
     return this.helloBytes;
   }
 
+  /** HELLO bytes the sessions of one CURVE key hold, against MAX_RETAINED_HELLO_BYTES_PER_KEY. */
+  retainedHelloBytesOf(publicKey: string): number {
+    return this.helloBytesOfKey.get(publicKey) ?? 0;
+  }
+
   add(session: DownstreamSession): void {
     this.byKey.set(session.key, session);
     this.byId.set(idKey(session.id, session.publicKey), session);
-    this.helloBytes += session.helloBytes ?? 0;
+    this.count(session, 1);
+  }
+
+  private count(session: DownstreamSession, sign: 1 | -1): void {
+    const bytes = (session.helloBytes ?? 0) * sign;
+    this.helloBytes += bytes;
+    const { publicKey } = session;
+    if (publicKey === undefined) return;
+    const held = (this.helloBytesOfKey.get(publicKey) ?? 0) + bytes;
+    if (held > 0) this.helloBytesOfKey.set(publicKey, held);
+    else this.helloBytesOfKey.delete(publicKey);
   }
 
   /** Removes the session; false when it was not (or no longer) in the table. */
@@ -77,7 +94,7 @@ export class SessionTable {
     this.byKey.delete(session.key);
     const id = idKey(session.id, session.publicKey);
     if (this.byId.get(id) === session) this.byId.delete(id);
-    this.helloBytes -= session.helloBytes ?? 0;
+    this.count(session, -1);
     return true;
   }
 
