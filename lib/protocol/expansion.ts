@@ -53,118 +53,115 @@ function scanJson(bytes: Buffer): string | undefined {
 }
 
 /**
- * What follows a MessagePack type byte from 0xc4 to 0xdf: `fixed` bytes of
- * body; or a big-endian length of `len` bytes (then, for an extension, a
- * type byte) that counts the body's bytes (`per` 0) or the elements of an
- * array (`per` 1) or entries of a map (`per` 2). 0xc1 is never used.
+ * The layout of each MessagePack token, by type byte, in typed tables (the
+ * scan is a tight loop over every token): BODY, the bytes after the type
+ * byte of a token of fixed size (-1: a length field follows, or 0xc1, which
+ * is never used); LEN, the size of the big-endian length field of a string,
+ * binary, extension, array or map (then EXTRA, 1 for an extension's type
+ * byte); COUNT, the elements a fixarray / fixmap declares (-1: none); PER,
+ * what one declared unit holds: 0 body bytes, 1 an array element, 2 a map entry.
  */
-type Head = { readonly fixed: number } | { readonly len: 1 | 2 | 4; readonly ext?: true; readonly per: 0 | 1 | 2 };
+const BODY = new Int16Array(256);
+const LEN = new Uint8Array(256);
+const EXTRA = new Uint8Array(256);
+const COUNT = new Int16Array(256).fill(-1);
+const PER = new Uint8Array(256);
 
-const HEADS: Record<number, Head> = {
-  0xc4: { len: 1, per: 0 }, // bin 8/16/32
-  0xc5: { len: 2, per: 0 },
-  0xc6: { len: 4, per: 0 },
-  0xc7: { len: 1, ext: true, per: 0 }, // ext 8/16/32
-  0xc8: { len: 2, ext: true, per: 0 },
-  0xc9: { len: 4, ext: true, per: 0 },
-  0xca: { fixed: 4 }, // float 32/64
-  0xcb: { fixed: 8 },
-  0xcc: { fixed: 1 }, // uint 8/16/32/64
-  0xcd: { fixed: 2 },
-  0xce: { fixed: 4 },
-  0xcf: { fixed: 8 },
-  0xd0: { fixed: 1 }, // int 8/16/32/64
-  0xd1: { fixed: 2 },
-  0xd2: { fixed: 4 },
-  0xd3: { fixed: 8 },
-  0xd4: { fixed: 2 }, // fixext 1/2/4/8/16: a type byte, then the body
-  0xd5: { fixed: 3 },
-  0xd6: { fixed: 5 },
-  0xd7: { fixed: 9 },
-  0xd8: { fixed: 17 },
-  0xd9: { len: 1, per: 0 }, // str 8/16/32
-  0xda: { len: 2, per: 0 },
-  0xdb: { len: 4, per: 0 },
-  0xdc: { len: 2, per: 1 }, // array 16/32
-  0xdd: { len: 4, per: 1 },
-  0xde: { len: 2, per: 2 }, // map 16/32
-  0xdf: { len: 4, per: 2 },
-};
-
-/** A token's shape: header bytes after the type byte, body bytes to skip, elements it declares (-1: none). */
-interface Token {
-  header: number;
-  skip: number;
-  declared: number;
-  per: number;
-}
-
-/** The shape of a token whose type byte says it all (below 0xc0, or 0xe0 and up); false for the others. */
-function shortToken(t: number, out: Token): boolean {
-  if (t <= 0x7f || t >= 0xe0) return true; // fixint
-  if (t <= 0x8f) {
-    out.declared = t & 0x0f; // fixmap
-    out.per = 2;
-  } else if (t <= 0x9f)
-    out.declared = t & 0x0f; // fixarray
-  else if (t <= 0xbf)
-    out.skip = t & 0x1f; // fixstr
-  else return false;
-  return true;
-}
-
-/** The shape of the token of type byte `t` whose header starts at `i`; `undefined` when unknown or cut short. */
-function tokenAt(t: number, b: Buffer, i: number, out: Token): Token | undefined {
-  out.header = 0;
-  out.skip = 0;
-  out.declared = -1;
-  out.per = 1;
-  if (shortToken(t, out) || t === 0xc0 || t === 0xc2 || t === 0xc3) return out; // nil, false, true
-  const head = HEADS[t];
-  if (head === undefined) return undefined;
-  if ('fixed' in head) {
-    out.skip = head.fixed;
-    return out;
+function layout(): void {
+  for (let t = 0x80; t <= 0x9f; t++) {
+    COUNT[t] = t & 0x0f;
+    PER[t] = t <= 0x8f ? 2 : 1;
   }
-  const header = head.len + (head.ext ? 1 : 0);
-  if (b.length - i < header) return undefined;
-  const len = head.len === 1 ? b[i]! : head.len === 2 ? b.readUInt16BE(i) : b.readUInt32BE(i);
-  out.header = header;
-  if (head.per === 0) out.skip = len;
-  else {
-    out.declared = len;
-    out.per = head.per;
+  for (let t = 0xa0; t <= 0xbf; t++) BODY[t] = t & 0x1f;
+  const fixed: Array<[number, number]> = [
+    [0xc1, -1],
+    [0xca, 4],
+    [0xcb, 8],
+    [0xcc, 1],
+    [0xcd, 2],
+    [0xce, 4],
+    [0xcf, 8],
+    [0xd0, 1],
+    [0xd1, 2],
+    [0xd2, 4],
+    [0xd3, 8],
+    [0xd4, 2],
+    [0xd5, 3],
+    [0xd6, 5],
+    [0xd7, 9],
+    [0xd8, 17],
+  ];
+  for (const [t, body] of fixed) BODY[t] = body;
+  // [type, length field bytes, extension type byte, per]: bin, ext, str, array, map.
+  const sized: Array<[number, number, number, number]> = [
+    [0xc4, 1, 0, 0],
+    [0xc5, 2, 0, 0],
+    [0xc6, 4, 0, 0],
+    [0xc7, 1, 1, 0],
+    [0xc8, 2, 1, 0],
+    [0xc9, 4, 1, 0],
+    [0xd9, 1, 0, 0],
+    [0xda, 2, 0, 0],
+    [0xdb, 4, 0, 0],
+    [0xdc, 2, 0, 1],
+    [0xdd, 4, 0, 1],
+    [0xde, 2, 0, 2],
+    [0xdf, 4, 0, 2],
+  ];
+  for (const [t, len, extra, per] of sized) {
+    LEN[t] = len;
+    EXTRA[t] = extra;
+    PER[t] = per;
   }
-  return out;
+}
+layout();
+
+const invalid = (t: number, at: number) => `the payload is not valid MessagePack (byte 0x${t.toString(16)} at ${at})`;
+const CUT = 'a MessagePack string or binary declares more bytes than its payload holds';
+const OVERDECLARED = 'a MessagePack container declares more elements than its payload holds';
+
+/** The value of a `len`-byte big-endian length field at `i`. */
+function lengthAt(b: Buffer, i: number, len: number): number {
+  return len === 1 ? b[i]! : len === 2 ? b.readUInt16BE(i) : b.readUInt32BE(i);
 }
 
 /**
  * MessagePack: walks the tokens in order (whatever the nesting: msgpackr's
  * records put values after a definition that a plain reader does not
- * expect), counting each token as a value, each array and map header as a
- * container, and checking each declared length against the bytes left.
+ * expect), counting each token as a value and each array and map header as a
+ * container. A container may declare no more elements than the bytes left,
+ * and all containers together no more than there are tokens (each element is
+ * a token of its own): msgpackr allocates what a header declares before it
+ * reads the elements.
  */
 function scanMsgpack(bytes: Buffer): string | undefined {
+  const n = bytes.length;
   let containers = 0;
   let values = 0;
-  const n = bytes.length;
-  const token: Token = { header: 0, skip: 0, declared: -1, per: 1 };
+  let declared = 0;
   let i = 0;
   while (i < n) {
     const t = bytes[i++]!;
     values++;
-    if (tokenAt(t, bytes, i, token) === undefined) {
-      return `the payload is not valid MessagePack (byte 0x${t.toString(16)} at ${i - 1})`;
-    }
-    i += token.header;
-    if (token.declared >= 0) {
+    let body = BODY[t]!;
+    let count = COUNT[t]!;
+    const len = LEN[t]!;
+    if (len !== 0) {
+      const header = len + EXTRA[t]!;
+      if (n - i < header) return invalid(t, i - 1);
+      const v = lengthAt(bytes, i, len);
+      i += header;
+      if (PER[t] === 0) body = v;
+      else count = v;
+    } else if (body < 0) return invalid(t, i - 1);
+    if (count >= 0) {
       containers++;
-      if (token.declared * token.per > n - i)
-        return 'a MessagePack container declares more elements than its payload holds';
+      declared += count * PER[t]!;
+      if (count * PER[t]! > n - i) return OVERDECLARED;
     }
-    if (token.skip > n - i) return 'a MessagePack string or binary declares more bytes than its payload holds';
-    i += token.skip;
+    if (body > n - i) return CUT;
+    i += body;
     if (values > MAX_DECODED_VALUES || containers > MAX_DECODED_CONTAINERS) return tooMany(values, containers);
   }
-  return undefined;
+  return declared > values ? OVERDECLARED : undefined;
 }

@@ -46,6 +46,16 @@ describe('the expansion limit, on the bytes (no server)', () => {
     expect(expansionProblem('msgpack', Buffer.from([0xdd, 0xff, 0xff, 0xff, 0xff]))).toMatch(/declares more/);
     expect(expansionProblem('msgpack', Buffer.from([0xdb, 0x7f, 0xff, 0xff, 0xff, 0x61]))).toMatch(/declares more/);
     expect(expansionProblem('msgpack', Buffer.from([0xc1]))).toMatch(/not valid MessagePack/);
+    // Nested array16 headers each declaring 65,535 elements: every one would be allocated before its elements
+    // are read; together they declare far more elements than the payload has tokens.
+    // Each header fits in the bytes left (70,000 nils follow), but all of them together would hold 500 million.
+    const headers = Buffer.alloc(3 * 8_000);
+    for (let i = 0; i < headers.length; i += 3) {
+      headers[i] = 0xdc;
+      headers.writeUInt16BE(0xffff, i + 1);
+    }
+    const nested = Buffer.concat([headers, Buffer.alloc(70_000, 0xc0)]);
+    expect(expansionProblem('msgpack', nested)).toMatch(/declares more/);
   });
 });
 
