@@ -136,7 +136,8 @@ describe('a CURVE server engine', () => {
     expect((s.ch.to(R1).at(-1)!.payload as { code: string }).code).toBe(ZmqErrorCode.NOT_READY);
   });
 
-  test('a client id belongs to its key: another key with the same id and instance neither takes nor blocks it', async () => {
+  test('an instance token never moves a session to another key (handover needs the same key)', async () => {
+    // A client id belongs to its key: another key with the same id and instance neither takes nor blocks it.
     const s = await curveEngine([alice.publicKey, bob.publicKey]);
     s.ch.deliverFrom(R1, proven(alice, 'gw', 'i/0'));
     s.ch.deliverFrom(R2, proven(bob, 'gw', 'i/0'));
