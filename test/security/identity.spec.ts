@@ -8,13 +8,13 @@
  */
 import 'reflect-metadata';
 import { firstValueFrom } from 'rxjs';
-import { Context, Request } from 'zeromq';
+import { Context, Dealer, Request } from 'zeromq';
 import { generateCurveKeyPair, ZmqErrorCode, ZmqPeerRefusedEvent, ZmqServerOptions } from 'nestjs-zeromq';
 import { KeyAuthority } from '../../lib/security/allow';
 import { helloProof } from '../../lib/security/hello-proof';
 import { decodeZ85, encodeZ85 } from '../../lib/security/z85';
 import { dealerCurveOptions } from '../../lib/transport/curve-options';
-import { registerZapDomain, ZAP_ENDPOINT } from '../../lib/transport/zap';
+import { MAX_PENDING_ZAP_DECISIONS, registerZapDomain, ZAP_ENDPOINT } from '../../lib/transport/zap';
 import { within } from '../helpers/async';
 import { Harness } from '../helpers/nest';
 import { ENC, header, json, T } from '../helpers/wire';
@@ -47,7 +47,14 @@ describe('identity attacks', () => {
       options: { id: 'id-srv', curve: server, ...options },
     });
     started.server.on('peer:refused', e => refused.push(e));
-    return { ...started, refused };
+    /** The first refusal of `publicKey`: a promise that settles on the event. */
+    const refusalOf = (publicKey: string) =>
+      new Promise<ZmqPeerRefusedEvent>(resolve =>
+        started.server.on('peer:refused', e => {
+          if (e.publicKey === publicKey) resolve(e);
+        }),
+      );
+    return { ...started, refused, refusalOf };
   }
 
   /** A raw CURVE peer presenting `publicKey` (which may differ from the one of `secretKey`). */
@@ -68,7 +75,8 @@ describe('identity attacks', () => {
   it('the bit-255 alias of a key an allow function denies is refused at the CURVE handshake', async () => {
     const denied = generateCurveKeyPair();
     const victim = generateCurveKeyPair();
-    const { endpoint, refused } = await start({ allow: peer => peer.publicKey !== denied.publicKey });
+    const { endpoint, refusalOf } = await start({ allow: peer => peer.publicKey !== denied.publicKey });
+    const refusal = refusalOf(alias(denied.publicKey));
     const echoes = runs.echo;
     const attacker = curvePeer(endpoint, alias(denied.publicKey), denied.secretKey);
     const hello = attacker.hello(
@@ -78,19 +86,14 @@ describe('identity attacks', () => {
       },
       attacker.id,
     );
-    void hello.catch(() => undefined);
-    await within(
-      (async () => {
-        for (let i = 0; i < 500 && !refused.some(e => e.publicKey === alias(denied.publicKey)); i++)
-          await new Promise(resolve => setImmediate(resolve));
-        if (!refused.some(e => e.publicKey === alias(denied.publicKey))) await hello; // a WELCOME fails below
-      })(),
+    // The refusal, or (had the alias got in) the WELCOME, which fails the test.
+    const event = await within(
+      Promise.race([refusal, hello.then(r => Promise.reject(new Error(`admitted: ${JSON.stringify(r.body)}`)))]),
       8_000,
       'the refusal',
     );
-    const event = refused.find(e => e.publicKey === alias(denied.publicKey));
-    expect(event?.error.code).toBe(ZmqErrorCode.AUTH_FAILED);
-    expect(event?.error.message).toMatch(/canonical form/);
+    expect(event.error.code).toBe(ZmqErrorCode.AUTH_FAILED);
+    expect(event.error.message).toMatch(/canonical form/);
     expect(runs.echo).toBe(echoes);
     const client = await h.connectClient(endpoint, { curve: { ...victim, serverKey: server.publicKey } });
     expect(await firstValueFrom(client.send('echo', 'served'))).toBe('served');
@@ -125,6 +128,44 @@ describe('identity attacks', () => {
     expect(asked).toEqual([]);
     expect(await ask(good)).toBe('200');
     expect(asked).toEqual([good]);
+  });
+
+  it('ZAP decisions in progress are bounded: beyond MAX_PENDING_ZAP_DECISIONS a handshake gets 300 at once', async () => {
+    const context = new Context();
+    let release: (ok: boolean) => void = () => undefined;
+    const decided = new Promise<boolean>(resolve => (release = resolve));
+    let asked = 0;
+    const unregister = await registerZapDomain(
+      'zap-bound',
+      () => {
+        asked++;
+        return decided;
+      },
+      () => undefined,
+      context,
+    );
+    h.track({ close: unregister });
+    // A DEALER pipelines requests as libzmq's REQ clients would, one per handshake (an empty delimiter first).
+    const dealer = h.track(new Dealer({ context, linger: 0, receiveTimeout: 5_000 }));
+    dealer.connect(ZAP_ENDPOINT);
+    const n = MAX_PENDING_ZAP_DECISIONS + 44;
+    for (let i = 0; i < n; i++) {
+      const key = decodeZ85(generateCurveKeyPair().publicKey)!;
+      await dealer.send(['', '1.0', String(i), 'zap-bound', '127.0.0.1', 'id', 'CURVE', key]);
+    }
+    const codes = new Map<string, number>();
+    const take = async (count: number) => {
+      for (let i = 0; i < count; i++) {
+        const [, , , code] = await within(dealer.receive(), 5_000, 'a ZAP reply');
+        codes.set(String(code), (codes.get(String(code)) ?? 0) + 1);
+      }
+    };
+    await take(n - MAX_PENDING_ZAP_DECISIONS); // the busy answers come at once, the others wait for their decision
+    expect(Object.fromEntries(codes)).toEqual({ '300': n - MAX_PENDING_ZAP_DECISIONS });
+    expect(asked).toBe(MAX_PENDING_ZAP_DECISIONS);
+    release(true);
+    await take(MAX_PENDING_ZAP_DECISIONS);
+    expect(codes.get('200')).toBe(MAX_PENDING_ZAP_DECISIONS);
   });
 
   it('a low-order or aliased key in a HELLO is refused AUTH_FAILED, and the rest of its message is still read', async () => {

@@ -4,6 +4,7 @@ import {
   ZmqAuthFailedError,
   ZmqErrorCode,
   ZmqHandshakeRefusedError,
+  ZmqMessageTooLargeError,
   ZmqVersionMismatchError,
 } from '../../errors/zmq.errors.js';
 import type { ZmqPeerLeftReason } from '../../interfaces/zmq-events.interface.js';
@@ -144,12 +145,13 @@ export class ServerHandshake {
   private overBudget(routingId: Buffer, key: string, bytes: number): boolean {
     const { sessions } = this.host;
     const freed = sessions.onConnection(key)?.helloBytes ?? 0;
-    let why: string;
-    if (bytes > MAX_HELLO_BYTES) why = `a hello of ${bytes} bytes is over the limit of ${MAX_HELLO_BYTES}`;
-    else if (sessions.retainedHelloBytes - freed + bytes > MAX_RETAINED_HELLO_BYTES)
-      why = `the server's sessions hold ${MAX_RETAINED_HELLO_BYTES} bytes of hellos; a hello of ${bytes} bytes does not fit`;
-    else return false;
-    this.refuseTooLarge(routingId, why);
+    if (bytes > MAX_HELLO_BYTES) {
+      this.refuseTooLarge(routingId, new ZmqMessageTooLargeError(bytes, MAX_HELLO_BYTES, 'A hello'));
+    } else if (sessions.retainedHelloBytes - freed + bytes > MAX_RETAINED_HELLO_BYTES) {
+      const held = sessions.retainedHelloBytes - freed;
+      const context = `The server's sessions hold ${held} bytes of hellos; a hello`;
+      this.refuseTooLarge(routingId, new ZmqMessageTooLargeError(bytes, MAX_RETAINED_HELLO_BYTES - held, context));
+    } else return false;
     return true;
   }
 
@@ -162,21 +164,20 @@ export class ServerHandshake {
     const { sessions } = this.host;
     const onConnection = sessions.onConnection(key);
     const freed = onConnection?.publicKey === publicKey ? (onConnection.helloBytes ?? 0) : 0;
-    if (sessions.retainedHelloBytesOf(publicKey) - freed + bytes <= MAX_RETAINED_HELLO_BYTES_PER_KEY) return false;
-    this.refuseTooLarge(
-      routingId,
-      `the sessions of key ${publicKey} hold ${MAX_RETAINED_HELLO_BYTES_PER_KEY} bytes of hellos; a hello of ${bytes} bytes does not fit`,
-      publicKey,
-    );
+    const held = sessions.retainedHelloBytesOf(publicKey) - freed;
+    if (held + bytes <= MAX_RETAINED_HELLO_BYTES_PER_KEY) return false;
+    const context = `The sessions of key ${publicKey} hold ${held} bytes of hellos; a hello`;
+    const error = new ZmqMessageTooLargeError(bytes, MAX_RETAINED_HELLO_BYTES_PER_KEY - held, context);
+    this.refuseTooLarge(routingId, error, publicKey);
     return true;
   }
 
-  private refuseTooLarge(routingId: Buffer, why: string, publicKey?: string): void {
+  /** Refuses a HELLO with TOO_LARGE (undecoded, or decoded within MAX_HELLO_BYTES); a rate-limited warning. */
+  private refuseTooLarge(routingId: Buffer, error: ZmqMessageTooLargeError, publicKey?: string): void {
     const { observer } = this.host;
-    observer.drop('oversized', why);
-    observer.warn(`Refused a client: ${why}`, 'Refused oversized hellos');
-    const error = new ZmqHandshakeRefusedError(`Refused: ${why}`);
-    this.host.sendRouted(routingId, refusalEnvelope(ZmqErrorCode.TOO_LARGE, error.message));
+    observer.drop('oversized', error.message);
+    observer.warn(`Refused a client: ${error.message}`, 'Refused oversized hellos');
+    this.host.sendRouted(routingId, refusalEnvelope(error.code, error.message));
     observer.refused({ direction: 'downstream', ...(publicKey !== undefined ? { publicKey } : {}), error });
   }
 
