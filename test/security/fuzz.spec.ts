@@ -31,7 +31,10 @@ import type { ServerCall } from '../../lib/protocol/server/server-call';
 import type { ServerHost } from '../../lib/protocol/server/server-deps';
 import { payloadFrame } from '../helpers/fake-channel';
 import { listeningEngine, serverConfig } from '../helpers/server-engine';
-import { SOAK } from './attack';
+import 'reflect-metadata';
+import { firstValueFrom } from 'rxjs';
+import { Harness } from '../helpers/nest';
+import { RawPeer, SOAK, VictimModule } from './attack';
 
 const SEED = Number(process.env.FUZZ_SEED ?? 0x5eed);
 const ROUNDS = SOAK ? 300_000 : 3_000;
@@ -211,6 +214,44 @@ function onlyMalformed(what: string, input: Buffer, fn: () => unknown): unknown 
 }
 
 beforeAll(() => loadMsgpack());
+
+describe('fuzzing a real server', () => {
+  const h = new Harness();
+  afterAll(() => h.closeAll());
+
+  it('mutated messages from a session leave the server alive and serving its other clients', async () => {
+    const r = rng(SEED + 3);
+    const { server, endpoint } = await h.startServer({
+      bind: 'tcp://127.0.0.1:*',
+      imports: [VictimModule],
+      options: { codec: 'msgpack' },
+    });
+    const victim = await h.connectClient(endpoint, { id: 'victim', codec: 'msgpack' });
+    const n = SOAK ? 50_000 : 500;
+    let attacker = h.track(new RawPeer(endpoint));
+    await attacker.hello({ features: ['msgpack', 'credit', 'deadline', 'bye-ack', 'drain'], window: 4 });
+    for (let i = 0; i < n; i++) {
+      const frames: Buffer[] = [];
+      for (const env of corpus(r).slice(0, 1 + r.int(4))) {
+        const header = encodeHeader(env);
+        const payload = payloadFrame(env);
+        frames.push(
+          r.int(2) === 0 ? mutate(r, header, payload) : header,
+          r.int(2) === 0 ? mutate(r, payload, header) : payload,
+        );
+      }
+      await attacker.send(frames);
+      if (i % 100 === 99) {
+        // A mutated BYE may have ended the session: a fresh attacker goes on.
+        attacker.close();
+        attacker = h.track(new RawPeer(endpoint));
+        await attacker.hello({ features: ['msgpack'] });
+      }
+    }
+    expect(await firstValueFrom(victim.send('echo', { after: n }))).toEqual({ after: n });
+    expect(server.getPeers().some(p => p.peerId === 'victim')).toBe(true);
+  });
+});
 
 describe(`fuzzing (seed ${SEED}, ${ROUNDS} inputs per target)`, () => {
   it('the envelope decoder throws nothing but MalformedError', () => {
