@@ -28,7 +28,7 @@ function tooMany(values: number, containers: number): string | undefined {
 const QUOTE = 0x22;
 const BACKSLASH = 0x5c;
 
-/** JSON: containers are `[` and `{` outside strings; values, the containers and the commas between elements. */
+/** JSON, outside strings: each `[` and `{` is a container and a value, each `,` and `:` one more value; it stops at a limit. */
 function scanJson(bytes: Buffer): string | undefined {
   let containers = 0;
   let values = 1;
@@ -43,10 +43,10 @@ function scanJson(bytes: Buffer): string | undefined {
         else if (c === QUOTE) break;
       }
     } else if (b === 0x5b || b === 0x7b) {
-      containers++;
       values++;
+      if (++containers > MAX_DECODED_CONTAINERS) break;
     } else if (b === 0x2c || b === 0x3a) {
-      values++;
+      if (++values > MAX_DECODED_VALUES) break;
     }
   }
   return tooMany(values, containers);
