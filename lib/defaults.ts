@@ -124,3 +124,9 @@ export const DEFAULT_MAX_BUFFERED_PER_PEER = 128 * 1024 * 1024;
 
 /** Retries of idempotent calls (`retries`): attempts of one call (the first included), and the share of requests retries may add. */
 export const DEFAULT_RETRIES = { maxAttempts: 3, budget: 0.1 } as const;
+
+/**
+ * Whether a server answers `$zmq/metrics` (`introspection`): off, because
+ * the answer names every client and pattern (docs/security.md).
+ */
+export const DEFAULT_INTROSPECTION = false;

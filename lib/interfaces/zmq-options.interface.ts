@@ -111,6 +111,9 @@ export interface ZmqCurvePeer {
  * 5 s refuses); or `'*'`, any client with a key pair (encryption without
  * authentication, written out on purpose).
  */
+/** Who may read `$zmq/metrics`: nobody, any client, or the CURVE clients with these public keys. */
+export type ZmqIntrospectionOption = boolean | { readonly keys: readonly string[] };
+
 export type ZmqAllow = readonly string[] | ((peer: ZmqCurvePeer) => boolean | Promise<boolean>) | '*';
 
 /** A server's CURVE key pair (Z85 strings; make one with `generateCurveKeyPair()` or `npx nestjs-zeromq keygen`). */
@@ -149,10 +152,13 @@ export interface ZmqServerOptions extends ZmqCommonOptions {
   /**
    * Answer the reserved request pattern `$zmq/metrics` with this server's id,
    * uptime, peers and `getMetrics()` (docs/PROTOCOL.md §5.10; what
-   * `npx nestjs-zeromq top` reads). `false`: the pattern gets `NO_HANDLER`.
-   * @default true
+   * `npx nestjs-zeromq top` reads): `true` for any client, `{ keys }` (with
+   * `curve`) for the clients with these public keys only. Anyone else, and
+   * everyone with `false`, gets `NO_HANDLER`. The answer names every client
+   * id and served pattern: open it to operators only (docs/security.md).
+   * @default false
    */
-  introspection?: boolean;
+  introspection?: ZmqIntrospectionOption;
   /**
    * Encrypts and authenticates every connection with CURVE (RFC 26): this
    * server's key pair. Needs `allow`. @default none: plaintext

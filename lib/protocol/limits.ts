@@ -9,6 +9,16 @@ export const PROTOCOL_VERSION = 1;
 /** Most envelopes one received ZeroMQ message may carry; more is malformed. */
 export const MAX_ENVELOPES_PER_MESSAGE = 4_096;
 
+/**
+ * Most values (containers, scalars, map keys) one JSON or MessagePack
+ * payload may decode into; more is MALFORMED, checked on the bytes before
+ * decoding (lib/protocol/expansion.ts, docs/security.md).
+ */
+export const MAX_DECODED_VALUES = 1_000_000;
+
+/** Most arrays, objects and maps one JSON or MessagePack payload may decode into; more is MALFORMED. */
+export const MAX_DECODED_CONTAINERS = 100_000;
+
 /** Largest pattern, in UTF-8 bytes. */
 export const MAX_PATTERN_BYTES = 4_096;
 
@@ -20,6 +30,26 @@ export const MAX_METADATA_BYTES = 16 * 1024;
  * the one limit a sender checks before it sends and a receiver before it reads.
  */
 export const MAX_HANDSHAKE_BYTES = 256 * 1024;
+
+/**
+ * Largest HELLO a server reads, in bytes: a client's metadata is kept for
+ * its session's life, so a HELLO costs memory until it leaves. A larger one
+ * is refused with TOO_LARGE.
+ */
+export const MAX_HELLO_BYTES = 64 * 1024;
+
+/**
+ * Most HELLO bytes a server's sessions hold together (their metadata): a
+ * HELLO that would take it past this is refused with TOO_LARGE, and the
+ * clients with sessions are unaffected.
+ */
+export const MAX_RETAINED_HELLO_BYTES = 32 * 1024 * 1024;
+
+/**
+ * Most of {@link MAX_RETAINED_HELLO_BYTES} the sessions of one CURVE key may
+ * hold: one allowed key cannot use up the budget and keep other keys out.
+ */
+export const MAX_RETAINED_HELLO_BYTES_PER_KEY = MAX_RETAINED_HELLO_BYTES / 8;
 
 /** Longest `id` or `instance` in a handshake, in characters. */
 export const MAX_ID_LENGTH = 256;

@@ -61,7 +61,7 @@ describe('metrics and introspection (e2e)', () => {
     const { server, endpoint } = await h.startServer({
       bind: 'tcp://127.0.0.1:*',
       controllers: [MetricsController],
-      options: { id: 'metrics-srv', ...options },
+      options: { id: 'metrics-srv', introspection: true, ...options },
     });
     const client = await h.connectClient(endpoint, { id: 'metrics-cli' });
     return { server, client };

@@ -90,7 +90,7 @@ describe('tracing', () => {
     const { endpoint } = await h.startServer({
       bind: 'tcp://127.0.0.1:*',
       controllers: [TracedController],
-      options: { id: 'trace-srv' },
+      options: { id: 'trace-srv', introspection: true },
     });
     const client = await h.connectClient(endpoint, { id: 'trace-cli' });
     return { client };
@@ -158,7 +158,7 @@ describe('tracing', () => {
     const { endpoint } = await h.startServer({
       bind: 'tcp://127.0.0.1:*',
       controllers: [TracedController],
-      options: { id: 'trace-srv' },
+      options: { id: 'trace-srv', introspection: true },
     });
     trace.setGlobalTracerProvider(provider);
     const dealer = h.track(new Dealer({ linger: 0, receiveTimeout: 5000 }));

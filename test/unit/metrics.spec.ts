@@ -287,12 +287,17 @@ describe('ServerEngine feeds its metrics', () => {
 });
 
 describe('the metrics and introspection options', () => {
-  it('default to true, take booleans, and name themselves when given anything else', () => {
+  it('metrics default to true, introspection to off; both name themselves when given anything else', () => {
     expect(resolveClientConfig({ connect: 'tcp://127.0.0.1:1' }).metrics).toBe(true);
     expect(resolveClientConfig({ connect: 'tcp://127.0.0.1:1', metrics: false }).metrics).toBe(false);
     const server = resolveServerConfig({ bind: 'tcp://127.0.0.1:*' });
-    expect([server.metrics, server.introspection]).toEqual([true, true]);
-    expect(resolveServerConfig({ bind: 'tcp://127.0.0.1:*', introspection: false }).introspection).toBe(false);
+    expect([server.metrics, server.introspection]).toEqual([true, { kind: 'off' }]);
+    expect(resolveServerConfig({ bind: 'tcp://127.0.0.1:*', introspection: true }).introspection).toEqual({
+      kind: 'any',
+    });
+    expect(() => resolveServerConfig({ bind: 'tcp://127.0.0.1:*', introspection: { keys: [] } })).toThrow(
+      expect.objectContaining({ code: ZmqErrorCode.INVALID_OPTIONS, option: 'introspection' }),
+    );
     expect(() => resolveClientConfig({ connect: 'tcp://127.0.0.1:1', metrics: 'yes' as never })).toThrow(
       expect.objectContaining({ code: ZmqErrorCode.INVALID_OPTIONS, option: 'metrics' }),
     );

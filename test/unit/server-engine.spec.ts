@@ -8,7 +8,7 @@ import { ZmqBindError, ZmqErrorCode } from '../../lib/errors/zmq.errors';
 import { controlEnvelope, dataEnvelope, PING, PONG } from '../../lib/protocol/envelopes';
 import { EMPTY, Encoding, encodePattern, Flag, MessageType, Metadata, OutEnvelope } from '../../lib/protocol/frames';
 import { handshakeEnvelope, Hello } from '../../lib/protocol/handshake';
-import { MAX_HANDSHAKE_BYTES } from '../../lib/protocol/limits';
+import { MAX_HANDSHAKE_BYTES, MAX_HELLO_BYTES } from '../../lib/protocol/limits';
 import { decideHello, SessionIdentity } from '../../lib/protocol/server/hello-decision';
 import type { ServerCall } from '../../lib/protocol/server/server-call';
 import type { ServerEngineConfig, ServerHost } from '../../lib/protocol/server/server-deps';
@@ -233,8 +233,15 @@ describe('ServerEngine: handshake', () => {
     expect(codeOf(s.ch.sent[0]!)).toBe(ZmqErrorCode.HANDSHAKE_REFUSED);
     expect(s.observer.dropCounts()).toEqual({ oversized: 1 });
     expect(s.observer.joins).toEqual([]);
-    // Exactly at the limit is fine.
-    const atLimit = { ...helloEnv('ok'), payload: Buffer.alloc(MAX_HANDSHAKE_BYTES, 0x20) };
+    // Within the handshake limit but over MAX_HELLO_BYTES (what a session may keep): TOO_LARGE, unread.
+    const over = { ...helloEnv('over'), payload: Buffer.alloc(MAX_HELLO_BYTES + 1, 0x20) };
+    over.payload.write(JSON.stringify({ version: 1, id: 'over', heartbeat: HB }));
+    s.ch.deliverFrom(R2, over);
+    expect(s.ch.last()).toMatchObject({ type: MessageType.Error, id: 0, destination: R2 });
+    expect(codeOf(s.ch.last()!)).toBe(ZmqErrorCode.TOO_LARGE);
+    expect(s.observer.joins).toEqual([]);
+    // Exactly at MAX_HELLO_BYTES is fine.
+    const atLimit = { ...helloEnv('ok'), payload: Buffer.alloc(MAX_HELLO_BYTES, 0x20) };
     atLimit.payload.write(JSON.stringify({ version: 1, id: 'ok', heartbeat: HB }));
     s.ch.deliverFrom(R2, atLimit);
     expect(s.ch.last()).toMatchObject({ type: MessageType.Welcome, destination: R2 });

@@ -32,6 +32,7 @@ export function startRequest<H>(
   const pattern = env.pattern!;
   const handler = host.requestHandler(pattern);
   if (handler === null) {
+    engine.metrics.unhandled('request');
     const message = `${NO_MESSAGE_HANDLER} Pattern: ${pattern}`;
     const err = { status: 'error', code: ZmqErrorCode.NO_HANDLER, message, pattern };
     return void engine.send(session, engine.replies.error(env.id, err), true);
