@@ -230,14 +230,21 @@ function readPattern(header: Buffer, type: number, id: number): string | undefin
   if (patternLen === 0 || HEADER_FIXED_BYTES + patternLen > header.length) {
     throw new MalformedError('header', 'missing or truncated pattern', id);
   }
+  if (patternLen > MAX_PATTERN_BYTES) {
+    throw new MalformedError('header', `pattern of ${patternLen} bytes exceeds ${MAX_PATTERN_BYTES}`, id);
+  }
   return header.toString('utf8', HEADER_FIXED_BYTES, HEADER_FIXED_BYTES + patternLen);
 }
 
 /** The metadata section at `offset` (it takes 2 + the u16 length at `offset` bytes). */
 function readMetadata(header: Buffer, offset: number, id: number): Metadata {
   if (offset + 2 > header.length) throw new MalformedError('header', 'truncated metadata length', id);
-  const end = offset + 2 + header.readUInt16BE(offset);
+  const length = header.readUInt16BE(offset);
+  const end = offset + 2 + length;
   if (end > header.length) throw new MalformedError('header', 'truncated metadata', id);
+  if (length > MAX_METADATA_BYTES) {
+    throw new MalformedError('metadata', `metadata of ${length} bytes exceeds ${MAX_METADATA_BYTES}`, id);
+  }
   return decodeMetadata(header, offset + 2, end, id);
 }
 
