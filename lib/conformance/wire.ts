@@ -53,7 +53,8 @@ export function header(type: number, o: HeaderFields = {}): Buffer {
   const fixed = Buffer.alloc(10);
   fixed[0] = o.version ?? 1;
   fixed[1] = type;
-  fixed[2] = (o.flags ?? 0) | (o.meta !== undefined ? FLAG.METADATA : 0) | (o.deadline !== undefined ? FLAG.DEADLINE : 0);
+  fixed[2] =
+    (o.flags ?? 0) | (o.meta !== undefined ? FLAG.METADATA : 0) | (o.deadline !== undefined ? FLAG.DEADLINE : 0);
   fixed[3] = o.enc ?? ENC.NONE;
   fixed.writeUInt32BE((o.id ?? 0) >>> 0, 4);
   fixed.writeUInt16BE(pattern.length & 0xffff, 8);
