@@ -52,6 +52,8 @@ export class KitSocket {
   private constructor(
     private readonly raw: RawLike,
     private readonly start: number,
+    /** Answer every PING with PONG at once (W-27), as a peer of the judged side must. */
+    private readonly autoPong: boolean,
   ) {
     void this.loop();
   }
@@ -59,13 +61,13 @@ export class KitSocket {
   static dealer(endpoint: string, curve?: DealerCurve): KitSocket {
     const { raw } = createDealer(SETTINGS, curve);
     raw.connect(endpoint);
-    return new KitSocket(raw as unknown as RawLike, 0);
+    return new KitSocket(raw as unknown as RawLike, 0, true);
   }
 
   static async router(endpoint: string, curve?: RouterCurve): Promise<{ socket: KitSocket; endpoint: string }> {
     const raw = createRouter(SETTINGS, curve);
     await raw.bind(endpoint);
-    return { socket: new KitSocket(raw as unknown as RawLike, 1), endpoint: raw.lastEndpoint ?? endpoint };
+    return { socket: new KitSocket(raw as unknown as RawLike, 1, false), endpoint: raw.lastEndpoint ?? endpoint };
   }
 
   private async loop(): Promise<void> {
@@ -96,7 +98,10 @@ export class KitSocket {
     }
     for (const pair of pairs) {
       if (this.inbox.length >= MAX_INBOX) break;
-      this.inbox.push({ from, routingId, env: read(pair) });
+      const env = read(pair);
+      this.inbox.push({ from, routingId, env });
+      if (this.autoPong && env.type === T.PING && env.version === 1)
+        void this.send([[header(T.PONG), EMPTY]]).catch(() => {});
     }
     for (const w of [...this.waiters]) w();
   }
