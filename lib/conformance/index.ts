@@ -1,5 +1,6 @@
 /** The conformance kit (docs/PROTOCOL.md §13.1): judges a server or a client over the wire. */
 import { runChecks, summaryOf, type Verdict } from './report.js';
+export { failed } from './report.js';
 import { SERVER_CHECKS, type ServerKitOptions } from './server-checks.js';
 
 export type { Verdict } from './report.js';
@@ -11,3 +12,4 @@ export async function runServerConformance(opts: ServerKitOptions, write: (line:
   write(summaryOf(verdicts));
   return verdicts;
 }
+export { KIT_PATTERNS, runClientConformance, type ClientKitOptions } from './client-checks.js';
