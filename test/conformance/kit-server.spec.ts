@@ -47,7 +47,7 @@ describe('conformance server against ServerZmq', () => {
   });
 
   it.each([
-    ['[S-1] HELLO fields: required, optional, invalid', 'S-1'],
+    ['[S-1] [W-1] HELLO fields: required, optional, unknown, invalid', 'S-1'],
     ['[S-2] a malformed HELLO envelope is refused', 'S-2'],
     ['[S-3] WELCOME fields and features', 'S-3'],
     ['[S-4] VERSION_MISMATCH in the server own version', 'S-4'],
@@ -59,6 +59,7 @@ describe('conformance server against ServerZmq', () => {
     ['[S-10] one reply sequence', 'S-10'],
     ['[S-11] a duplicate request id is dropped', 'S-11'],
     ['[S-12] NO_HANDLER', 'S-12'],
+    ['[W-2] [S-12] MALFORMED for undecodable payloads', 'W-13'],
     ['[S-14] events are not answered', 'S-14'],
     ['[S-15] CANCEL', 'S-15'],
     ['[S-16] a renewal ends the calls', 'S-16'],
@@ -72,10 +73,10 @@ describe('conformance server against ServerZmq', () => {
     ['[W-6] BATCH unpacked', 'W-6'],
     ['[W-7] a malformed BATCH', 'W-7'],
     ['[W-8] another version inside a session', 'W-8'],
-    ['[W-10] header rules, pattern limit', 'W-10'],
+    ['[W-9] [W-10] header rules, trailing bytes, pattern limit', 'W-10'],
     ['[W-11] metadata rules and limit', 'W-11'],
     ['[W-12] unknown type', 'W-12'],
-    ['[W-13] undecodable payloads', 'W-13'],
+    ['[W-13] [W-14] undecodable payloads, MSGPACK not agreed', 'W-13'],
     ['[W-19] credit', 'W-19'],
     ['[W-21] a CREDIT for no call', 'W-21'],
     ['[W-26] the handshake limit', 'W-26'],
