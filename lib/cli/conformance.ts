@@ -1,6 +1,6 @@
 import { generateCurveKeyPair } from '../security/keys.js';
 import { failed, runClientConformance, runServerConformance } from '../conformance/index.js';
-import { EXIT_FAILED, EXIT_OK, expectPositionals, UsageError } from './args.js';
+import { EXIT_FAILED, EXIT_OK, expectPositionals, UsageError, type CliIo, type Parsed } from './args.js';
 import { defineCommand } from './command.js';
 
 const DEFAULT_TIMEOUT_MS = 2_000;
@@ -36,39 +36,49 @@ failed. Every wait is bounded by --timeout (default ${DEFAULT_TIMEOUT_MS} ms).
   --wait <ms>         (client) how long the client has to connect and call (default ${DEFAULT_CLIENT_WAIT_MS})`,
   async run(parsed, io) {
     const [side, endpoint] = expectPositionals(parsed, 1, 2);
-    const timeoutMs = parsed.timeoutMs ?? DEFAULT_TIMEOUT_MS;
-    const write = (line: string) => io.out(line);
-    const str = (name: string) =>
-      typeof parsed.values[name] === 'string' ? (parsed.values[name] as string) : undefined;
-    if (side === 'server') {
-      if (endpoint === undefined) throw new UsageError('conformance server needs the <endpoint> of the server');
-      const serverKey = str('server-key') ?? process.env.NESTJS_ZEROMQ_SERVER_KEY;
-      const pair =
-        str('public-key') !== undefined && str('secret-key') !== undefined
-          ? { publicKey: str('public-key')!, secretKey: str('secret-key')! }
-          : generateCurveKeyPair();
-      const verdicts = await runServerConformance(
-        {
-          endpoint,
-          echo: str('echo'),
-          stream: str('stream'),
-          timeoutMs,
-          ...(serverKey !== undefined ? { curve: { serverKey, ...pair } } : {}),
-        },
-        write,
-      );
-      return failed(verdicts) ? EXIT_FAILED : EXIT_OK;
-    }
+    if (side === 'server') return serverSide(parsed, io, endpoint);
     if (side === 'client') {
       if (endpoint !== undefined) throw new UsageError(`unexpected argument "${endpoint}"`);
-      const wait = str('wait') === undefined ? DEFAULT_CLIENT_WAIT_MS : Number(str('wait'));
-      if (!Number.isFinite(wait) || wait <= 0) throw new UsageError('--wait must be a positive number of milliseconds');
-      const verdicts = await runClientConformance(
-        { bind: str('bind') ?? 'tcp://127.0.0.1:*', timeoutMs, waitMs: wait },
-        write,
-      );
-      return failed(verdicts) ? EXIT_FAILED : EXIT_OK;
+      return clientSide(parsed, io);
     }
     throw new UsageError(`conformance takes "server" or "client", not "${side}"`);
   },
 });
+
+const stringOf = (parsed: Parsed, name: string): string | undefined =>
+  typeof parsed.values[name] === 'string' ? (parsed.values[name] as string) : undefined;
+
+async function serverSide(parsed: Parsed, io: CliIo, endpoint: string | undefined): Promise<number> {
+  if (endpoint === undefined) throw new UsageError('conformance server needs the <endpoint> of the server');
+  const str = (name: string) => stringOf(parsed, name);
+  const serverKey = str('server-key') ?? process.env.NESTJS_ZEROMQ_SERVER_KEY;
+  const publicKey = str('public-key');
+  const secretKey = str('secret-key');
+  const pair = publicKey !== undefined && secretKey !== undefined ? { publicKey, secretKey } : generateCurveKeyPair();
+  const verdicts = await runServerConformance(
+    {
+      endpoint,
+      echo: str('echo'),
+      stream: str('stream'),
+      timeoutMs: parsed.timeoutMs ?? DEFAULT_TIMEOUT_MS,
+      ...(serverKey !== undefined ? { curve: { serverKey, ...pair } } : {}),
+    },
+    line => io.out(line),
+  );
+  return failed(verdicts) ? EXIT_FAILED : EXIT_OK;
+}
+
+async function clientSide(parsed: Parsed, io: CliIo): Promise<number> {
+  const rawWait = stringOf(parsed, 'wait');
+  const waitMs = rawWait === undefined ? DEFAULT_CLIENT_WAIT_MS : Number(rawWait);
+  if (!Number.isFinite(waitMs) || waitMs <= 0) throw new UsageError('--wait must be a positive number of milliseconds');
+  const verdicts = await runClientConformance(
+    {
+      bind: stringOf(parsed, 'bind') ?? 'tcp://127.0.0.1:*',
+      timeoutMs: parsed.timeoutMs ?? DEFAULT_TIMEOUT_MS,
+      waitMs,
+    },
+    line => io.out(line),
+  );
+  return failed(verdicts) ? EXIT_FAILED : EXIT_OK;
+}

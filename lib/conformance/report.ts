@@ -25,7 +25,7 @@ export function expectThat(ok: boolean, detail: string): asserts ok {
 export interface Check<C> {
   id: string;
   title: string;
-  run(ctx: C): Promise<void>;
+  run(ctx: C): void | Promise<void>;
 }
 
 /** Runs `checks` in order, one at a time, writing each verdict as it is known. */
