@@ -29,9 +29,17 @@ failed. Every wait is bounded by --timeout (default ${DEFAULT_TIMEOUT_MS} ms).
 
   nestjs-zeromq conformance server tcp://127.0.0.1:4001 --echo echo --stream count
   nestjs-zeromq conformance client --bind tcp://127.0.0.1:4100`,
-  options: { echo: { type: 'string' }, stream: { type: 'string' }, bind: { type: 'string' }, wait: { type: 'string' } },
+  options: {
+    echo: { type: 'string' },
+    stream: { type: 'string' },
+    'await-close': { type: 'string' },
+    bind: { type: 'string' },
+    wait: { type: 'string' },
+  },
   optionsHelp: `  --echo <pattern>    (server) a pattern that returns its data
   --stream <pattern>  (server) a pattern that streams n values for n
+  --await-close <ms>  (server) at the end, print AWAITING CLOSE and check the DRAIN and BYE
+                      the server sends when it is closed within <ms>
   --bind <endpoint>   (client) where the checking server binds
   --wait <ms>         (client) how long the client has to connect and call (default ${DEFAULT_CLIENT_WAIT_MS})`,
   async run(parsed, io) {
@@ -60,6 +68,7 @@ async function serverSide(parsed: Parsed, io: CliIo, endpoint: string | undefine
       endpoint,
       echo: str('echo'),
       stream: str('stream'),
+      awaitCloseMs: msOf(str('await-close'), '--await-close'),
       timeoutMs: parsed.timeoutMs ?? DEFAULT_TIMEOUT_MS,
       ...(serverKey !== undefined ? { curve: { serverKey, ...pair } } : {}),
     },
@@ -69,9 +78,7 @@ async function serverSide(parsed: Parsed, io: CliIo, endpoint: string | undefine
 }
 
 async function clientSide(parsed: Parsed, io: CliIo): Promise<number> {
-  const rawWait = stringOf(parsed, 'wait');
-  const waitMs = rawWait === undefined ? DEFAULT_CLIENT_WAIT_MS : Number(rawWait);
-  if (!Number.isFinite(waitMs) || waitMs <= 0) throw new UsageError('--wait must be a positive number of milliseconds');
+  const waitMs = msOf(stringOf(parsed, 'wait'), '--wait') ?? DEFAULT_CLIENT_WAIT_MS;
   const verdicts = await runClientConformance(
     {
       bind: stringOf(parsed, 'bind') ?? 'tcp://127.0.0.1:*',
@@ -81,4 +88,11 @@ async function clientSide(parsed: Parsed, io: CliIo): Promise<number> {
     line => io.out(line),
   );
   return failed(verdicts) ? EXIT_FAILED : EXIT_OK;
+}
+
+function msOf(raw: string | undefined, option: string): number | undefined {
+  if (raw === undefined) return undefined;
+  const ms = Number(raw);
+  if (!Number.isFinite(ms) || ms <= 0) throw new UsageError(`${option} must be a positive number of milliseconds`);
+  return ms;
 }

@@ -5,7 +5,7 @@
 import { randomBytes } from 'node:crypto';
 import { helloProof } from '../security/hello-proof.js';
 import { KitSocket, PING, type Arrival } from './peer.js';
-import { type Check, expectThat, Failure, Skip } from './report.js';
+import { type Check, expectThat, Skip } from './report.js';
 import {
   batch,
   describe,
@@ -30,6 +30,14 @@ export interface ServerKitOptions {
   stream?: string | undefined;
   /** Longest wait for any one answer, in ms. */
   timeoutMs: number;
+  /**
+   * Keep two sessions open at the end (one offering drain and bye-ack, one
+   * offering nothing), print `AWAITING CLOSE`, and check what each gets when
+   * the server closes within this many ms. Without it the close checks skip.
+   */
+  awaitCloseMs?: number | undefined;
+  /** Where `AWAITING CLOSE` is written (the kit's output). */
+  write?: ((line: string) => void) | undefined;
   /** Talk CURVE: the server's public key and this kit's pair. */
   curve?: { serverKey: string; publicKey: string; secretKey: string } | undefined;
 }
@@ -804,9 +812,71 @@ export const SERVER_CHECKS: ReadonlyArray<Check<ServerKitOptions>> = [
   },
 ];
 
-/** Turns a failed wait into the check's failure. */
-export function asFailure(err: unknown): Error {
-  return err instanceof Skip || err instanceof Failure
-    ? err
-    : new Failure(err instanceof Error ? err.message : String(err));
+/** What two sessions saw of a server's close: DRAIN and BYE on each, in order. */
+interface CloseSeen {
+  drained: boolean;
+  tookDrain: boolean;
+  drainBeforeBye: boolean;
+  plainDrained: boolean;
+}
+
+let closeSeen: Promise<CloseSeen> | undefined;
+
+/** Opens the two sessions, says AWAITING CLOSE, and waits for both BYEs (once per run). */
+function watchClose(opts: ServerKitOptions): Promise<CloseSeen> {
+  closeSeen ??= withConns(opts, 2, async (rich, plain) => {
+    const w = await rich.session(['drain', 'bye-ack']);
+    await plain.session();
+    const tookDrain = Array.isArray(w.features) && w.features.includes('drain');
+    const [richMark, plainMark] = [rich.socket.mark, plain.socket.mark];
+    opts.write?.('AWAITING CLOSE\n');
+    const ms = opts.awaitCloseMs!;
+    let drainAt = -1;
+    if (tookDrain) {
+      const drain = await rich.socket.next(a => a.env.type === T.DRAIN || a.env.type === T.BYE, ms, 'DRAIN', richMark);
+      if (drain.env.type === T.DRAIN) {
+        drainAt = rich.socket.received.indexOf(drain);
+        await rich.send([header(T.DRAIN), EMPTY]);
+      }
+    }
+    const bye = await rich.socket.next(a => a.env.type === T.BYE, ms, 'BYE on the session with drain', richMark);
+    await rich.send([header(T.BYE), EMPTY]);
+    await plain.socket.next(a => a.env.type === T.BYE, ms, 'BYE on the session without features', plainMark);
+    const plainDrained = plain.between(plainMark, plain.socket.mark, e => e.type === T.DRAIN).length > 0;
+    const byeAt = rich.socket.received.indexOf(bye);
+    return { drained: drainAt >= 0, tookDrain, drainBeforeBye: drainAt >= 0 && drainAt < byeAt, plainDrained };
+  });
+  return closeSeen;
+}
+
+const needClose = (opts: ServerKitOptions): void => {
+  if (opts.awaitCloseMs === undefined) throw new Skip('needs the server to close during the run (--await-close <ms>)');
+};
+
+/** The checks of a server's close: they run last, and wait for it. */
+export const CLOSE_CHECKS: ReadonlyArray<Check<ServerKitOptions>> = [
+  {
+    id: 'S-27',
+    title: 'a closing server says BYE on every session, with bye-ack or without',
+    run: async opts => {
+      needClose(opts);
+      await watchClose(opts);
+    },
+  },
+  {
+    id: 'S-19',
+    title: 'a closing server says DRAIN before BYE where drain was agreed, and nowhere else',
+    run: async opts => {
+      needClose(opts);
+      const seen = await watchClose(opts);
+      expectThat(!seen.plainDrained, 'DRAIN on a session that did not agree on drain');
+      if (!seen.tookDrain) throw new Skip('the server does not take the drain feature');
+      expectThat(seen.drainBeforeBye, 'no DRAIN before the BYE');
+    },
+  },
+];
+
+/** Forgets what a previous run saw of a close. */
+export function resetCloseWatch(): void {
+  closeSeen = undefined;
 }
