@@ -76,7 +76,7 @@ export function header(type: number, o: HeaderFields = {}): Buffer {
 export const EMPTY = Buffer.alloc(0);
 export const json = (v: unknown): Buffer => Buffer.from(JSON.stringify(v), 'utf8');
 
-/** A u32 CREDIT grant (§5.8). */
+/** A u32 CREDIT grant (§6). */
 export function grant(n: number): Buffer {
   const b = Buffer.alloc(4);
   b.writeUInt32BE(n >>> 0);

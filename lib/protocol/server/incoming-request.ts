@@ -16,11 +16,11 @@ export interface RequestStarter extends CallOutput {
 }
 
 /**
- * A REQUEST from a session (docs/PROTOCOL.md §5.2): a duplicate id is dropped,
+ * A REQUEST from a session (docs/PROTOCOL.md §5.1): a duplicate id is dropped,
  * a request stream on a session without `credit` answered STREAM_UNSUPPORTED,
  * an unknown pattern answered NO_HANDLER, undecodable data MALFORMED; else a
  * {@link ServerCall} runs the handler, with the caller's deadline watched and,
- * with flag STREAM, the data an Observable of the caller's CHUNKs (§5.9).
+ * with flag STREAM, the data an Observable of the caller's CHUNKs (§6.1).
  */
 export function startRequest<H>(
   engine: RequestStarter,
@@ -32,7 +32,7 @@ export function startRequest<H>(
   const pattern = env.pattern!;
   if (session.calls.has(env.id)) return engine.observer.drop('unexpected', `duplicate request id ${env.id}`);
   if (env.flags & Flag.Stream && session.window === undefined) {
-    // A request stream needs `credit` (§5.9): answered, never run, so the caller does not wait in vain.
+    // A request stream needs `credit` (§6.1): answered, never run, so the caller does not wait in vain.
     engine.observer.drop('unexpected', `request stream ${env.id} on a session without credit`);
     const err = { status: 'error', code: ZmqErrorCode.STREAM_UNSUPPORTED, message: NO_CREDIT };
     return void engine.send(session, engine.replies.error(env.id, err), true);
