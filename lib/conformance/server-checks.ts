@@ -60,23 +60,28 @@ export class Conn {
     this.socket = KitSocket.dealer(opts.endpoint, opts.curve);
   }
 
-  /** A valid HELLO payload with `extra` fields (a field set to `undefined` is left out). */
+  /**
+   * A valid HELLO payload with `extra` fields (a field set to `undefined` is
+   * left out). Over CURVE it offers `curve-key` and proves the kit's key for
+   * the id and instance it ends up with.
+   */
   helloOf(extra: Record<string, unknown> = {}): Record<string, unknown> {
     const { curve } = this.opts;
-    const base: Record<string, unknown> = {
+    const out: Record<string, unknown> = {
       version: 1,
       id: this.id,
       instance: this.instance,
       metadata: { kit: 'nestjs-zeromq conformance' },
       heartbeat: HEARTBEAT,
-      ...(curve !== undefined
-        ? { features: ['curve-key'], curve: helloProof(curve, curve.serverKey, this.id, this.instance) }
-        : {}),
+      ...extra,
     };
-    const out = { ...base, ...extra };
-    if (curve !== undefined && Array.isArray(out.features) && !out.features.includes('curve-key'))
-      out.features = [...(out.features as string[]), 'curve-key'];
     for (const k of Object.keys(out)) if (out[k] === undefined) delete out[k];
+    if (curve === undefined || 'curve' in extra) return out;
+    const features = Array.isArray(out.features) ? (out.features as unknown[]) : [];
+    if (!('features' in extra) || Array.isArray(extra.features)) out.features = [...features, 'curve-key'];
+    const id = typeof out.id === 'string' ? out.id : '';
+    const instance = typeof out.instance === 'string' ? out.instance : '';
+    out.curve = helloProof(curve, curve.serverKey, id, instance);
     return out;
   }
 

@@ -8,6 +8,7 @@ import { Controller } from '@nestjs/common';
 import { MessagePattern } from '@nestjs/microservices';
 import { range } from 'rxjs';
 import { runServerConformance, type Verdict } from '../../lib/conformance';
+import { generateCurveKeyPair } from '../../lib/security/keys';
 import { Harness } from '../helpers/nest';
 
 @Controller()
@@ -103,5 +104,31 @@ describe('conformance server --await-close against ServerZmq', () => {
     await closed;
     expect(run.filter(v => v.outcome === 'FAIL')).toEqual([]);
     expect(run.filter(v => v.id === 'S-27' || v.id === 'S-19').map(v => v.outcome)).toEqual(['PASS', 'PASS']);
+  }, 60_000);
+});
+
+describe('conformance server --server-key against a CURVE ServerZmq', () => {
+  const curved = new Harness();
+  afterAll(() => curved.closeAll());
+
+  it('[S-29] every check passes over CURVE, each HELLO proving the kit key', async () => {
+    const serverPair = generateCurveKeyPair();
+    const { endpoint } = await curved.startServer({
+      bind: 'tcp://127.0.0.1:*',
+      controllers: [KitController],
+      options: { curve: serverPair, allow: '*' },
+    });
+    const run = await runServerConformance(
+      {
+        endpoint,
+        echo: 'echo',
+        stream: 'count',
+        timeoutMs: 5_000,
+        curve: { serverKey: serverPair.publicKey, ...generateCurveKeyPair() },
+      },
+      () => undefined,
+    );
+    expect(run.filter(v => v.outcome === 'FAIL')).toEqual([]);
+    expect(run.filter(v => v.outcome === 'PASS').length).toBeGreaterThan(30);
   }, 60_000);
 });
