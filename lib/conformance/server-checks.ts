@@ -224,11 +224,12 @@ async function chunks(c: Conn, id: number, n: number, from: number): Promise<voi
 }
 
 /** A session with `credit` (and `more`), window `window`; skips when the server does not take credit. */
-async function creditSession(c: Conn, window: number, more: string[] = []): Promise<void> {
+async function creditSession(c: Conn, window: number, more: string[] = []): Promise<Record<string, unknown>> {
   const welcome = await c.session(['credit', ...more], { window });
   const features = Array.isArray(welcome.features) ? (welcome.features as string[]) : [];
   if (!features.includes('credit')) throw new Skip('the server does not take the credit feature');
   for (const f of more) if (!features.includes(f)) throw new Skip(`the server does not take the ${f} feature`);
+  return welcome;
 }
 
 const INVALID_HELLOS: Array<[string, (c: Conn) => Buffer]> = [
@@ -790,6 +791,28 @@ export const SERVER_CHECKS: ReadonlyArray<Check<ServerKitOptions>> = [
         const second = await c.barrier();
         const got = c.between(first, second, forId(93));
         expectThat(got.length === 0, `after the renewal and a CREDIT: ${got.map(describe).join(', ')}`);
+      }),
+  },
+  {
+    id: 'S-25',
+    title: 'a request-stream CHUNK beyond the granted window fails the call MALFORMED',
+    run: opts =>
+      withConns(opts, 1, async c => {
+        const p = needEcho(opts);
+        const welcome = await creditSession(c, 4);
+        const window = welcome.window;
+        expectThat(Number.isInteger(window) && (window as number) >= 1, `WELCOME window ${JSON.stringify(window)}`);
+        const n = (window as number) + 1;
+        if (n > 4096) throw new Skip(`a window of ${n - 1} does not fit one message`);
+        const chunks: Pair[] = Array.from({ length: n }, (_, i) => [
+          header(T.CHUNK, { id: 97, enc: ENC.JSON }),
+          json(i),
+        ]);
+        const mark = c.socket.mark;
+        // One message: no grant can come back between the REQUEST and the CHUNK beyond the window.
+        await c.send([header(T.REQUEST, { id: 97, pattern: p, flags: FLAG.STREAM }), EMPTY], ...chunks);
+        const last = await c.next(e => e.id === 97 && (e.type === T.ERROR || e.type === T.END), 'an ERROR', mark);
+        expectError(last, 97, 'MALFORMED', `${n} CHUNKs over a window of ${n - 1}`);
       }),
   },
   {

@@ -69,6 +69,7 @@ describe('conformance server against ServerZmq', () => {
     ['[S-18] deadlines', 'S-18'],
     ['[S-21] DRAIN while not draining', 'S-21'],
     ['[S-24] a STREAM REQUEST without credit', 'S-24'],
+    ['[S-25] a request-stream CHUNK beyond the window', 'S-25'],
     ['[S-26] CHUNK and END for no request stream', 'S-26'],
     ['[W-3] a message of odd frames', 'W-3'],
     ['[W-4] envelopes in order past a malformed one', 'W-4'],
