@@ -1,5 +1,5 @@
 /**
- * Fixed limits of the wire protocol (docs/PROTOCOL.md §8). Not options: both
+ * Fixed limits of the wire protocol (docs/PROTOCOL.md §9). Not options: both
  * sides of a connection must agree on them.
  */
 
@@ -56,7 +56,7 @@ export const MAX_ID_LENGTH = 256;
 
 /**
  * Longest a closing side waits for the BYE with which a peer that took the
- * `bye-ack` feature answers its own (docs/PROTOCOL.md §9): the proof that the
+ * `bye-ack` feature answers its own (docs/PROTOCOL.md §10): the proof that the
  * peer has it, before the socket closes and the process may exit.
  */
 export const BYE_ACK_WAIT_MS = 1_000;
@@ -76,7 +76,7 @@ export const EARLY_FLUSH_ENVELOPES = 32;
 /** Most payload bytes the writer coalesces into one ZeroMQ multipart message. */
 export const MAX_BATCH_BYTES = 1024 * 1024;
 
-/** The largest deadline a REQUEST header carries (u32 milliseconds, docs/PROTOCOL.md §5.6). */
+/** The largest deadline a REQUEST header carries (u32 milliseconds, docs/PROTOCOL.md §5.5). */
 export const MAX_DEADLINE_MS = 0xffffffff;
 
 /**
@@ -92,7 +92,7 @@ export const MAX_METRIC_ERROR_CODES = 64;
  * Longest wait, in ms, between two reconnect tries of a link whose server has
  * just left (BYE, DRAIN then BYE, or a heartbeat timeout), for
  * RETURN_WINDOW_MS: a server that comes back is in use within this of its
- * listen, whatever the configured backoff had grown to (docs/PROTOCOL.md §9).
+ * listen, whatever the configured backoff had grown to (docs/implementation-notes.md).
  */
 export const FAST_RECONNECT_MS = 250;
 

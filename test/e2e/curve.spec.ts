@@ -229,7 +229,7 @@ describe('one ZAP handler for the process', () => {
 });
 
 describe('run-time changes', () => {
-  test('setAllow() applies to new handshakes; disconnect() ends the session and the key cannot come back', async () => {
+  test('[S-30] setAllow() applies to new handshakes; disconnect() ends the session and the key cannot come back', async () => {
     const { server, endpoint } = await curveServer('tcp', [alice.publicKey, bob.publicKey]);
     const a = curveClient(endpoint, alice);
     await firstValueFrom(a.send('whoami', 'before'));

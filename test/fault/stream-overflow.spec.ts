@@ -54,7 +54,7 @@ beforeAll(async () => {
 
 afterAll(() => h.closeAll());
 
-it('a burst beyond the queue ends with QUEUE_FULL after an in-order prefix, on both sides', async () => {
+it('[S-13] a burst beyond the queue ends with QUEUE_FULL after an in-order prefix, on both sides', async () => {
   tornDown = false;
   const values: number[] = [];
   const err = await new Promise<unknown>((resolve, reject) =>

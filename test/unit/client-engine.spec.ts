@@ -210,7 +210,7 @@ describe('ClientEngine: handshake', () => {
     expect(connecting.resolved).toBe(true);
   });
 
-  it('when every server refused, connect() rejects at once with the refusal and the links are closed once', async () => {
+  it('[C-4] when every server refused, connect() rejects at once with the refusal and the links are closed once', async () => {
     const s = setup();
     const connecting = track(s.engine.connect());
     s.ch(A).deliver(refusalEnvelope(ZmqErrorCode.HANDSHAKE_REFUSED, 'no A'));
@@ -227,7 +227,7 @@ describe('ClientEngine: handshake', () => {
     expect(s.status.values).toEqual(['disconnected']);
   });
 
-  it('VERSION_MISMATCH refusals, including a foreign-version ERROR header (byte 0 != 1), reject connect()', async () => {
+  it('[C-4] VERSION_MISMATCH refusals, including a foreign-version ERROR header (byte 0 != 1), reject connect()', async () => {
     const s = setup();
     const connecting = track(s.engine.connect());
     // A: a version-1 refusal saying VERSION_MISMATCH.
@@ -257,7 +257,7 @@ describe('ClientEngine: handshake', () => {
     expect(s.observer.refusals[0]).toMatchObject({ peerId: 'srv-a', endpoint: A });
   });
 
-  it('NOT_READY before the handshake completed changes nothing', async () => {
+  it('[C-5] NOT_READY before the handshake completed changes nothing', async () => {
     const s = setup({ endpoints: [A] });
     const connecting = track(s.engine.connect());
     s.ch(A).deliver(refusalEnvelope(ZmqErrorCode.NOT_READY, 'handshake first'));
@@ -377,7 +377,7 @@ describe('ClientEngine: routing', () => {
 });
 
 describe('ClientEngine: calls', () => {
-  it('CHUNK, CHUNK, END in one message reach the callback in order', async () => {
+  it('[C-7] CHUNK, CHUNK, END in one message reach the callback in order', async () => {
     const s = await connectedOne();
     const r = request(s, 'stream');
     s.ch(A).deliver(chunk(r.id, 'a'), chunk(r.id, { b: 2 }), end(r.id));
@@ -386,7 +386,7 @@ describe('ClientEngine: calls', () => {
     expect(link(s, A).pending).toBe(0);
   });
 
-  it('a CHUNK with the END flag is the last value; ERROR ends the call with the remote error', async () => {
+  it('[C-7] a CHUNK with the END flag is the last value; ERROR ends the call with the remote error', async () => {
     const s = await connectedOne();
     const one = request(s, 'echo');
     const bad = request(s, 'echo');
@@ -434,7 +434,7 @@ describe('ClientEngine: calls', () => {
     expect(r.packets[1]).toMatchObject({ err: { code: ZmqErrorCode.TIMEOUT } });
   });
 
-  it('unsubscribing sends CANCEL once; a later CHUNK is dropped as lateReply', async () => {
+  it('[C-8] unsubscribing sends CANCEL once; a later CHUNK is dropped as lateReply', async () => {
     const s = await connectedOne();
     const r = request(s, 'stream');
     s.ch(A).deliver(chunk(r.id, 'first'));
@@ -460,7 +460,7 @@ describe('ClientEngine: calls', () => {
     expect(s.ch(A).count(MessageType.Cancel)).toBe(0);
   });
 
-  it('a reply on another link than the call’s is dropped as lateReply', async () => {
+  it('[C-8] a reply on another link than the call’s is dropped as lateReply', async () => {
     const s = await connectedBoth();
     const r = request(s, 'echo', 1, { target: 'srv-a' });
     expect(r.ch).toBe(s.ch(A));
@@ -619,7 +619,7 @@ describe('ClientEngine: losing a session', () => {
     ).toEqual(['srv-a', 'srv-b']);
   });
 
-  it('a WELCOME of another server instance on a ready link is a restarted server: calls fail PEER_LOST, the peer leaves and joins', async () => {
+  it('[C-2] a WELCOME of another server instance on a ready link is a restarted server: calls fail PEER_LOST, the peer leaves and joins', async () => {
     const s = setup({ endpoints: [A] });
     const connected = s.engine.connect();
     s.ch(A).deliver(welcome('srv-a', ['echo'], { instance: 'first' }));
@@ -637,7 +637,7 @@ describe('ClientEngine: losing a session', () => {
     expect(s.engine.peers().map(p => p.peerId)).toEqual(['srv-a']);
   });
 
-  it('taken over (HANDSHAKE_REFUSED on a ready link): calls fail, the peer leaves, the link stays refused and says no more HELLO', async () => {
+  it('[C-3] taken over (HANDSHAKE_REFUSED on a ready link): calls fail, the peer leaves, the link stays refused and says no more HELLO', async () => {
     const s = await connectedOne();
     const r = request(s, 'echo');
     s.ch(A).deliver(
@@ -736,7 +736,7 @@ describe('ClientEngine: losing a session', () => {
     expect(s.observer.joins).toHaveLength(2);
   });
 
-  it('a second WELCOME on a ready link renews it: no second joined event, no second connected status', async () => {
+  it('[C-2] a second WELCOME on a ready link renews it: no second joined event, no second connected status', async () => {
     const s = await connectedOne();
     s.ch(A).deliver(welcome('srv-a', ['echo', 'added']));
     expect(s.observer.joins).toHaveLength(1);

@@ -127,7 +127,7 @@ describe('server: a reply stream under credit', () => {
     expect(s.engine.stats().inFlight).toBe(0);
   });
 
-  it('past streamBufferLimit: ERROR STREAM_OVERFLOW, the producer unsubscribed, the session goes on (CR-3)', async () => {
+  it('[W-22] past streamBufferLimit: ERROR STREAM_OVERFLOW, the producer unsubscribed, the session goes on (CR-3)', async () => {
     const s = await streaming(2);
     for (let i = 0; i < 400; i++) s.subject.next(1000 + i); // 4 bytes each: 1,000 bytes hold 250
     const errors = s.ch.of(MessageType.Error);

@@ -63,7 +63,7 @@ describe('Metrics', () => {
     });
   });
 
-  it('never counts reserved $zmq/ patterns', () => {
+  it('[S-23] never counts reserved $zmq/ patterns', () => {
     const m = new Metrics(time, true, false);
     const call = { meter: undefined, started: 0 };
     m.start(call, '$zmq/metrics');

@@ -163,7 +163,7 @@ describe('server: a request stream', () => {
     expect(s.observer.dropped('lateReply')).toBe(1);
   });
 
-  it('a CHUNK for a call that is not a stream is counted; an undecodable or excess one fails the call MALFORMED (RS-3)', async () => {
+  it('[S-25] a CHUNK for a call that is not a stream is counted; an undecodable or excess one fails the call MALFORMED (RS-3)', async () => {
     const s = await server();
     s.ch.deliverFrom(R1, dataEnvelope(MessageType.Request, 1, 'plain', MAX, 0, encodePattern('up')));
     s.ch.deliverFrom(R1, upChunk(1, 'stray'));
@@ -204,7 +204,7 @@ const upValues = (ch: { of(t: MessageType): Array<{ payload: unknown; flags: num
   ch.of(MessageType.Chunk).map(e => e.payload);
 
 describe('client: an upload', () => {
-  it('REQUEST with flag STREAM and no payload, then CHUNKs within the server window, more per CREDIT, then END (RS-1, RS-2)', async () => {
+  it('[W-19] REQUEST with flag STREAM and no payload, then CHUNKs within the server window, more per CREDIT, then END (RS-1, RS-2)', async () => {
     const c = await client(true);
     const source = new Subject<number>();
     c.engine.request('up', source, undefined, c.cb);
@@ -257,7 +257,7 @@ describe('client: an upload', () => {
     expect(c.packets.at(-1)!.err).toMatchObject({ code: ZmqErrorCode.PEER_LOST });
   });
 
-  it('past streamBufferLimit the call fails STREAM_OVERFLOW here and the server gets a CANCEL (RS-6)', async () => {
+  it('[W-22] past streamBufferLimit the call fails STREAM_OVERFLOW here and the server gets a CANCEL (RS-6)', async () => {
     const c = await client(true, 10);
     const source = new Subject<string>();
     let tornDown = false;
@@ -279,14 +279,14 @@ describe('client: an upload', () => {
     expect(tornDown).toBe(true);
   });
 
-  it('a server that did not take credit: STREAM_UNSUPPORTED at once, nothing sent', async () => {
+  it('[C-13] a server that did not take credit: STREAM_UNSUPPORTED at once, nothing sent', async () => {
     const c = await client(false);
     c.engine.request('up', new Subject(), undefined, c.cb);
     expect(c.packets).toMatchObject([{ err: { code: ZmqErrorCode.STREAM_UNSUPPORTED }, isDisposed: true }]);
     expect(c.ch.count(MessageType.Request)).toBe(0);
   });
 
-  it('a CREDIT for an unknown call is counted lateReply', async () => {
+  it('[W-21] a CREDIT for an unknown call is counted lateReply', async () => {
     const c = await client(true);
     c.ch.deliver(creditEnvelope(77, 1));
     expect(c.observer.dropped('lateReply')).toBe(1);

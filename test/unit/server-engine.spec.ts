@@ -338,7 +338,7 @@ describe('ServerEngine: handshake', () => {
 });
 
 describe('ServerEngine: before the handshake', () => {
-  it('a REQUEST gets ERROR(id) NOT_READY, a PING gets ERROR(0) NOT_READY, anything else is only counted', async () => {
+  it('[S-9] a REQUEST gets ERROR(id) NOT_READY, a PING gets ERROR(0) NOT_READY, anything else is only counted', async () => {
     const s = await listening();
     s.ch.deliverFrom(R1, req(7, 'echo'));
     expect(s.ch.last()).toMatchObject({ type: MessageType.Error, id: 7, destination: R1 });
