@@ -38,6 +38,12 @@ class ZapHandler implements ZapRegistry {
   private socket: Router | undefined;
   /** The bind of the current socket (a second domain registered meanwhile waits for it too). */
   private bound: Promise<void> = Promise.resolve();
+  /**
+   * The unbind of the last socket: libzmq frees an inproc name in its reaper
+   * thread after close(), so a socket closed without unbinding can still hold
+   * the name when the next CURVE server starts.
+   */
+  private stopped: Promise<void> = Promise.resolve();
   /** Decisions in progress, by domain and key: a key's handshakes in parallel share one decision. */
   private readonly pending = new Map<string, Promise<boolean>>();
   /** Replies go out one at a time (a zeromq.js socket takes one send at once). */
@@ -67,8 +73,9 @@ class ZapHandler implements ZapRegistry {
 
   private async start(): Promise<void> {
     const socket = new Router({ context: this.context, linger: 0 });
-    this.socket = socket;
+    this.socket = socket; // at once: a domain registered meanwhile waits for this bind, not a second socket
     try {
+      await this.stopped;
       await socket.bind(ZAP_ENDPOINT);
     } catch (err) {
       this.socket = undefined;
@@ -81,7 +88,11 @@ class ZapHandler implements ZapRegistry {
   private stop(): void {
     const socket = this.socket;
     this.socket = undefined;
-    socket?.close();
+    if (socket === undefined) return;
+    this.stopped = socket
+      .unbind(ZAP_ENDPOINT)
+      .catch(() => undefined)
+      .then(() => socket.close());
   }
 
   /**
