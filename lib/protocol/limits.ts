@@ -111,3 +111,12 @@ export const RETIRE_WAIT_MS = 30_000;
  * reports its connection's end (it then re-sends HELLO at once): a safety net.
  */
 export const NOTICED_HELLO_RETRY_MS = 10_000;
+
+/**
+ * How long, in ms, a link whose HELLO was refused waits before it says HELLO
+ * again; doubling with each refusal in a row, up to REFUSED_RETRY_MAX_MS.
+ */
+export const REFUSED_RETRY_MS = 1_000;
+
+/** The longest wait, in ms, between two HELLOs of a refused link. */
+export const REFUSED_RETRY_MAX_MS = 30_000;

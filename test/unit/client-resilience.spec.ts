@@ -11,7 +11,7 @@ import { BASE_EJECTION_MS, EJECT_AFTER } from '../../lib/protocol/client/link-he
 import { RETRY_BURST, RetryBudget } from '../../lib/protocol/client/retries';
 import { BYE, dataEnvelope, errorEnvelope } from '../../lib/protocol/envelopes';
 import { Flag, MessageType, OutEnvelope } from '../../lib/protocol/frames';
-import { handshakeEnvelope } from '../../lib/protocol/handshake';
+import { handshakeEnvelope, refusalEnvelope } from '../../lib/protocol/handshake';
 import { FakeConnector, RecordingObserver } from '../helpers/fake-channel';
 import { ManualTime } from '../helpers/manual-time';
 
@@ -194,5 +194,67 @@ describe('client resilience: outliers and throttling', () => {
     }
     expect(local).toBeGreaterThan(50);
     expect(s.engine.resilienceStats().throttled).toBe(local);
+  });
+});
+
+describe('client resilience: a refused link tries again', () => {
+  it('says HELLO again after a refusal, with a backoff that doubles, and joins once welcomed', async () => {
+    const time = new ManualTime();
+    const net = new FakeConnector();
+    const observer = new RecordingObserver();
+    const engine = new ClientEngine({
+      config: {
+        endpoints: [A, B],
+        id: 'c',
+        instance: 'i',
+        metadata: {},
+        connectTimeout: 1_000,
+        requestTimeout: 5_000,
+        maxPayload: MAX,
+        heartbeat: { interval: 100, liveness: 3 },
+        strategy: 'least-pending',
+      },
+      connect: net.connect,
+      observer,
+      status: () => {},
+      clock: time,
+      scheduler: time,
+      random: () => 0.5, // no jitter
+    });
+    const connecting = engine.connect();
+    net.channel(B).deliver(welcome('srv-b', []));
+    await connecting;
+    const hellos = () => net.channel(A).count(MessageType.Hello);
+    const refuse = () => net.channel(A).deliver(refusalEnvelope(ZmqErrorCode.HANDSHAKE_REFUSED, 'id taken'));
+    refuse();
+    expect(engine.links.find(l => l.endpoint === A)!.state.kind).toBe('refused');
+    const first = hellos();
+    time.advance(900);
+    expect(hellos()).toBe(first);
+    time.advance(200);
+    expect(hellos()).toBeGreaterThan(first); // after 1 s
+    refuse();
+    const second = hellos();
+    time.advance(1_900);
+    expect(hellos()).toBe(second);
+    time.advance(200);
+    expect(hellos()).toBeGreaterThan(second); // after 2 s
+    net.channel(A).deliver(welcome('srv-a', []));
+    expect(
+      engine
+        .peers()
+        .map(p => p.peerId)
+        .sort(),
+    ).toEqual(['srv-a', 'srv-b']);
+  });
+
+  it('never tries again after a version mismatch', async () => {
+    const s = await connected();
+    const a = s.engine.links.find(l => l.endpoint === A)!;
+    const before = s.net.channel(A).count(MessageType.Hello);
+    s.net.channel(A).deliver(refusalEnvelope(ZmqErrorCode.VERSION_MISMATCH, 'v2'));
+    expect(a.state).toMatchObject({ kind: 'refused', retryAt: undefined });
+    s.time.advance(120_000);
+    expect(s.net.channel(A).count(MessageType.Hello)).toBe(before);
   });
 });

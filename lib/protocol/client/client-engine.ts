@@ -1,4 +1,10 @@
-import { ZmqClosedError, ZmqConnectTimeoutError, ZmqError, ZmqPeerLostError } from '../../errors/zmq.errors.js';
+import {
+  ZmqClosedError,
+  ZmqConnectTimeoutError,
+  ZmqError,
+  ZmqErrorCode,
+  ZmqPeerLostError,
+} from '../../errors/zmq.errors.js';
 import {
   ZmqClientResilienceStats,
   ZmqPeerInfo,
@@ -12,7 +18,7 @@ import { controlEnvelope } from '../envelopes.js';
 import { MessageType } from '../frames.js';
 import type { Welcome } from '../handshake.js';
 import { holdsBye, InboundDecoder } from '../inbound.js';
-import { BYE_ACK_WAIT_MS, MAX_DEADLINE_MS } from '../limits.js';
+import { BYE_ACK_WAIT_MS, MAX_DEADLINE_MS, REFUSED_RETRY_MAX_MS, REFUSED_RETRY_MS } from '../limits.js';
 import { Heartbeat } from '../liveness.js';
 import { Metrics } from '../metrics.js';
 import { CallRegistry, PendingCall, ReplyCallback } from './calls.js';
@@ -329,7 +335,8 @@ export class ClientEngine {
       endpoint: link.endpoint,
       error,
     });
-    const welcome = link.refused(error);
+    const retryAt = error.code === ZmqErrorCode.VERSION_MISMATCH ? undefined : this.refusedRetryAt(link);
+    const welcome = link.refused(error, retryAt);
     if (welcome !== undefined) this.afterLoss(link, welcome, 'disconnect');
     if (this.pool.refusal() !== undefined) this.failConnect(error);
   }
@@ -345,6 +352,13 @@ export class ClientEngine {
     // NOT_READY: the connection is up, HELLO now; else its server left: a fresh, fast-reconnecting channel.
     if (reason === 'disconnect') link.sendHello(this.clock.now());
     else this.endpoints.returning(link);
+  }
+
+  /** When a refused link says HELLO again: REFUSED_RETRY_MS, doubling per refusal in a row (at most REFUSED_RETRY_MAX_MS), ±20 %. */
+  private refusedRetryAt(link: UpstreamLink): number {
+    const base = Math.min(REFUSED_RETRY_MAX_MS, REFUSED_RETRY_MS * 2 ** Math.min(link.refusedInARow, 16));
+    const jitter = 0.8 + 0.4 * (this.deps.random ?? Math.random)();
+    return this.clock.now() + base * jitter;
   }
 
   /** The server said DRAIN (§5.7). */

@@ -274,6 +274,8 @@ export class EndpointManager {
           if (link.pending === 0 || now >= state.deadline || state.session === undefined) this.closeLink(link);
         } else if (state.kind === 'handshaking' && fastWindowOver(linkView(link), now)) {
           this.refresh(link, false);
+        } else if (state.kind === 'refused' && state.retryAt !== undefined && now >= state.retryAt) {
+          link.sendHello(now);
         }
       }
       for (const link of this.host.pool.all)

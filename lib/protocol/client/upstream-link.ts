@@ -22,6 +22,9 @@ import type { LivenessState } from '../liveness.js';
  * - `retiring`: its endpoint was removed (or its address vanished): never
  *   chosen again, it closes once its calls in flight ended or at `deadline`;
  * - `refused`: the server refused the handshake (or speaks another version);
+ *   at `retryAt` it says HELLO again (a refusal may pass: an id held a moment
+ *   longer, a full handshake budget, an allow-list updated), never after a
+ *   version mismatch or a refusal that ended a session;
  * - `closing`: the client said BYE and waits for the server's answering BYE (`bye-ack`);
  * - `closed`: the client closed; nothing goes out any more.
  */
@@ -30,7 +33,7 @@ export type LinkState =
   | ({ readonly kind: 'ready' } & LinkSession)
   | ({ readonly kind: 'draining' } & LinkSession)
   | { readonly kind: 'retiring'; readonly deadline: number; readonly session: LinkSession | undefined }
-  | { readonly kind: 'refused'; readonly error: ZmqError }
+  | { readonly kind: 'refused'; readonly error: ZmqError; readonly retryAt: number | undefined }
   | { readonly kind: 'closing'; readonly acknowledged: () => void }
   | { readonly kind: 'closed' };
 
@@ -78,6 +81,7 @@ export class UpstreamLink implements LivenessState {
   lastPing = 0;
   /** Requests in flight on this link (kept by the calls registry). */
   pending = 0;
+  private refusals = 0;
   /** Matches PONGs to PINGs, for the round trips of `client.ping()`. */
   readonly pongs = new PongTracker();
   /** What its calls say of the server: throttling and outlier ejection. */
@@ -210,6 +214,7 @@ export class UpstreamLink implements LivenessState {
   welcomed(welcome: Welcome, now: number): 'joined' | 'renewed' {
     const renewed = this.session !== undefined;
     if (!renewed) this.pongs.reset();
+    this.refusals = 0;
     const session: LinkSession = {
       welcome,
       serves: new Set(welcome.patterns),
@@ -233,12 +238,20 @@ export class UpstreamLink implements LivenessState {
     return this.trySend(PING) ? this.pongs.pinged() : undefined;
   }
 
-  /** The server refused the handshake; returns the session that was up, if one was. */
-  refused(error: ZmqError): Welcome | undefined {
+  /**
+   * The server refused the handshake; returns the session that was up, if
+   * one was. `retryAt`: when to say HELLO again (`undefined`: never).
+   */
+  refused(error: ZmqError, retryAt: number | undefined): Welcome | undefined {
     const welcome = this.welcome;
-    this.to({ kind: 'refused', error });
+    if (this.to({ kind: 'refused', error, retryAt: welcome === undefined ? retryAt : undefined })) this.refusals++;
     this.pongs.reset();
     return welcome;
+  }
+
+  /** Refusals in a row since the last WELCOME: the backoff of the next HELLO. */
+  get refusedInARow(): number {
+    return this.refusals;
   }
 
   /** The session ended (BYE, timeout, NOT_READY): returns it, and the link is handshaking again (a retiring one stays retiring, with no session). */
