@@ -211,7 +211,7 @@ describe('client resilience: a refused link tries again', () => {
         connectTimeout: 1_000,
         requestTimeout: 5_000,
         maxPayload: MAX,
-        heartbeat: { interval: 100, liveness: 3 },
+        heartbeat: { interval: 100, liveness: 1_000 }, // B stays up while the test moves the clock
         strategy: 'least-pending',
       },
       connect: net.connect,
