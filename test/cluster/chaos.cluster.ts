@@ -31,7 +31,7 @@ clusterDescribe('kill -9 chaos with idempotent calls', () => {
       s = new Scenario();
       const dns = await s.dns();
       const ids = ['a', 'b', 'c'];
-      for (const id of ids) await s.server(id);
+      await Promise.all(ids.map(id => s!.server(id)));
       await dns.set([...s.servers.values()].map(x => x.address));
       const client = await s.client({ id: 'loader', loops: 16, recordLoops: 2 });
       await Promise.all(ids.map(id => client.served(id, WARM)));

@@ -28,8 +28,7 @@ clusterDescribe('silent partition of one of two servers', () => {
   it('keeps completing calls, fails no idempotent call, and takes the server back after the heal', async () => {
     s = new Scenario();
     const dns = await s.dns();
-    const a = await s.server('a');
-    const b = await s.server('b');
+    const [a, b] = await Promise.all([s.server('a'), s.server('b')]);
     await dns.set([a.address, b.address]);
     const client = await s.client({ id: 'loader', loops: 14, recordLoops: 2 });
     await Promise.all([client.served('a', WARM), client.served('b', WARM)]);

@@ -1,0 +1,43 @@
+/**
+ * Overload at 4× a server's capacity, with default options but the 2 s
+ * `requestTimeout` of the measurement in the README: the server's `work`
+ * handler holds the CPU for 200 µs. The client first measures the capacity
+ * with closed loops (32 in flight), then sends `work` calls open loop (at a
+ * fixed rate whatever the answers) at 4× that for 3 s (15 s with `SOAK=1`).
+ *
+ * Outcomes: the goodput while sending (successes per second) stays ≥ 90 %
+ * of the capacity, and every call that failed failed `OVERLOADED`: none
+ * waited for its timeout.
+ */
+import { clusterDescribe, figures, Scenario, SOAK } from './scenario';
+
+const LOAD = 4;
+const SEND_MS = SOAK ? 15_000 : 3_000;
+/** Closed-loop calls that warm the server and the client up, then measure the capacity. */
+const WARMUP = 2_000;
+const MEASURE = 8_000;
+
+let s: Scenario | undefined;
+afterEach(async () => {
+  await s?.destroy();
+  s = undefined;
+});
+
+clusterDescribe('overload', () => {
+  it(`at ${LOAD}× capacity keeps the goodput and sheds the rest as OVERLOADED`, async () => {
+    s = new Scenario();
+    const dns = await s.dns();
+    const server = await s.server('worker');
+    await dns.set([server.address]);
+    const client = await s.client({ id: 'loader', options: { requestTimeout: 2_000 } });
+    await client.closed(32, WARMUP);
+    const capacity = await client.closed(32, MEASURE);
+    const loaded = await client.open(Math.round(capacity.rate * LOAD), SEND_MS);
+    await client.stop();
+    figures('overload', { capacity, loaded, goodputShare: loaded.rate / capacity.rate });
+
+    expect(capacity.failed).toEqual({});
+    expect(Object.keys(loaded.failed).filter(code => code !== 'OVERLOADED')).toEqual([]);
+    expect(loaded.rate).toBeGreaterThanOrEqual(0.9 * capacity.rate);
+  });
+});
