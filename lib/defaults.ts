@@ -81,7 +81,36 @@ export const DEFAULT_DRAIN_TIMEOUT = 10_000;
 export const DEFAULT_RESOLVE_INTERVAL = 5_000;
 
 /** How a client picks among the servers that serve a pattern. */
-export const DEFAULT_STRATEGY = 'round-robin';
+export const DEFAULT_STRATEGY = 'least-pending';
 
 /** Milliseconds `client.ping()` (and the health indicator) waits for each server's PONG. */
 export const DEFAULT_PING_TIMEOUT = 2_000;
+
+/** Calls one client session may have in progress or waiting on a server (`maxCallsPerPeer`); 0: no limit. */
+export const DEFAULT_MAX_CALLS_PER_PEER = 16_384;
+
+/** Handler time (ms) a server runs in one event-loop turn before later requests wait their turn (`admission.sliceMs`). */
+export const DEFAULT_ADMISSION_SLICE_MS = 5;
+
+/** The longest wait (ms) of a request in an overloaded server's queue before it is shed OVERLOADED (`admission.queueTarget`); 0: never shed. */
+export const DEFAULT_ADMISSION_QUEUE_TARGET = 5;
+
+/** The share of its caller's deadline a request may wait in an overloaded server's queue (`admission.deadlineShare`). */
+export const DEFAULT_ADMISSION_DEADLINE_SHARE = 0.1;
+
+/** A server queue that has not emptied for this long (ms) means overload (`admission.interval`). */
+export const DEFAULT_ADMISSION_INTERVAL = 100;
+
+/** Requests a server's admission queue holds at most (`admission.maxQueued`). */
+export const DEFAULT_ADMISSION_MAX_QUEUED = 50_000;
+
+/** Admission control as a server has it when no option changes it. */
+export const DEFAULT_ADMISSION = {
+  maxCallsPerPeer: DEFAULT_MAX_CALLS_PER_PEER,
+  sliceMs: DEFAULT_ADMISSION_SLICE_MS,
+  queueTarget: DEFAULT_ADMISSION_QUEUE_TARGET,
+  deadlineShare: DEFAULT_ADMISSION_DEADLINE_SHARE,
+  assumedDeadline: DEFAULT_REQUEST_TIMEOUT,
+  intervalMs: DEFAULT_ADMISSION_INTERVAL,
+  maxQueued: DEFAULT_ADMISSION_MAX_QUEUED,
+} as const;

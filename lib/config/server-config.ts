@@ -1,4 +1,10 @@
-import { DEFAULT_DRAIN_TIMEOUT, DEFAULT_SEND_TIMEOUT } from '../defaults.js';
+import {
+  DEFAULT_ADMISSION,
+  DEFAULT_DRAIN_TIMEOUT,
+  DEFAULT_MAX_CALLS_PER_PEER,
+  DEFAULT_SEND_TIMEOUT,
+} from '../defaults.js';
+import type { AdmissionSettings } from '../protocol/server/admission.js';
 import { ZmqOptionsError } from '../errors/zmq.errors.js';
 import { ZmqServerOptions } from '../interfaces/zmq-options.interface.js';
 import { checkHandshakeMetadata } from '../protocol/handshake.js';
@@ -26,6 +32,8 @@ const SERVER_OPTION_KEYS = [
   'curve',
   'allow',
   'drainTimeout',
+  'maxCallsPerPeer',
+  'admission',
 ] as const satisfies readonly (keyof ZmqServerOptions)[];
 const everyServerKey: Exclude<keyof ZmqServerOptions, (typeof SERVER_OPTION_KEYS)[number]> extends never
   ? true
@@ -42,6 +50,42 @@ export interface ServerConfig extends CommonConfig {
   readonly introspection: boolean;
   /** CURVE key pair and allow-list, when the server uses CURVE. */
   readonly curve: ServerCurveConfig | undefined;
+  /** Overload protection and the per-peer call budget. */
+  readonly admission: AdmissionSettings;
+}
+
+const ADMISSION_KEYS = ['sliceMs', 'queueTarget', 'deadlineShare', 'interval', 'maxQueued'] as const;
+
+/** `admission` and `maxCallsPerPeer`, defaulted and validated; `admission: false` keeps only the per-peer budget. */
+function admissionOf(options: ZmqServerOptions): AdmissionSettings {
+  const maxCallsPerPeer = numberOption(options.maxCallsPerPeer, DEFAULT_MAX_CALLS_PER_PEER, 'maxCallsPerPeer', true);
+  const a = options.admission;
+  if (a === false) {
+    return { ...DEFAULT_ADMISSION, maxCallsPerPeer, sliceMs: Number.POSITIVE_INFINITY, queueTarget: 0 };
+  }
+  if (a !== undefined && (typeof a !== 'object' || a === null)) {
+    throw new ZmqOptionsError('admission', '"admission" must be false or an object');
+  }
+  const o = a ?? {};
+  for (const key of Object.keys(o)) {
+    if (!(ADMISSION_KEYS as readonly string[]).includes(key))
+      throw new ZmqOptionsError(
+        `admission.${key}`,
+        `unknown admission option "${key}" (known: ${ADMISSION_KEYS.join(', ')})`,
+      );
+  }
+  const deadlineShare = numberOption(o.deadlineShare, DEFAULT_ADMISSION.deadlineShare, 'admission.deadlineShare');
+  if (deadlineShare > 1)
+    throw new ZmqOptionsError('admission.deadlineShare', '"admission.deadlineShare" must be at most 1');
+  return {
+    ...DEFAULT_ADMISSION,
+    deadlineShare,
+    maxCallsPerPeer,
+    sliceMs: numberOption(o.sliceMs, DEFAULT_ADMISSION.sliceMs, 'admission.sliceMs'),
+    queueTarget: numberOption(o.queueTarget, DEFAULT_ADMISSION.queueTarget, 'admission.queueTarget', true),
+    intervalMs: numberOption(o.interval, DEFAULT_ADMISSION.intervalMs, 'admission.interval'),
+    maxQueued: numberOption(o.maxQueued, DEFAULT_ADMISSION.maxQueued, 'admission.maxQueued'),
+  };
 }
 
 /**
@@ -70,5 +114,6 @@ export function resolveServerConfig(options: ZmqServerOptions): ServerConfig {
     curve: resolveServerCurve(options, endpoints),
     drainTimeout: numberOption(options.drainTimeout, DEFAULT_DRAIN_TIMEOUT, 'drainTimeout', true),
     socket: Object.freeze(socket),
+    admission: Object.freeze(admissionOf(options)),
   });
 }

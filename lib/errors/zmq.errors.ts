@@ -55,6 +55,13 @@ export const ZmqErrorCode = {
   CANCELLED: 'CANCELLED',
   /** An option passed to a constructor is unknown or has a bad value (thrown at construction). */
   INVALID_OPTIONS: 'INVALID_OPTIONS',
+  /**
+   * The call was shed to keep a server serving under overload: the server
+   * refused it (its queue or the caller's share was full), or the client
+   * refused it locally because its servers were refusing most calls. Nothing
+   * ran; it is safe to retry later or elsewhere.
+   */
+  OVERLOADED: 'OVERLOADED',
 } as const;
 
 export type ZmqErrorCode = (typeof ZmqErrorCode)[keyof typeof ZmqErrorCode];
@@ -161,6 +168,20 @@ export class ZmqNoPeerError extends ZmqError {
       reason === 'no-server'
         ? `No connected server to send "${pattern}" to`
         : `No connected server${reason === 'no-match' ? ' matching the target' : ''} serves "${pattern}"`,
+    );
+  }
+}
+
+/** A call shed under overload, by its server (`by: 'server'`) or by this client (`by: 'client'`); no handler ran. */
+export class ZmqOverloadedError extends ZmqError {
+  constructor(
+    readonly pattern: string,
+    readonly by: 'server' | 'client',
+    detail?: string,
+  ) {
+    super(
+      ZmqErrorCode.OVERLOADED,
+      `"${pattern}" was shed: ${by === 'server' ? 'its server is overloaded' : 'its servers are refusing most calls'}${detail !== undefined ? ` (${detail})` : ''}`,
     );
   }
 }

@@ -139,4 +139,33 @@ export interface ZmqStats {
   dropped: ZmqDropCounts;
   /** Handshakes refused since construction (`peer:refused` events): a server's refused clients, a client's refusals. */
   refused: number;
+  /** Server: admission control (overload protection and the per-peer call budget). */
+  admission?: ZmqAdmissionStats;
+  /** Client: calls shed locally, retried and hedged, and servers ejected as outliers. */
+  resilience?: ZmqClientResilienceStats;
+}
+
+/** A server's admission control (`getStats().admission`). */
+export interface ZmqAdmissionStats {
+  /** `flowing` (requests start as read), `queueing` (waiting their turn) or `overloaded` (newest first, stale shed). */
+  state: 'flowing' | 'queueing' | 'overloaded';
+  /** Requests waiting to start. */
+  waiting: number;
+  /** Requests refused OVERLOADED so far. */
+  shed: number;
+  shedByReason: { 'peer-limit': number; 'queue-age': number; 'queue-full': number };
+  /** Requests not started because their caller's deadline passed while they waited. */
+  abandoned: number;
+}
+
+/** A client's resilience figures (`getStats().resilience`). */
+export interface ZmqClientResilienceStats {
+  /** Calls refused OVERLOADED by this client before sending (its servers were refusing most calls). */
+  throttled: number;
+  /** Attempts sent again to another server (idempotent calls only). */
+  retries: number;
+  /** Retries not made because the retry budget was spent. */
+  retriesDenied: number;
+  /** Servers ejected as outliers so far. */
+  ejections: number;
 }

@@ -171,6 +171,38 @@ export interface ZmqServerOptions extends ZmqCommonOptions {
    * @default 10000 (DEFAULT_DRAIN_TIMEOUT)
    */
   drainTimeout?: number;
+  /**
+   * Calls one client session may have in progress or waiting; a REQUEST past
+   * it is answered `OVERLOADED` at once, so no single peer can take the whole
+   * server. `0`: no limit.
+   * @default 16384 (DEFAULT_MAX_CALLS_PER_PEER)
+   */
+  maxCallsPerPeer?: number;
+  /**
+   * Overload protection (docs/resilience.md). Requests that arrive faster
+   * than handlers finish wait in a queue where their age is known; when the
+   * queue has not emptied for `interval` ms the server is overloaded: it
+   * serves the newest first and answers those that waited longer than
+   * `queueTarget` ms and `deadlineShare` of their caller's deadline with
+   * `OVERLOADED`, so callers hear early instead of timing out. A request whose
+   * caller's deadline passed while it waited never runs. `false`: requests start as they are read, however many.
+   * @default { sliceMs: 5, queueTarget: 5, deadlineShare: 0.1, interval: 100, maxQueued: 50000 }
+   */
+  admission?: false | ZmqAdmissionOptions;
+}
+
+/** Tuning of a server's overload protection; every field has a default that needs no tuning. */
+export interface ZmqAdmissionOptions {
+  /** Handler time (ms) run in one event-loop turn before later requests wait their turn. @default 5 */
+  sliceMs?: number;
+  /** An overloaded server sheds a request that waited longer than this (ms) and `deadlineShare` of its deadline. @default 5 */
+  queueTarget?: number;
+  /** The share (0–1) of its caller's deadline a request may wait in an overloaded server. @default 0.1 */
+  deadlineShare?: number;
+  /** A queue that has not emptied for this long (ms) means overload; also the longest wait otherwise. @default 100 */
+  interval?: number;
+  /** Requests the queue holds at most; past it the oldest is shed. @default 50000 */
+  maxQueued?: number;
 }
 
 /** Options of {@link ClientZmq}. */

@@ -176,7 +176,12 @@ export class ServerZmq
 
   /** Peers, calls in flight, queued envelopes and dropped messages by reason. */
   getStats(): ZmqStats {
-    return { ...this.engine.stats(), dropped: this.monitor.drops(), refused: this.monitor.refusedCount };
+    return {
+      ...this.engine.stats(),
+      dropped: this.monitor.drops(),
+      refused: this.monitor.refusedCount,
+      admission: this.engine.admissionStats(),
+    };
   }
 
   /**

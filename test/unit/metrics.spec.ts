@@ -294,6 +294,7 @@ describe('ServerEngine feeds its metrics', () => {
     s.request(2, 'echo', 50);
     s.net.channel.deliverFrom(s.rid, controlEnvelope(MessageType.Cancel, 1));
     s.time.advance(100);
+    await new Promise(resolve => setImmediate(resolve)); // 100 ms later is another event-loop turn
     s.request(3, 'echo');
     s.request(4, 'missing');
     expect(s.metrics.snapshot(s.engine.stats()).inFlight).toBe(1);

@@ -26,9 +26,10 @@ export function startRequest<H>(
   window: number | undefined,
   session: DownstreamSession,
   env: Envelope,
+  /** How long (ms) it waited in the admission queue: taken off the caller's deadline. */
+  waited = 0,
 ): void {
   const pattern = env.pattern!;
-  if (session.calls.has(env.id)) return engine.observer.drop('unexpected', `duplicate request id ${env.id}`);
   const handler = host.requestHandler(pattern);
   if (handler === null) {
     const message = `${NO_MESSAGE_HANDLER} Pattern: ${pattern}`;
@@ -42,10 +43,11 @@ export function startRequest<H>(
     engine.observer.drop('payload', (err as Error).message);
     return void engine.send(session, engine.replies.error(env.id, malformedRequest((err as Error).message)), true);
   }
-  const deadline = env.deadline === undefined ? undefined : Date.now() + env.deadline;
+  const remaining = env.deadline === undefined ? undefined : env.deadline - waited;
+  const deadline = remaining === undefined ? undefined : Date.now() + remaining;
   const call = new ServerCall(env.id, pattern, session, engine, deadline);
   session.calls.set(call.id, call);
-  if (env.deadline !== undefined) engine.deadlines.watch(call, env.deadline);
+  if (remaining !== undefined) engine.deadlines.watch(call, remaining);
   const payload = env.flags & Flag.Stream ? call.openUpload(window ?? 1) : data;
   host.runRequest(call, handler, payload, env.metadata);
 }

@@ -4,6 +4,7 @@ import type { Metadata } from '../frames.js';
 import type { HeartbeatSettings } from '../handshake.js';
 import type { Metrics } from '../metrics.js';
 import type { PacketCodec } from '../packet-codec.js';
+import type { AdmissionSettings } from './admission.js';
 import type { AwaitedByes } from './awaited-byes.js';
 import type { DrainWait } from './drain.js';
 import type { Yield } from '../stream-outbox.js';
@@ -29,6 +30,8 @@ export interface ServerEngineConfig {
   readonly stream?: { readonly window: number | undefined; readonly bufferLimit: number };
   /** The channel's outbound queue limit (`sendQueueLimit`), named in a QUEUE_FULL error. */
   readonly socket?: { readonly queueLimit: number; readonly sendTimeout?: number };
+  /** Admission control (overload protection and the per-peer call budget); defaults when absent. */
+  readonly admission?: AdmissionSettings;
 }
 
 /** What the engine asks of the Nest server it serves. `H` is a handler. */

@@ -1,15 +1,18 @@
-import type { ZmqPeerInfo, ZmqPeerLeftReason } from '../../interfaces/zmq-events.interface.js';
+import type { ZmqAdmissionStats, ZmqPeerInfo, ZmqPeerLeftReason } from '../../interfaces/zmq-events.interface.js';
 import type { Channel, ChannelHandlers, SessionObserver } from '../channel.js';
+import { ZmqErrorCode } from '../../errors/zmq.errors.js';
+import { DEFAULT_ADMISSION } from '../../defaults.js';
 import { Clock, monotonicClock, realScheduler, Scheduler } from '../clock.js';
 import { BYE, PING, PONG } from '../envelopes.js';
 import { incomingData } from '../packet-codec.js';
 import { Envelope, Flag, MalformedError, MessageType, OutEnvelope } from '../frames.js';
-import type { OutboxSettings } from '../stream-outbox.js';
+import { OutboxSettings, realYield } from '../stream-outbox.js';
 import { holdsBye, InboundDecoder, InboundHandler } from '../inbound.js';
 import { sendFailed } from './send-failures.js';
 import { BYE_ACK_WAIT_MS } from '../limits.js';
 import { Heartbeat } from '../liveness.js';
 import { Metrics } from '../metrics.js';
+import { Admission, ShedReason, Waiting } from './admission.js';
 import { sayByeToAll } from './awaited-byes.js';
 import { DeadlineWatch } from './deadlines.js';
 import { DrainWait } from './drain.js';
@@ -43,6 +46,8 @@ export class ServerEngine<H> implements InboundHandler<Origin>, CallOutput {
   private readonly liveness: Heartbeat<DownstreamSession>;
   private readonly decoder: InboundDecoder<Origin>;
   private readonly handshake: ServerHandshake;
+  /** Admission control: the per-peer call budget and the overload queue. */
+  readonly admission: Admission;
   private current: ServerState = { kind: 'idle' };
   private readonly origin: Origin = { routingId: Buffer.alloc(0), key: '' };
   /** The bind in progress, so that a close() during listen() waits for it instead of being lost. */
@@ -71,6 +76,15 @@ export class ServerEngine<H> implements InboundHandler<Origin>, CallOutput {
       scheduler,
     );
     this.decoder = new InboundDecoder(1, this.config.maxPayload, this);
+    this.admission = new Admission(
+      this.config.admission ?? DEFAULT_ADMISSION,
+      {
+        start: waiting => this.startWaiting(waiting),
+        shed: (waiting, reason) => this.shed(waiting, reason),
+      },
+      this.clock,
+      deps.yieldTo ?? realYield,
+    );
     const { id, metadata, heartbeat } = this.config;
     this.handshake = new ServerHandshake({
       id,
@@ -153,6 +167,18 @@ export class ServerEngine<H> implements InboundHandler<Origin>, CallOutput {
     return { peers: this.sessions.size, inFlight: this.sessions.inFlight(), queued };
   }
 
+  /** What admission control did so far and where it stands (`getStats().admission`). */
+  admissionStats(): ZmqAdmissionStats {
+    const { shedCounts } = this.admission;
+    return {
+      state: this.admission.current.kind,
+      waiting: this.admission.queued,
+      shed: shedCounts['peer-limit'] + shedCounts['queue-age'] + shedCounts['queue-full'],
+      shedByReason: { ...shedCounts },
+      abandoned: this.admission.abandoned,
+    };
+  }
+
   /** The native socket while listening. */
   get raw(): unknown {
     return openChannel(this.current)?.raw;
@@ -218,6 +244,7 @@ export class ServerEngine<H> implements InboundHandler<Origin>, CallOutput {
   /** Ends a session: its calls are cancelled (their teardown runs) and `peer:left` is told. */
   endSession(session: DownstreamSession, reason: ZmqPeerLeftReason): void {
     if (!this.sessions.remove(session)) return;
+    for (const waiting of [...session.waiting.values()]) this.admission.forget(waiting);
     for (const call of [...session.calls.values()]) call.cancel('cancel', reason);
     this.observer.left(sessionEvent(session, reason));
     this.ended();
@@ -230,7 +257,7 @@ export class ServerEngine<H> implements InboundHandler<Origin>, CallOutput {
       case MessageType.Event:
         return this.onEvent(session, env);
       case MessageType.Cancel:
-        return session.calls.get(env.id)?.cancel();
+        return this.onCancel(session, env.id);
       case MessageType.Credit: // §5.8; and a request stream's CHUNK and END (§5.9)
       case MessageType.Chunk:
       case MessageType.End:
@@ -250,13 +277,45 @@ export class ServerEngine<H> implements InboundHandler<Origin>, CallOutput {
     }
   }
 
+  /** A CANCEL: a waiting request never starts, a running call stops. */
+  private onCancel(session: DownstreamSession, id: number): void {
+    const waiting = session.waiting.get(id);
+    if (waiting !== undefined) return this.admission.forget(waiting);
+    session.calls.get(id)?.cancel();
+  }
+
   private drainAnswered(session: DownstreamSession): void {
     if (this.current.kind === 'draining') return this.current.drain.answered(session.key);
     this.observer.drop('unexpected', 'DRAIN from a client while not draining');
   }
 
   private onRequest(session: DownstreamSession, env: Envelope): void {
-    startRequest(this, this.host, this.config.stream?.window, session, env);
+    if (session.calls.has(env.id) || session.waiting.has(env.id))
+      return this.observer.drop('unexpected', `duplicate request id ${env.id}`);
+    this.admission.admit(session, env);
+  }
+
+  /** A request admitted now or after its wait; not run when its caller's deadline passed while it waited. */
+  private startWaiting(waiting: Waiting): void {
+    const { session, env } = waiting;
+    const waited = this.clock.now() - waiting.at;
+    if (env.deadline !== undefined && waited >= env.deadline) {
+      this.admission.abandoned++;
+      return;
+    }
+    startRequest(this, this.host, this.config.stream?.window, session, env, waited);
+  }
+
+  /** A request refused OVERLOADED (nothing ran): the caller hears at once. */
+  private shed(waiting: Waiting, reason: ShedReason): void {
+    const { session, env } = waiting;
+    const message =
+      reason === 'peer-limit'
+        ? `this client has ${session.calls.size + session.waiting.size} calls in progress or waiting (maxCallsPerPeer)`
+        : reason === 'queue-full'
+          ? 'the admission queue is full'
+          : 'the request waited too long in an overloaded server';
+    this.send(session, this.replies.error(env.id, { status: 'error', code: ZmqErrorCode.OVERLOADED, message }), true);
   }
 
   private onEvent(session: DownstreamSession, env: Envelope): void {

@@ -226,6 +226,7 @@ export class ServerHandshake {
       instance: hello.instance,
       metadata: hello.metadata,
       calls: new Map(),
+      waiting: new Map(),
       lastSeen: this.host.now(),
       lastPing: this.host.now(),
       msgpack: accepted.includes(MSGPACK_FEATURE),

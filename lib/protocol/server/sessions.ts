@@ -1,5 +1,6 @@
 import type { ZmqPeerEvent, ZmqPeerInfo } from '../../interfaces/zmq-events.interface.js';
 import type { LivenessState } from '../liveness.js';
+import type { Waiting } from './admission.js';
 import type { ServerCall } from './server-call.js';
 
 /** One client's session on this server: created by a WELCOME, ended by BYE, timeout, disconnect or close. */
@@ -13,6 +14,8 @@ export interface DownstreamSession extends LivenessState {
   readonly metadata: Record<string, unknown>;
   /** Calls in progress, by request id. */
   readonly calls: Map<number, ServerCall>;
+  /** Requests read but waiting in the admission queue, by request id. */
+  readonly waiting: Map<number, Waiting>;
   /** The session took MessagePack (docs/PROTOCOL.md §3.2): object replies go as encoding 4. */
   readonly msgpack: boolean;
   /** The session took `bye-ack`: a BYE is answered with a BYE, both ways. */
