@@ -5,9 +5,9 @@
  * default); dnsmasq's answer changes as instances come and go.
  *
  * - Rolling restart: each of three servers in turn is replaced. The new
- *   instance starts on a new address and joins the answer; once the client
- *   uses it, the old one leaves the answer and gets SIGTERM at the same moment
- *   (Nest's shutdown: drain, BYE, exit), as a rolling update does.
+ *   instance (started beforehand, on a new address) joins the answer; once
+ *   the client uses it, the old one leaves the answer and gets SIGTERM at the
+ *   same moment (Nest's shutdown: drain, BYE, exit), as a rolling update does.
  * - Scale 1 → 5 → 1: four instances join the answer, the client uses each;
  *   then they leave the answer and get SIGTERM.
  *
@@ -48,12 +48,14 @@ clusterDescribe('changes driven by DNS', () => {
     const client = await s.client({ id: 'loader', loops: 16, recordLoops: 2, options: OPTIONS });
     await Promise.all(live.map(x => client.served(x.id, WARM)));
 
+    // The new instances start while the old ones serve; each joins the answer in turn.
+    const fresh = await Promise.all(['a2', 'b2', 'c2'].map(id => s!.server(id)));
     for (const [i, old] of [...live].entries()) {
-      const fresh = await s.server(`${'abc'[i]}2`);
-      live.push(fresh);
+      const next = fresh[i]!;
+      live.push(next);
       await dns.set(live.map(x => x.address));
-      await client.event('JOINED', fresh.id, 1, GUARD_MS);
-      await client.served(fresh.id, WARM);
+      await client.event('JOINED', next.id, 1, GUARD_MS);
+      await client.served(next.id, WARM);
       live = live.filter(x => x !== old);
       await retire(s, client, old, live);
     }

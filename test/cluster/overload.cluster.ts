@@ -2,7 +2,7 @@
  * Overload at 4× a server's capacity, with default options but the 2 s
  * `requestTimeout` of the measurement in the README: the server's `work`
  * handler holds the CPU for 200 µs. The client first measures the capacity
- * with closed loops (32 in flight), then sends `work` calls open loop (at a
+ * with closed loops (32 in flight, the best of three runs), then sends `work` calls open loop (at a
  * fixed rate whatever the answers) at 4× that for 3 s (15 s with `SOAK=1`).
  *
  * Outcomes: the goodput while sending (successes per second) stays ≥ 90 %
@@ -15,7 +15,7 @@ const LOAD = 4;
 const SEND_MS = SOAK ? 15_000 : 3_000;
 /** Closed-loop calls that warm the server and the client up, then measure the capacity. */
 const WARMUP = 2_000;
-const MEASURE = 8_000;
+const MEASURE = 5_000;
 
 let s: Scenario | undefined;
 afterEach(async () => {
@@ -31,7 +31,12 @@ clusterDescribe('overload', () => {
     await dns.set([server.address]);
     const client = await s.client({ id: 'loader', options: { requestTimeout: 2_000 } });
     await client.closed(32, WARMUP);
-    const capacity = await client.closed(32, MEASURE);
+    // The best of three: other load on the machine only ever lowers a run's figure.
+    let capacity = await client.closed(32, MEASURE);
+    for (let i = 0; i < 2; i++) {
+      const again = await client.closed(32, MEASURE);
+      if (again.rate > capacity.rate) capacity = again;
+    }
     const loaded = await client.open(Math.round(capacity.rate * LOAD), SEND_MS);
     await client.stop();
     figures('overload', { capacity, loaded, goodputShare: loaded.rate / capacity.rate });
