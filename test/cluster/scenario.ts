@@ -110,6 +110,11 @@ export class LoadClient {
     await this.child.lineCount(new RegExp(`^${event} ${peer}(?: |$)`), nth, ms);
   }
 
+  /** The reasons of the client's `peer:left` events for `peer`, in order. */
+  leftReasons(peer: string): string[] {
+    return this.child.stdout.filter(l => l.startsWith(`LEFT ${peer} `)).map(l => l.slice(`LEFT ${peer} `.length));
+  }
+
   count(event: string, peer: string): number {
     const re = new RegExp(`^${event} ${peer}(?: |$)`);
     return this.child.stdout.filter(l => re.test(l)).length;
