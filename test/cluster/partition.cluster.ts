@@ -68,7 +68,13 @@ clusterDescribe('one of two servers vanishes silently', () => {
       const end = await client.stop();
 
       const duplicates = s.duplicateRecords();
-      figures(name, { during, end, duplicates: duplicates.length });
+      figures(name, {
+        ejected: client.count('EJECTED', 'b'),
+        restored: client.count('RESTORED', 'b'),
+        during,
+        end,
+        duplicates: duplicates.length,
+      });
 
       expect({
         left,
