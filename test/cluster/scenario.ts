@@ -17,6 +17,11 @@ export const PORT = 5555;
 export const GUARD_MS = 30_000;
 /** Long versions of the scenarios (`SOAK=1`). */
 export const SOAK = process.env.SOAK === '1';
+/**
+ * Client options every scenario adds (`CLUSTER_CLIENT_OPTIONS='{"strategy":"round-robin"}'`):
+ * to measure an alternative against the defaults the scenarios assert.
+ */
+const EXTRA_CLIENT_OPTIONS = JSON.parse(process.env.CLUSTER_CLIENT_OPTIONS ?? '{}') as Record<string, unknown>;
 
 /**
  * `describe`, or `describe.skip` with the reason in its title (and on stderr)
@@ -166,7 +171,12 @@ export class Scenario {
   async client(plan: ClientPlan): Promise<LoadClient> {
     const dns = await this.dns();
     const node = this.cluster.node(`c-${plan.id}`, { resolver: dns });
-    const full = { connect: `tcp://${SERVICE}:${PORT}`, lifetime: SOAK ? 400_000 : 120_000, ...plan };
+    const full = {
+      connect: `tcp://${SERVICE}:${PORT}`,
+      lifetime: SOAK ? 400_000 : 120_000,
+      ...plan,
+      options: { ...plan.options, ...EXTRA_CLIENT_OPTIONS },
+    };
     const child = this.cluster.spawnTs(node, plan.id, 'test/fixtures/cluster-client.ts', [JSON.stringify(full)]);
     await child.line(/^CONNECTED$/, GUARD_MS);
     return new LoadClient(child);
