@@ -138,7 +138,12 @@ export class ClientZmq extends ClientProxy<ZmqEvents> {
 
   /** Peers, calls in flight, queued envelopes and dropped messages by reason. */
   getStats(): ZmqStats {
-    return { ...this.engine.stats(), dropped: this.monitor.drops(), refused: this.monitor.refusedCount };
+    return {
+      ...this.engine.stats(),
+      dropped: this.monitor.drops(),
+      refused: this.monitor.refusedCount,
+      resilience: this.engine.resilienceStats(),
+    };
   }
 
   /**

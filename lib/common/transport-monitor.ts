@@ -64,6 +64,11 @@ export class TransportMonitor implements SessionObserver {
     this.emit('peer:draining', event);
   }
 
+  health(event: ZmqPeerEvent, change: 'ejected' | 'restored'): void {
+    this.emit(change === 'ejected' ? 'peer:ejected' : 'peer:restored', event);
+    if (change === 'ejected') this.warn(`Server ${event.peerId} ejected: its calls kept failing`, 'ejected server');
+  }
+
   /** Counts `n` dropped messages and logs why at debug level, rate-limited per reason. */
   drop(reason: DropCounterKey, detail: string, n = 1): void {
     this.dropped.add(reason, n);

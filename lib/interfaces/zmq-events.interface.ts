@@ -55,6 +55,14 @@ export type ZmqEvents = {
    * can; `peer:left` (`bye`) follows when it is done.
    */
   'peer:draining': (event: ZmqPeerEvent) => void;
+  /**
+   * Client only: a server's calls got no answer in time several times in a
+   * row: it gets no new calls while others can take them, for a while
+   * (docs/resilience.md), then is probed back in (`peer:restored`).
+   */
+  'peer:ejected': (event: ZmqPeerEvent) => void;
+  /** Client only: an ejected server is back in routing. */
+  'peer:restored': (event: ZmqPeerEvent) => void;
 };
 
 /** A peer change as seen by {@link ZmqPeerEvents}, from any server or client of the process. */
@@ -108,6 +116,8 @@ export interface ZmqPeerInfo {
   pending: number;
   /** The client's proven CURVE public key (downstream peers of a CURVE server only). */
   publicKey?: string;
+  /** A server left out of routing for now: its calls kept timing out (client only). */
+  ejected?: boolean;
 }
 
 /** Counts of dropped messages by reason (the keys of `getStats().dropped`). */

@@ -75,6 +75,8 @@ export interface SessionObserver {
   refused(event: ZmqPeerRefusedEvent): void;
   /** Client only: a server said DRAIN (docs/PROTOCOL.md §5.7). */
   draining?(event: ZmqPeerEvent): void;
+  /** Client only: a server was ejected as an outlier, or is back in routing. */
+  health?(event: ZmqPeerEvent, change: 'ejected' | 'restored'): void;
   /** Counts `n` dropped envelopes or messages by reason. */
   drop(reason: DropCounterKey, detail: string, n?: number): void;
   /**

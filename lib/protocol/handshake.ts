@@ -46,6 +46,8 @@ export interface Welcome extends Hello {
   patterns: string[];
   /** Normalized patterns of the server's event handlers. */
   events: string[];
+  /** Patterns (of `patterns`) whose handlers are idempotent: a client may send such a request again elsewhere. */
+  idempotent?: string[];
 }
 
 /** Payload of a connection-level ERROR (id 0), e.g. a refused handshake. */
@@ -167,7 +169,9 @@ export function validateWelcome(v: unknown): Welcome | string {
   if (typeof hello === 'string') return hello.replace('hello', 'welcome');
   const w = v as Record<string, unknown>;
   if (!isStringArray(w.patterns) || !isStringArray(w.events)) return 'welcome patterns are invalid';
-  return { ...hello, patterns: w.patterns, events: w.events };
+  // An `idempotent` that is not a list of strings is ignored: then nothing is retried, which is always safe.
+  const idempotent = isStringArray(w.idempotent) ? { idempotent: w.idempotent } : {};
+  return { ...hello, patterns: w.patterns, events: w.events, ...idempotent };
 }
 
 /** Validates a connection-level ERROR payload. */

@@ -13,7 +13,7 @@ import type { Metadata } from '../protocol/frames.js';
 import { Metrics } from '../protocol/metrics.js';
 import type { ServerCall } from '../protocol/server/server-call.js';
 import { ServerEngine } from '../protocol/server/server-engine.js';
-import type { ServerHost, ServerState } from '../protocol/server/server-deps.js';
+import type { Served, ServerHost, ServerState } from '../protocol/server/server-deps.js';
 import { routerChannel } from '../transport/zmq-channels.js';
 import { checkReservedPatterns, introspect, ZMQ_METRICS_PATTERN } from './introspection.js';
 import { ZmqOptionsError } from '../errors/zmq.errors.js';
@@ -211,12 +211,20 @@ export class ServerZmq
   }
 
   /** @internal Normalized patterns of the message and event handlers (ServerHost). */
-  served(): { patterns: string[]; events: string[] } {
+  served(): Served {
     const patterns: string[] = [];
     const events: string[] = [];
-    for (const [pattern, handler] of this.getHandlers()) (handler.isEventHandler ? events : patterns).push(pattern);
+    const idempotent: string[] = [];
+    for (const [pattern, handler] of this.getHandlers()) {
+      if (handler.isEventHandler) {
+        events.push(pattern);
+        continue;
+      }
+      patterns.push(pattern);
+      if ((handler.extras as { idempotent?: unknown } | undefined)?.idempotent === true) idempotent.push(pattern);
+    }
     if (this.introspection !== null) patterns.push(ZMQ_METRICS_PATTERN);
-    return { patterns, events };
+    return idempotent.length > 0 ? { patterns, events, idempotent } : { patterns, events };
   }
 
   /** @internal Runs a request inside Nest's processing hooks (ServerHost). */

@@ -244,6 +244,11 @@ export class RecordingObserver implements SessionObserver {
   }
 
   readonly drainings: ZmqPeerEvent[] = [];
+  readonly healthChanges: Array<[string, 'ejected' | 'restored']> = [];
+
+  health(event: ZmqPeerEvent, change: 'ejected' | 'restored'): void {
+    this.healthChanges.push([event.peerId, change]);
+  }
 
   draining(event: ZmqPeerEvent): void {
     this.drainings.push(event);

@@ -1,8 +1,10 @@
-import { ZmqTimeoutError } from '../../errors/zmq.errors.js';
+import { ZmqErrorCode, ZmqTimeoutError } from '../../errors/zmq.errors.js';
 import { Clock, Scheduler } from '../clock.js';
 import { errorCode, Metered, Metrics } from '../metrics.js';
 import { RequestTracker } from '../request-tracker.js';
 import type { GrantCounter } from '../credit.js';
+import type { CallVerdict } from './link-health.js';
+import type { RetryPlan } from './retries.js';
 import type { UpstreamLink } from './upstream-link.js';
 
 /** What a call's subscriber is told: Nest's `WritePacket` shape. */
@@ -26,7 +28,15 @@ export interface PendingCall extends Metered {
   grants?: GrantCounter;
   /** The request stream this call sends (§5.9): stopped when the call ends, however it ends. */
   upload?: { stop(): void; grant(n: number): void };
+  /** Set when the call may be sent again elsewhere (its pattern is idempotent on its server). */
+  retry?: RetryPlan;
 }
+
+/** Sends a failed call again elsewhere; true when a new attempt went out (the failure is then not delivered). */
+export type Retrier = (call: PendingCall, err: unknown) => boolean;
+
+/** Told how each attempt ended for its server's health: answered, or timed out / shed. */
+export type EndObserver = (call: PendingCall, verdict: CallVerdict) => void;
 
 /**
  * The client's calls in flight: their ids, deadlines (`requestTimeout` after
@@ -47,6 +57,8 @@ export class CallRegistry {
     scheduler: Scheduler,
     /** Per-pattern counters and latencies, fed here (every call starts and ends through this registry). */
     readonly metrics: Metrics,
+    private readonly retrier?: Retrier,
+    private readonly observeEnd?: EndObserver,
   ) {
     this.tracker = new RequestTracker<PendingCall>(timeoutMs, (_id, call) => this.expire(call), clock, scheduler);
   }
@@ -64,6 +76,26 @@ export class CallRegistry {
   open(id: number, link: UpstreamLink, pattern: string, callback: ReplyCallback): PendingCall {
     const call: PendingCall = { id, link, pattern, callback, chunked: false, meter: undefined, started: 0 };
     this.metrics.start(call, pattern, this.tracker.add(id, call)); // the tracker's clock read is the start
+    link.pending++;
+    return call;
+  }
+
+  /**
+   * Registers the next attempt of `previous` (a retry) as request `id` on
+   * `link`: same subscriber, same plan, and its metrics count the call once.
+   */
+  reopen(previous: PendingCall, id: number, link: UpstreamLink): PendingCall {
+    const call: PendingCall = {
+      id,
+      link,
+      pattern: previous.pattern,
+      callback: previous.callback,
+      chunked: false,
+      meter: previous.meter,
+      started: previous.started,
+      ...(previous.retry !== undefined ? { retry: previous.retry } : {}),
+    };
+    this.tracker.add(id, call);
     link.pending++;
     return call;
   }
@@ -99,6 +131,7 @@ export class CallRegistry {
     if (call === undefined) return undefined;
     call.link.pending--;
     call.upload?.stop();
+    if (outcome === 'ok') this.observeEnd?.(call, 'accepted');
     if (outcome === 'ok') this.metrics.end(call, 'ok', undefined, call.link.lastSeen);
     else this.metrics.abort(call, outcome);
     return call;
@@ -118,6 +151,8 @@ export class CallRegistry {
     const call = this.tracker.delete(id);
     if (call === undefined) return false;
     call.link.pending--;
+    this.observeEnd?.(call, errorCode(err) === ZmqErrorCode.OVERLOADED ? 'shed' : 'accepted');
+    if (this.retried(call, err)) return true;
     this.metrics.end(call, 'error', errorCode(err), call.link.lastSeen);
     this.deliver(call, { err, isDisposed: true });
     return true;
@@ -127,6 +162,7 @@ export class CallRegistry {
   failLink(link: UpstreamLink, err: unknown): void {
     const code = errorCode(err);
     for (const call of this.tracker.drainWhere(c => c.link === link)) {
+      if (this.retried(call, err)) continue;
       this.metrics.abort(call, 'error', code);
       call.upload?.stop();
       this.deliver(call, { err, isDisposed: true });
@@ -145,8 +181,16 @@ export class CallRegistry {
     }
   }
 
+  /** Whether `call` went out again elsewhere: idempotent, nothing of its reply arrived, no request stream. */
+  private retried(call: PendingCall, err: unknown): boolean {
+    if (call.retry === undefined || call.chunked || call.upload !== undefined || this.retrier === undefined)
+      return false;
+    return this.retrier(call, err);
+  }
+
   private expire(call: PendingCall): void {
     call.link.pending--;
+    this.observeEnd?.(call, 'timeout');
     this.metrics.abort(call, 'timeout');
     call.upload?.stop();
     this.onTimeout(call);

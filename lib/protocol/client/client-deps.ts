@@ -48,6 +48,8 @@ export interface ClientEngineDeps {
   readonly scheduler?: Scheduler;
   /** Where the per-pattern counters and latencies go (`getMetrics()`); one on the engine's clock by default. */
   readonly metrics?: Metrics;
+  /** Randomness in [0, 1) for adaptive throttling (Math.random by default). */
+  readonly random?: () => number;
 }
 
 /** Where one request may go: any server for its pattern, those `target` picks, or one `link`. */

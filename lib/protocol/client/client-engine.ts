@@ -1,5 +1,11 @@
 import { ZmqClosedError, ZmqConnectTimeoutError, ZmqError, ZmqPeerLostError } from '../../errors/zmq.errors.js';
-import { ZmqPeerInfo, ZmqPeerLeftReason, ZmqStatus, ZmqTarget } from '../../interfaces/zmq-events.interface.js';
+import {
+  ZmqClientResilienceStats,
+  ZmqPeerInfo,
+  ZmqPeerLeftReason,
+  ZmqStatus,
+  ZmqTarget,
+} from '../../interfaces/zmq-events.interface.js';
 import type { SessionObserver } from '../channel.js';
 import { Clock, monotonicClock, realScheduler, Scheduler } from '../clock.js';
 import { controlEnvelope } from '../envelopes.js';
@@ -16,6 +22,7 @@ import { ConnectWaiter } from './connect-waiter.js';
 import { EndpointManager } from './endpoint-manager.js';
 import { LinkPool } from './link-pool.js';
 import { RequestEncoder } from './requests.js';
+import { isRetryable, MAX_ATTEMPTS, RetryBudget } from './retries.js';
 import { Uploads } from './uploads.js';
 import { isRestart } from './hello.js';
 import type { UpstreamLink } from './upstream-link.js';
@@ -60,6 +67,8 @@ export class ClientEngine {
   /** The links' membership: endpoints, resolved names, endpoints added and removed at run time. */
   readonly endpoints: EndpointManager;
   private readonly uploads: Uploads;
+  /** Retries of idempotent calls: at most a share of the requests sent. */
+  private readonly budget = new RetryBudget();
   /** What a REQUEST tells a server that takes deadlines: the caller's wait (none without a requestTimeout). */
   private readonly deadline: number | undefined;
   private lifecycle: EngineState = STOPPED;
@@ -71,7 +80,11 @@ export class ClientEngine {
     this.observer = deps.observer;
     this.clock = deps.clock ?? monotonicClock;
     this.scheduler = deps.scheduler ?? realScheduler;
-    this.pool = new LinkPool(this.config.strategy);
+    this.pool = new LinkPool(this.config.strategy, {
+      now: () => this.clock.now(),
+      random: deps.random ?? Math.random,
+      restored: link => this.healthChanged(link, 'restored'),
+    });
     const timeout = this.config.requestTimeout;
     this.deadline = timeout > 0 ? Math.min(Math.ceil(timeout), MAX_DEADLINE_MS) : undefined;
     this.encoder = new RequestEncoder(this.config.maxPayload, deps.serializers?.serializer);
@@ -83,6 +96,10 @@ export class ClientEngine {
       this.clock,
       this.scheduler,
       deps.metrics ?? new Metrics(this.clock, true, true),
+      (call, err) => this.retry(call, err),
+      (call, verdict) => {
+        if (call.link.health.ended(verdict, this.clock.now())) this.healthChanged(call.link, 'ejected');
+      },
     );
     this.uploads = new Uploads(this.encoder, this.calls, this.config);
     this.liveness = new Heartbeat<UpstreamLink>(
@@ -186,15 +203,48 @@ export class ClientEngine {
       const deadline = link.deadlines ? this.deadline : undefined;
       const meta = typeof metadata === 'function' ? metadata(link.welcome!.id) : metadata; // per server: trace context
       call = this.uploads.send(this.calls.nextId(), link, pattern, callback, data, meta, deadline);
+      this.budget.deposit();
+      if (route === ANY_SERVER && call.upload === undefined && link.isIdempotent(pattern)) {
+        const timeout = this.config.requestTimeout;
+        const until = timeout > 0 ? this.clock.now() + timeout : Number.POSITIVE_INFINITY;
+        call.retry = { data, metadata: meta, attempts: 1, until, currentId: call.id };
+      }
     } catch (err) {
       this.calls.refuse(pattern, err, callback);
       return noop;
     }
     return () => {
-      // Unsubscribed before the end: tell the server to stop.
-      if (this.calls.settle(call.id, 'cancel') !== undefined)
-        call.link.trySend(controlEnvelope(MessageType.Cancel, call.id), true);
+      // Unsubscribed before the end: tell the server of the current attempt to stop.
+      const id = call.retry?.currentId ?? call.id;
+      const ended = this.calls.settle(id, 'cancel');
+      if (ended !== undefined) ended.link.trySend(controlEnvelope(MessageType.Cancel, id), true);
     };
+  }
+
+  /**
+   * Sends `call` again to another server that declared its pattern idempotent
+   * (its server was lost or shed it), within its deadline, its attempts and
+   * the retry budget. False: the failure goes to the caller.
+   */
+  private retry(call: PendingCall, err: unknown): boolean {
+    const plan = call.retry!;
+    const now = this.clock.now();
+    if (!isRetryable(err) || plan.attempts >= MAX_ATTEMPTS || now >= plan.until) return false;
+    const others = this.pool.readyLinks.filter(l => l !== call.link && l.isIdempotent(call.pattern));
+    if (others.length === 0 || !this.budget.withdraw()) return false;
+    const link = this.pool.pick(others);
+    const id = this.calls.nextId();
+    const remaining = Math.min(Math.ceil(plan.until - now), MAX_DEADLINE_MS);
+    try {
+      const deadline = link.deadlines && Number.isFinite(remaining) ? remaining : undefined;
+      link.channel.send(this.encoder.request(id, call.pattern, plan.data, plan.metadata, link.msgpack, deadline));
+    } catch {
+      return false; // the queue is full or the value cannot be encoded again: the original failure stands
+    }
+    plan.attempts++;
+    plan.currentId = id;
+    this.calls.reopen(call, id, link);
+    return true;
   }
 
   /** Sends an EVENT to one server that handles it (or to every one); returns their ids. Throws NO_PEER. */
@@ -218,6 +268,24 @@ export class ClientEngine {
 
   peers(): ZmqPeerInfo[] {
     return this.pool.readyLinks.map(l => l.info());
+  }
+
+  /** What the resilience did so far (`getStats().resilience`). */
+  resilienceStats(): ZmqClientResilienceStats {
+    let ejections = 0;
+    for (const link of this.pool.all) ejections += link.health.ejections;
+    return {
+      throttled: this.pool.throttled,
+      retries: this.budget.retries,
+      retriesDenied: this.budget.denied,
+      ejections,
+    };
+  }
+
+  /** A server was ejected as an outlier or is back: told to listeners (a link with no session says nothing). */
+  private healthChanged(link: UpstreamLink, change: 'ejected' | 'restored'): void {
+    const welcome = link.welcome;
+    if (welcome !== undefined) this.observer.health?.(link.event(welcome), change);
   }
 
   /** Peers with a session, calls in flight and envelopes queued on every link. */

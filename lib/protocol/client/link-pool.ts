@@ -1,4 +1,4 @@
-import { ZmqError, ZmqNoPeerError } from '../../errors/zmq.errors.js';
+import { ZmqError, ZmqNoPeerError, ZmqOverloadedError } from '../../errors/zmq.errors.js';
 import type { ZmqStrategy, ZmqTarget } from '../../interfaces/zmq-events.interface.js';
 import { matchesTarget, pickPeer } from './routing.js';
 import type { UpstreamLink } from './upstream-link.js';
@@ -14,8 +14,14 @@ export class LinkPool {
   private ready: UpstreamLink[] = [];
   private draining: UpstreamLink[] = [];
   private turn = 0;
+  /** Requests refused here because every server serving them was throttling. */
+  throttled = 0;
 
-  constructor(private readonly strategy: ZmqStrategy) {}
+  constructor(
+    private readonly strategy: ZmqStrategy,
+    /** The clock, randomness and restore notice of the links' health; without it, health is ignored. */
+    private readonly health?: PoolHealth,
+  ) {}
 
   get all(): readonly UpstreamLink[] {
     return this.links;
@@ -104,10 +110,42 @@ export class LinkPool {
    */
   pickServing(pattern: string, target: ZmqTarget | undefined): UpstreamLink {
     const only = this.ready.length === 1 && target === undefined ? this.ready[0]! : undefined;
-    if (only === undefined || !only.offers(pattern, 'serves'))
-      return this.pick(this.candidates(pattern, 'serves', target));
+    if (only === undefined || !only.offers(pattern, 'serves')) {
+      const candidates = this.healthy(this.candidates(pattern, 'serves', target));
+      return this.admit(pattern, this.pick(candidates), candidates);
+    }
     this.advanceTurn();
-    return only;
+    return this.admit(pattern, only, [only]);
+  }
+
+  /** The candidates not ejected (all of them when every one is: better a doubtful server than none). */
+  private healthy(candidates: UpstreamLink[]): UpstreamLink[] {
+    const health = this.health;
+    if (health === undefined || candidates.length === 1) return candidates;
+    const now = health.now();
+    let ejected = 0;
+    for (const link of candidates) {
+      if (link.health.restoreDue(now)) health.restored(link);
+      else if (link.health.isEjected(now)) ejected++;
+    }
+    if (ejected === 0 || ejected === candidates.length) return candidates;
+    return candidates.filter(link => !link.health.isEjected(now));
+  }
+
+  /**
+   * `link`, or when it throttles this request (adaptive throttling) another
+   * of `candidates` that does not; when all do, OVERLOADED, locally, at once.
+   */
+  private admit(pattern: string, link: UpstreamLink, candidates: readonly UpstreamLink[]): UpstreamLink {
+    const health = this.health;
+    if (health === undefined) return link;
+    const now = health.now();
+    if (!link.health.throttles(now, health.random())) return link;
+    for (const other of candidates) {
+      if (other !== link && !other.health.throttles(now, health.random())) return other;
+    }
+    this.throttled++;
+    throw new ZmqOverloadedError(pattern, 'client', `server ${link.welcome?.id ?? link.endpoint} refuses most calls`);
   }
 
   /** One of `candidates`, by the client's strategy. */
@@ -120,6 +158,14 @@ export class LinkPool {
   private advanceTurn(): void {
     this.turn = this.turn >= Number.MAX_SAFE_INTEGER ? 0 : this.turn + 1;
   }
+}
+
+/** What the pool needs to take the links' health into account. */
+export interface PoolHealth {
+  now(): number;
+  random(): number;
+  /** An ejected link's time is over: it is back in routing. */
+  restored(link: UpstreamLink): void;
 }
 
 /** Pushes onto `out` the links that offer the pattern and match `target`; whether any offered it. */

@@ -4,6 +4,7 @@ import type { Channel, SessionObserver } from '../channel.js';
 import type { OutEnvelope } from '../frames.js';
 import { type Scheduler, settleWithin } from '../clock.js';
 import { BYE, PING } from '../envelopes.js';
+import { LinkHealth } from './link-health.js';
 import { PongTracker } from './ping-probe.js';
 import { BYE_ACK_FEATURE, DEADLINE_FEATURE, hasFeature, type Welcome } from '../handshake.js';
 import { peerWindow } from '../credit.js';
@@ -51,12 +52,16 @@ export interface LinkSession {
   readonly welcome: Welcome;
   readonly serves: ReadonlySet<string>;
   readonly handles: ReadonlySet<string>;
+  /** Patterns the server declared idempotent: their calls may be retried elsewhere. */
+  readonly idempotent: ReadonlySet<string>;
   readonly msgpack: boolean;
   readonly deadlines: boolean;
   readonly byeAck: boolean;
   /** The server's window when the session took `credit` (§5.8): a request stream's first credit. */
   readonly window: number | undefined;
 }
+
+const NONE: ReadonlySet<string> = new Set();
 
 /** Long before any clock reading: a link that lost its session may say HELLO at once. */
 const NEVER = Number.NEGATIVE_INFINITY;
@@ -75,6 +80,8 @@ export class UpstreamLink implements LivenessState {
   pending = 0;
   /** Matches PONGs to PINGs, for the round trips of `client.ping()`. */
   readonly pongs = new PongTracker();
+  /** What its calls say of the server: throttling and outlier ejection. */
+  readonly health = new LinkHealth();
 
   constructor(
     readonly endpoint: string,
@@ -169,6 +176,11 @@ export class UpstreamLink implements LivenessState {
     return this.session?.window;
   }
 
+  /** Whether the server declared `pattern` idempotent (a session is up). */
+  isIdempotent(pattern: string): boolean {
+    return this.session?.idempotent.has(pattern) === true;
+  }
+
   /** Whether a session is up and the server serves (`serves`) or handles (`handles`) the pattern. */
   offers(pattern: string, kind: 'serves' | 'handles'): boolean {
     return this.session?.[kind].has(pattern) === true;
@@ -202,6 +214,7 @@ export class UpstreamLink implements LivenessState {
       welcome,
       serves: new Set(welcome.patterns),
       handles: new Set(welcome.events),
+      idempotent: welcome.idempotent === undefined ? NONE : new Set(welcome.idempotent),
       msgpack: hasFeature(welcome, MSGPACK_FEATURE),
       deadlines: hasFeature(welcome, DEADLINE_FEATURE),
       byeAck: hasFeature(welcome, BYE_ACK_FEATURE),
@@ -281,6 +294,7 @@ export class UpstreamLink implements LivenessState {
       patterns: welcome.patterns,
       events: welcome.events,
       pending: this.pending,
+      ...(this.health.current.kind === 'ejected' ? { ejected: true } : {}),
     };
   }
 

@@ -34,12 +34,20 @@ export interface ServerEngineConfig {
   readonly admission?: AdmissionSettings;
 }
 
+/** The patterns a WELCOME announces (docs/PROTOCOL.md, WELCOME): `idempotent` only when some handler declared itself so. */
+export interface Served {
+  patterns: string[];
+  events: string[];
+  /** Request patterns whose handlers are safe to run twice: a client may retry them on another server. */
+  idempotent?: string[];
+}
+
 /** What the engine asks of the Nest server it serves. `H` is a handler. */
 export interface ServerHost<H> {
   /** The message handler of a pattern; `null` when there is none (event handlers do not count). */
   requestHandler(pattern: string): H | null;
   /** Patterns of the message and event handlers, for the WELCOME. */
-  served(): { patterns: string[]; events: string[] };
+  served(): Served;
   /** Runs a decoded request; the handler's result goes to `call.respond()` or `call.fail()`. */
   runRequest(call: ServerCall, handler: H, data: unknown, metadata: Metadata | undefined): void;
   /** Runs the event handlers of a decoded event (`publicKey`: the sender's proven CURVE key, on a CURVE server). */

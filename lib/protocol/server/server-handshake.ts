@@ -5,6 +5,7 @@ import {
   ZmqHandshakeRefusedError,
   ZmqVersionMismatchError,
 } from '../../errors/zmq.errors.js';
+import type { Served } from './server-deps.js';
 import type { ZmqPeerLeftReason } from '../../interfaces/zmq-events.interface.js';
 import type { SessionObserver } from '../channel.js';
 import { decodePayload } from '../codec.js';
@@ -69,7 +70,7 @@ export interface HandshakeHost {
   readonly observer: SessionObserver;
   now(): number;
   /** Patterns of the message and event handlers, for the WELCOME. */
-  served(): { patterns: string[]; events: string[] };
+  served(): Served;
   sendRouted(routingId: Buffer, env: OutEnvelope): void;
   endSession(session: DownstreamSession, reason: ZmqPeerLeftReason): void;
   /** A CURVE server's HELLO check; none on a plaintext server. */
