@@ -11,4 +11,6 @@ module.exports = {
   testMatch: ['<rootDir>/test/cluster/**/*.cluster.ts'],
   testTimeout: 120000,
   maxWorkers: 1,
+  // Each scenario's name and time, also when several files run.
+  verbose: true,
 };

@@ -133,6 +133,7 @@ export interface ClientPlan {
   options?: Record<string, unknown>;
   loops?: number;
   recordLoops?: number;
+  work?: 'work' | 'work-once';
   lifetime?: number;
 }
 
