@@ -56,9 +56,11 @@ clusterDescribe('one of two servers vanishes silently', () => {
       await client.mark();
       for (let cycle = 1; cycle <= CYCLES; cycle++) {
         fault.cut(s, b);
+        await client.note(`cut ${cycle}`);
         await client.event('LEFT', 'b', cycle, GUARD_MS);
         await client.served('a', DURING);
         fault.mend(s, b);
+        await client.note(`mend ${cycle}`);
         await client.event('JOINED', 'b', cycle + 1, GUARD_MS);
         await client.served('b', WARM);
       }
@@ -71,7 +73,6 @@ clusterDescribe('one of two servers vanishes silently', () => {
       figures(name, {
         ejected: client.count('EJECTED', 'b'),
         restored: client.count('RESTORED', 'b'),
-        during,
         end,
         duplicates: duplicates.length,
       });

@@ -94,6 +94,11 @@ export class LoadClient {
     await this.ask('mark', 'MARKED');
   }
 
+  /** Notes `text` in the window's figures, at the moment the client reads it. */
+  async note(text: string): Promise<void> {
+    await this.ask(`note ${text}`, 'NOTED');
+  }
+
   async report(): Promise<Report> {
     return JSON.parse(await this.ask('report', 'REPORT')) as Report;
   }
