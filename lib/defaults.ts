@@ -114,3 +114,10 @@ export const DEFAULT_ADMISSION = {
   intervalMs: DEFAULT_ADMISSION_INTERVAL,
   maxQueued: DEFAULT_ADMISSION_MAX_QUEUED,
 } as const;
+
+/**
+ * Bytes every stream buffer toward one client may hold together, values the
+ * client has not granted yet (`maxBufferedPerPeer`): a client that stops
+ * reading costs the server at most this.
+ */
+export const DEFAULT_MAX_BUFFERED_PER_PEER = 64 * 1024 * 1024;

@@ -11,7 +11,13 @@
 // NOTIFICATIONS, GATEWAY (`npx nestjs-zeromq keygen --env --prefix MATH_CURVE`).
 // With none of them set, it makes a key pair per app: the sample always runs
 // encrypted, and each app gets only its own secret key.
+//
+// Each app's environment (its CURVE keys and, for a service, the endpoint it
+// bound) is written to sample/.run/<app>.env (mode 0600, git-ignored: it holds
+// that app's secret key), so that one app can be started again by hand, as it
+// ran: `node --env-file=sample/.run/math.env -r ./sample/register.cjs sample/math/src/main.ts`.
 import { spawn } from 'node:child_process';
+import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
@@ -19,6 +25,7 @@ import { curveKeyPair } from 'zeromq';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const root = join(here, '..');
+const RUN_DIR = join(here, '.run');
 const START_LIMIT_MS = 60_000; // guards against an app that never gets ready
 const STOP_GRACE_MS = 5_000; // then SIGKILL
 
@@ -29,6 +36,17 @@ const HINTS = [
   `curl -s -X POST {base}/notify -H 'content-type: application/json' -d '{"to":"ann","text":"hello"}'`,
   "curl -s '{base}/divide?a=1&b=0'",
   'curl -s {base}/peers',
+];
+
+/** The settings every app reads from its environment, besides endpoints and keys. */
+const SETTINGS = [
+  'HTTP_HOST',
+  'HTTP_PORT',
+  'ZMQ_HEARTBEAT_INTERVAL',
+  'ZMQ_HEARTBEAT_LIVENESS',
+  'ZMQ_RESOLVE_INTERVAL',
+  'ZMQ_DRAIN_TIMEOUT',
+  'COUNT_TICK_MS',
 ];
 
 const apps = new Map(); // name -> { child, ready: Promise<string>, exited: Promise<void> }
@@ -102,15 +120,41 @@ process.on('SIGTERM', () => void stopAll(0));
 const CURVE_APPS = ['math', 'notifications', 'gateway'];
 const curveVar = (app, kind) => `${app.toUpperCase()}_CURVE_${kind}_KEY`;
 
-/** Per app, the CURVE variables to add to its environment: none when the environment has keys already. */
+/**
+ * Per app, the CURVE variables of its environment: the ones set already, or a
+ * key pair made per app (every app gets the public keys, each only its own secret key).
+ */
 function curveEnvs() {
-  if (CURVE_APPS.some(app => process.env[curveVar(app, 'PUBLIC')])) return {};
+  if (CURVE_APPS.some(app => process.env[curveVar(app, 'PUBLIC')])) {
+    const given = name => (process.env[name] ? { [name]: process.env[name] } : {});
+    const publicKeys = Object.assign({}, ...CURVE_APPS.map(app => given(curveVar(app, 'PUBLIC'))));
+    return Object.fromEntries(CURVE_APPS.map(app => [app, { ...publicKeys, ...given(curveVar(app, 'SECRET')) }]));
+  }
   const pairs = Object.fromEntries(CURVE_APPS.map(app => [app, curveKeyPair()]));
   say('no CURVE keys in the environment: made a key pair per app (npx nestjs-zeromq keygen makes one)');
   const publicKeys = Object.fromEntries(CURVE_APPS.map(app => [curveVar(app, 'PUBLIC'), pairs[app].publicKey]));
   return Object.fromEntries(
     CURVE_APPS.map(app => [app, { ...publicKeys, [curveVar(app, 'SECRET')]: pairs[app].secretKey }]),
   );
+}
+
+/** The sample's settings (sample/shared/src/config.ts) set in this environment: an app started again keeps them. */
+function settings() {
+  return Object.fromEntries(SETTINGS.filter(name => process.env[name]).map(name => [name, process.env[name]]));
+}
+
+/**
+ * Writes an app's environment to sample/.run/<app>.env for `node --env-file=`:
+ * readable by this user only, since it holds the app's secret key. Z85 keys
+ * hold no quote, so single quotes keep every value as it is, for node --env-file and a shell alike.
+ */
+function writeRunEnv(app, env) {
+  mkdirSync(RUN_DIR, { recursive: true, mode: 0o700 });
+  const file = join(RUN_DIR, `${app}.env`);
+  const lines = [`# ${app}'s environment in the last npm run sample: it holds a secret key`];
+  for (const [name, value] of Object.entries(env)) lines.push(`${name}='${value}'`);
+  writeFileSync(file, `${lines.join('\n')}\n`, { mode: 0o600 });
+  chmodSync(file, 0o600); // a file left by an earlier run keeps its mode otherwise
 }
 
 async function main() {
@@ -122,15 +166,21 @@ async function main() {
     whenReady('math', math),
     whenReady('notifications', notifications),
   ]);
-  const gateway = start('gateway', 'sample/gateway/src/main.ts', {
-    ...curve.gateway,
-    MATH_ENDPOINT: mathEndpoint,
+  // A service started again from its file binds the endpoint it has now, where the gateway reconnects.
+  writeRunEnv('math', { ...settings(), ...curve.math, MATH_ENDPOINT: mathEndpoint });
+  writeRunEnv('notifications', {
+    ...settings(),
+    ...curve.notifications,
     NOTIFICATIONS_ENDPOINT: notificationsEndpoint,
   });
-  const base = (await whenReady('gateway', gateway)).replace(/^http:\/\/127\.0\.0\.1/, 'localhost');
+  const gatewayEnv = { ...curve.gateway, MATH_ENDPOINT: mathEndpoint, NOTIFICATIONS_ENDPOINT: notificationsEndpoint };
+  writeRunEnv('gateway', { ...settings(), ...gatewayEnv });
+  const gateway = start('gateway', 'sample/gateway/src/main.ts', gatewayEnv);
+  const base = (await whenReady('gateway', gateway)).replace(/^http:\/\/(127\.0\.0\.1|0\.0\.0\.0)/, 'localhost');
+  say("each app's environment is in sample/.run/<app>.env, to start one again by hand (sample/README.md)");
   say(`all apps are up; the gateway listens on http://${base}. Try:`);
   for (const hint of HINTS) process.stdout.write(`  ${hint.replace('{base}', base)}\n`);
-  say('the README (section "Sample") walks through each step. Ctrl-C stops everything.');
+  say('sample/README.md walks through each step. Ctrl-C stops everything.');
 }
 
 main().catch(err => {

@@ -1,6 +1,7 @@
 import {
   DEFAULT_ADMISSION,
   DEFAULT_DRAIN_TIMEOUT,
+  DEFAULT_MAX_BUFFERED_PER_PEER,
   DEFAULT_MAX_CALLS_PER_PEER,
   DEFAULT_SEND_TIMEOUT,
 } from '../defaults.js';
@@ -33,6 +34,7 @@ const SERVER_OPTION_KEYS = [
   'allow',
   'drainTimeout',
   'maxCallsPerPeer',
+  'maxBufferedPerPeer',
   'admission',
 ] as const satisfies readonly (keyof ZmqServerOptions)[];
 const everyServerKey: Exclude<keyof ZmqServerOptions, (typeof SERVER_OPTION_KEYS)[number]> extends never
@@ -52,6 +54,7 @@ export interface ServerConfig extends CommonConfig {
   readonly curve: ServerCurveConfig | undefined;
   /** Overload protection and the per-peer call budget. */
   readonly admission: AdmissionSettings;
+  readonly maxBufferedPerPeer: number;
 }
 
 const ADMISSION_KEYS = ['sliceMs', 'queueTarget', 'deadlineShare', 'interval', 'maxQueued'] as const;
@@ -115,5 +118,6 @@ export function resolveServerConfig(options: ZmqServerOptions): ServerConfig {
     drainTimeout: numberOption(options.drainTimeout, DEFAULT_DRAIN_TIMEOUT, 'drainTimeout', true),
     socket: Object.freeze(socket),
     admission: Object.freeze(admissionOf(options)),
+    maxBufferedPerPeer: numberOption(options.maxBufferedPerPeer, DEFAULT_MAX_BUFFERED_PER_PEER, 'maxBufferedPerPeer'),
   });
 }

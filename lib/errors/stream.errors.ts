@@ -11,10 +11,12 @@ export class ZmqStreamOverflowError extends ZmqError {
     readonly limit: number,
     /** Values that were waiting for credit when the limit was passed. */
     readonly buffered: number,
+    /** Which limit: the stream's own (`streamBufferLimit`) or what every stream toward the peer may hold (`maxBufferedPerPeer`). */
+    readonly scope: 'stream' | 'peer' = 'stream',
   ) {
     super(
       ZmqErrorCode.STREAM_OVERFLOW,
-      `The stream outran its receiver: ${buffered} values waited for credit and the next passed streamBufferLimit (${limit} bytes)`,
+      `The stream outran its receiver: ${buffered} values waited for credit and the next passed ${scope === 'stream' ? 'streamBufferLimit' : 'maxBufferedPerPeer'} (${limit} bytes)`,
     );
   }
 }

@@ -179,6 +179,13 @@ export interface ZmqServerOptions extends ZmqCommonOptions {
    */
   maxCallsPerPeer?: number;
   /**
+   * Bytes all streams toward one client may buffer together (values waiting
+   * for its credit, and request-stream values waiting for their handler); a
+   * stream that would pass it ends with `STREAM_OVERFLOW`.
+   * @default 67108864 (64 MiB, DEFAULT_MAX_BUFFERED_PER_PEER)
+   */
+  maxBufferedPerPeer?: number;
+  /**
    * Overload protection (docs/resilience.md). Requests that arrive faster
    * than handlers finish wait in a queue where their age is known; when the
    * queue has not emptied for `interval` ms the server is overloaded: it

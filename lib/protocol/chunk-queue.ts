@@ -6,6 +6,18 @@ export function payloadSize(payload: Buffer | string): number {
 }
 
 /**
+ * What one queued value costs beyond its payload bytes (the array slots and
+ * the string or Buffer object): a buffer limit counts it, so a stream of tiny
+ * values is bounded by what it really holds.
+ */
+export const QUEUED_VALUE_OVERHEAD = 64;
+
+/** What a queued payload counts against a buffer limit. */
+export function queuedCost(payload: Buffer | string): number {
+  return payloadSize(payload) + QUEUED_VALUE_OVERHEAD;
+}
+
+/**
  * The CHUNKs of one stream waiting for credit, kept as bare payloads and
  * encodings (a million small values cost a few tens of MiB, not an envelope
  * object each); the envelope is built again when one is taken.
@@ -16,7 +28,7 @@ export class ChunkQueue {
   private head = 0;
   /** The last queued chunk carries flag END (the stream completed behind it). */
   private lastEnds = false;
-  /** Encoded payload bytes queued. */
+  /** What the queued values hold: their payload bytes and {@link QUEUED_VALUE_OVERHEAD} each. */
   bytes = 0;
 
   constructor(private readonly id: number) {}
@@ -44,7 +56,7 @@ export class ChunkQueue {
     const encoding = this.encodings[this.head]!;
     this.payloads[this.head] = '';
     this.head++;
-    this.bytes -= payloadSize(payload);
+    this.bytes -= queuedCost(payload);
     const flags = this.lastEnds && this.length === 0 ? Flag.End : 0;
     const env: OutEnvelope = {
       type: MessageType.Chunk,

@@ -5,7 +5,7 @@
  */
 import { ZmqQueueFullError } from '../errors/zmq.errors.js';
 import { ZmqStreamOverflowError } from '../errors/stream.errors.js';
-import { ChunkQueue, payloadSize } from './chunk-queue.js';
+import { ChunkQueue, queuedCost } from './chunk-queue.js';
 import { controlEnvelope } from './envelopes.js';
 import { Flag, MessageType, OutEnvelope } from './frames.js';
 
@@ -35,11 +35,19 @@ export interface StreamSink {
 export interface OutboxSettings {
   /** The receiver's window; `undefined` without flow control (the peer did not take `credit`). */
   readonly window: number | undefined;
-  /** Most encoded payload bytes waiting in the buffer (`streamBufferLimit`). */
+  /** Most bytes waiting in the buffer (`streamBufferLimit`): payload bytes and a per-value overhead. */
   readonly limitBytes: number;
+  /** A budget shared by every stream toward the same peer (what the peer has not read yet, in bytes). */
+  readonly shared?: ByteBudget;
   /** The socket queue's limit, named in a QUEUE_FULL. */
   readonly queueLimit: number;
   readonly yieldTo: Yield;
+}
+
+/** Bytes several buffers toward one peer may hold together. */
+export interface ByteBudget {
+  used: number;
+  readonly limit: number;
 }
 
 /**
@@ -119,12 +127,18 @@ export class StreamOutbox {
   /** Takes one CHUNK; false when the stream is over (it just overflowed, or had ended). */
   push(env: OutEnvelope): boolean {
     if (this.current.kind !== 'open') return false;
-    const size = payloadSize(env.payload);
-    if (this.buffer.bytes + size > this.limitBytes && this.buffered > 0) {
+    const size = queuedCost(env.payload);
+    const shared = this.settings.shared;
+    if (this.buffered > 0 && this.buffer.bytes + size > this.limitBytes) {
       this.fail(new ZmqStreamOverflowError(this.limitBytes, this.buffered));
       return false;
     }
+    if (shared !== undefined && this.buffered > 0 && shared.used + size > shared.limit) {
+      this.fail(new ZmqStreamOverflowError(shared.limit, this.buffered, 'peer'));
+      return false;
+    }
     this.buffer.push(env, size);
+    if (shared !== undefined) shared.used += size;
     this.schedule();
     return true;
   }
@@ -182,7 +196,7 @@ export class StreamOutbox {
   private flush(): void {
     let sent = 0;
     while (this.current.kind !== 'done' && this.buffered > 0 && this.credit > 0 && sent < STREAM_SLICE) {
-      const env = this.buffer.shift();
+      const env = this.take();
       this.credit--;
       sent++;
       if (env.flags & Flag.End) {
@@ -206,6 +220,14 @@ export class StreamOutbox {
     } else if (this.room > 0) this.wake();
   }
 
+  /** The oldest buffered value, its cost given back to the shared budget. */
+  private take(): OutEnvelope {
+    const before = this.buffer.bytes;
+    const env = this.buffer.shift();
+    if (this.settings.shared !== undefined) this.settings.shared.used -= before - this.buffer.bytes;
+    return env;
+  }
+
   private wake(): void {
     const waiter = this.roomWaiter;
     this.roomWaiter = undefined;
@@ -219,6 +241,7 @@ export class StreamOutbox {
   }
 
   private drop(): void {
+    if (this.settings.shared !== undefined) this.settings.shared.used -= this.buffer.bytes;
     this.buffer.clear();
     this.roomWaiter = undefined;
   }

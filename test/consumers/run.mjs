@@ -17,10 +17,13 @@
 //    node-test-cjs node --test in a CommonJS app: the CJS build
 //    jest-esm      the README's "Testing your app" Jest spec and config, verbatim, in an ESM app
 //                  (node --experimental-vm-modules, as a Nest 12 user on Node 20 must)
-//    jest-cjs      the same spec with plain jest in a CommonJS app; with Nest 11 only (Jest on
-//                  Node 20 cannot require() Nest 12's ESM-only packages: the README says so)
+//    jest-cjs      the same spec in a CommonJS app: plain jest with Nest 11; with Nest 12 only on
+//                  Node >= 24.9, under node --experimental-vm-modules (Jest's require() of ESM needs both)
 //    cli           `npx nestjs-zeromq --help` and `stream --help`: the package's bin, from the CJS build;
 //                  the `nestjs-zeromq/terminus` subpath resolves for require and import
+//    ts7           TypeScript 7 (installed into that app only) type-checks the README quick start and
+//                  ts7-app.ts with the tsconfig of `tsc --init` plus the README's additions, skipLibCheck off,
+//                  then runs the README's Jest spec with its @swc/jest config
 //
 // Prints `consumers (<nest versions>): N passed, M failed` last; exits non-zero on any failure.
 import { execFileSync, spawn } from 'node:child_process';
@@ -114,7 +117,7 @@ function testingBlocks() {
     .find(b => b.includes("describe('MathController over ZeroMQ'"));
   const config = [...readme.matchAll(/```js\n([\s\S]*?)```/g)]
     .map(m => m[1])
-    .find(b => b.includes('extensionsToTreatAsEsm'));
+    .find(b => b.includes('extensionsToTreatAsEsm') && b.includes("'ts-jest'"));
   if (!spec || !config) throw new Error('README "Testing your app" blocks not found');
   return { spec, config };
 }
@@ -209,7 +212,8 @@ async function nodeTestApp(work, name) {
   copyFileSync(join(here, 'scenario.cjs'), join(dir, 'scenario.cjs'));
   const file = esm ? 'consumer.test.mjs' : 'consumer.test.cjs';
   copyFileSync(join(here, esm ? 'node-test.mjs' : 'node-test.cjs'), join(dir, file));
-  const out = (await run(['--test', file], dir)).out();
+  // TAP on every Node line (Node 23+ prints its spec reporter by default).
+  const out = (await run(['--test', '--test-reporter=tap', file], dir)).out();
   if (!/^# pass 1$/m.test(out) || !/^# fail 0$/m.test(out)) throw new Error(`node --test did not pass 1 of 1:\n${out}`);
   return esm
     ? 'node --test: ESM build, ZMQ_TRANSPORT and ZmqPeerEvents shared with the CJS build'
@@ -217,7 +221,7 @@ async function nodeTestApp(work, name) {
 }
 
 /** jest-esm / jest-cjs: the README's Jest spec and config, run by Jest in the app. */
-async function jestApp(work, name) {
+async function jestApp(work, name, nestMajor) {
   const { spec, config } = testingBlocks();
   const dir = join(work, name);
   mkdirSync(join(dir, 'test'), { recursive: true });
@@ -249,10 +253,13 @@ async function jestApp(work, name) {
     writeFileSync(join(dir, 'jest.config.cjs'), cjs);
   }
   const jest = join(work, 'node_modules', 'jest', 'bin', 'jest.js');
-  const args = [...(esm ? ['--experimental-vm-modules', '--no-warnings=ExperimentalWarning'] : []), jest, '--ci'];
+  // Nest 12 in a CommonJS app: Jest's require() of ESM needs vm modules too (and Node >= 24.9).
+  const vmModules = esm || nestMajor >= 12;
+  const args = [...(vmModules ? ['--experimental-vm-modules', '--no-warnings=ExperimentalWarning'] : []), jest, '--ci'];
   const out = (await run(args, dir)).out();
   if (!/^Tests:\s+2 passed, 2 total$/m.test(out)) throw new Error(`Jest did not pass 2 of 2:\n${out}`);
-  return esm ? 'Jest (ESM mode, ts-jest useESM): README spec, 2 of 2' : 'Jest (CommonJS, ts-jest): README spec, 2 of 2';
+  if (esm) return 'Jest (ESM mode, ts-jest useESM): README spec, 2 of 2';
+  return `Jest (CommonJS, ts-jest${vmModules ? ', --experimental-vm-modules' : ''}): README spec, 2 of 2`;
 }
 
 /** cli: the installed package's bin runs through npx, as the README shows. */
@@ -274,6 +281,69 @@ function cliApp(work) {
   if (!cjs.endsWith('dist/cjs/terminus.js') || !esm.endsWith('dist/esm/terminus.js'))
     throw new Error(`nestjs-zeromq/terminus resolves to ${cjs} (require) and ${esm} (import)`);
   return 'npx nestjs-zeromq --help and stream --help (the bin, CJS build); nestjs-zeromq/terminus in both builds';
+}
+
+/** The tsconfig.json additions the README's "Install" section shows, verbatim (a JSON fragment of compilerOptions). */
+function tsconfigAdditions() {
+  const readme = readFileSync(join(root, 'README.md'), 'utf8');
+  const block = [...readme.matchAll(/```jsonc\n([\s\S]*?)```/g)]
+    .map(m => m[1])
+    .find(b => b.includes('"experimentalDecorators"'));
+  if (!block) throw new Error('README tsconfig additions (a jsonc block with "experimentalDecorators") not found');
+  return block.replace(/^\s*\/\/.*$/gm, '').trim();
+}
+
+/**
+ * ts7: an ESM app (Nest 12's default) with TypeScript 7 in its own node_modules: `tsc --init` writes its
+ * tsconfig, the README's additions replace its `"types": []` line, skipLibCheck goes off (so the package's
+ * .d.ts files are checked too), and tsc type-checks the README quick start and ts7-app.ts.
+ */
+async function ts7App(work) {
+  const { service, caller } = quickStart();
+  const dir = join(work, 'ts7');
+  mkdirSync(join(dir, 'src'), { recursive: true });
+  writeJson(join(dir, 'package.json'), { name: 'consumer-ts7', private: true, type: 'module' });
+  const tools = ['typescript@^7', '@swc/core@^1', '@swc/jest@^0.2'];
+  sh(npm, ['install', '--prefer-offline', '--no-audit', '--no-fund', '--loglevel=error', ...tools], dir);
+  const version = versionIn(dir, 'typescript');
+  if (!version.startsWith('7.')) throw new Error(`typescript@^7 installed ${version}`);
+  const tsc = join(dir, 'node_modules', 'typescript', 'bin', 'tsc');
+  sh(process.execPath, [tsc, '--init'], dir);
+  const init = readFileSync(join(dir, 'tsconfig.json'), 'utf8');
+  if (!init.includes('"types": [],') || !init.includes('"verbatimModuleSyntax": true'))
+    throw new Error(`tsc --init wrote what this test does not expect:\n${init}`);
+  const tsconfig = init
+    .replace('"types": [],', `${tsconfigAdditions()}\n    "noEmit": true,`)
+    .replace('"skipLibCheck": true', '"skipLibCheck": false');
+  writeFileSync(join(dir, 'tsconfig.json'), tsconfig);
+  writeFileSync(join(dir, 'src', 'service.ts'), service);
+  writeFileSync(join(dir, 'src', 'caller.ts'), caller);
+  copyFileSync(join(here, 'ts7-app.ts'), join(dir, 'src', 'app.ts'));
+  try {
+    sh(process.execPath, [tsc, '-p', dir], dir);
+  } catch (err) {
+    throw new Error(`TypeScript ${version}: ${err.stdout ?? err.message}`);
+  }
+  // The README's Jest setup for TypeScript 7: its spec, with the @swc/jest config (ESM mode).
+  const { spec } = testingBlocks();
+  mkdirSync(join(dir, 'test'));
+  writeFileSync(join(dir, 'test', 'math.e2e-spec.ts'), spec);
+  writeFileSync(join(dir, 'jest.config.mjs'), swcJestConfig());
+  const jest = join(work, 'node_modules', 'jest', 'bin', 'jest.js');
+  const out = (await run(['--experimental-vm-modules', '--no-warnings=ExperimentalWarning', jest, '--ci'], dir)).out();
+  if (!/^Tests:\s+2 passed, 2 total$/m.test(out)) throw new Error(`Jest (@swc/jest) did not pass 2 of 2:\n${out}`);
+  return (
+    `TypeScript ${version}, tsc --init + the README's additions, skipLibCheck off: quick start and ts7-app.ts; ` +
+    `Jest with @swc/jest (ESM mode): README spec, 2 of 2`
+  );
+}
+
+/** The README's @swc/jest config for Jest, verbatim. */
+function swcJestConfig() {
+  const readme = readFileSync(join(root, 'README.md'), 'utf8');
+  const config = [...readme.matchAll(/```js\n([\s\S]*?)```/g)].map(m => m[1]).find(b => b.includes("'@swc/jest'"));
+  if (!config) throw new Error('README @swc/jest config not found');
+  return config;
 }
 
 /** readme-esm / readme-cjs: the README quick start compiled with tsc (module nodenext) and run. */
@@ -355,22 +425,29 @@ async function main() {
       console.log(`port 4000 is busy on this machine; the README quick start runs on ${port} instead`);
     }
     const nestMajor = Number(versionIn(work, '@nestjs/core').split('.')[0]);
-    const apps = ['esm', 'cjs', 'readme-esm', 'readme-cjs', 'node-test-esm', 'node-test-cjs', 'jest-esm', 'cli'];
-    if (nestMajor < 12) apps.push('jest-cjs');
-    else console.log('jest-cjs runs with Nest 11 only: Jest on Node 20 cannot require() Nest 12 (ESM only)');
+    const apps = ['esm', 'cjs', 'readme-esm', 'readme-cjs', 'node-test-esm', 'node-test-cjs', 'jest-esm', 'cli', 'ts7'];
+    // Node >= 24.9 lets Jest's CommonJS runtime require() ESM (Nest 12 ships only ESM).
+    const [major, minor] = process.versions.node.split('.').map(Number);
+    if (nestMajor < 12 || major > 24 || (major === 24 && minor >= 9)) apps.push('jest-cjs');
+    else
+      console.log(
+        `jest-cjs runs with Nest 11, or on Node >= 24.9: Jest on Node ${process.versions.node} cannot require() Nest 12 (ESM only)`,
+      );
     expected = apps.length;
     for (const name of apps) {
       try {
         const what =
           name === 'cli'
             ? cliApp(work)
-            : name.startsWith('readme')
-              ? await readmeApp(work, name, port)
-              : name.startsWith('jest')
-                ? await jestApp(work, name)
-                : name.startsWith('node-test')
-                  ? await nodeTestApp(work, name)
-                  : await plainApp(work, name);
+            : name === 'ts7'
+              ? await ts7App(work)
+              : name.startsWith('readme')
+                ? await readmeApp(work, name, port)
+                : name.startsWith('jest')
+                  ? await jestApp(work, name, nestMajor)
+                  : name.startsWith('node-test')
+                    ? await nodeTestApp(work, name)
+                    : await plainApp(work, name);
         console.log(`PASS ${name}: ${what}`);
         results.push(true);
       } catch (err) {

@@ -2,7 +2,7 @@
  * Helpers of the sample e2e test: child processes whose output lines can be
  * awaited, a tiny HTTP client (plain node:http, one connection per request,
  * so nothing stays open after the test), a Server-Sent Events reader, the
- * README's curl steps, and a parser for the few curl forms the README uses.
+ * walkthrough's commands (sample/README.md), and a parser for the few curl forms it uses.
  */
 import { ChildProcess, spawn } from 'node:child_process';
 import { IncomingMessage, request } from 'node:http';
@@ -34,11 +34,12 @@ export class App {
     );
   }
 
-  /** `node <args>` from `cwd` with `env` added to this process's environment. */
-  static start(name: string, args: string[], cwd: string, env: Record<string, string>): App {
+  /** `node <args>` from `cwd` with `env` added to this process's environment (`undefined`: a variable left out). */
+  static start(name: string, args: string[], cwd: string, env: Record<string, string | undefined>): App {
+    const merged = { ...process.env, NODE_OPTIONS: '', NO_COLOR: '1', ...env };
     const child = spawn(process.execPath, args, {
       cwd,
-      env: { ...process.env, NODE_OPTIONS: '', NO_COLOR: '1', ...env },
+      env: Object.fromEntries(Object.entries(merged).filter(([, v]) => v !== undefined)),
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     return new App(name, child);
@@ -218,8 +219,8 @@ function shellWords(command: string): string[] {
 }
 
 /**
- * The HTTP request a README curl command makes, sent to `base` instead of
- * `localhost:3000`. Understands the flags the README uses: -s, -N, -X, -H, -d, --max-time.
+ * The HTTP request a walkthrough curl command makes, sent to `base` instead of
+ * `localhost:3000`. Understands the flags the walkthrough uses: -s, -N, -X, -H, -d, --max-time.
  */
 export function curlToRequest(command: string, base: string): HttpRequest {
   const words = shellWords(command);
@@ -244,34 +245,35 @@ export function curlToRequest(command: string, base: string): HttpRequest {
   return req;
 }
 
-export interface ReadmeStep {
+export interface WalkthroughStep {
   curl: string;
   /** The fenced block right after the command's block: the output to expect. */
   output?: string;
 }
 
-/**
- * The curl commands of the README's "## Sample" section, in order, each with
- * the output block that follows its code block (when there is one).
- */
-export function readmeSteps(readme: string): ReadmeStep[] {
-  const start = readme.indexOf('\n## Sample\n');
-  if (start < 0) throw new Error('README has no "## Sample" section');
-  const end = readme.indexOf('\n## ', start + 1);
-  const section = readme.slice(start, end < 0 ? undefined : end);
-  const blocks = [...section.matchAll(/```(\w*)\n([\s\S]*?)```/g)].map(m => ({
+/** The fenced blocks of a Markdown text, in order: language, body and where each starts and ends. */
+export function fencedBlocks(text: string): Array<{ lang: string; body: string; start: number; end: number }> {
+  return [...text.matchAll(/```(\w*)\n([\s\S]*?)```/g)].map(m => ({
     lang: m[1]!,
     body: m[2]!,
     start: m.index!,
     end: m.index! + m[0].length,
   }));
-  const steps: ReadmeStep[] = [];
+}
+
+/**
+ * The curl commands of sample/README.md, in order, each with the output block
+ * that follows its code block (when there is one).
+ */
+export function walkthroughSteps(text: string): WalkthroughStep[] {
+  const blocks = fencedBlocks(text);
+  const steps: WalkthroughStep[] = [];
   blocks.forEach((block, i) => {
     if (block.lang !== 'bash') return;
     const curls = block.body.split('\n').filter(l => l.startsWith('curl '));
     const next = blocks[i + 1];
     const output =
-      next !== undefined && next.lang !== 'bash' && section.slice(block.end, next.start).trim() === ''
+      next !== undefined && next.lang !== 'bash' && text.slice(block.end, next.start).trim() === ''
         ? next.body
         : undefined;
     curls.forEach((curl, k) =>
@@ -279,4 +281,19 @@ export function readmeSteps(readme: string): ReadmeStep[] {
     );
   });
   return steps;
+}
+
+/** The body of the first bash block after `marker` in `text` (a command the walkthrough shows). */
+export function bashAfter(text: string, marker: string): string {
+  const at = text.indexOf(marker);
+  if (at < 0) throw new Error(`sample/README.md has no "${marker}"`);
+  const block = fencedBlocks(text).find(b => b.start > at && b.lang === 'bash');
+  if (block === undefined) throw new Error(`sample/README.md has no bash block after "${marker}"`);
+  return block.body.trim();
+}
+
+/** The words of a one-line command as a shell splits them (single-quoted strings and bare words). */
+export function commandWords(command: string): string[] {
+  if (command.includes('\n')) throw new Error(`one command expected: ${command}`);
+  return shellWords(command);
 }

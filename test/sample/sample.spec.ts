@@ -1,35 +1,40 @@
 /**
- * The sample monorepo end to end, the way the README's "## Sample" section
- * walks a newcomer through it: `node sample/start.mjs` (what `npm run sample`
- * runs) starts math, notifications and the HTTP gateway as child processes on
- * free ports; then every curl command of that section runs over HTTP, in
- * order, and its answer is compared with the output the README shows. Between
- * them, the math service is killed with SIGKILL (the gateway must report it
- * and fail its calls with PEER_LOST / NO_PEER) and started again (the gateway
- * must see it join). Last, SIGTERM to the launcher must stop every app.
+ * The sample monorepo end to end, the way sample/README.md walks a newcomer
+ * through it: `node sample/start.mjs` (what `npm run sample` runs), with no
+ * CURVE keys in its environment, makes the apps' keys and starts math,
+ * notifications and the HTTP gateway as child processes on free ports; then
+ * every curl command of the walkthrough runs over HTTP, in order, and its
+ * answer is compared with the output shown. Between them, the math service is
+ * killed with SIGKILL (the gateway must report it and fail its calls with
+ * PEER_LOST / NO_PEER) and started again with the walkthrough's own command,
+ * in an environment without keys (the gateway must see it join). Last,
+ * SIGTERM to the launcher must stop every app.
  *
  * Synchronization is on output lines (READY, log lines) and HTTP answers; the
  * time limits only turn a hang into a clear failure.
  */
-import { readFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { readFileSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { generateCurveKeyPair } from 'nestjs-zeromq';
 import { within } from '../helpers/async';
 import { repoRoot, runTsChild } from '../helpers/child';
-import { alive, App, curlToRequest, fetchText, parseSse, readmeSteps, SseEvent, SseReader } from './helpers';
+import {
+  alive,
+  App,
+  bashAfter,
+  commandWords,
+  curlToRequest,
+  fetchText,
+  parseSse,
+  SseEvent,
+  SseReader,
+  walkthroughSteps,
+} from './helpers';
 
 const STARTUP_MS = 60_000;
-/** Heartbeats of the sample: a killed service is noticed within 250 ms × (3 + 1). */
-const pairs = { MATH: generateCurveKeyPair(), NOTIFICATIONS: generateCurveKeyPair(), GATEWAY: generateCurveKeyPair() };
-/** CURVE keys from the environment (here, all apps get all of them; `npm run sample` alone makes its own). */
-const CURVE_ENV = Object.fromEntries(
-  Object.entries(pairs).flatMap(([app, pair]) => [
-    [`${app}_CURVE_PUBLIC_KEY`, pair.publicKey],
-    [`${app}_CURVE_SECRET_KEY`, pair.secretKey],
-  ]),
-);
+const APPS = ['math', 'notifications', 'gateway'] as const;
+/** No CURVE keys: `npm run sample` makes them, as it does for a newcomer. Heartbeats: a killed service is noticed within 250 ms × (3 + 1). */
 const SAMPLE_ENV = {
-  ...CURVE_ENV,
   HTTP_PORT: '0',
   MATH_ENDPOINT: 'tcp://127.0.0.1:*',
   NOTIFICATIONS_ENDPOINT: 'tcp://127.0.0.1:*',
@@ -41,6 +46,10 @@ const SAMPLE_ENV = {
 interface Ctx {
   base: string;
   root: string;
+  /** sample/README.md */
+  walkthrough: string;
+  /** The gateway's environment as the walkthrough's CLI step loads it into a shell (every public key, its pair). */
+  shellEnv: Record<string, string>;
   launcher: App;
   mathEndpoint: string;
   notificationsEndpoint: string;
@@ -61,11 +70,11 @@ type Step = ({ curl: string; run: Run } | { action: string; run: (ctx: Ctx) => P
 };
 
 const json = (text: string | undefined): unknown => {
-  if (text === undefined) throw new Error('the README shows no output for this step');
+  if (text === undefined) throw new Error('the walkthrough shows no output for this step');
   return JSON.parse(text);
 };
 
-/** The answer equals the README's output, as JSON, with this status. */
+/** The answer equals the walkthrough's output, as JSON, with this status. */
 const exactly =
   (status: number): Run =>
   async (ctx, output, curl) => {
@@ -73,7 +82,7 @@ const exactly =
     expect({ status: res.status, body: JSON.parse(res.body) }).toEqual({ status, body: json(output) });
   };
 
-/** The answer has this status and the README's `statusCode` and `code` (the message may be worded otherwise). */
+/** The answer has this status and the walkthrough's `statusCode` and `code` (the message may be worded otherwise). */
 const errorLike =
   (status: number): Run =>
   async (ctx, output, curl) => {
@@ -90,13 +99,13 @@ const errorLike =
 const dataOf = (events: SseEvent[]) =>
   events.map(e => ({ event: e.event, data: e.data === undefined ? undefined : JSON.parse(e.data) }));
 
-/** A health answer with the ports and round trips of this run replaced, so it compares with the README's. */
+/** A health answer with the ports and round trips of this run replaced, so it compares with the walkthrough's. */
 const normalizeHealth = (text: string): unknown =>
   JSON.parse(
     text.replace(/tcp:\/\/127\.0\.0\.1:\d+/g, 'tcp://127.0.0.1:PORT').replace(/"rttMs":\s*[\d.]+/g, '"rttMs":"RTT"'),
   );
 
-/** GET /health answers `status` and the README's body, but for ports and round trips. */
+/** GET /health answers `status` and the walkthrough's body, but for ports and round trips. */
 const health =
   (status: number): Run =>
   async (ctx, output, curl) => {
@@ -156,7 +165,7 @@ const STEPS: Step[] = [
     run: async (ctx, output, curl) => {
       const res = await fetchText(curlToRequest(curl, ctx.base));
       expect(res.status).toBe(200);
-      // Ports differ from the README's, and the two joins may come in either order.
+      // Ports differ from the walkthrough's, and the two joins may come in either order.
       const normalize = (body: any) => ({
         connected: JSON.parse(
           JSON.stringify(body.connected).replace(/tcp:\/\/127\.0\.0\.1:\d+/g, 'tcp://127.0.0.1:PORT'),
@@ -169,7 +178,7 @@ const STEPS: Step[] = [
     },
   },
   {
-    // Every series line the README shows is in the scrape, with that value.
+    // Every series line the walkthrough shows is in the scrape, with that value.
     curl: 'curl -s localhost:3000/metrics',
     run: async (ctx, output, curl) => {
       const res = await fetchText(curlToRequest(curl, ctx.base));
@@ -183,21 +192,21 @@ const STEPS: Step[] = [
   },
   { curl: 'curl -s localhost:3000/health', run: health(200) },
   {
-    action: "the README's CLI examples (npx nestjs-zeromq ...) against math and notifications",
+    action: "the walkthrough's CLI examples (npx nestjs-zeromq ...) against math and notifications",
     run: async (ctx: Ctx) => {
-      const examples = readmeCli(readFileSync(join(ctx.root, 'README.md'), 'utf8'));
+      const examples = walkthroughCli(ctx.walkthrough, ctx.shellEnv);
       expect(examples.map(e => e.args[0])).toEqual(['ping', 'call', 'call', 'stream', 'emit']);
       const local = (arg: string) =>
         arg
           .replace('tcp://127.0.0.1:4001', ctx.mathEndpoint)
           .replace('tcp://127.0.0.1:4002', ctx.notificationsEndpoint);
-      // Times and ports differ from the README's.
+      // Times and ports differ from the walkthrough's.
       const normalize = (text: string) =>
         text.replace(/tcp:\/\/127\.0\.0\.1:\d+/g, 'tcp://127.0.0.1:PORT').replace(/[\d.]+ ms/g, 'N ms');
       // 90 s: only a hang guard (each CLI process compiles the sources as it loads them).
-      // The examples talk as the gateway, the one key the services let in.
-      process.env.NESTJS_ZEROMQ_PUBLIC_KEY = pairs.GATEWAY.publicKey;
-      process.env.NESTJS_ZEROMQ_SECRET_KEY = pairs.GATEWAY.secretKey;
+      // The examples talk as the gateway, the one key the services let in (the walkthrough's exports).
+      process.env.NESTJS_ZEROMQ_PUBLIC_KEY = ctx.shellEnv.NESTJS_ZEROMQ_PUBLIC_KEY;
+      process.env.NESTJS_ZEROMQ_SECRET_KEY = ctx.shellEnv.NESTJS_ZEROMQ_SECRET_KEY;
       const runs = await Promise.all(examples.map(e => runTsChild('lib/cli/bin.ts', e.args.map(local), 90_000)));
       runs.forEach((r, i) => {
         const shown = examples[i]!.output;
@@ -238,19 +247,16 @@ const STEPS: Step[] = [
   { curl: "curl -s 'localhost:3000/sum?a=2&b=3'", run: errorLike(503), afterKill: true },
   { curl: 'curl -s localhost:3000/health', run: health(503), afterKill: true },
   {
-    action: 'start math again: the gateway sees it join',
+    // The walkthrough's command, in an environment with no key and no sample setting (a new terminal).
+    action: "start math again with the walkthrough's command: the gateway sees it join",
     afterKill: true,
     run: async (ctx: Ctx) => {
       const from = ctx.launcher.lines.length;
-      ctx.restarted = App.start(
-        'math (restarted)',
-        ['-r', './sample/register.cjs', 'sample/math/src/main.ts'],
-        ctx.root,
-        {
-          ...SAMPLE_ENV,
-          MATH_ENDPOINT: ctx.mathEndpoint,
-        },
-      );
+      const [node, ...args] = commandWords(bashAfter(ctx.walkthrough, 'Start math again'));
+      expect(node).toBe('node');
+      const fresh = Object.keys(process.env).filter(k => /CURVE|ENDPOINT|^ZMQ_|^HTTP_|^NESTJS_ZEROMQ_/.test(k));
+      const clean = Object.fromEntries(fresh.map(k => [k, undefined]));
+      ctx.restarted = App.start('math (restarted)', args, ctx.root, clean);
       await ctx.restarted.waitFor(/^READY math /, 'math to start again', STARTUP_MS);
       await ctx.launcher.waitFor(/^\[gateway\].*peer joined: math /, 'the gateway to see math again', 10_000, from);
       // The service side, through the injectable ZmqPeerEvents.
@@ -261,19 +267,20 @@ const STEPS: Step[] = [
 ];
 
 /**
- * The examples of the README's "## CLI" section that show their output: each
- * bash block of one `npx nestjs-zeromq ...` line (no pipe) and the output
- * block right after it, the line split as a shell would (single quotes).
+ * The CLI examples of sample/README.md: each bash block of one
+ * `npx nestjs-zeromq ...` line and the output block right after it, the line
+ * split as a shell would (single quotes, "$NAME" from the shell's `env`).
  */
-function readmeCli(readme: string): Array<{ args: string[]; output: string }> {
-  const start = readme.indexOf('\n## CLI\n');
-  const section = readme.slice(start, readme.indexOf('\n## ', start + 1));
+function walkthroughCli(text: string, env: Record<string, string>): Array<{ args: string[]; output: string }> {
   const examples: Array<{ args: string[]; output: string }> = [];
-  for (const m of section.matchAll(/```bash\nnpx nestjs-zeromq ([^\n|;]+)\n```\n```(?:text|json)\n([\s\S]*?)```/g)) {
-    // '…' is literal; "$NAME" is a variable of the sample's environment (its CURVE keys).
-    const args = [...m[1]!.matchAll(/'([^']*)'|"\$(\w+)"|(\S+)/g)].map(a =>
-      a[2] !== undefined ? CURVE_ENV[a[2]]! : (a[1] ?? a[3])!,
-    );
+  const cliBlocks = /```bash\nnpx nestjs-zeromq ([^\n|;]+)\n```\n```(?:text|json)\n([\s\S]*?)```/g;
+  for (const m of text.matchAll(cliBlocks)) {
+    const args = [...m[1]!.matchAll(/'([^']*)'|"\$(\w+)"|(\S+)/g)].map(a => {
+      if (a[2] === undefined) return (a[1] ?? a[3])!;
+      const value = env[a[2]];
+      if (value === undefined) throw new Error(`the walkthrough's shell has no $${a[2]}`);
+      return value;
+    });
     if (args[0] !== 'top') examples.push({ args, output: m[2]! });
   }
   return examples;
@@ -291,14 +298,40 @@ function pidsOf(launcher: App): Map<string, number> {
 
 const curlSteps = STEPS.filter((s): s is Extract<Step, { curl: string }> => 'curl' in s);
 
-describe('sample: the README walk-through over HTTP', () => {
+/**
+ * Runs the walkthrough's shell lines that load the gateway's environment
+ * (bash, from the repository root, in an environment with no key) and returns
+ * the environment they leave.
+ */
+function shellEnvOf(root: string, walkthrough: string): Record<string, string> {
+  const script = `${bashAfter(walkthrough, '## The CLI against the sample')}\nenv -0`;
+  const base = Object.fromEntries(Object.entries(process.env).filter(([k]) => !/CURVE|^NESTJS_ZEROMQ_/.test(k)));
+  const out = execFileSync('bash', ['-c', script], { cwd: root, env: base, encoding: 'utf8' });
+  return Object.fromEntries(
+    out
+      .split('\0')
+      .filter(Boolean)
+      .map(kv => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)]),
+  );
+}
+
+describe('sample: the walkthrough of sample/README.md over HTTP', () => {
   const root = repoRoot();
-  const readme = readmeSteps(readFileSync(join(root, 'README.md'), 'utf8'));
+  const walkthrough = readFileSync(join(root, 'sample', 'README.md'), 'utf8');
+  const readme = walkthroughSteps(walkthrough);
   const ctx = {} as Ctx;
 
   beforeAll(async () => {
     ctx.root = root;
-    ctx.launcher = App.start('npm run sample', ['sample/start.mjs'], root, SAMPLE_ENV);
+    ctx.walkthrough = walkthrough;
+    // What an earlier run left must not stand in for what this one writes.
+    rmSync(join(root, 'sample', '.run'), { recursive: true, force: true });
+    const noKeys = Object.fromEntries(
+      Object.keys(process.env)
+        .filter(k => /CURVE/.test(k))
+        .map(k => [k, undefined]),
+    );
+    ctx.launcher = App.start('npm run sample', ['sample/start.mjs'], root, { ...noKeys, ...SAMPLE_ENV });
     const ready = await ctx.launcher.waitFor(/^\[gateway\]\s+READY gateway /, 'the gateway', STARTUP_MS);
     ctx.base = ready.split(' ').pop()!;
     const math = await ctx.launcher.waitFor(/^\[math\]\s+READY math /, 'math');
@@ -306,6 +339,7 @@ describe('sample: the README walk-through over HTTP', () => {
     const notifications = await ctx.launcher.waitFor(/^\[notifications\]\s+READY notifications /, 'notifications');
     ctx.notificationsEndpoint = notifications.split(' ').pop()!;
     await ctx.launcher.waitFor(/^\[sample\] .*Ctrl-C stops everything/, 'the curl hints');
+    ctx.shellEnv = shellEnvOf(root, walkthrough);
   }, STARTUP_MS + 10_000);
 
   afterAll(async () => {
@@ -319,18 +353,30 @@ describe('sample: the README walk-through over HTTP', () => {
     for (const pid of ctx.launcher ? pidsOf(ctx.launcher).values() : []) if (alive(pid)) process.kill(pid, 'SIGKILL');
   }, 30_000);
 
-  test('the services run with CURVE, allowing only the gateway', async () => {
+  test('the services run with CURVE, with the keys npm run sample made', async () => {
+    await ctx.launcher.waitFor(/^\[sample\] no CURVE keys in the environment: made a key pair per app/, 'new keys');
     for (const app of ['math', 'notifications'] as const) {
       const line = await ctx.launcher.waitFor(new RegExp(`^\\[${app}\\].*CURVE on: key `), `${app} CURVE on`);
-      expect(line).toContain(pairs[app === 'math' ? 'MATH' : 'NOTIFICATIONS'].publicKey);
+      const key = ctx.shellEnv[`${app.toUpperCase()}_CURVE_PUBLIC_KEY`];
+      expect(key).toMatch(/^.{40}$/);
+      expect(line).toContain(key);
     }
   });
 
-  test('the README shows these curl commands, in this order', () => {
+  test("each app's environment is in sample/.run/<app>.env, readable by its user only", () => {
+    for (const app of APPS) {
+      const file = join(root, 'sample', '.run', `${app}.env`);
+      expect({ app, mode: (statSync(file).mode & 0o777).toString(8) }).toEqual({ app, mode: '600' });
+      const secrets = readFileSync(file, 'utf8').match(/^\w+_CURVE_SECRET_KEY=/gm);
+      expect(secrets).toEqual([`${app.toUpperCase()}_CURVE_SECRET_KEY=`]);
+    }
+  });
+
+  test('the walkthrough shows these curl commands, in this order', () => {
     expect(readme.map(s => s.curl)).toEqual(curlSteps.map(s => s.curl));
   });
 
-  test('the launcher prints curl hints that the README walks through', () => {
+  test('the launcher prints curl hints that the walkthrough runs', () => {
     const host = ctx.base.replace('http://127.0.0.1', 'localhost');
     const hints = ctx.launcher.lines
       .filter(l => l.startsWith('  curl '))

@@ -46,6 +46,31 @@ describe('RequestStream', () => {
     expect(grants).toEqual([2, 2, 2]);
   });
 
+  it('credit holds once the handler subscribed: after it unsubscribes, values past the credit are refused', () => {
+    const { s, grants } = stream(4);
+    const sub = s.observable.subscribe(() => undefined);
+    for (let i = 0; i < 4; i++) expect(s.value(i)).toBe(true);
+    expect(grants).toEqual([2, 2]);
+    sub.unsubscribe();
+    for (let i = 0; i < 4; i++) expect(s.value(i)).toBe(true); // the credit granted so far
+    expect(s.value(99)).toBe(false);
+  });
+
+  it('values waiting for the subscriber are bounded in bytes: the stream limit and the session budget', () => {
+    const shared = { used: 0, limit: 250 };
+    const own = new RequestStream(100, () => undefined, { bytes: 150, shared });
+    expect(own.value('a', 100)).toBe(true);
+    expect(own.value('b', 100)).toBe(false); // past the stream's 150
+    const other = new RequestStream(100, () => undefined, { bytes: 1_000, shared });
+    expect(other.value('c', 100)).toBe(true);
+    expect(other.value('d', 100)).toBe(false); // past the session's 250
+    expect(shared.used).toBe(200);
+    own.observable.subscribe(() => undefined); // taken: its bytes go back
+    expect(shared.used).toBe(100);
+    other.fail(new Error('cancelled'));
+    expect(shared.used).toBe(0);
+  });
+
   it('END completes after what waits; fail() errors a subscriber that is still there', () => {
     const a = stream();
     a.s.value(1);

@@ -9,6 +9,7 @@ import { dataEnvelope, errorEnvelope } from '../../lib/protocol/envelopes';
 import { Flag, MessageType, OutEnvelope } from '../../lib/protocol/frames';
 import { STREAM_SLICE, StreamOutbox, StreamSink } from '../../lib/protocol/stream-outbox';
 import { GrantCounter } from '../../lib/protocol/credit';
+import { QUEUED_VALUE_OVERHEAD } from '../../lib/protocol/chunk-queue';
 import { isAsyncIterable, pullInto } from '../../lib/protocol/stream-source';
 import { payloadFrame } from '../helpers/fake-channel';
 
@@ -117,19 +118,46 @@ describe('StreamOutbox', () => {
     expect(sink.last?.type).toBe(MessageType.Error);
   });
 
-  it('past limitBytes of waiting payload the stream fails with STREAM_OVERFLOW and drops its buffer', async () => {
-    const { sink, box } = outbox(2, 10);
+  it('past limitBytes of waiting values (payload and per-value overhead) the stream fails with STREAM_OVERFLOW and drops its buffer', async () => {
+    const limit = 2 * (5 + QUEUED_VALUE_OVERHEAD);
+    const { sink, box } = outbox(2, limit);
     for (let i = 0; i < 2; i++) box.push(chunk(1000 + i)); // sent with the credit
     await microtasks();
-    expect(box.push(chunk(11111))).toBe(true); // 5 bytes wait
-    expect(box.push(chunk(22222))).toBe(true); // 10
-    expect(box.push(chunk(3))).toBe(false); // 11 > 10
-    expect(sink.failure).toMatchObject({ code: ZmqErrorCode.STREAM_OVERFLOW, limit: 10, buffered: 2 });
+    expect(box.push(chunk(11111))).toBe(true); // 5 bytes and the overhead wait
+    expect(box.push(chunk(22222))).toBe(true); // exactly the limit
+    expect(box.push(chunk(3))).toBe(false); // past it
+    expect(sink.failure).toMatchObject({ code: ZmqErrorCode.STREAM_OVERFLOW, limit, buffered: 2 });
     expect(box.state.kind).toBe('done');
     expect(box.bufferedBytes).toBe(0);
     box.grant(10);
     expect(sink.values()).toEqual([1000, 1001]);
     expect(box.push(chunk(4))).toBe(false);
+  });
+
+  it('streams toward one peer share its byte budget: one that would pass it fails, and what others release is given back', () => {
+    const shared = { used: 0, limit: 3 * (1 + QUEUED_VALUE_OVERHEAD) };
+    const turns = new Turns();
+    const make = () => {
+      const sink = new Sink();
+      const box = new StreamOutbox(7, sink, {
+        window: 0,
+        limitBytes: 1e9,
+        queueLimit: 99,
+        yieldTo: turns.yieldTo,
+        shared,
+      });
+      return { sink, box };
+    };
+    const a = make();
+    const b = make();
+    expect(a.box.push(chunk(1))).toBe(true);
+    expect(a.box.push(chunk(2))).toBe(true);
+    expect(b.box.push(chunk(3))).toBe(true);
+    expect(b.box.push(chunk(4))).toBe(false);
+    expect(b.sink.failure).toMatchObject({ code: ZmqErrorCode.STREAM_OVERFLOW, scope: 'peer' });
+    expect(shared.used).toBe(2 * (1 + QUEUED_VALUE_OVERHEAD));
+    a.box.grant(2);
+    expect(shared.used).toBe(0);
   });
 
   it('one value larger than the limit still goes when nothing else waits', async () => {

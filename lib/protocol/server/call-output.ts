@@ -25,12 +25,23 @@ export interface CallOutput {
   dataOf(env: Envelope, session: DownstreamSession): unknown;
 }
 
-/** The stream settings of each session's replies: its client's window, the server's `streamBufferLimit`. */
+/**
+ * The stream settings of each session's replies: its client's window, the
+ * server's `streamBufferLimit` per stream and `maxBufferedPerPeer` for all of
+ * the session's streams together.
+ */
 export function streamSettingsOf(
   config: ServerEngineConfig,
   queueLimit: number,
   yieldTo: Yield = realYield,
 ): (session: DownstreamSession) => OutboxSettings {
   const limitBytes = config.stream?.bufferLimit ?? Number.POSITIVE_INFINITY;
-  return session => ({ window: session.window, limitBytes, queueLimit, yieldTo });
+  const peerLimit = config.maxBufferedPerPeer ?? Number.POSITIVE_INFINITY;
+  return session => ({
+    window: session.window,
+    limitBytes,
+    queueLimit,
+    yieldTo,
+    shared: (session.buffered ??= { used: 0, limit: peerLimit }),
+  });
 }

@@ -3,6 +3,7 @@ import { ZmqPeerLostError, ZmqProtocolError } from '../../errors/zmq.errors.js';
 import { ZmqCancelledError } from '../../errors/stream.errors.js';
 import type { ZmqPeerLeftReason } from '../../interfaces/zmq-events.interface.js';
 import { CallOutcome, errorCode, Metered } from '../metrics.js';
+import { queuedCost } from '../chunk-queue.js';
 import { creditEnvelope, grantOf } from '../credit.js';
 import { Envelope, Flag, MessageType, OutEnvelope } from '../frames.js';
 import { StreamOutbox, StreamSink } from '../stream-outbox.js';
@@ -130,7 +131,8 @@ export class ServerCall implements StreamSink, Metered {
    */
   openUpload(window: number): Observable<unknown> {
     const grant = (n: number) => void this.out.send(this.session, creditEnvelope(this.id, n), true);
-    this.upload = new RequestStream(window, grant);
+    const settings = this.out.streamSettings(this.session);
+    this.upload = new RequestStream(window, grant, { bytes: settings.limitBytes, shared: settings.shared });
     return this.upload.observable;
   }
 
@@ -157,7 +159,8 @@ export class ServerCall implements StreamSink, Metered {
       this.failed(new ZmqProtocolError(`Undecodable request stream value: ${(err as Error).message}`));
       return true;
     }
-    if (!upload.value(value)) this.failed(new ZmqProtocolError('The request stream went beyond its credit'));
+    if (!upload.value(value, queuedCost(env.payload)))
+      this.failed(new ZmqProtocolError('The request stream went beyond its credit or its buffer limits'));
     if (env.flags & Flag.End) upload.end();
     return true;
   }

@@ -30,6 +30,8 @@ export interface ServerEngineConfig {
   readonly stream?: { readonly window: number | undefined; readonly bufferLimit: number };
   /** The channel's outbound queue limit (`sendQueueLimit`), named in a QUEUE_FULL error. */
   readonly socket?: { readonly queueLimit: number; readonly sendTimeout?: number };
+  /** Bytes every stream buffer toward one client may hold together (`maxBufferedPerPeer`); no limit when absent. */
+  readonly maxBufferedPerPeer?: number;
   /** Admission control (overload protection and the per-peer call budget); defaults when absent. */
   readonly admission?: AdmissionSettings;
 }

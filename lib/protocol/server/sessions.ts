@@ -1,5 +1,6 @@
 import type { ZmqPeerEvent, ZmqPeerInfo } from '../../interfaces/zmq-events.interface.js';
 import type { LivenessState } from '../liveness.js';
+import type { ByteBudget } from '../stream-outbox.js';
 import type { Waiting } from './admission.js';
 import type { ServerCall } from './server-call.js';
 
@@ -26,6 +27,8 @@ export interface DownstreamSession extends LivenessState {
   readonly drain: boolean;
   /** The client's window when the session took `credit` (§5.8): each reply stream's first credit. */
   readonly window: number | undefined;
+  /** What every stream buffer of this session holds together (`maxBufferedPerPeer`), made at the first stream. */
+  buffered?: ByteBudget;
 }
 
 /** The sessions of a server, by connection (routing id) and by client id. */

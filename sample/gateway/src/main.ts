@@ -9,7 +9,7 @@ async function bootstrap(): Promise<void> {
   // Every DTO is checked: unknown fields and wrong types get a 400 that lists what is wrong.
   app.useGlobalPipes(new ValidationPipe({ transform: true, whitelist: true, forbidNonWhitelisted: true }));
   app.enableShutdownHooks();
-  await app.listen(config.httpPort, '127.0.0.1');
+  await app.listen(config.httpPort, config.httpHost);
   announceReady('gateway', (await app.getUrl()).replace('[::1]', 'localhost'));
 }
 

@@ -44,6 +44,12 @@ export function curvePublicKeyOf(app: SampleApp): string {
 }
 
 export const config = {
+  /**
+   * The address the gateway's HTTP server listens on: loopback on a laptop;
+   * `0.0.0.0` in a container (the image sets it), where probes and the
+   * Service reach the pod's own IP, never its loopback.
+   */
+  httpHost: process.env.HTTP_HOST || '127.0.0.1',
   /** HTTP port of the gateway (`0`: any free port; the READY line shows it). */
   httpPort: intFromEnv('HTTP_PORT', 3000),
   /** Where the math service binds and the gateway connects (`tcp://127.0.0.1:*` picks a free port). */
@@ -52,7 +58,7 @@ export const config = {
   /**
    * Where the gateway connects: the bound endpoint unless set. A name
    * (`tcp://math:4001`, a Kubernetes headless Service) resolves to every
-   * instance, one connection each (sample/deploy/, docs/kubernetes.md).
+   * instance, one connection each (sample/deploy/, docs/deployment.md).
    */
   mathConnect: process.env.MATH_CONNECT || process.env.MATH_ENDPOINT || 'tcp://127.0.0.1:4001',
   notificationsConnect:
