@@ -18,6 +18,8 @@ module.exports = {
   transform: {
     '^.+\\.ts$': ['ts-jest', { useESM: true, tsconfig: '<rootDir>/tsconfig.spec.json' }],
   },
+  // Transpiles lib/ and test/fixtures/ into the disk cache of the TypeScript children (test/helpers/ts-cache.cjs) once.
+  globalSetup: '<rootDir>/test/helpers/ts-warm.cjs',
   testTimeout: 20000,
   maxWorkers: 2,
 };

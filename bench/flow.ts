@@ -1,5 +1,5 @@
 /**
- * The flow-control figures of `npm run bench` (issue 10 point 5), for this
+ * The flow-control figures of `npm run bench`, for this
  * transport alone (Nest TCP has no credit and no request streams, so these
  * are raw numbers, not ratios): a stream of 4 KiB items to a consumer that
  * takes 1,000 items/s (the server's RSS growth while it reads), a stream of

@@ -34,9 +34,8 @@ export const DEFAULT_SEND_HWM = 10_000;
 /**
  * ZeroMQ receive high-water mark, in messages (each message may hold a batch
  * of up to 256 envelopes, so a thousand is ample for throughput). It bounds
- * what libzmq holds for a sender that outruns this process: with 10,000, a
- * flood of 100,000 random messages left a server 57-61 MiB larger (freed
- * memory the allocator keeps); with 1,000, 34-47 MiB (issue 10; README "Memory under floods").
+ * what libzmq holds for a sender that outruns this process
+ * (docs/streams.md, "Memory under floods").
  */
 export const DEFAULT_RECEIVE_HWM = 1_000;
 
@@ -51,9 +50,10 @@ export const DEFAULT_STREAM_WINDOW = 256;
 /**
  * Bytes of encoded values one stream this side sends may hold beyond its
  * receiver's credit (an Observable cannot be paused); past it the stream
- * fails with `STREAM_OVERFLOW` on both sides (16 MiB).
+ * fails with `STREAM_OVERFLOW` on both sides (64 MiB: about a million small
+ * values, each counted with its per-value overhead).
  */
-export const DEFAULT_STREAM_BUFFER_LIMIT = 16 * 1024 * 1024;
+export const DEFAULT_STREAM_BUFFER_LIMIT = 64 * 1024 * 1024;
 
 /** Milliseconds between heartbeats, announced in the handshake. */
 export const DEFAULT_HEARTBEAT_INTERVAL = 1_000;
@@ -89,8 +89,8 @@ export const DEFAULT_PING_TIMEOUT = 2_000;
 /** Calls one client session may have in progress or waiting on a server (`maxCallsPerPeer`); 0: no limit. */
 export const DEFAULT_MAX_CALLS_PER_PEER = 16_384;
 
-/** Handler time (ms) a server runs in one event-loop turn before later requests wait their turn (`admission.sliceMs`). */
-export const DEFAULT_ADMISSION_SLICE_MS = 5;
+/** How long (ms) one event-loop turn of a server should take: the requests it starts per turn adapt to it (`admission.sliceMs`). */
+export const DEFAULT_ADMISSION_SLICE_MS = 10;
 
 /** The longest wait (ms) of a request in an overloaded server's queue before it is shed OVERLOADED (`admission.queueTarget`); 0: never shed. */
 export const DEFAULT_ADMISSION_QUEUE_TARGET = 5;
@@ -120,4 +120,13 @@ export const DEFAULT_ADMISSION = {
  * client has not granted yet (`maxBufferedPerPeer`): a client that stops
  * reading costs the server at most this.
  */
-export const DEFAULT_MAX_BUFFERED_PER_PEER = 64 * 1024 * 1024;
+export const DEFAULT_MAX_BUFFERED_PER_PEER = 128 * 1024 * 1024;
+
+/** Retries of idempotent calls (`retries`): attempts of one call (the first included), and the share of requests retries may add. */
+export const DEFAULT_RETRIES = { maxAttempts: 3, budget: 0.1 } as const;
+
+/**
+ * Whether a server answers `$zmq/metrics` (`introspection`): off, because
+ * the answer names every client and pattern (docs/security.md).
+ */
+export const DEFAULT_INTROSPECTION = false;

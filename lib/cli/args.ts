@@ -39,6 +39,7 @@ export const COMMON_OPTIONS = {
   'server-key': { type: 'string' },
   'public-key': { type: 'string' },
   'secret-key': { type: 'string' },
+  'secret-key-file': { type: 'string' },
 } as const satisfies NonNullable<ParseArgsConfig['options']>;
 
 /** The help lines of {@link COMMON_OPTIONS}. */
@@ -47,8 +48,10 @@ export const COMMON_HELP = `Options:
                   for the handshake, 30000 ms for a reply)
   --json          machine-readable output: one JSON document (or one per line for a stream)
   --server-key <z85>  talk CURVE: the server's public key (also NESTJS_ZEROMQ_SERVER_KEY)
-  --public-key <z85>, --secret-key <z85>  this client's CURVE key pair (also NESTJS_ZEROMQ_PUBLIC_KEY,
-                  NESTJS_ZEROMQ_SECRET_KEY); without them a fresh pair (an allow: '*' server takes it)
+  --public-key <z85>, --secret-key-file <path>  this client's CURVE key pair (also NESTJS_ZEROMQ_PUBLIC_KEY,
+                  NESTJS_ZEROMQ_SECRET_KEY); without them a fresh pair (an allow: '*' server takes it).
+                  --secret-key <z85> works too, but any local user can read a command line: use the file
+                  or the environment
   -h, --help      this help`;
 
 /** A usage error: printed with the command's usage, exit code 2. */

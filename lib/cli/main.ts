@@ -1,6 +1,7 @@
 import { EXIT_OK, EXIT_USAGE, type CliIo } from './args.js';
 import { callCommand } from './call.js';
 import type { CliCommand } from './command.js';
+import { conformanceCommand } from './conformance.js';
 import { emitCommand } from './emit.js';
 import { keygenMain } from './keygen.js';
 import { peersCommand } from './peers.js';
@@ -22,6 +23,7 @@ export const COMMANDS: Readonly<Record<string, CliCommand>> = {
   stream: streamCommand,
   emit: emitCommand,
   top: topCommand,
+  conformance: conformanceCommand,
   keygen: plainCommand('print a new CURVE key pair (JSON, or env-file lines with --env)', keygenMain),
 };
 

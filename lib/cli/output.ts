@@ -1,3 +1,4 @@
+import { printable } from '../common/log-limiter.js';
 import type { CliIo } from './args.js';
 
 /** A value as one line: strings as they are (unless `json`), anything else as JSON. */
@@ -14,7 +15,8 @@ export function ms(value: number): string {
 /** Aligned `label  value` lines. */
 export function fields(rows: Array<[string, string]>): string {
   const width = Math.max(...rows.map(([k]) => k.length));
-  return rows.map(([k, v]) => `${k.padEnd(width)}  ${v}`).join('\n') + '\n';
+  // Values come from servers (ids, metadata): control characters are shown escaped, never sent to the terminal.
+  return rows.map(([k, v]) => `${k.padEnd(width)}  ${printable(v, Number.MAX_SAFE_INTEGER)}`).join('\n') + '\n';
 }
 
 /** The code and message of an error (a remote one with its status). */
@@ -34,6 +36,6 @@ export function printError(io: CliIo, err: unknown, json: boolean): void {
   if (json) io.out(JSON.stringify({ error: info }) + '\n');
   else
     io.err(
-      `error ${info.code}: ${info.message}${info.status !== undefined ? ` (status ${JSON.stringify(info.status)})` : ''}\n`,
+      `error ${printable(info.code)}: ${printable(info.message, Number.MAX_SAFE_INTEGER)}${info.status !== undefined ? ` (status ${JSON.stringify(info.status)})` : ''}\n`,
     );
 }

@@ -1,6 +1,7 @@
+import { readFileSync } from 'node:fs';
 import { Logger } from '@nestjs/common';
 import { ClientZmq } from '../client/client-zmq.js';
-import { EXIT_FAILED, EXIT_INTERRUPTED, type CliIo, type Parsed } from './args.js';
+import { EXIT_FAILED, EXIT_INTERRUPTED, UsageError, type CliIo, type Parsed } from './args.js';
 import { printError } from './output.js';
 
 /** The client id the CLI says HELLO with (a server's logs name it). */
@@ -9,11 +10,16 @@ export const CLI_CLIENT_ID_PREFIX = 'nestjs-zeromq-cli';
 /** Thrown by {@link untilAborted} when the user interrupts. */
 export class Interrupted extends Error {}
 
+/** The warning a secret key given on the command line gets (any local user can read a process's arguments). */
+export const SECRET_ON_COMMAND_LINE =
+  'warning: --secret-key on the command line is readable by any local user (ps, /proc/<pid>/cmdline); use --secret-key-file or NESTJS_ZEROMQ_SECRET_KEY';
+
 /** The client a command uses: its endpoints, with `--timeout` for the handshake and for each reply. */
-export function cliClient(endpoints: string[], parsed: Parsed): ClientZmq {
+export function cliClient(endpoints: string[], parsed: Parsed, warn: (text: string) => void = () => {}): ClientZmq {
   // The transport's own log lines (peer joined/left) would mix with the output.
   Logger.overrideLogger(false);
   const t = parsed.timeoutMs;
+  if (typeof parsed.values['secret-key'] === 'string') warn(SECRET_ON_COMMAND_LINE);
   const curve = curveOf(parsed);
   return new ClientZmq({
     connect: endpoints,
@@ -33,8 +39,21 @@ function curveOf(parsed: Parsed): { serverKey: string; publicKey?: string; secre
   const serverKey = pick('server-key', 'NESTJS_ZEROMQ_SERVER_KEY');
   if (serverKey === undefined) return undefined;
   const publicKey = pick('public-key', 'NESTJS_ZEROMQ_PUBLIC_KEY');
-  const secretKey = pick('secret-key', 'NESTJS_ZEROMQ_SECRET_KEY');
+  const secretKey = secretKeyOf(parsed) ?? pick('secret-key', 'NESTJS_ZEROMQ_SECRET_KEY');
   return { serverKey, ...(publicKey !== undefined && secretKey !== undefined ? { publicKey, secretKey } : {}) };
+}
+
+/** The secret key in the file `--secret-key-file` names (its first line), if given. */
+function secretKeyOf(parsed: Parsed): string | undefined {
+  const path = parsed.values['secret-key-file'];
+  if (typeof path !== 'string') return undefined;
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    throw new UsageError(`cannot read --secret-key-file ${path}: ${(err as Error).message}`);
+  }
+  return text.split(/\r?\n/, 1)[0]!.trim();
 }
 
 /** Resolves as `promise` does, or rejects with {@link Interrupted} once `signal` aborts. */
@@ -67,7 +86,7 @@ export async function withClient(
   io: CliIo,
   body: (client: ClientZmq) => Promise<number>,
 ): Promise<number> {
-  const client = cliClient(endpoints, parsed);
+  const client = cliClient(endpoints, parsed, text => io.err(text));
   try {
     await untilAborted(client.connect(), io.signal);
     return await body(client);

@@ -1,3 +1,4 @@
+import { printable } from '../common/log-limiter.js';
 import type { TopRow, ZmqMetricsSnapshot } from './top-model.js';
 
 /** What one frame of `top` shows. */
@@ -91,6 +92,8 @@ export function renderTop(frame: TopFrame, width: number, height: number): strin
     );
   }
   if (frame.rows.length === 0 && frame.snapshot !== undefined) lines.push('(no requests or events yet)');
-  const fitted = lines.map(l => (l.length > width ? `${l.slice(0, Math.max(0, width - 1))}…` : l));
+  // Ids, patterns and messages come from peers: an escape sequence in one must not reach the terminal.
+  const safe = lines.map(l => printable(l, Number.MAX_SAFE_INTEGER));
+  const fitted = safe.map(l => (l.length > width ? `${l.slice(0, Math.max(0, width - 1))}…` : l));
   return fitted.slice(0, Math.max(1, height));
 }

@@ -1,3 +1,4 @@
+import type { RetrySettings } from '../protocol/client/retries.js';
 import {
   DEFAULT_CONNECT_TIMEOUT,
   DEFAULT_RECONNECT_INTERVAL,
@@ -5,6 +6,7 @@ import {
   DEFAULT_REQUEST_TIMEOUT,
   DEFAULT_RESOLVE_INTERVAL,
   DEFAULT_STRATEGY,
+  DEFAULT_RETRIES,
 } from '../defaults.js';
 import { ZmqOptionsError } from '../errors/zmq.errors.js';
 import { ZmqStrategy } from '../interfaces/zmq-events.interface.js';
@@ -33,6 +35,7 @@ const CLIENT_OPTION_KEYS = [
   'connectTimeout',
   'requestTimeout',
   'strategy',
+  'retries',
   'reconnectInterval',
   'reconnectMaxInterval',
   'curve',
@@ -52,6 +55,8 @@ export interface ClientConfig extends CommonConfig {
   /** `0`: no timeout. */
   readonly requestTimeout: number;
   readonly strategy: ZmqStrategy;
+  /** Retries of idempotent calls; `undefined`: never. */
+  readonly retries: RetrySettings | undefined;
   readonly resolveInterval: number;
   /** The `resolver` option; `undefined`: DNS. */
   readonly resolver: ((host: string) => Promise<string[]>) | undefined;
@@ -101,10 +106,30 @@ export function resolveClientConfig(options: ZmqClientOptions): ClientConfig {
     connectTimeout: numberOption(options.connectTimeout, DEFAULT_CONNECT_TIMEOUT, 'connectTimeout'),
     requestTimeout: numberOption(options.requestTimeout, DEFAULT_REQUEST_TIMEOUT, 'requestTimeout', true),
     strategy,
+    retries: retriesOption(options.retries),
     resolveInterval: numberOption(options.resolveInterval, DEFAULT_RESOLVE_INTERVAL, 'resolveInterval'),
     resolver: resolverOption(options.resolver),
     socket: Object.freeze(socket),
   });
+}
+
+function retriesOption(value: ZmqClientOptions['retries']): RetrySettings | undefined {
+  if (value === false) return undefined;
+  if (value !== undefined && (typeof value !== 'object' || value === null)) {
+    throw new ZmqOptionsError('retries', '"retries" must be false or { maxAttempts?, budget? }');
+  }
+  const o = value ?? {};
+  for (const key of Object.keys(o)) {
+    if (key !== 'maxAttempts' && key !== 'budget')
+      throw new ZmqOptionsError(`retries.${key}`, `unknown retries option "${key}" (known: maxAttempts, budget)`);
+  }
+  const maxAttempts = numberOption(o.maxAttempts, DEFAULT_RETRIES.maxAttempts, 'retries.maxAttempts');
+  if (!Number.isInteger(maxAttempts)) {
+    throw new ZmqOptionsError('retries.maxAttempts', '"retries.maxAttempts" must be an integer (1: never retry)');
+  }
+  const budget = numberOption(o.budget, DEFAULT_RETRIES.budget, 'retries.budget', true);
+  if (budget > 1) throw new ZmqOptionsError('retries.budget', '"retries.budget" must be at most 1');
+  return Object.freeze({ maxAttempts, budget });
 }
 
 function resolverOption(value: unknown): ClientConfig['resolver'] {

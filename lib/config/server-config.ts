@@ -1,17 +1,18 @@
 import {
   DEFAULT_ADMISSION,
   DEFAULT_DRAIN_TIMEOUT,
+  DEFAULT_INTROSPECTION,
   DEFAULT_MAX_BUFFERED_PER_PEER,
   DEFAULT_MAX_CALLS_PER_PEER,
   DEFAULT_SEND_TIMEOUT,
 } from '../defaults.js';
 import type { AdmissionSettings } from '../protocol/server/admission.js';
+import { IntrospectionPolicy, resolveIntrospection } from '../server/introspection.js';
 import { ZmqOptionsError } from '../errors/zmq.errors.js';
 import { ZmqServerOptions } from '../interfaces/zmq-options.interface.js';
 import { checkHandshakeMetadata } from '../protocol/handshake.js';
 import type { ZmqSocketSettings } from '../transport/raw-sockets.js';
 import {
-  booleanOption,
   checkOptionsObject,
   COMMON_OPTION_KEYS,
   CommonConfig,
@@ -48,8 +49,8 @@ export interface ServerConfig extends CommonConfig {
   /** `0`: no drain, BYE at once. */
   readonly drainTimeout: number;
   readonly socket: Readonly<ZmqSocketSettings>;
-  /** Answer `$zmq/metrics` (docs/PROTOCOL.md §5.10). */
-  readonly introspection: boolean;
+  /** Who may read `$zmq/metrics` (docs/PROTOCOL.md §5.10). */
+  readonly introspection: IntrospectionPolicy;
   /** CURVE key pair and allow-list, when the server uses CURVE. */
   readonly curve: ServerCurveConfig | undefined;
   /** Overload protection and the per-peer call budget. */
@@ -109,12 +110,13 @@ export function resolveServerConfig(options: ZmqServerOptions): ServerConfig {
     ...socketSettings(options, common.maxPayload),
     sendTimeout: numberOption(options.sendTimeout, DEFAULT_SEND_TIMEOUT, 'sendTimeout', true),
   };
+  const curve = resolveServerCurve(options, endpoints);
   return Object.freeze({
     ...common,
     endpoints: Object.freeze(endpoints),
     transportId: options.transportId,
-    introspection: booleanOption(options.introspection, true, 'introspection'),
-    curve: resolveServerCurve(options, endpoints),
+    introspection: resolveIntrospection(options.introspection ?? DEFAULT_INTROSPECTION, curve !== undefined),
+    curve,
     drainTimeout: numberOption(options.drainTimeout, DEFAULT_DRAIN_TIMEOUT, 'drainTimeout', true),
     socket: Object.freeze(socket),
     admission: Object.freeze(admissionOf(options)),

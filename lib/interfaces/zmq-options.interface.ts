@@ -34,11 +34,12 @@ export interface ZmqCommonOptions {
    */
   streamWindow?: number;
   /**
-   * Bytes of encoded values one stream this side sends may buffer while its
-   * receiver has no credit (a pushing Observable cannot be paused; an
-   * AsyncIterable or Readable is only pulled when there is credit). Past it
-   * the stream fails with `STREAM_OVERFLOW` on both sides and its producer is
-   * unsubscribed. @default 16777216 (DEFAULT_STREAM_BUFFER_LIMIT, 16 MiB)
+   * Bytes of values (encoded payload and 48 bytes of overhead each) one
+   * stream this side sends may buffer while its receiver has no credit (a
+   * pushing Observable cannot be paused; an AsyncIterable or Readable is only
+   * pulled when there is credit). Past it the stream fails with
+   * `STREAM_OVERFLOW` on both sides and its producer is unsubscribed.
+   * @default 67108864 (DEFAULT_STREAM_BUFFER_LIMIT, 64 MiB)
    */
   streamBufferLimit?: number;
   /** Milliseconds unsent messages linger after close. @default 200 (DEFAULT_LINGER) */
@@ -110,6 +111,9 @@ export interface ZmqCurvePeer {
  * 5 s refuses); or `'*'`, any client with a key pair (encryption without
  * authentication, written out on purpose).
  */
+/** Who may read `$zmq/metrics`: nobody, any client, or the CURVE clients with these public keys. */
+export type ZmqIntrospectionOption = boolean | { readonly keys: readonly string[] };
+
 export type ZmqAllow = readonly string[] | ((peer: ZmqCurvePeer) => boolean | Promise<boolean>) | '*';
 
 /** A server's CURVE key pair (Z85 strings; make one with `generateCurveKeyPair()` or `npx nestjs-zeromq keygen`). */
@@ -148,10 +152,13 @@ export interface ZmqServerOptions extends ZmqCommonOptions {
   /**
    * Answer the reserved request pattern `$zmq/metrics` with this server's id,
    * uptime, peers and `getMetrics()` (docs/PROTOCOL.md §5.10; what
-   * `npx nestjs-zeromq top` reads). `false`: the pattern gets `NO_HANDLER`.
-   * @default true
+   * `npx nestjs-zeromq top` reads): `true` for any client, `{ keys }` (with
+   * `curve`) for the clients with these public keys only. Anyone else, and
+   * everyone with `false`, gets `NO_HANDLER`. The answer names every client
+   * id and served pattern: open it to operators only (docs/security.md).
+   * @default false
    */
-  introspection?: boolean;
+  introspection?: ZmqIntrospectionOption;
   /**
    * Encrypts and authenticates every connection with CURVE (RFC 26): this
    * server's key pair. Needs `allow`. @default none: plaintext
@@ -182,25 +189,26 @@ export interface ZmqServerOptions extends ZmqCommonOptions {
    * Bytes all streams toward one client may buffer together (values waiting
    * for its credit, and request-stream values waiting for their handler); a
    * stream that would pass it ends with `STREAM_OVERFLOW`.
-   * @default 67108864 (64 MiB, DEFAULT_MAX_BUFFERED_PER_PEER)
+   * @default 134217728 (128 MiB, DEFAULT_MAX_BUFFERED_PER_PEER)
    */
   maxBufferedPerPeer?: number;
   /**
-   * Overload protection (docs/resilience.md). Requests that arrive faster
-   * than handlers finish wait in a queue where their age is known; when the
+   * Overload protection (docs/resilience.md). Each event-loop turn starts as
+   * many requests as fit in `sliceMs` of handler time (learnt from the turns
+   * before); the rest wait in a queue where their age is known; when the
    * queue has not emptied for `interval` ms the server is overloaded: it
    * serves the newest first and answers those that waited longer than
    * `queueTarget` ms and `deadlineShare` of their caller's deadline with
    * `OVERLOADED`, so callers hear early instead of timing out. A request whose
    * caller's deadline passed while it waited never runs. `false`: requests start as they are read, however many.
-   * @default { sliceMs: 5, queueTarget: 5, deadlineShare: 0.1, interval: 100, maxQueued: 50000 }
+   * @default { sliceMs: 10, queueTarget: 5, deadlineShare: 0.1, interval: 100, maxQueued: 50000 }
    */
   admission?: false | ZmqAdmissionOptions;
 }
 
 /** Tuning of a server's overload protection; every field has a default that needs no tuning. */
 export interface ZmqAdmissionOptions {
-  /** Handler time (ms) run in one event-loop turn before later requests wait their turn. @default 5 */
+  /** How long (ms) one event-loop turn should take: the requests started per turn adapt to it, later ones wait. @default 10 */
   sliceMs?: number;
   /** An overloaded server sheds a request that waited longer than this (ms) and `deadlineShare` of its deadline. @default 5 */
   queueTarget?: number;
@@ -229,10 +237,21 @@ export interface ZmqClientOptions extends ZmqCommonOptions {
   requestTimeout?: number;
   /**
    * How a request picks one of the servers that serve its pattern:
-   * `'round-robin'` or `'least-pending'` (fewest requests in flight).
-   * @default 'round-robin'
+   * `'least-pending'` (fewest requests in flight: a server whose calls stop
+   * coming back is avoided from its first unanswered calls) or `'round-robin'`.
+   * @default 'least-pending'
    */
   strategy?: ZmqStrategy;
+  /**
+   * Retries of calls whose server declared their pattern idempotent
+   * (`@MessagePattern(pattern, { idempotent: true })`): such a call is sent to
+   * another server when its server is lost or sheds it, before any value of
+   * its reply arrived, within its `requestTimeout` (docs/resilience.md).
+   * `maxAttempts` counts the first; `budget` is the share of requests that
+   * retries may add (a sick mesh is not hammered). `false`: never retry.
+   * @default { maxAttempts: 3, budget: 0.1 }
+   */
+  retries?: false | { maxAttempts?: number; budget?: number };
   /**
    * Milliseconds before the first try to reconnect to a server that went
    * away; each further try waits twice as long, up to `reconnectMaxInterval`.

@@ -10,7 +10,7 @@ export function payloadSize(payload: Buffer | string): number {
  * the string or Buffer object): a buffer limit counts it, so a stream of tiny
  * values is bounded by what it really holds.
  */
-export const QUEUED_VALUE_OVERHEAD = 64;
+export const QUEUED_VALUE_OVERHEAD = 48;
 
 /** What a queued payload counts against a buffer limit. */
 export function queuedCost(payload: Buffer | string): number {

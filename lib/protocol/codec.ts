@@ -1,5 +1,6 @@
 import { isUtf8 } from 'node:buffer';
 import { EMPTY, Encoding, MalformedError } from './frames.js';
+import { expansionProblem } from './expansion.js';
 import { msgpackCodec } from './msgpack.js';
 
 /** An encoded payload frame. */
@@ -80,12 +81,19 @@ export function decodePayload(encoding: Encoding, bytes: Buffer, id = 0, msgpack
         throw new MalformedError('payload', 'a MSGPACK payload on a session that did not agree on msgpack', id);
       return unpackMsgpack(bytes, id);
     default:
+      checkExpansion('json', bytes, id);
       try {
         return JSON.parse(bytes.toString('utf8'));
       } catch {
         throw new MalformedError('payload', 'payload is not valid JSON', id);
       }
   }
+}
+
+/** Throws {@link MalformedError} when a payload would decode into more than the expansion limit allows. */
+function checkExpansion(kind: 'json' | 'msgpack', bytes: Buffer, id: number): void {
+  const problem = expansionProblem(kind, bytes);
+  if (problem !== undefined) throw new MalformedError('payload', problem, id);
 }
 
 /**
@@ -125,6 +133,7 @@ function unpackMsgpack(bytes: Buffer, id: number): unknown {
   const codec = msgpackCodec();
   if (codec === undefined)
     throw new MalformedError('payload', 'a MSGPACK payload, but this side did not negotiate it', id);
+  checkExpansion('msgpack', bytes, id);
   try {
     return codec.unpack(bytes);
   } catch {

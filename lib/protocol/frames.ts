@@ -21,11 +21,11 @@ export const enum MessageType {
    */
   Batch = 12,
   /**
-   * The server is draining (docs/PROTOCOL.md §5.7): send it no new requests;
+   * The server is draining (docs/PROTOCOL.md §5.6): send it no new requests;
    * those in flight still get their replies, then BYE. Negotiated (`drain`).
    */
   Drain = 13,
-  /** A stream's receiver lets its sender send that many more values (§5.8). Negotiated (`credit`). */
+  /** A stream's receiver lets its sender send that many more values (§6). Negotiated (`credit`). */
   Credit = 14,
 }
 
@@ -42,7 +42,7 @@ export const enum Flag {
   Metadata = 0x02,
   /** On a REQUEST: the caller's remaining time follows (u32 ms); negotiated (`deadline` feature). */
   Deadline = 0x04,
-  /** On a REQUEST: its data is a stream of CHUNKs and an END on the call's id (§5.9); negotiated (`credit`). */
+  /** On a REQUEST: its data is a stream of CHUNKs and an END on the call's id (§6.1); negotiated (`credit`). */
   Stream = 0x08,
 }
 
@@ -59,7 +59,7 @@ export const enum Encoding {
   Raw = 2,
   /** A string as its UTF-8 bytes: no JSON quoting, escaping or parsing. */
   Text = 3,
-  /** One MessagePack value (negotiated: the `msgpack` handshake feature, docs/PROTOCOL.md §3.2). */
+  /** One MessagePack value (negotiated: the `msgpack` handshake feature, docs/PROTOCOL.md §3.5). */
   Msgpack = 4,
 }
 
@@ -78,7 +78,7 @@ export interface Envelope {
   id: number;
   pattern: string | undefined;
   metadata: Metadata | undefined;
-  /** REQUEST only: the milliseconds the caller will still wait, when it said (§5.6). */
+  /** REQUEST only: the milliseconds the caller will still wait, when it said (§5.5). */
   deadline: number | undefined;
   payload: Buffer;
 }
@@ -230,14 +230,21 @@ function readPattern(header: Buffer, type: number, id: number): string | undefin
   if (patternLen === 0 || HEADER_FIXED_BYTES + patternLen > header.length) {
     throw new MalformedError('header', 'missing or truncated pattern', id);
   }
+  if (patternLen > MAX_PATTERN_BYTES) {
+    throw new MalformedError('header', `pattern of ${patternLen} bytes exceeds ${MAX_PATTERN_BYTES}`, id);
+  }
   return header.toString('utf8', HEADER_FIXED_BYTES, HEADER_FIXED_BYTES + patternLen);
 }
 
 /** The metadata section at `offset` (it takes 2 + the u16 length at `offset` bytes). */
 function readMetadata(header: Buffer, offset: number, id: number): Metadata {
   if (offset + 2 > header.length) throw new MalformedError('header', 'truncated metadata length', id);
-  const end = offset + 2 + header.readUInt16BE(offset);
+  const length = header.readUInt16BE(offset);
+  const end = offset + 2 + length;
   if (end > header.length) throw new MalformedError('header', 'truncated metadata', id);
+  if (length > MAX_METADATA_BYTES) {
+    throw new MalformedError('metadata', `metadata of ${length} bytes exceeds ${MAX_METADATA_BYTES}`, id);
+  }
   return decodeMetadata(header, offset + 2, end, id);
 }
 
@@ -268,7 +275,7 @@ function checkPayload(type: number, encoding: number, payload: Buffer, maxPayloa
 
 /**
  * Decodes one header frame plus its payload frame. Throws {@link MalformedError}
- * for anything docs/PROTOCOL.md §7 says to drop.
+ * for anything docs/PROTOCOL.md §9 says to drop.
  */
 export function decodeEnvelope(header: Buffer, payload: Buffer, maxPayload: number): Envelope {
   const id = checkFixedHeader(header);

@@ -23,18 +23,18 @@ export interface Hello {
   metadata: Record<string, unknown>;
   heartbeat: HeartbeatSettings;
   /**
-   * Capabilities beyond protocol 1.0 (docs/PROTOCOL.md §4.5). In a HELLO:
+   * Capabilities beyond protocol 1.0 (docs/PROTOCOL.md §4.4). In a HELLO:
    * what the client offers; in a WELCOME: what the server accepts of that
    * offer for this session. Absent means none (a 1.0 peer sends none).
    */
   features?: string[];
   /**
-   * HELLO to a CURVE server (feature `curve-key`, docs/PROTOCOL.md §12.3): the
+   * HELLO to a CURVE server (feature `curve-key`, docs/PROTOCOL.md §12.1): the
    * client's public key and the proof that it holds the secret key.
    */
   curve?: { key: string; proof: string };
   /**
-   * With the `credit` feature (docs/PROTOCOL.md §5.8): the values this side
+   * With the `credit` feature (docs/PROTOCOL.md §6): the values this side
    * lets a stream carry towards it before it grants more (its `streamWindow`).
    */
   window?: number;
@@ -90,19 +90,19 @@ function isFeatureList(v: unknown): v is string[] {
 
 /**
  * The feature a client offers when it sends its callers' remaining time in
- * each REQUEST (flag DEADLINE, docs/PROTOCOL.md §5.6); a server that takes it
+ * each REQUEST (flag DEADLINE, docs/PROTOCOL.md §5.5); a server that takes it
  * cancels a call whose caller stopped waiting.
  */
 export const DEADLINE_FEATURE = 'deadline';
 
 /**
- * The feature of a side that answers a BYE with a BYE (docs/PROTOCOL.md §9),
+ * The feature of a side that answers a BYE with a BYE (docs/PROTOCOL.md §10),
  * so that the closing side knows its BYE arrived before it closes.
  */
 export const BYE_ACK_FEATURE = 'bye-ack';
 
 /**
- * The feature of a client that understands DRAIN (docs/PROTOCOL.md §5.7): a
+ * The feature of a client that understands DRAIN (docs/PROTOCOL.md §5.6): a
  * closing server that took it tells the client to stop sending requests, lets
  * the calls in flight finish, and only then says BYE.
  */
@@ -134,7 +134,7 @@ function helloProblem(v: Record<string, unknown>): string | undefined {
   return extensionProblem(v);
 }
 
-/** The fields of later features: `curve` (§12.3) and `window` (§5.8). */
+/** The fields of later features: `curve` (§12.1) and `window` (§6). */
 function extensionProblem(v: Record<string, unknown>): string | undefined {
   if (v.curve !== undefined && !isCurveField(v.curve)) return 'hello curve must be { key, proof } strings';
   if (v.window !== undefined && !isWindow(v.window)) return `hello window must be an integer of 1 to ${MAX_WINDOW}`;
@@ -192,7 +192,7 @@ export function peekForeignVersion(header: Buffer, type: MessageType.Hello | Mes
 
 /**
  * A HELLO or WELCOME envelope. Throws `TOO_LARGE` past MAX_HANDSHAKE_BYTES,
- * the limit the receiver applies too (docs/PROTOCOL.md §8).
+ * the limit the receiver applies too (docs/PROTOCOL.md §9).
  */
 export function handshakeEnvelope(type: MessageType.Hello, value: Hello): OutEnvelope;
 export function handshakeEnvelope(type: MessageType.Welcome, value: Welcome): OutEnvelope;

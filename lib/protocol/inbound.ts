@@ -38,7 +38,7 @@ export function holdsBye(frames: readonly Buffer[], start: number): boolean {
 }
 
 /**
- * The inbound skeleton both engines share (docs/PROTOCOL.md §7): the frame
+ * The inbound skeleton both engines share (docs/PROTOCOL.md §9): the frame
  * count check, then each header/payload pair decoded in order; a malformed
  * pair never stops the ones after it.
  */

@@ -1,5 +1,5 @@
 /**
- * Fixed limits of the wire protocol (docs/PROTOCOL.md §8). Not options: both
+ * Fixed limits of the wire protocol (docs/PROTOCOL.md §9). Not options: both
  * sides of a connection must agree on them.
  */
 
@@ -8,6 +8,16 @@ export const PROTOCOL_VERSION = 1;
 
 /** Most envelopes one received ZeroMQ message may carry; more is malformed. */
 export const MAX_ENVELOPES_PER_MESSAGE = 4_096;
+
+/**
+ * Most values (containers, scalars, map keys) one JSON or MessagePack
+ * payload may decode into; more is MALFORMED, checked on the bytes before
+ * decoding (lib/protocol/expansion.ts, docs/security.md).
+ */
+export const MAX_DECODED_VALUES = 1_000_000;
+
+/** Most arrays, objects and maps one JSON or MessagePack payload may decode into; more is MALFORMED. */
+export const MAX_DECODED_CONTAINERS = 100_000;
 
 /** Largest pattern, in UTF-8 bytes. */
 export const MAX_PATTERN_BYTES = 4_096;
@@ -21,12 +31,32 @@ export const MAX_METADATA_BYTES = 16 * 1024;
  */
 export const MAX_HANDSHAKE_BYTES = 256 * 1024;
 
+/**
+ * Largest HELLO a server reads, in bytes: a client's metadata is kept for
+ * its session's life, so a HELLO costs memory until it leaves. A larger one
+ * is refused with TOO_LARGE.
+ */
+export const MAX_HELLO_BYTES = 64 * 1024;
+
+/**
+ * Most HELLO bytes a server's sessions hold together (their metadata): a
+ * HELLO that would take it past this is refused with TOO_LARGE, and the
+ * clients with sessions are unaffected.
+ */
+export const MAX_RETAINED_HELLO_BYTES = 32 * 1024 * 1024;
+
+/**
+ * Most of {@link MAX_RETAINED_HELLO_BYTES} the sessions of one CURVE key may
+ * hold: one allowed key cannot use up the budget and keep other keys out.
+ */
+export const MAX_RETAINED_HELLO_BYTES_PER_KEY = MAX_RETAINED_HELLO_BYTES / 8;
+
 /** Longest `id` or `instance` in a handshake, in characters. */
 export const MAX_ID_LENGTH = 256;
 
 /**
  * Longest a closing side waits for the BYE with which a peer that took the
- * `bye-ack` feature answers its own (docs/PROTOCOL.md §9): the proof that the
+ * `bye-ack` feature answers its own (docs/PROTOCOL.md §10): the proof that the
  * peer has it, before the socket closes and the process may exit.
  */
 export const BYE_ACK_WAIT_MS = 1_000;
@@ -46,7 +76,7 @@ export const EARLY_FLUSH_ENVELOPES = 32;
 /** Most payload bytes the writer coalesces into one ZeroMQ multipart message. */
 export const MAX_BATCH_BYTES = 1024 * 1024;
 
-/** The largest deadline a REQUEST header carries (u32 milliseconds, docs/PROTOCOL.md §5.6). */
+/** The largest deadline a REQUEST header carries (u32 milliseconds, docs/PROTOCOL.md §5.5). */
 export const MAX_DEADLINE_MS = 0xffffffff;
 
 /**
@@ -62,7 +92,7 @@ export const MAX_METRIC_ERROR_CODES = 64;
  * Longest wait, in ms, between two reconnect tries of a link whose server has
  * just left (BYE, DRAIN then BYE, or a heartbeat timeout), for
  * RETURN_WINDOW_MS: a server that comes back is in use within this of its
- * listen, whatever the configured backoff had grown to (docs/PROTOCOL.md §9).
+ * listen, whatever the configured backoff had grown to (docs/implementation-notes.md).
  */
 export const FAST_RECONNECT_MS = 250;
 

@@ -20,6 +20,13 @@ export const RESERVED_PATTERN_PREFIX = '$zmq/';
 /** Where the figures of patterns beyond MAX_METRIC_PATTERNS go. */
 export const OTHER_PATTERNS = '$other';
 
+/**
+ * Where requests and events of patterns this side does not serve are
+ * counted: one record for all of them, so a peer that sends many patterns
+ * nobody serves creates no record per pattern.
+ */
+export const UNHANDLED_PATTERNS = '$unhandled';
+
 /** How a call ended, for its pattern's counters. */
 export type CallOutcome = 'ok' | 'error' | 'cancel' | 'timeout';
 
@@ -117,6 +124,7 @@ export interface Metered {
 export class Metrics {
   private readonly records = new Map<string, PatternRecord | null>();
   private other: PatternRecord | undefined;
+  private unserved: PatternRecord | undefined;
 
   constructor(
     /** Monotonic, in ms (the engine's clock). */
@@ -176,6 +184,17 @@ export class Metrics {
     if (meter !== undefined) meter.events += n;
   }
 
+  /** A request or event of a pattern nobody serves: counted under {@link UNHANDLED_PATTERNS}, never per pattern. */
+  unhandled(kind: 'request' | 'event'): void {
+    if (!this.enabled) return;
+    const record = (this.unserved ??= new PatternRecord(false));
+    if (kind === 'event') record.events++;
+    else {
+      record.requests++;
+      record.end('error', -1, ZmqErrorCode.NO_HANDLER);
+    }
+  }
+
   /** A request that never went out (NO_PEER, TOO_LARGE...): counted as started and failed. */
   refused(pattern: string, err: unknown): void {
     const meter = this.record(pattern);
@@ -189,6 +208,7 @@ export class Metrics {
     const patterns: Record<string, ZmqPatternMetrics> = {};
     for (const [pattern, record] of this.records) if (record !== null) patterns[pattern] = record.snapshot();
     if (this.other !== undefined) patterns[OTHER_PATTERNS] = this.other.snapshot();
+    if (this.unserved !== undefined) patterns[UNHANDLED_PATTERNS] = this.unserved.snapshot();
     return { patterns, peers: gauges.peers, inFlight: gauges.inFlight, queued: gauges.queued };
   }
 }

@@ -61,7 +61,7 @@ export function checkTypeRules(type: number, flags: number, encoding: number, id
   checkStreamRules(type, flags, encoding, id);
 }
 
-/** CREDIT carries a RAW grant (§5.8); flag STREAM is a REQUEST's, whose data then follows as CHUNKs (§5.9). */
+/** CREDIT carries a RAW grant (§6); flag STREAM is a REQUEST's, whose data then follows as CHUNKs (§6.1). */
 function checkStreamRules(type: number, flags: number, encoding: number, id: number): void {
   if (type === MessageType.Credit && encoding !== Encoding.Raw) {
     throw new MalformedError('header', `CREDIT with encoding ${encoding} (RAW expected)`, id);

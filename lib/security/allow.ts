@@ -1,7 +1,7 @@
 import { ZmqOptionsError } from '../errors/zmq.errors.js';
 import type { ZmqAllow, ZmqCurvePeer } from '../interfaces/zmq-options.interface.js';
 import { realScheduler, Scheduler } from '../protocol/clock.js';
-import { isCurveKey } from './keys.js';
+import { curveKeyBytes, peerKeyProblem } from './keys.js';
 
 /** How long an `allow` function may take to decide one handshake before the peer is refused. */
 export const ALLOW_DECISION_TIMEOUT_MS = 5_000;
@@ -20,9 +20,13 @@ export function checkAllow(allow: unknown, option = 'allow'): ZmqAllow {
   if (allow === '*' || typeof allow === 'function') return allow as ZmqAllow;
   if (Array.isArray(allow)) {
     allow.forEach((key, i) => {
-      if (!isCurveKey(key)) {
+      const bytes = curveKeyBytes(key);
+      if (bytes === undefined) {
         throw new ZmqOptionsError(option, `"${option}[${i}]" must be a CURVE public key: 40 characters of Z85`);
       }
+      const problem = peerKeyProblem(bytes);
+      if (problem !== undefined)
+        throw new ZmqOptionsError(option, `"${option}[${i}]" is ${problem}: no client can hold it`);
     });
     return Object.freeze([...(allow as string[])]);
   }
@@ -30,6 +34,11 @@ export function checkAllow(allow: unknown, option = 'allow'): ZmqAllow {
     option,
     `"${option}" must be a list of client public keys, a function (peer) => boolean | Promise<boolean>, or '*' (any client with a key pair: encryption without authentication)`,
   );
+}
+
+function keyProblem(publicKey: string): string | undefined {
+  const bytes = curveKeyBytes(publicKey);
+  return bytes === undefined ? 'not a CURVE key' : peerKeyProblem(bytes);
 }
 
 function policyOf(allow: ZmqAllow): Policy {
@@ -77,6 +86,12 @@ export class KeyAuthority {
 
   /** Whether a CURVE handshake by `peer` may go on; a refusal is reported. Never rejects. */
   async admit(peer: ZmqCurvePeer): Promise<boolean> {
+    // X25519 treats several byte forms as one key: decide on the canonical form only, and never on a low-order point.
+    const problem = keyProblem(peer.publicKey);
+    if (problem !== undefined) {
+      this.report.refused(peer, `its public key is ${problem}`);
+      return false;
+    }
     // A policy replaced while a function decided: decide again under the new one (bounded).
     for (let attempt = 0; attempt < 3; attempt++) {
       const generation = this.generation;

@@ -1,5 +1,5 @@
 import { createHash, createHmac, diffieHellman, KeyObject, timingSafeEqual } from 'node:crypto';
-import { CurveKeyPair, isCurveKey, publicKeyObject, secretKeyObject } from './keys.js';
+import { CurveKeyPair, curveKeyBytes, peerKeyProblem, publicKeyObject, secretKeyObject } from './keys.js';
 
 /**
  * The HELLO feature of a client that proves its CURVE key in the HELLO
@@ -51,8 +51,17 @@ export class HelloProofVerifier {
   /** The proven client key, or why the HELLO's `curve` field proves nothing. */
   verify(curve: HelloCurve | undefined, id: string, instance: string | undefined): { publicKey: string } | string {
     if (curve === undefined) return `the hello carries no key proof (feature "${CURVE_KEY_FEATURE}")`;
-    if (!isCurveKey(curve.key)) return 'the hello key is not a CURVE key';
-    const expected = mac(this.keyFor(curve.key), this.pair.publicKey, curve.key, id, instance ?? '');
+    const bytes = curveKeyBytes(curve.key);
+    if (bytes === undefined) return 'the hello key is not a CURVE key';
+    const problem = peerKeyProblem(bytes);
+    if (problem !== undefined) return `the hello key is ${problem}`;
+    let key: Buffer;
+    try {
+      key = this.keyFor(curve.key);
+    } catch {
+      return 'the hello key gives no shared secret';
+    }
+    const expected = mac(key, this.pair.publicKey, curve.key, id, instance ?? '');
     const given = Buffer.from(curve.proof, 'base64');
     if (given.length !== expected.length || !timingSafeEqual(given, expected)) {
       return 'the hello key proof does not match its key';

@@ -37,6 +37,48 @@ export function curveKeyBytes(key: unknown): Buffer | undefined {
   return decodeZ85(key);
 }
 
+/**
+ * Curve25519 public keys (little-endian u-coordinates, bit 255 clear) of
+ * small order: X25519 with any of them gives the all-zero secret, which
+ * proves nothing. libsodium refuses the same points.
+ */
+const LOW_ORDER_POINTS: readonly Buffer[] = [
+  '0000000000000000000000000000000000000000000000000000000000000000',
+  '0100000000000000000000000000000000000000000000000000000000000000',
+  'e0eb7a7c3b41b8ae1656e3faf19fc46ada098deb9c32b1fd866205165f49b800',
+  '5f9c95bca3508c24b1d0b1559c83ef5b04445cc4581c8e86d8224eddd09f1157',
+  'ecffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f',
+].map(hex => Buffer.from(hex, 'hex'));
+
+/**
+ * Why the 32 bytes of a peer's public key cannot identify it, or
+ * `undefined` when they can. X25519 ignores bit 255 and reduces a
+ * coordinate modulo p = 2^255 - 19, so one key has several byte forms: only
+ * the canonical one (bit 255 clear, below p) is accepted, so that an
+ * allow-list decision about a key is a decision about every form of it.
+ * Low-order points are refused: they give the all-zero shared secret.
+ */
+export function peerKeyProblem(bytes: Buffer): string | undefined {
+  if (bytes.length !== 32) return 'not 32 bytes';
+  if ((bytes[31]! & 0x80) !== 0) return 'not in canonical form (bit 255 is set)';
+  if (!belowFieldPrime(bytes)) return 'not in canonical form (its coordinate is not below 2^255 - 19)';
+  if (LOW_ORDER_POINTS.some(point => point.equals(bytes))) return 'a point of low order';
+  return undefined;
+}
+
+/** Whether a little-endian 255-bit number (bit 255 clear) is below 2^255 - 19. */
+function belowFieldPrime(bytes: Buffer): boolean {
+  if (bytes[31] !== 0x7f) return true;
+  for (let i = 30; i >= 1; i--) if (bytes[i] !== 0xff) return true;
+  return bytes[0]! < 0xed;
+}
+
+/** Whether `key` is a Z85 CURVE public key in canonical form and not of low order (see {@link peerKeyProblem}). */
+export function isCanonicalCurveKey(key: unknown): key is string {
+  const bytes = curveKeyBytes(key);
+  return bytes !== undefined && peerKeyProblem(bytes) === undefined;
+}
+
 /** Whether `key` is a Z85 CURVE key (40 characters of the Z85 alphabet). */
 export function isCurveKey(key: unknown): key is string {
   return curveKeyBytes(key) !== undefined;

@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { printable } from '../common/log-limiter.js';
 import type { TransportMonitor } from '../common/transport-monitor.js';
 import type { ServerCurveConfig } from '../config/security-config.js';
 import { ZmqAuthFailedError } from '../errors/zmq.errors.js';
@@ -33,12 +34,13 @@ export class ServerSecurity {
     this.authority = new KeyAuthority(curve.allow, {
       refused: (peer, reason) => {
         monitor.warn(
-          `Refused the CURVE handshake of ${peer.publicKey}${peer.address ? ` (${peer.address})` : ''}: ${reason}`,
+          `Refused the CURVE handshake of ${peer.publicKey}${peer.address ? ` (${printable(peer.address)})` : ''}: ${reason}`,
+          'Refused CURVE handshakes',
         );
         const error = new ZmqAuthFailedError(`Refused: ${reason}`);
         monitor.refused({ direction: 'downstream', publicKey: peer.publicKey, address: peer.address, error });
       },
-      error: message => monitor.error(message),
+      error: message => monitor.error(message, 'allow function failures'),
     });
     this.authorize = helloAuthorizer(curve, this.authority);
     this.router = {
@@ -49,12 +51,12 @@ export class ServerSecurity {
         zapDomain: `nestjs-zeromq/${id}/${randomBytes(8).toString('hex')}`,
       },
       authorize: peer => this.authority.admit(peer),
-      problem: message => monitor.warn(message),
+      problem: (message, kind) => monitor.warn(message, kind),
       failed: failure => {
         // An allow-list refusal was reported by the ZAP decision already, with its key.
         if (failure.kind === 'auth') return;
         const text = failureText(failure);
-        monitor.warn(`Refused a connection: ${text}`);
+        monitor.warn(`Refused a connection: ${text}`, 'Failed security handshakes');
         monitor.refused({ direction: 'downstream', error: new ZmqAuthFailedError(`Refused: ${text}`) });
       },
     };

@@ -15,7 +15,7 @@ import type { ServerCall } from '../protocol/server/server-call.js';
 import { ServerEngine } from '../protocol/server/server-engine.js';
 import type { Served, ServerHost, ServerState } from '../protocol/server/server-deps.js';
 import { routerChannel } from '../transport/zmq-channels.js';
-import { checkReservedPatterns, introspect, ZMQ_METRICS_PATTERN } from './introspection.js';
+import { checkReservedPatterns, introspect, mayIntrospect, notServed, ZMQ_METRICS_PATTERN } from './introspection.js';
 import { ZmqOptionsError } from '../errors/zmq.errors.js';
 import type { ZmqAllow } from '../interfaces/zmq-options.interface.js';
 import { endSessionsOfKey } from '../protocol/server/key-sessions.js';
@@ -53,6 +53,7 @@ export class ServerZmq
   private readonly monitor: TransportMonitor;
   private readonly engine: ServerEngine<MessageHandler>;
   private readonly handlerCache = new Map<string, MessageHandler | null>();
+  private readonly eventCache = new Map<string, boolean>();
   /** Nest's own start hook (it only calls `done`): while it is in place, requests skip the hook wrapper. */
   private readonly defaultStartHook = this.onProcessingStartHook;
   private readonly msgpack: boolean;
@@ -71,9 +72,14 @@ export class ServerZmq
     this.msgpack = config.msgpack;
     this.monitor = new TransportMonitor(this.log, 'server', this.id);
     this.metrics = new Metrics(monotonicClock, config.metrics, false);
-    this.introspection = config.introspection
-      ? ((() => Promise.resolve(introspect(this, this.listenedAt))) as unknown as MessageHandler)
-      : null;
+    const policy = config.introspection;
+    this.introspection =
+      policy.kind === 'off'
+        ? null
+        : (((_data: unknown, ctx: ZmqContext) =>
+            mayIntrospect(policy, ctx.getPublicKey())
+              ? Promise.resolve(introspect(this, this.listenedAt))
+              : Promise.reject(notServed(ZMQ_METRICS_PATTERN))) as unknown as MessageHandler);
     const security = (this.security = config.curve && new ServerSecurity(config.curve, this.id, this.monitor));
     this.engine = new ServerEngine({
       config,
@@ -196,6 +202,7 @@ export class ServerZmq
   override addHandler(...args: Parameters<Server['addHandler']>): void {
     super.addHandler(...args);
     this.handlerCache.clear();
+    this.eventCache.clear();
   }
 
   /** @internal The message handler of a pattern, cached (ServerHost). */
@@ -208,6 +215,16 @@ export class ServerZmq
       if (this.handlerCache.size < HANDLER_CACHE_LIMIT) this.handlerCache.set(pattern, handler);
     }
     return handler;
+  }
+
+  /** @internal Whether an event of `pattern` has a handler (ServerHost): one without is dropped undecoded. */
+  servesEvent(pattern: string): boolean {
+    let served = this.eventCache.get(pattern);
+    if (served === undefined) {
+      served = this.getHandlerByPattern(pattern) !== null;
+      if (this.eventCache.size < HANDLER_CACHE_LIMIT) this.eventCache.set(pattern, served);
+    }
+    return served;
   }
 
   /** @internal Normalized patterns of the message and event handlers (ServerHost). */

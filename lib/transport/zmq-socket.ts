@@ -3,7 +3,9 @@ import { Dealer, Router } from 'zeromq';
 import { ZmqQueueFullError } from '../errors/zmq.errors.js';
 import { appendEnvelopeFrames, unpackMessage } from '../protocol/batch.js';
 import type { Channel } from '../protocol/channel.js';
+import { PING } from '../protocol/envelopes.js';
 import type { OutEnvelope } from '../protocol/frames.js';
+import { ByeProofs } from './bye-proof.js';
 import type { DealerCurve, RouterCurve } from './curve-options.js';
 import { createDealer, createRouter, ZmqSocketSettings } from './raw-sockets.js';
 
@@ -40,6 +42,8 @@ export class ZmqSocket implements Channel {
   private sending = 0;
   private idleWaiters: Array<() => void> = [];
   private readonly closeHooks: Array<() => void> = [];
+  /** ROUTER: the peers told BYE whose answer close() awaits (see {@link ByeProofs}). */
+  private readonly byes = new ByeProofs();
   private readonly flushCallback = () => {
     this.scheduled = false;
     void this.flush();
@@ -145,8 +149,10 @@ export class ZmqSocket implements Channel {
           const sent = this.raw.send(frames);
           frames.length = 0;
           await sent;
+          if (destination !== undefined) this.byes.written(batch, destination);
         } catch (err) {
           frames.length = 0;
+          this.byes.failed(destination);
           if (this.closed) break;
           this.onSendError(batch.slice(), destination, err);
         } finally {
@@ -196,7 +202,9 @@ export class ZmqSocket implements Channel {
           continue;
         }
         try {
-          onMessage(unpackMessage(frames, start));
+          const message = unpackMessage(frames, start);
+          if (start === 1) this.byes.received(message);
+          onMessage(message);
         } catch (err) {
           onError(err);
         }
@@ -207,20 +215,16 @@ export class ZmqSocket implements Channel {
 
   /**
    * Waits (at most `graceMs`, by default the linger time) for the queue to
-   * drain, then closes the socket. What is still queued after that is dropped;
-   * libzmq lingers `linger` ms for what it already holds.
+   * drain and, on a ROUTER, for each peer told BYE to answer it (at most
+   * `graceMs` more, {@link ByeProofs}), then closes the socket. What is still
+   * queued after that is dropped; libzmq lingers `linger` ms for what it
+   * already holds.
    */
   async close(graceMs = this.settings.linger): Promise<void> {
     if (this.closed) return;
-    if (graceMs > 0 && (this.queued > 0 || this.writing)) {
-      await new Promise<void>(resolve => {
-        const timer = setTimeout(resolve, graceMs);
-        this.idleWaiters.push(() => {
-          clearTimeout(timer);
-          resolve();
-        });
-        if (!this.scheduled && !this.writing) void this.flush();
-      });
+    await this.drained(graceMs);
+    if (graceMs > 0) {
+      await this.byes.prove(destination => this.trySend(PING, destination), graceMs);
     }
     this.closed = true;
     this.queue = [];
@@ -234,5 +238,29 @@ export class ZmqSocket implements Channel {
       // already closed
     }
     for (const fn of this.closeHooks.splice(0)) fn();
+  }
+
+  /** Queues a `final` envelope; false when even the reserve is full. */
+  private trySend(envelope: OutEnvelope, destination: Buffer): boolean {
+    try {
+      this.send(envelope, destination, true);
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  /** Waits, at most `graceMs`, until the queue is empty and nothing is being written. */
+  private async drained(graceMs: number): Promise<void> {
+    if (graceMs > 0 && (this.queued > 0 || this.writing)) {
+      await new Promise<void>(resolve => {
+        const timer = setTimeout(resolve, graceMs);
+        this.idleWaiters.push(() => {
+          clearTimeout(timer);
+          resolve();
+        });
+        if (!this.scheduled && !this.writing) void this.flush();
+      });
+    }
   }
 }

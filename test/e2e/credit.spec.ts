@@ -1,5 +1,5 @@
 /**
- * Credit over real sockets (issue 10 point 1, PROTOCOL.md §5.8): an async
+ * Credit over real sockets (PROTOCOL.md §5.8): an async
  * generator or a Readable is pulled only as the caller takes values; a
  * pushing Observable that outruns its buffer ends in STREAM_OVERFLOW on both
  * sides (teardown runs, other calls go on); a client that offers no credit
@@ -122,7 +122,7 @@ it('a Readable is streamed under credit, every chunk in order', async () => {
   expect(values.map(v => v.i)).toEqual(Array.from({ length: 2_000 }, (_, i) => i));
 });
 
-it('a push Observable past streamBufferLimit ends in STREAM_OVERFLOW on both sides; other calls go on', async () => {
+it('[W-22] a push Observable past streamBufferLimit ends in STREAM_OVERFLOW on both sides; other calls go on', async () => {
   pushTornDown = 0;
   const got: string[] = [];
   const err = await within(

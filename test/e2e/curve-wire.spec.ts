@@ -1,5 +1,5 @@
 /**
- * What CURVE does on the wire (issue 12): a TCP relay between client and
+ * What CURVE does on the wire: a TCP relay between client and
  * server records the traffic, and a known payload string is in it without
  * CURVE and never with it; and the ZAP handler fails closed: with none
  * answering for a server's domain, libzmq refuses the connection.
@@ -103,7 +103,7 @@ async function nextEventOf(socket: Router, prefix: string): Promise<string> {
 }
 
 describe('the ZAP handler fails closed', () => {
-  test('no handler for the domain: refused; an unknown domain: refused; registered: the message arrives', async () => {
+  test('[S-28] no handler for the domain: refused; an unknown domain: refused; registered: the message arrives', async () => {
     // A context of its own: no ZAP handler runs in it until this test starts one.
     const context = new Context();
     const server = generateCurveKeyPair();
@@ -160,7 +160,7 @@ describe('the ZAP handler fails closed', () => {
 });
 
 describe('the ZAP handler answers RFC 27 requests', () => {
-  test('200 with the key as user id when allowed; 400 for a refusal, another mechanism or domain; 500 when malformed', async () => {
+  test('[S-28] 200 with the key as user id when allowed; 400 for a refusal, another mechanism or domain; 500 when malformed', async () => {
     const context = new Context();
     const allowed = generateCurveKeyPair().publicKey;
     const problems: string[] = [];

@@ -1,5 +1,5 @@
 /**
- * CURVE and the allow-list over real sockets (issue 12): allowed keys work
+ * CURVE and the allow-list over real sockets: allowed keys work
  * over tcp and ipc and reach handlers as ctx.getPublicKey(); an unlisted key,
  * a wrong server key, a plaintext client and a CURVE client of a plaintext
  * server all fail connect() with a typed error and never reach a handler;
@@ -229,7 +229,7 @@ describe('one ZAP handler for the process', () => {
 });
 
 describe('run-time changes', () => {
-  test('setAllow() applies to new handshakes; disconnect() ends the session and the key cannot come back', async () => {
+  test('[S-30] setAllow() applies to new handshakes; disconnect() ends the session and the key cannot come back', async () => {
     const { server, endpoint } = await curveServer('tcp', [alice.publicKey, bob.publicKey]);
     const a = curveClient(endpoint, alice);
     await firstValueFrom(a.send('whoami', 'before'));

@@ -1,5 +1,5 @@
 /**
- * Fast return (issue 13 point 4): a server that comes back is in use soon
+ * Fast return: a server that comes back is in use soon
  * after its listen, whatever libzmq's reconnect backoff has grown to. What
  * reconnects is the DEALER itself (ZMQ_RECONNECT_IVL doubling up to
  * ZMQ_RECONNECT_IVL_MAX), not our HELLO retry (a HELLO waits in the queue
@@ -38,9 +38,11 @@ function next(client: ClientZmq, event: 'peer:joined' | 'peer:left'): Promise<Zm
 }
 
 /**
- * A Nest app with a ServerZmq on `endpoint`; resolves with the time its server reported listening. libzmq
- * releases a closed socket's port in its I/O thread, a moment after close(): a bind that finds the port
- * still taken (EADDRINUSE) is tried again, at most 40 times, 50 ms apart (a bound, not a timing assertion).
+ * A Nest app with a ServerZmq on `endpoint`; resolves with the time its server reported listening. The
+ * endpoint's port is outside the kernel's ephemeral range (deadTcpEndpoint), so no other socket takes it
+ * meanwhile; libzmq closes a closed socket's listener in its I/O thread, a moment after close(): a bind that
+ * finds the port still taken (EADDRINUSE) is tried again, at most 40 times, 50 ms apart (a bound, not a
+ * timing assertion).
  */
 async function listenAt(endpoint: string): Promise<number> {
   for (let attempt = 1; ; attempt++) {

@@ -61,7 +61,7 @@ describe('metrics and introspection (e2e)', () => {
     const { server, endpoint } = await h.startServer({
       bind: 'tcp://127.0.0.1:*',
       controllers: [MetricsController],
-      options: { id: 'metrics-srv', ...options },
+      options: { id: 'metrics-srv', introspection: true, ...options },
     });
     const client = await h.connectClient(endpoint, { id: 'metrics-cli' });
     return { server, client };
@@ -108,7 +108,7 @@ describe('metrics and introspection (e2e)', () => {
     expect(server.getMetrics().patterns.ticks).toMatchObject({ requests: 1, ok: 0, cancels: 1 });
   });
 
-  it('answers $zmq/metrics with server id, uptime, peers and its metrics; the pattern is listed, never counted', async () => {
+  it('[S-22] answers $zmq/metrics with server id, uptime, peers and its metrics; the pattern is listed, never counted', async () => {
     const { server, client } = await start();
     await firstValueFrom(client.send('sum', [1, 2]));
     expect(client.getPeers()[0]!.patterns).toContain(ZMQ_METRICS_PATTERN);
@@ -123,7 +123,7 @@ describe('metrics and introspection (e2e)', () => {
     expect(Object.keys(client.getMetrics().patterns)).not.toContain(ZMQ_METRICS_PATTERN);
   });
 
-  it('introspection: false: the pattern is not listed (a client finds no server for it), the server has no handler', async () => {
+  it('[S-22] introspection: false: the pattern is not listed (a client finds no server for it), the server has no handler', async () => {
     const { server, client } = await start({ introspection: false });
     expect(server.requestHandler(ZMQ_METRICS_PATTERN)).toBeNull(); // a REQUEST for it would get NO_HANDLER
     expect(client.getPeers()[0]!.patterns).not.toContain(ZMQ_METRICS_PATTERN);
@@ -140,7 +140,7 @@ describe('metrics and introspection (e2e)', () => {
     expect(server.getMetrics()).toEqual({ patterns: {}, peers: 1, inFlight: 0, queued: 0 });
   });
 
-  it('a user handler for a reserved $zmq/ pattern fails listen() with INVALID_OPTIONS naming it', async () => {
+  it('[S-22] a user handler for a reserved $zmq/ pattern fails listen() with INVALID_OPTIONS naming it', async () => {
     const err = await rejectionOf(h.startServer({ bind: 'tcp://127.0.0.1:*', controllers: [ReservedController] }));
     expect(err).toBeInstanceOf(ZmqOptionsError);
     expect(err).toMatchObject({ code: ZmqErrorCode.INVALID_OPTIONS, option: 'pattern' });

@@ -133,13 +133,13 @@ describe("codec: 'msgpack' on both sides", () => {
 });
 
 describe('a peer that does not take MessagePack gets JSON', () => {
-  it('a msgpack client and a JSON server talk JSON (a Date arrives as its string)', async () => {
+  it('[W-14] a msgpack client and a JSON server talk JSON (a Date arrives as its string)', async () => {
     const client = await h.connectClient(jsonServer, { codec: 'msgpack' });
     const kinds = await firstValueFrom(client.send('kinds', { when: new Date(0), n: 1 }));
     expect(kinds).toEqual({ when: 'string', n: 'number' });
   });
 
-  it('a JSON client and a msgpack server talk JSON', async () => {
+  it('[W-14] a JSON client and a msgpack server talk JSON', async () => {
     const client = await h.connectClient(msgpackServer);
     const reply = await firstValueFrom(client.send('echo', { when: new Date(0), n: 1 }));
     expect(reply).toEqual({ when: '1970-01-01T00:00:00.000Z', n: 1 });
@@ -185,7 +185,7 @@ describe('on the wire', () => {
     expect(head![3]).toBe(4);
   });
 
-  it('a MSGPACK request on a session that did not take msgpack gets MALFORMED, and runs no handler', async () => {
+  it('[W-14] a MSGPACK request on a session that did not take msgpack gets MALFORMED, and runs no handler', async () => {
     const { dealer, welcome } = await welcomeFor(msgpackServer, undefined);
     expect(welcome.features).toBeUndefined();
     const before = seen.length;

@@ -1,5 +1,5 @@
 /**
- * The commonest call costs one envelope each way (issue 11): a handler behind
+ * The commonest call costs one envelope each way: a handler behind
  * an interceptor (Nest then hands the transport an Observable) is answered by
  * one CHUNK+END, and `firstValueFrom` / `lastValueFrom` callers send no CANCEL
  * and count no late reply.

@@ -1,5 +1,5 @@
 /**
- * Request streams over real sockets (issue 10 point 3, PROTOCOL.md §5.9):
+ * Request streams over real sockets (PROTOCOL.md §5.9):
  * `client.send(pattern, observable$)` or an AsyncIterable streams the
  * request; the handler's payload is an Observable of the caller's values,
  * under the server's credit; with a streamed reply it is a bidirectional

@@ -124,3 +124,38 @@ describe('retries of idempotent calls', () => {
     await expect(Promise.all(replies.slice(0, 2))).resolves.toEqual(['a:1', 'a:2']);
   });
 });
+
+describe('overload: a caller that gave up', () => {
+  const h = new Harness();
+  afterEach(() => h.closeAll());
+
+  it('a request whose caller gave up while it waited is never started', async () => {
+    let started = 0;
+    @Controller()
+    class SlowController {
+      @MessagePattern('slow')
+      slow() {
+        started++;
+        const end = performance.now() + 20; // 20 ms of CPU, longer than a turn's slice
+        while (performance.now() < end);
+        return 'done';
+      }
+    }
+    const s = await h.startServer({ bind: 'tcp://127.0.0.1:*', controllers: [SlowController] });
+    const client = await h.connectClient(s.endpoint, { requestTimeout: 50 });
+    const calls = Array.from({ length: 50 }, () => rejectionOf(firstValueFrom(client.send('slow', 1))));
+    const errors = await within(Promise.all(calls), 10_000, 'every call ended');
+    expect(errors.every(e => e === undefined || (e as { code: string }).code === ZmqErrorCode.TIMEOUT)).toBe(true);
+    // Every request either started or was dropped unstarted because its caller's deadline had passed.
+    await within(
+      (async () => {
+        for (let i = 0; i < 1_000_000 && started + s.server.getStats().admission!.abandoned < 50; i++)
+          await new Promise(resolve => setImmediate(resolve));
+      })(),
+      10_000,
+      'the server went through every request',
+    );
+    expect(started).toBeLessThan(50);
+    expect(s.server.getStats().admission!.abandoned).toBe(50 - started);
+  });
+});

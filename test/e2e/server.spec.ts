@@ -9,7 +9,7 @@ import { MessagePattern, Payload } from '@nestjs/microservices';
 import { Test } from '@nestjs/testing';
 import { finalize, firstValueFrom, interval, take, tap, toArray } from 'rxjs';
 import { Router } from 'zeromq';
-import { ClientZmq, ServerZmq, ZMQ_TRANSPORT, ZmqBindError } from 'nestjs-zeromq';
+import { ClientZmq, defaults, ServerZmq, ZMQ_TRANSPORT, ZmqBindError } from 'nestjs-zeromq';
 import { Probe, rejectionOf } from '../helpers/async';
 import { Harness, silentLogger } from '../helpers/nest';
 import { bindEndpoint, TRANSPORTS } from '../helpers/transports';
@@ -211,4 +211,30 @@ test('app.close() ends several open streams of several clients', async () => {
   await app.close();
   for (const tag of tags) expect(probe.count(`stream:teardown:${tag}`)).toBe(1);
   for (const err of await Promise.all(done)) expect(err.code).toBe('PEER_LOST');
+});
+
+describe('the sendTimeout option', () => {
+  it('is set on the ROUTER', async () => {
+    const { server } = await h.startServer({
+      bind: 'tcp://127.0.0.1:*',
+      controllers: [CounterController],
+      options: { sendTimeout: 5 },
+    });
+    expect(server.unwrap<Router>().sendTimeout).toBe(5);
+  });
+
+  it('defaults to defaults.DEFAULT_SEND_TIMEOUT', async () => {
+    const { server } = await h.startServer({ bind: 'tcp://127.0.0.1:*', controllers: [CounterController] });
+    expect(server.unwrap<Router>().sendTimeout).toBe(defaults.DEFAULT_SEND_TIMEOUT);
+  });
+
+  it('a server with sendTimeout still serves a client', async () => {
+    const { endpoint } = await h.startServer({
+      bind: 'tcp://127.0.0.1:*',
+      controllers: [CounterController],
+      options: { sendTimeout: 5 },
+    });
+    const c = await h.connectClient(endpoint, { linger: 0 });
+    expect(await firstValueFrom(c.send('hit', 'send-timeout'))).toBe(1);
+  });
 });

@@ -90,7 +90,7 @@ describe('tracing', () => {
     const { endpoint } = await h.startServer({
       bind: 'tcp://127.0.0.1:*',
       controllers: [TracedController],
-      options: { id: 'trace-srv' },
+      options: { id: 'trace-srv', introspection: true },
     });
     const client = await h.connectClient(endpoint, { id: 'trace-cli' });
     return { client };
@@ -107,7 +107,7 @@ describe('tracing', () => {
     expect(spans()).toEqual([]);
   });
 
-  it('a client span per request and a server span per handler, linked through traceparent, with attributes', async () => {
+  it('[C-10] a client span per request and a server span per handler, linked through traceparent, with attributes', async () => {
     const { client } = await start();
     trace.setGlobalTracerProvider(provider);
     const tracer = trace.getTracer('test');
@@ -154,11 +154,11 @@ describe('tracing', () => {
     });
   });
 
-  it('a traceparent the server cannot parse is treated as absent: the call proceeds, its span has no parent', async () => {
+  it('[S-17] a traceparent the server cannot parse is treated as absent: the call proceeds, its span has no parent', async () => {
     const { endpoint } = await h.startServer({
       bind: 'tcp://127.0.0.1:*',
       controllers: [TracedController],
-      options: { id: 'trace-srv' },
+      options: { id: 'trace-srv', introspection: true },
     });
     trace.setGlobalTracerProvider(provider);
     const dealer = h.track(new Dealer({ linger: 0, receiveTimeout: 5000 }));
@@ -178,7 +178,7 @@ describe('tracing', () => {
     expect(reply.activeSpanId).toBe(serverSpan!.spanContext().spanId);
   });
 
-  it('tracestate travels with traceparent', async () => {
+  it('[C-10] tracestate travels with traceparent', async () => {
     const { client } = await start();
     trace.setGlobalTracerProvider(provider);
     const remote = trace.setSpanContext(ROOT_CONTEXT, {

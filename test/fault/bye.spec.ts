@@ -1,13 +1,12 @@
 /**
  * A BYE reaches the other side, idle or busy, in one process or two, however
- * fast the closing process exits after close() (issue 13): the side that
- * closes waits for the answering BYE of a peer that took `bye-ack`
- * (docs/PROTOCOL.md §9). Before, a server stopped by SIGTERM with Nest's
- * shutdown hooks after an idle second lost its BYE in most trials, and its
- * callers waited for the heartbeat timeout.
+ * fast the closing process exits after close(): the side that closes waits
+ * for the answering BYE of a peer that took `bye-ack` (docs/PROTOCOL.md §9),
+ * so a server stopped by SIGTERM with Nest's shutdown hooks after an idle
+ * second still tells its callers, who never wait for the heartbeat timeout.
  *
- * The idle periods below are the scenario, not a synchronisation: the loss
- * showed after about a second without traffic.
+ * The idle periods below are the scenario, not a synchronisation: a BYE lost
+ * on a connection idle for about a second is what they check.
  */
 import 'reflect-metadata';
 import { ClientZmq, ServerZmq, ZmqPeerEvent } from 'nestjs-zeromq';

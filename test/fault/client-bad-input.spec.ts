@@ -307,7 +307,7 @@ describe('a connected client', () => {
     expect(b.call.state.values).toEqual(['b']);
   });
 
-  it('survives seeded random frames without settling a pending call wrongly', async () => {
+  it('[W-24] survives seeded random frames without settling a pending call wrongly', async () => {
     const { call, id } = await pendingCall();
     let a = 0xbad5eed;
     const rand = () => {

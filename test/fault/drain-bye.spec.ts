@@ -1,11 +1,11 @@
 /**
  * A closing server's DRAIN and BYE reach every client, idle or busy, in one
- * process or many, over tcp, ipc and inproc (issue 13 point 3): each client
+ * process or many, over tcp, ipc and inproc: each client
  * sees `peer:draining`, then `peer:left` with reason `bye` — never a
  * heartbeat `timeout`. Complements bye.spec.ts (one idle client each).
  *
- * The idle period is the scenario (the BYE used to be lost after about a
- * second without traffic), not a synchronisation: every wait is on an event
+ * The idle period is the scenario (a connection about a second without
+ * traffic), not a synchronisation: every wait is on an event
  * or a line a child prints.
  */
 import 'reflect-metadata';

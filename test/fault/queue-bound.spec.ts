@@ -45,7 +45,7 @@ afterAll(async () => {
   await app?.close();
 });
 
-it('fails overflowing sends with QUEUE_FULL and answers all the others correctly', async () => {
+it('[S-13] fails overflowing sends with QUEUE_FULL and answers all the others correctly', async () => {
   const N = 500;
   const outcomes = Array.from({ length: N }, (_, i) =>
     firstValueFrom(client.send<number>('double', i)).then(

@@ -1,5 +1,5 @@
 /**
- * The zero-failure rolling restart (issue 13 point 5), with real processes:
+ * The zero-failure rolling restart, with real processes:
  * servers behind one name (the client's `resolver` plays the DNS of a
  * Kubernetes headless Service: one loopback address per instance, 127.0.0.N,
  * all on one port), 32 concurrent request loops, each reply checked.

@@ -207,7 +207,7 @@ describe('malformed messages from a registered peer are dropped and counted', ()
     expect(peer.seen).toEqual([]); // no reply to a message without a readable request id
   });
 
-  it("one empty frame is ZMQ_ROUTER_NOTIFY's closed-connection notice: the sender's session ends, no handler runs", async () => {
+  it("[W-5] one empty frame is ZMQ_ROUTER_NOTIFY's closed-connection notice: the sender's session ends, no handler runs", async () => {
     const peer = await readyPeer();
     const left = new Promise<{ reason?: string }>(resolve =>
       server.on('peer:left', e => e.peerId === peer.id && resolve(e)),
@@ -272,7 +272,7 @@ describe('malformed requests with a readable id get a MALFORMED reply', () => {
 });
 
 describe('messages before the handshake', () => {
-  it('answers a request before HELLO with NOT_READY and runs no handler', async () => {
+  it('[S-9] answers a request before HELLO with NOT_READY and runs no handler', async () => {
     const peer = raw();
     const before = dropped();
     const handled = { ...calls };
@@ -371,7 +371,7 @@ const FUZZ_TYPES = [T.REQUEST, T.CHUNK, T.END, T.ERROR, T.EVENT, T.CANCEL, T.PON
 const FUZZ_AVOID = new Set([T.HELLO, T.PING, T.BYE]);
 
 describe('seeded random frames', () => {
-  it('never run a handler and never stop the server', async () => {
+  it('[W-24] never run a handler and never stop the server', async () => {
     let a = 0x5eed;
     const rand = () => {
       a = (Math.imul(a, 1103515245) + 12345) >>> 0;

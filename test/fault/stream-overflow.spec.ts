@@ -1,5 +1,5 @@
 /**
- * No silent truncation (issue 10): a stream that outruns the server's bounded
+ * No silent truncation: a stream that outruns the server's bounded
  * outbound queue ends with a typed QUEUE_FULL on both sides — the handler's
  * subscription is torn down, the caller gets every value it was sent, in
  * order, then the error — never a prefix followed by silence.
@@ -54,7 +54,7 @@ beforeAll(async () => {
 
 afterAll(() => h.closeAll());
 
-it('a burst beyond the queue ends with QUEUE_FULL after an in-order prefix, on both sides', async () => {
+it('[S-13] a burst beyond the queue ends with QUEUE_FULL after an in-order prefix, on both sides', async () => {
   tornDown = false;
   const values: number[] = [];
   const err = await new Promise<unknown>((resolve, reject) =>

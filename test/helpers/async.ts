@@ -111,3 +111,8 @@ export class Probe {
     this.values = new Map();
   }
 }
+
+/** Lets promise callbacks run: a bounded number of microtask turns (no timers, no I/O). */
+export async function flush(turns = 10): Promise<void> {
+  for (let i = 0; i < turns; i++) await Promise.resolve();
+}

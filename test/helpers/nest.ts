@@ -1,4 +1,5 @@
 import 'reflect-metadata';
+import { readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import type { DynamicModule, INestMicroservice, LoggerService, Type } from '@nestjs/common';
 import { Test } from '@nestjs/testing';
@@ -83,17 +84,47 @@ export class Harness {
   }
 }
 
-/** A tcp endpoint on 127.0.0.1 where nothing listens (a port the OS just handed out and took back). */
-export async function deadTcpEndpoint(): Promise<string> {
+/**
+ * The first port of the kernel's ephemeral range (ip_local_port_range):
+ * ports the kernel hands out for `bind(0)` and outgoing connections are at or
+ * above it.
+ */
+export function ephemeralPortStart(): number {
+  try {
+    const low = Number(readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/)[0]);
+    if (Number.isInteger(low) && low > 2_048) return low;
+  } catch {
+    // not Linux: the IANA range
+  }
+  return 49_152;
+}
+
+/** Whether a listener on 127.0.0.1:`port` opens (it is closed again at once): false when the port is taken. */
+async function portIsFree(port: number): Promise<boolean> {
   const srv = createServer();
-  await new Promise<void>((resolve, reject) => {
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', resolve);
+  const listening = await new Promise<boolean>(resolve => {
+    srv.once('error', () => resolve(false));
+    srv.listen({ port, host: '127.0.0.1', exclusive: true }, () => resolve(true));
   });
-  const address = srv.address();
-  await new Promise<void>(resolve => srv.close(() => resolve()));
-  if (address === null || typeof address === 'string') throw new Error('no tcp address');
-  return `tcp://127.0.0.1:${address.port}`;
+  if (listening) await new Promise<void>(resolve => srv.close(() => resolve()));
+  return listening;
+}
+
+/**
+ * A tcp endpoint on 127.0.0.1 where nothing listens, for a server a test
+ * starts (and restarts) there later. Its port is below the kernel's
+ * ephemeral range, so that no `bind(0)` (every `tcp://127.0.0.1:*` server of
+ * the other Jest worker and of any other process) and no outgoing connection
+ * takes it between the test's binds. At most 100 random ports are tried.
+ */
+export async function deadTcpEndpoint(): Promise<string> {
+  const high = ephemeralPortStart();
+  const low = Math.max(1_024, high - 12_000);
+  for (let attempt = 0; attempt < 100; attempt++) {
+    const port = low + Math.floor(Math.random() * (high - low));
+    if (await portIsFree(port)) return `tcp://127.0.0.1:${port}`;
+  }
+  throw new Error(`no free port below ${high} in 100 tries`);
 }
 
 /** `typeof client.setOnDispatchHook === 'function'`: Nest 12 packet metadata support. */

@@ -1,4 +1,10 @@
-import { Admission, AdmissionSettings, ShedReason, Waiting } from '../../lib/protocol/server/admission';
+import {
+  Admission,
+  AdmissionSettings,
+  INITIAL_TURN_BUDGET,
+  ShedReason,
+  Waiting,
+} from '../../lib/protocol/server/admission';
 import type { DownstreamSession } from '../../lib/protocol/server/sessions';
 import { Encoding, Envelope, MessageType } from '../../lib/protocol/frames';
 import { ManualTime } from '../helpers/manual-time';
@@ -63,29 +69,46 @@ function setup(over: Partial<AdmissionSettings> = {}, handlerMs = 0) {
 }
 
 describe('Admission', () => {
-  it('starts requests as they are read while the turn has handler time left', () => {
-    const s = setup({}, 1);
+  it('starts requests as they are read while the turn has budget left', () => {
+    const s = setup({}, 0);
     const peer = session();
     for (let id = 1; id <= 3; id++) s.admission.admit(peer, request(id));
     expect(s.started).toEqual([1, 2, 3]);
     expect(s.admission.current.kind).toBe('flowing');
   });
 
-  it('queues requests once the turn used its slice, and starts them oldest first in the next turn', () => {
-    const s = setup({ maxCallsPerPeer: 0 }, 2);
+  it('queues requests past the turn budget, and starts them oldest first in later turns', () => {
+    const s = setup({ maxCallsPerPeer: 0 }, 0);
     const peer = session();
-    for (let id = 1; id <= 6; id++) s.admission.admit(peer, request(id));
-    expect(s.started).toEqual([1, 2, 3]);
+    const n = INITIAL_TURN_BUDGET + 3;
+    for (let id = 1; id <= n; id++) s.admission.admit(peer, request(id));
+    expect(s.started).toHaveLength(INITIAL_TURN_BUDGET);
     expect(s.admission.current.kind).toBe('queueing');
     expect(s.admission.queued).toBe(3);
-    s.turns.run(); // the end of the turn, then the drain
+    for (let turn = 0; turn < 10 && s.admission.queued > 0; turn++) s.turns.run();
+    expect(s.started).toEqual(Array.from({ length: n }, (_, i) => i + 1));
     s.turns.run();
-    expect(s.started).toEqual([1, 2, 3, 4, 5, 6]);
     expect(s.admission.current.kind).toBe('flowing');
   });
 
+  it('the turn budget shrinks after turns whose handlers took longer than the slice, and grows after turns that fit', () => {
+    const slow = setup({ maxCallsPerPeer: 0 }, 2); // 2 ms a request, 5 ms a turn: 2 fit
+    const peer = session();
+    for (let turn = 0; turn < 20; turn++) {
+      for (let i = 0; i < 10; i++) slow.admission.admit(peer, request(turn * 10 + i + 1));
+      slow.turns.run();
+    }
+    expect(slow.admission.turnBudget).toBeLessThanOrEqual(2);
+    const fast = setup({ maxCallsPerPeer: 0 }, 0);
+    for (let turn = 0; turn < 20; turn++) {
+      for (let i = 0; i < 100; i++) fast.admission.admit(peer, request(10_000 + turn * 100 + i));
+      fast.turns.run();
+    }
+    expect(fast.admission.turnBudget).toBeGreaterThan(INITIAL_TURN_BUDGET);
+  });
+
   it('answers OVERLOADED at once past the per-peer budget, and counts it', () => {
-    const s = setup({ sliceMs: 0 });
+    const s = setup({}, 0);
     const peer = session();
     for (let id = 1; id <= 6; id++) s.admission.admit(peer, request(id));
     expect(s.shed).toEqual([
@@ -96,11 +119,11 @@ describe('Admission', () => {
   });
 
   it('under sustained overload serves the newest first and sheds what waited past its share of the deadline', () => {
-    const s = setup({ maxCallsPerPeer: 0, maxQueued: 1_000, sliceMs: 5 }, 1);
+    const s = setup({ maxCallsPerPeer: 0, maxQueued: 10_000 }, 1);
     const peer = session();
     let id = 0;
-    // Four requests arrive per millisecond of handler time: four times what the server can run.
-    for (let turn = 0; turn < 60; turn++) {
+    // 20 requests arrive per turn; a turn should take 5 ms and each request takes 1 ms: four times too many.
+    for (let turn = 0; turn < 100; turn++) {
       for (let i = 0; i < 20; i++) s.admission.admit(peer, request(++id, 200));
       s.turns.run();
     }
@@ -109,40 +132,42 @@ describe('Admission', () => {
     expect(s.shed.every(([, reason]) => reason === 'queue-age')).toBe(true);
     // The last turn served the newest requests, not the oldest.
     expect(s.started.at(-1)).toBeGreaterThan(id - 20);
-    // Nothing shed or started is lost: every request was either started, shed, or still waits.
-    expect(s.started.length + s.shed.length + s.admission.queued).toBe(id);
+    // Nothing is lost: every request was started, shed, abandoned, or still waits.
+    expect(s.started.length + s.shed.length + s.admission.abandoned + s.admission.queued).toBe(id);
   });
 
   it('serves a burst whole when its callers deadlines leave time for it', () => {
-    const s = setup({ maxCallsPerPeer: 0, maxQueued: 10_000, sliceMs: 5 }, 1);
+    const s = setup({ maxCallsPerPeer: 0, maxQueued: 10_000 }, 1);
     const peer = session();
     for (let id = 1; id <= 1_000; id++) s.admission.admit(peer, request(id, 30_000));
-    for (let turn = 0; turn < 1_000 && s.admission.queued > 0; turn++) s.turns.run();
+    for (let turn = 0; turn < 2_000 && s.admission.queued > 0; turn++) s.turns.run();
     expect(s.shed).toEqual([]);
     expect(s.started).toHaveLength(1_000);
   });
 
   it('never starts a request whose caller gave up while it waited, nor a cancelled one', () => {
-    const s = setup({ maxCallsPerPeer: 0 }, 10);
+    const s = setup({ maxCallsPerPeer: 0 }, 0);
     const peer = session();
-    s.admission.admit(peer, request(1)); // uses the whole slice
-    s.admission.admit(peer, request(2, 5)); // its caller waits 5 ms
-    s.admission.admit(peer, request(3));
-    s.admission.forget(peer.waiting.get(3)!);
+    for (let id = 1; id <= INITIAL_TURN_BUDGET; id++) s.admission.admit(peer, request(id)); // the whole turn
+    s.admission.admit(peer, request(100, 5)); // its caller waits 5 ms
+    s.admission.admit(peer, request(101));
+    s.admission.forget(peer.waiting.get(101)!);
     s.time.advance(10);
     s.turns.run();
     s.turns.run();
-    expect(s.started).toEqual([1]);
+    expect(s.started).not.toContain(100);
+    expect(s.started).not.toContain(101);
     expect(s.admission.abandoned).toBe(1);
   });
 
   it('sheds the oldest when the queue is full', () => {
-    const s = setup({ maxCallsPerPeer: 0, maxQueued: 2, sliceMs: 0 });
+    const s = setup({ maxCallsPerPeer: 0, maxQueued: 2 }, 0);
     const peer = session();
-    for (let id = 1; id <= 5; id++) s.admission.admit(peer, request(id)); // 1 starts, 2 to 5 wait
+    const first = INITIAL_TURN_BUDGET;
+    for (let id = 1; id <= first + 4; id++) s.admission.admit(peer, request(id)); // the turn's budget, then 4 wait
     expect(s.shed).toEqual([
-      [2, 'queue-full'],
-      [3, 'queue-full'],
+      [first + 1, 'queue-full'],
+      [first + 2, 'queue-full'],
     ]);
   });
 });

@@ -84,7 +84,7 @@ describe('rowsOf', () => {
     expect(rowsOf(s, s, 1_000)[0]).toMatchObject({ requestsPerSec: 0, p50Ms: undefined, p99Ms: undefined });
   });
 
-  it('fields it does not know (a later version adds some) are ignored', () => {
+  it('[W-1] fields it does not know (a later version adds some) are ignored', () => {
     const known = snapshot(100, [50, 100, 100, 100], { E_X: 1 });
     const later = snapshot(100, [50, 100, 100, 100], { E_X: 1 }) as any;
     later.build = '2.0.0';

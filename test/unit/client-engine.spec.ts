@@ -7,85 +7,38 @@ import { ZmqErrorCode, ZmqNoPeerError, ZmqPeerLostError } from '../../lib/errors
 import type { ZmqPeerInfo, ZmqTarget } from '../../lib/interfaces/zmq-events.interface';
 import type { ReplyPacket } from '../../lib/protocol/client/calls';
 import type { ClientEngineConfig, Route } from '../../lib/protocol/client/client-deps';
-import { ClientEngine } from '../../lib/protocol/client/client-engine';
 import type { UpstreamLink } from '../../lib/protocol/client/upstream-link';
 import { BYE, controlEnvelope, dataEnvelope, errorEnvelope, PING, PONG } from '../../lib/protocol/envelopes';
 import { encodeMetadata, Flag, MessageType, OutEnvelope } from '../../lib/protocol/frames';
 import { handshakeEnvelope, refusalEnvelope } from '../../lib/protocol/handshake';
 import { FAST_RECONNECT_MS } from '../../lib/protocol/limits';
+import { FakeChannel, foreignVersionFrames } from '../helpers/fake-channel';
+import { flush } from '../helpers/async';
 import {
-  FakeChannel,
-  FakeConnector,
-  foreignVersionFrames,
-  RecordingObserver,
-  StatusRecorder,
-} from '../helpers/fake-channel';
-import { ManualTime } from '../helpers/manual-time';
+  A,
+  B,
+  clientEngine,
+  ClientSetup,
+  connectedBoth as connectedBothWith,
+  connectedOne as connectedOneWith,
+  MAX_PAYLOAD,
+  welcome,
+} from '../helpers/client-engine';
 
-const A = 'tcp://a:1';
-const B = 'tcp://b:2';
-const MAX = 64 * 1024;
+const MAX = MAX_PAYLOAD;
 const HB = { interval: 100, liveness: 3 };
 
-function config(over: Partial<ClientEngineConfig> = {}): ClientEngineConfig {
-  return {
-    endpoints: [A, B],
-    id: 'client-1',
-    instance: 'inst',
-    metadata: { role: 'test' },
-    connectTimeout: 1_000,
-    requestTimeout: 5_000,
-    maxPayload: MAX,
-    heartbeat: HB,
-    strategy: 'round-robin',
-    ...over,
-  };
-}
+/** Two endpoints and metadata the HELLO assertions name. */
+const setup = (over: Partial<ClientEngineConfig> = {}) =>
+  clientEngine({ endpoints: [A, B], metadata: { role: 'test' }, ...over });
 
-function setup(over: Partial<ClientEngineConfig> = {}) {
-  const time = new ManualTime();
-  const net = new FakeConnector();
-  const observer = new RecordingObserver();
-  const status = new StatusRecorder();
-  const engine = new ClientEngine({
-    config: config(over),
-    connect: net.connect,
-    observer,
-    status: status.push,
-    clock: time,
-    scheduler: time,
-  });
-  return { time, net, observer, status, engine, ch: (endpoint: string) => net.channel(endpoint) };
-}
-
-type Setup = ReturnType<typeof setup>;
-
-function welcome(
-  id: string,
-  patterns: string[],
-  o: { events?: string[]; metadata?: Record<string, unknown>; version?: number; instance?: string } = {},
-): OutEnvelope {
-  return handshakeEnvelope(MessageType.Welcome, {
-    version: o.version ?? 1,
-    id,
-    ...(o.instance !== undefined ? { instance: o.instance } : {}),
-    metadata: o.metadata ?? {},
-    heartbeat: { interval: 1_000, liveness: 3 },
-    patterns,
-    events: o.events ?? [],
-  });
-}
+type Setup = ClientSetup;
 
 const chunk = (id: number, value: unknown, last = false) =>
   dataEnvelope(MessageType.Chunk, id, value, MAX, last ? Flag.End : 0);
 const end = (id: number) => controlEnvelope(MessageType.End, id);
 const notReady = (id: number) =>
   errorEnvelope(id, { status: 'error', code: ZmqErrorCode.NOT_READY, message: 'no session' });
-
-/** Lets promise callbacks run (a bounded number of microtask turns; no timers). */
-async function flush(): Promise<void> {
-  for (let i = 0; i < 10; i++) await Promise.resolve();
-}
 
 /** The outcome of a promise, readable at any time. */
 function track(promise: Promise<unknown>) {
@@ -110,27 +63,16 @@ function replies() {
 }
 
 /** Engine with both links welcomed (`srv-a` on A first, then `srv-b` on B). */
-async function connectedBoth(
-  over: Partial<ClientEngineConfig> = {},
-  a: string[] = ['echo'],
-  b: string[] = ['echo'],
-): Promise<Setup> {
-  const s = setup(over);
-  const connecting = s.engine.connect();
-  s.ch(A).deliver(welcome('srv-a', a, { metadata: { zone: 'eu' }, events: ['audit'] }));
-  s.ch(B).deliver(welcome('srv-b', b, { metadata: { zone: 'us' }, events: ['audit'] }));
-  await connecting;
-  return s;
-}
+const connectedBoth = (over: Partial<ClientEngineConfig> = {}, a: string[] = ['echo'], b: string[] = ['echo']) =>
+  connectedBothWith(
+    { metadata: { role: 'test' }, ...over },
+    { patterns: a, metadata: { zone: 'eu' }, events: ['audit'] },
+    { patterns: b, metadata: { zone: 'us' }, events: ['audit'] },
+  );
 
 /** Engine with one endpoint, welcomed by `srv-a`. */
-async function connectedOne(over: Partial<ClientEngineConfig> = {}): Promise<Setup> {
-  const s = setup({ endpoints: [A], ...over });
-  const connecting = s.engine.connect();
-  s.ch(A).deliver(welcome('srv-a', ['echo', 'stream'], { events: ['audit'] }));
-  await connecting;
-  return s;
-}
+const connectedOne = (over: Partial<ClientEngineConfig> = {}) =>
+  connectedOneWith({ metadata: { role: 'test' }, ...over }, ['echo', 'stream'], { events: ['audit'] });
 
 function link(s: Setup, endpoint: string): UpstreamLink {
   const l = s.engine.links.find(x => x.endpoint === endpoint);
@@ -268,7 +210,7 @@ describe('ClientEngine: handshake', () => {
     expect(connecting.resolved).toBe(true);
   });
 
-  it('when every server refused, connect() rejects at once with the refusal and the links are closed once', async () => {
+  it('[C-4] when every server refused, connect() rejects at once with the refusal and the links are closed once', async () => {
     const s = setup();
     const connecting = track(s.engine.connect());
     s.ch(A).deliver(refusalEnvelope(ZmqErrorCode.HANDSHAKE_REFUSED, 'no A'));
@@ -285,7 +227,7 @@ describe('ClientEngine: handshake', () => {
     expect(s.status.values).toEqual(['disconnected']);
   });
 
-  it('VERSION_MISMATCH refusals, including a foreign-version ERROR header (byte 0 != 1), reject connect()', async () => {
+  it('[C-4] VERSION_MISMATCH refusals, including a foreign-version ERROR header (byte 0 != 1), reject connect()', async () => {
     const s = setup();
     const connecting = track(s.engine.connect());
     // A: a version-1 refusal saying VERSION_MISMATCH.
@@ -315,7 +257,7 @@ describe('ClientEngine: handshake', () => {
     expect(s.observer.refusals[0]).toMatchObject({ peerId: 'srv-a', endpoint: A });
   });
 
-  it('NOT_READY before the handshake completed changes nothing', async () => {
+  it('[C-5] NOT_READY before the handshake completed changes nothing', async () => {
     const s = setup({ endpoints: [A] });
     const connecting = track(s.engine.connect());
     s.ch(A).deliver(refusalEnvelope(ZmqErrorCode.NOT_READY, 'handshake first'));
@@ -435,7 +377,7 @@ describe('ClientEngine: routing', () => {
 });
 
 describe('ClientEngine: calls', () => {
-  it('CHUNK, CHUNK, END in one message reach the callback in order', async () => {
+  it('[C-7] CHUNK, CHUNK, END in one message reach the callback in order', async () => {
     const s = await connectedOne();
     const r = request(s, 'stream');
     s.ch(A).deliver(chunk(r.id, 'a'), chunk(r.id, { b: 2 }), end(r.id));
@@ -444,7 +386,7 @@ describe('ClientEngine: calls', () => {
     expect(link(s, A).pending).toBe(0);
   });
 
-  it('a CHUNK with the END flag is the last value; ERROR ends the call with the remote error', async () => {
+  it('[C-7] a CHUNK with the END flag is the last value; ERROR ends the call with the remote error', async () => {
     const s = await connectedOne();
     const one = request(s, 'echo');
     const bad = request(s, 'echo');
@@ -492,7 +434,7 @@ describe('ClientEngine: calls', () => {
     expect(r.packets[1]).toMatchObject({ err: { code: ZmqErrorCode.TIMEOUT } });
   });
 
-  it('unsubscribing sends CANCEL once; a later CHUNK is dropped as lateReply', async () => {
+  it('[C-8] unsubscribing sends CANCEL once; a later CHUNK is dropped as lateReply', async () => {
     const s = await connectedOne();
     const r = request(s, 'stream');
     s.ch(A).deliver(chunk(r.id, 'first'));
@@ -518,7 +460,7 @@ describe('ClientEngine: calls', () => {
     expect(s.ch(A).count(MessageType.Cancel)).toBe(0);
   });
 
-  it('a reply on another link than the call’s is dropped as lateReply', async () => {
+  it('[C-8] a reply on another link than the call’s is dropped as lateReply', async () => {
     const s = await connectedBoth();
     const r = request(s, 'echo', 1, { target: 'srv-a' });
     expect(r.ch).toBe(s.ch(A));
@@ -677,7 +619,7 @@ describe('ClientEngine: losing a session', () => {
     ).toEqual(['srv-a', 'srv-b']);
   });
 
-  it('a WELCOME of another server instance on a ready link is a restarted server: calls fail PEER_LOST, the peer leaves and joins', async () => {
+  it('[C-2] a WELCOME of another server instance on a ready link is a restarted server: calls fail PEER_LOST, the peer leaves and joins', async () => {
     const s = setup({ endpoints: [A] });
     const connected = s.engine.connect();
     s.ch(A).deliver(welcome('srv-a', ['echo'], { instance: 'first' }));
@@ -695,7 +637,7 @@ describe('ClientEngine: losing a session', () => {
     expect(s.engine.peers().map(p => p.peerId)).toEqual(['srv-a']);
   });
 
-  it('taken over (HANDSHAKE_REFUSED on a ready link): calls fail, the peer leaves, the link stays refused and says no more HELLO', async () => {
+  it('[C-3] taken over (HANDSHAKE_REFUSED on a ready link): calls fail, the peer leaves, the link stays refused and says no more HELLO', async () => {
     const s = await connectedOne();
     const r = request(s, 'echo');
     s.ch(A).deliver(
@@ -794,7 +736,7 @@ describe('ClientEngine: losing a session', () => {
     expect(s.observer.joins).toHaveLength(2);
   });
 
-  it('a second WELCOME on a ready link renews it: no second joined event, no second connected status', async () => {
+  it('[C-2] a second WELCOME on a ready link renews it: no second joined event, no second connected status', async () => {
     const s = await connectedOne();
     s.ch(A).deliver(welcome('srv-a', ['echo', 'added']));
     expect(s.observer.joins).toHaveLength(1);
@@ -859,25 +801,19 @@ describe('ClientEngine: close', () => {
 });
 
 describe('ClientEngine: connect() after every server refused', () => {
-  // BUG (lib/protocol/client/client-engine.ts, failConnect): it tears down
-  // (which reports 'disconnected') before it rejects the waiting connect().
-  // A status listener that calls connect() again from there starts a new wait
-  // that overwrites the pending one: failConnect then rejects the new one with
-  // the old refusal, and the first connect() never settles.
+  // Every server refused: the waiting connect() is rejected with the refusal, and a status listener that calls
+  // connect() again on 'disconnected' starts a new wait of its own, on fresh links, that the refusal does not settle.
   it('a status listener that reconnects on "disconnected" does not leave the first connect() pending forever', async () => {
-    const time = new ManualTime();
-    const net = new FakeConnector();
     const again: Array<ReturnType<typeof track>> = [];
-    const engine: ClientEngine = new ClientEngine({
-      config: config({ endpoints: [A] }),
-      connect: net.connect,
-      observer: new RecordingObserver(),
-      status: status => {
-        if (status === 'disconnected' && again.length === 0) again.push(track(engine.connect()));
+    const s = clientEngine(
+      { endpoints: [A] },
+      {
+        status: status => {
+          if (status === 'disconnected' && again.length === 0) again.push(track(s.engine.connect()));
+        },
       },
-      clock: time,
-      scheduler: time,
-    });
+    );
+    const { net, engine } = s;
     const first = track(engine.connect());
     net.channels[0]!.deliver(refusalEnvelope(ZmqErrorCode.HANDSHAKE_REFUSED, 'no'));
     await flush();
@@ -891,10 +827,8 @@ describe('ClientEngine: connect() after every server refused', () => {
     expect(again[0]!.resolved).toBe(true);
   });
 
-  // BUG (lib/protocol/client/client-engine.ts, connect): when every link was
-  // refused after a connect() had timed out (nobody waiting, so no teardown),
-  // a new connect() waits the whole connectTimeout for links that never try
-  // again, instead of rejecting at once with the refusal as documented.
+  // Every link refused after a connect() timed out (nobody waiting, so no teardown): a new connect() rejects
+  // at once with the refusal instead of waiting connectTimeout for links that do not try again.
   it('rejects at once when every server had already refused', async () => {
     const s = setup();
     const first = track(s.engine.connect());

@@ -8,7 +8,7 @@ import type { ReplyPacket } from '../../lib/protocol/client/calls';
 import type { ClientEngineConfig } from '../../lib/protocol/client/client-deps';
 import { ClientEngine } from '../../lib/protocol/client/client-engine';
 import { BASE_EJECTION_MS, EJECT_AFTER } from '../../lib/protocol/client/link-health';
-import { RetryBudget } from '../../lib/protocol/client/retries';
+import { RETRY_BURST, RetryBudget } from '../../lib/protocol/client/retries';
 import { BYE, dataEnvelope, errorEnvelope } from '../../lib/protocol/envelopes';
 import { Flag, MessageType, OutEnvelope } from '../../lib/protocol/frames';
 import { handshakeEnvelope } from '../../lib/protocol/handshake';
@@ -46,6 +46,7 @@ async function connected(over: Partial<ClientEngineConfig> = {}, idempotent = ['
       maxPayload: MAX,
       heartbeat: { interval: 60_000, liveness: 3 },
       strategy: 'round-robin',
+      retries: { maxAttempts: 3, budget: 0.1 },
       ...over,
     },
     connect: net.connect,
@@ -87,6 +88,14 @@ describe('client resilience: retries of idempotent calls', () => {
     expect(s.engine.resilienceStats().retries).toBe(1);
   });
 
+  it('retries: false (or maxAttempts 1) never sends a call twice', async () => {
+    const s = await connected({ retries: undefined });
+    const c = s.call('get');
+    s.net.channel(A).deliver(BYE);
+    expect(s.requests(B)).toHaveLength(0);
+    expect((c.packets[0]!.err as { code: string }).code).toBe(ZmqErrorCode.PEER_LOST);
+  });
+
   it('never sends a call of a pattern not declared idempotent twice', async () => {
     const s = await connected();
     const c = s.call('create');
@@ -126,7 +135,7 @@ describe('client resilience: retries of idempotent calls', () => {
 
   it('the retry budget stops retries when most calls fail', async () => {
     const s = await connected({ endpoints: [A, B] });
-    const budget = new RetryBudget({ ratio: 0.1, max: 10 });
+    const budget = new RetryBudget({ ratio: 0.1, max: RETRY_BURST });
     for (let i = 0; i < 10; i++) expect(budget.withdraw()).toBe(true);
     expect(budget.withdraw()).toBe(false);
     for (let i = 0; i < 10; i++) budget.deposit();

@@ -1,15 +1,13 @@
 /**
  * Keeps docs/PROTOCOL.md §13 (Conformance) honest:
  *
- * - 13.1: the rows are numbered C1, C2, … without a gap, one for each MUST /
- *   MUST NOT of §1 up to §13, in document order and under the section it
- *   stands in; every test a row names exists, with each of its titles (and
- *   the `it.each` rows it names).
- * - 13.2: every vector is exactly what lib/protocol/'s constructors encode,
+ * - 13.2: the table of rules is what test/conformance/spec-table.ts generates
+ *   from the test titles (`[S-12] …`), and every MUST rule has a test.
+ * - 13.3: every vector is exactly what lib/protocol/'s constructors encode,
  *   and decodeEnvelope (after unpackMessage, for the BATCH) reads back the
  *   fields this file expects.
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadMsgpack } from '../../lib/common/msgpack-loader';
 import { appendEnvelopeFrames, unpackMessage } from '../../lib/protocol/batch';
@@ -28,6 +26,7 @@ import {
   OutEnvelope,
 } from '../../lib/protocol/frames';
 import { handshakeEnvelope, refusalEnvelope } from '../../lib/protocol/handshake';
+import { checkTable, idsOfTitle, rulesOf } from '../conformance/spec-table';
 import { repoRoot } from '../helpers/child';
 
 const MAX = 1 << 20;
@@ -52,114 +51,31 @@ function section(text: string, start: RegExp, level: number): string {
 
 const conformance = () => section(doc, /^## 13\. Conformance$/m, 2);
 
-// ---------------------------------------------------------------- 13.1
+// ---------------------------------------------------------------- 13.2
 
-interface TestRef {
-  file: string;
-  titles: string[];
-  rows: string[];
-}
-
-interface Requirement {
-  num: string;
-  section: string;
-  text: string;
-  tests: TestRef[];
-}
-
-/** `test/x.spec.ts` › "describe" › "it" (rows "a", "b") */
-function parseRef(ref: string): TestRef {
-  const m = /^`([^`]+)` › (.+)$/.exec(ref.trim());
-  if (m === null) throw new Error(`not a test reference: ${ref}`);
-  let rest = m[2]!;
-  let rows: string[] = [];
-  const rowsMatch = / \(rows ("[^"]*"(?:, "[^"]*")*)\)$/.exec(rest);
-  if (rowsMatch !== null) {
-    rows = [...rowsMatch[1]!.matchAll(/"([^"]*)"/g)].map(r => r[1]!);
-    rest = rest.slice(0, rowsMatch.index);
-  }
-  const titles = rest.split(' › ').map(t => {
-    if (!/^".+"$/.test(t)) throw new Error(`a title is not in double quotes: ${t} (in ${ref})`);
-    return t.slice(1, -1);
-  });
-  return { file: m[1]!, titles, rows };
-}
-
-function requirements(): Requirement[] {
-  const table = section(conformance(), /^### 13\.1 .*$/m, 3);
-  return table
-    .split('\n')
-    .filter(line => /^\| C\d+ \|/.test(line))
-    .map(line => {
-      const cells = line
-        .slice(1, -1)
-        .split(/(?<!\\)\|/)
-        .map(c => c.trim());
-      if (cells.length !== 4) throw new Error(`a row of 13.1 has ${cells.length} cells: ${line}`);
-      const [num, sec, text, tests] = cells as [string, string, string, string];
-      return { num, section: sec, text, tests: tests.split('<br>').map(parseRef) };
-    });
-}
-
-/** The section (§n or §n.m) of each MUST / MUST NOT from §1 up to §13, in document order. */
-function mustSections(): string[] {
-  const body = doc.slice(doc.search(/^## 1\. /m), doc.search(/^## 13\. /m));
-  const out: string[] = [];
-  let current = '';
-  for (const line of body.split('\n')) {
-    const heading = /^#{2,3} (\d+(?:\.\d+)?)\.? /.exec(line);
-    if (heading !== null) current = `§${heading[1]}`;
-    for (const _ of line.matchAll(/\bMUST\b/g)) out.push(current);
-  }
-  return out;
-}
-
-/** How a title can stand in a spec file: a '…', "…" or `…` string literal. */
-function literals(text: string): string[] {
-  return [`'${text.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`, `"${text.replace(/"/g, '\\"')}"`, `\`${text}\``];
-}
-
-describe('13.1 Requirements', () => {
-  it('numbers the rows C1, C2, … without a gap', () => {
-    const nums = requirements().map(r => r.num);
-    expect(nums.length).toBeGreaterThan(0);
-    expect(nums).toEqual(nums.map((_, i) => `C${i + 1}`));
+describe('13.2 Rules and their tests', () => {
+  it('defines rules with ids W-n, S-n and C-n, each once', () => {
+    const ids = rulesOf(doc).map(r => r.id);
+    expect(ids.length).toBeGreaterThan(50);
+    expect(new Set(ids).size).toBe(ids.length);
   });
 
-  it('has one row for each MUST / MUST NOT before §13, in document order, under its section', () => {
-    // A MUST added to §1–§12 without its row here (or a row without its MUST) fails this.
-    expect(requirements().map(r => r.section)).toEqual(mustSections());
+  it('reads the rule ids at the start of a test title only', () => {
+    expect(idsOfTitle('[S-12] [W-3] a title')).toEqual(['S-12', 'W-3']);
+    expect(idsOfTitle('a title about [S-12]')).toEqual([]);
   });
 
-  it('states each requirement in its own words and names at least one test', () => {
-    for (const r of requirements()) {
-      expect(r.text.length).toBeGreaterThan(10);
-      expect(r.text).not.toMatch(/\bMUST\b/);
-      expect(r.tests.length).toBeGreaterThan(0);
-    }
+  it('has a test naming every MUST rule, and no test naming a rule the spec lacks', () => {
+    expect(checkTable(root).problems).toEqual([]);
   });
 
-  it('names only test files that exist, each holding the titles (and it.each rows) named', () => {
-    const missing: string[] = [];
-    for (const r of requirements()) {
-      for (const ref of r.tests) {
-        expect(ref.file).toMatch(/^test\/.+\.spec\.ts$/);
-        const path = join(root, ref.file);
-        if (!existsSync(path)) {
-          missing.push(`${r.num}: no file ${ref.file}`);
-          continue;
-        }
-        const source = readFileSync(path, 'utf8');
-        for (const text of [...ref.titles, ...ref.rows]) {
-          if (!literals(text).some(l => source.includes(l))) missing.push(`${r.num}: ${ref.file} has no "${text}"`);
-        }
-      }
-    }
-    expect(missing).toEqual([]);
+  it('holds the table generated from the tests (npm run spec:conformance writes it)', () => {
+    const { doc: current, fresh } = checkTable(root);
+    expect(current === fresh).toBe(true);
   });
 });
 
-// ---------------------------------------------------------------- 13.2
+// ---------------------------------------------------------------- 13.3
 
 interface DocVector {
   header: string;
@@ -180,9 +96,9 @@ function hexOf(lines: string[], key: string, name: string): string {
 }
 
 function docVectors(): Map<string, DocVector> {
-  const text = section(conformance(), /^### 13\.2 .*$/m, 3);
+  const text = section(conformance(), /^### 13\.3 .*$/m, 3);
   const out = new Map<string, DocVector>();
-  const headings = [...text.matchAll(/^#### 13\.2\.(\d+) (.+)$/gm)];
+  const headings = [...text.matchAll(/^#### 13\.3\.(\d+) (.+)$/gm)];
   headings.forEach((h, i) => {
     const body = text.slice(h.index + h[0].length, headings[i + 1]?.index ?? text.length);
     const block = /^```\n([\s\S]*?)^```$/m.exec(body);
@@ -327,7 +243,7 @@ const VECTORS: Record<string, Vector> = {
   },
 };
 
-describe('13.2 Test vectors', () => {
+describe('13.3 Test vectors', () => {
   it('has a vector of every kind this file checks, and no other', () => {
     expect([...docVectors().keys()].sort()).toEqual(Object.keys(VECTORS).sort());
   });

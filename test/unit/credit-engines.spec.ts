@@ -5,22 +5,18 @@
  * the rules on a CREDIT envelope (CR-1 … CR-6 in the spec).
  */
 import { Subject } from 'rxjs';
-import type { ClientEngineConfig } from '../../lib/protocol/client/client-deps';
-import { ClientEngine } from '../../lib/protocol/client/client-engine';
 import { creditEnvelope } from '../../lib/protocol/credit';
 import { controlEnvelope, dataEnvelope } from '../../lib/protocol/envelopes';
 import { Encoding, encodePattern, Flag, Metadata, MessageType, OutEnvelope } from '../../lib/protocol/frames';
 import { handshakeEnvelope, Hello, Welcome } from '../../lib/protocol/handshake';
 import type { ServerCall } from '../../lib/protocol/server/server-call';
 import type { ServerEngineConfig, ServerHost } from '../../lib/protocol/server/server-deps';
-import { FakeConnector, RecordingObserver } from '../helpers/fake-channel';
-import { ManualTime } from '../helpers/manual-time';
+import { A, connectedOne } from '../helpers/client-engine';
 import { listeningEngine, serverConfig } from '../helpers/server-engine';
 
 const MAX = 64 * 1024;
 const HB = { interval: 1_000, liveness: 3 };
 const R1 = Buffer.from([0, 1, 1, 1, 1]);
-const A = 'tcp://a:1';
 
 class Host implements ServerHost<string> {
   readonly calls: ServerCall[] = [];
@@ -131,7 +127,7 @@ describe('server: a reply stream under credit', () => {
     expect(s.engine.stats().inFlight).toBe(0);
   });
 
-  it('past streamBufferLimit: ERROR STREAM_OVERFLOW, the producer unsubscribed, the session goes on (CR-3)', async () => {
+  it('[W-22] past streamBufferLimit: ERROR STREAM_OVERFLOW, the producer unsubscribed, the session goes on (CR-3)', async () => {
     const s = await streaming(2);
     for (let i = 0; i < 400; i++) s.subject.next(1000 + i); // 4 bytes each: 1,000 bytes hold 250
     const errors = s.ch.of(MessageType.Error);
@@ -206,42 +202,12 @@ describe('server: a reply stream under credit', () => {
 
 describe('client: grants', () => {
   async function client(streamWindow: number | undefined, welcomeCredit: boolean) {
-    const time = new ManualTime();
-    const net = new FakeConnector();
-    const config: ClientEngineConfig = {
-      endpoints: [A],
-      id: 'c1',
-      instance: 'i',
-      metadata: {},
-      connectTimeout: 1_000,
-      requestTimeout: 5_000,
-      maxPayload: MAX,
-      heartbeat: HB,
-      strategy: 'round-robin',
-      stream: { window: streamWindow, bufferLimit: 1_000 },
-    };
-    const engine = new ClientEngine({
-      config,
-      connect: net.connect,
-      observer: new RecordingObserver(),
-      status: () => {},
-      clock: time,
-      scheduler: time,
-    });
-    const connecting = engine.connect();
-    const ch = net.channel(A);
-    const w: Welcome = {
-      version: 1,
-      id: 'srv',
-      metadata: {},
-      heartbeat: HB,
-      patterns: ['stream'],
-      events: [],
-      ...(welcomeCredit ? { features: ['credit'], window: 8 } : {}),
-    };
-    ch.deliver(handshakeEnvelope(MessageType.Welcome, w));
-    await connecting;
-    return { engine, ch };
+    const { engine, ch } = await connectedOne(
+      { id: 'c1', instance: 'i', heartbeat: HB, stream: { window: streamWindow, bufferLimit: 1_000 } },
+      ['stream'],
+      { id: 'srv', heartbeat: HB, ...(welcomeCredit ? { features: ['credit'], window: 8 } : {}) },
+    );
+    return { engine, ch: ch(A) };
   }
 
   it('offers credit and its window in the HELLO; none with streamWindow 0', async () => {

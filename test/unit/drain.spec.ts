@@ -16,6 +16,7 @@ import {
 import { BYE_ACK_FEATURE, DRAIN_FEATURE, handshakeEnvelope } from '../../lib/protocol/handshake';
 import type { ServerCall } from '../../lib/protocol/server/server-call';
 import type { ServerEngineConfig, ServerHost } from '../../lib/protocol/server/server-deps';
+import { flush } from '../helpers/async';
 import { listeningEngine, serverConfig } from '../helpers/server-engine';
 
 const MAX = 1024;
@@ -64,12 +65,8 @@ function join(s: S, rid: Buffer, id: string, features = [DRAIN_FEATURE, BYE_ACK_
 
 const typesTo = (s: S, rid: Buffer) => s.ch.to(rid).map(e => e.type);
 
-async function flush(): Promise<void> {
-  for (let i = 0; i < 10; i++) await Promise.resolve();
-}
-
 describe('Drain, server side (§5.7)', () => {
-  it('§5.7 D1: the WELCOME accepts `drain` only when the HELLO offers it', async () => {
+  it('[S-19] §5.7 D1: the WELCOME accepts `drain` only when the HELLO offers it', async () => {
     const s = await listening();
     join(s, R1, 'c1');
     join(s, R2, 'c2', []);
@@ -77,7 +74,7 @@ describe('Drain, server side (§5.7)', () => {
     expect((s.ch.to(R2).at(-1)!.payload as { features?: string[] }).features ?? []).not.toContain(DRAIN_FEATURE);
   });
 
-  it('§5.7 D2, D3: close() tells DRAIN first, serves until the answer came and the calls in progress finished, then says BYE', async () => {
+  it('[S-19] §5.7 D2, D3: close() tells DRAIN first, serves until the answer came and the calls in progress finished, then says BYE', async () => {
     const s = await listening();
     join(s, R1, 'c1');
     s.ch.deliverFrom(R1, request(7));
@@ -102,7 +99,7 @@ describe('Drain, server side (§5.7)', () => {
     expect(s.engine.state.kind).toBe('idle');
   });
 
-  it('§5.7 D3: at drainTimeout the calls still in progress are cancelled and BYE goes out', async () => {
+  it('[S-20] §5.7 D3: at drainTimeout the calls still in progress are cancelled and BYE goes out', async () => {
     // Heartbeats far apart: the silent client is not timed out meanwhile.
     const s = await listening({ heartbeat: { interval: 60_000, liveness: 3 } });
     join(s, R1, 'c1');
@@ -120,7 +117,7 @@ describe('Drain, server side (§5.7)', () => {
     expect(s.engine.state.kind).toBe('idle');
   });
 
-  it('§5.7 D4: a client without `drain` gets no DRAIN, only the BYE, after its calls ended too', async () => {
+  it('[S-20] §5.7 D4: a client without `drain` gets no DRAIN, only the BYE, after its calls ended too', async () => {
     const s = await listening();
     join(s, R2, 'old', []);
     s.ch.deliverFrom(R2, request(3));

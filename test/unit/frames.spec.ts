@@ -256,7 +256,7 @@ describe('malformed headers are rejected with a MalformedError naming the reason
       ID,
     ],
     ['unknown flag 0x08', rawHeader({ type: MessageType.Chunk, id: ID, flags: 0x08 }), EMPTY, 'header', ID],
-    // The per-type rules of §3's table (issue 11: these were accepted before).
+    // The per-type rules of §3's table.
     ['an EVENT with a request id', rawHeader({ type: MessageType.Event, id: 5, pattern: 'p' }), EMPTY, 'header', 0],
     ['a PING with a request id', rawHeader({ type: MessageType.Ping, id: 5 }), EMPTY, 'header', 0],
     ['a PING with a payload', rawHeader({ type: MessageType.Ping, encoding: 1 }), Buffer.from('1'), 'header', 0],
@@ -442,7 +442,7 @@ describe('malformed headers are rejected with a MalformedError naming the reason
     ],
   ];
 
-  it.each(rows)('%s', (_name, header, payload, reason, id) => {
+  it.each(rows)('[W-9] [W-10] [W-11] %s', (_name, header, payload, reason, id) => {
     const err = decodeError(header, payload);
     expect(err).toBeInstanceOf(MalformedError);
     expect(err).toBeInstanceOf(Error);
@@ -555,7 +555,7 @@ describe('truncation and fuzzing never throw anything but MalformedError', () =>
     }
   });
 
-  it('survives random headers and payloads (seeded)', () => {
+  it('[W-24] survives random headers and payloads (seeded)', () => {
     const rand = prng(0xc0ffee);
     let decoded = 0;
     let rejected = 0;

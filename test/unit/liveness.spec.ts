@@ -59,7 +59,7 @@ describe('Heartbeat', () => {
     return { time, pings, dead, hb, peers, a };
   }
 
-  it('declares a silent peer dead within interval × (liveness + 1), after pinging it', () => {
+  it('[W-28] declares a silent peer dead within interval × (liveness + 1), after pinging it', () => {
     const { time, pings, dead, peers } = setup();
     time.advance(399);
     expect(dead).toEqual(['a']);
@@ -89,7 +89,7 @@ describe('Heartbeat', () => {
     expect(dead).toEqual(['a']);
   });
 
-  it('after its own stall (SIGSTOP, a blocked loop) it gives peers a fresh window instead of declaring them dead', () => {
+  it('[W-28] after its own stall (SIGSTOP, a blocked loop) it gives peers a fresh window instead of declaring them dead', () => {
     const { time, dead, a } = setup();
     time.advance(50);
     time.jump(5_000);

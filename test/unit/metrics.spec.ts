@@ -8,7 +8,6 @@ import { ZmqErrorCode } from '../../lib/errors/zmq.errors';
 import type { ReplyPacket } from '../../lib/protocol/client/calls';
 import { resolveClientConfig } from '../../lib/config/client-config';
 import { resolveServerConfig } from '../../lib/config/server-config';
-import { ClientEngine } from '../../lib/protocol/client/client-engine';
 import { controlEnvelope, dataEnvelope, errorEnvelope } from '../../lib/protocol/envelopes';
 import { encodePattern, Flag, MessageType } from '../../lib/protocol/frames';
 import { handshakeEnvelope } from '../../lib/protocol/handshake';
@@ -17,7 +16,8 @@ import { Histogram, Metrics, OTHER_PATTERNS, ZMQ_LATENCY_BUCKETS } from '../../l
 import type { ServerCall } from '../../lib/protocol/server/server-call';
 import type { ServerHost } from '../../lib/protocol/server/server-deps';
 import { ServerEngine } from '../../lib/protocol/server/server-engine';
-import { FakeBinder, FakeConnector, RecordingObserver, StatusRecorder } from '../helpers/fake-channel';
+import { connectedEngine, A, welcome } from '../helpers/client-engine';
+import { FakeBinder, RecordingObserver } from '../helpers/fake-channel';
 import { ManualTime } from '../helpers/manual-time';
 
 const MAX = 64 * 1024;
@@ -63,7 +63,7 @@ describe('Metrics', () => {
     });
   });
 
-  it('never counts reserved $zmq/ patterns', () => {
+  it('[S-23] never counts reserved $zmq/ patterns', () => {
     const m = new Metrics(time, true, false);
     const call = { meter: undefined, started: 0 };
     m.start(call, '$zmq/metrics');
@@ -107,44 +107,18 @@ describe('Metrics', () => {
   });
 });
 
-const welcome = (id: string, patterns: string[], features: string[] = []) =>
-  handshakeEnvelope(MessageType.Welcome, {
-    version: 1,
-    id,
-    metadata: {},
-    heartbeat: { interval: 1_000, liveness: 3 },
-    patterns,
-    events: ['audit'],
-    features,
-  });
-
 async function client(requestTimeout = 5_000) {
-  const time = new ManualTime();
-  const net = new FakeConnector();
-  const metrics = new Metrics(time, true, true);
-  const engine = new ClientEngine({
-    config: {
-      endpoints: ['tcp://a:1'],
-      id: 'c',
-      instance: 'i',
-      metadata: {},
-      connectTimeout: 1_000,
-      requestTimeout,
-      maxPayload: MAX,
-      heartbeat: HB,
-      strategy: 'round-robin',
-    },
-    connect: net.connect,
-    observer: new RecordingObserver(),
-    status: new StatusRecorder().push,
-    clock: time,
-    scheduler: time,
-    metrics,
-  });
-  const connecting = engine.connect();
-  net.channel('tcp://a:1').deliver(welcome('srv', ['echo', 'stream']));
-  await connecting;
-  const ch = net.channel('tcp://a:1');
+  let metrics!: Metrics;
+  const {
+    time,
+    ch: channel,
+    engine,
+  } = await connectedEngine(
+    [[A, welcome('srv', ['echo', 'stream'], { events: ['audit'], features: [] })]],
+    { id: 'c', instance: 'i', requestTimeout },
+    clock => ({ metrics: (metrics = new Metrics(clock, true, true)) }),
+  );
+  const ch = channel(A);
   const send = (pattern: string) => {
     const packets: ReplyPacket[] = [];
     const cancel = engine.request(pattern, 1, undefined, p => void packets.push(p));
@@ -313,12 +287,17 @@ describe('ServerEngine feeds its metrics', () => {
 });
 
 describe('the metrics and introspection options', () => {
-  it('default to true, take booleans, and name themselves when given anything else', () => {
+  it('metrics default to true, introspection to off; both name themselves when given anything else', () => {
     expect(resolveClientConfig({ connect: 'tcp://127.0.0.1:1' }).metrics).toBe(true);
     expect(resolveClientConfig({ connect: 'tcp://127.0.0.1:1', metrics: false }).metrics).toBe(false);
     const server = resolveServerConfig({ bind: 'tcp://127.0.0.1:*' });
-    expect([server.metrics, server.introspection]).toEqual([true, true]);
-    expect(resolveServerConfig({ bind: 'tcp://127.0.0.1:*', introspection: false }).introspection).toBe(false);
+    expect([server.metrics, server.introspection]).toEqual([true, { kind: 'off' }]);
+    expect(resolveServerConfig({ bind: 'tcp://127.0.0.1:*', introspection: true }).introspection).toEqual({
+      kind: 'any',
+    });
+    expect(() => resolveServerConfig({ bind: 'tcp://127.0.0.1:*', introspection: { keys: [] } })).toThrow(
+      expect.objectContaining({ code: ZmqErrorCode.INVALID_OPTIONS, option: 'introspection' }),
+    );
     expect(() => resolveClientConfig({ connect: 'tcp://127.0.0.1:1', metrics: 'yes' as never })).toThrow(
       expect.objectContaining({ code: ZmqErrorCode.INVALID_OPTIONS, option: 'metrics' }),
     );

@@ -120,7 +120,7 @@ describe('before the codec is installed', () => {
 describe('MSGPACK (encoding 4)', () => {
   beforeAll(() => loadMsgpack());
 
-  it.each(VECTORS)('%s packs to the spec vector and back', (_label, make, hex) => {
+  it.each(VECTORS)('[W-16] %s packs to the spec vector and back', (_label, make, hex) => {
     const codec = msgpackCodec()!;
     expect(codec.pack(make()).toString('hex')).toBe(hex);
     expect(codec.unpack(Buffer.from(hex, 'hex'))).toEqual(make());
@@ -156,7 +156,7 @@ describe('MSGPACK (encoding 4)', () => {
     );
   });
 
-  it('the writer uses only the extensions of the table, whatever the value', () => {
+  it('[W-16] the writer uses only the extensions of the table, whatever the value', () => {
     const codec = msgpackCodec()!;
     class Point {
       constructor(
@@ -190,13 +190,13 @@ describe('MSGPACK (encoding 4)', () => {
     expect(new Set(types)).toEqual(new Set([0x00, -1, 0x72, 0x73, 0x65, 0x78, 0x42]));
   });
 
-  it('integers 64 to 127 are written as uint8, never as a positive fixint (those bytes are record references)', () => {
+  it('[W-17] integers 64 to 127 are written as uint8, never as a positive fixint (those bytes are record references)', () => {
     const codec = msgpackCodec()!;
     for (const n of [64, 100, 127]) expect(codec.pack(n).toString('hex')).toBe(`cc${n.toString(16)}`);
     expect(codec.pack(63).toString('hex')).toBe('3f');
   });
 
-  it('a payload keeps no record for the next one', () => {
+  it('[W-18] a payload keeps no record for the next one', () => {
     const codec = msgpackCodec()!;
     const first = codec.pack({ a: 1 });
     const second = codec.pack({ a: 2 });

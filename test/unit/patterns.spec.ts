@@ -36,7 +36,7 @@ class ServerRouteOf extends ServerZmq {
 const client = new RouteOf({ connect: 'tcp://127.0.0.1:1' });
 const server = new ServerRouteOf({ bind: 'tcp://127.0.0.1:*' });
 
-it.each(VECTORS)('%s is sent as %s', (json, route) => {
+it.each(VECTORS)('[W-15] %s is sent as %s', (json, route) => {
   const pattern = JSON.parse(json) as unknown;
   expect(client.route(pattern)).toBe(route);
   expect(server.route(pattern)).toBe(route);

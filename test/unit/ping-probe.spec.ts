@@ -4,53 +4,15 @@
  * PEER_LOST. Fake channels and ManualTime: nothing waits on real time.
  */
 import { ZmqErrorCode } from '../../lib/errors/zmq.errors';
-import { ClientEngine } from '../../lib/protocol/client/client-engine';
 import { probe, probeAll, PongTracker, ZmqPingResult } from '../../lib/protocol/client/ping-probe';
 import type { UpstreamLink } from '../../lib/protocol/client/upstream-link';
 import { BYE, PONG } from '../../lib/protocol/envelopes';
 import { MessageType } from '../../lib/protocol/frames';
-import { handshakeEnvelope } from '../../lib/protocol/handshake';
-import { FakeConnector, RecordingObserver, StatusRecorder } from '../helpers/fake-channel';
-import { ManualTime } from '../helpers/manual-time';
-
-const A = 'tcp://a:1';
-const B = 'tcp://b:2';
+import { flush } from '../helpers/async';
+import { A, B, connectedEngine, welcome } from '../helpers/client-engine';
 
 async function connected(endpoints = [A]) {
-  const time = new ManualTime();
-  const net = new FakeConnector();
-  const engine = new ClientEngine({
-    config: {
-      endpoints,
-      id: 'client-1',
-      instance: 'inst',
-      metadata: {},
-      connectTimeout: 1_000,
-      requestTimeout: 5_000,
-      maxPayload: 65_536,
-      heartbeat: { interval: 100, liveness: 3 },
-      strategy: 'round-robin',
-    },
-    connect: net.connect,
-    observer: new RecordingObserver(),
-    status: new StatusRecorder().push,
-    clock: time,
-    scheduler: time,
-  });
-  const connecting = engine.connect();
-  endpoints.forEach((e, i) =>
-    net.channel(e).deliver(
-      handshakeEnvelope(MessageType.Welcome, {
-        version: 1,
-        id: `srv-${i}`,
-        metadata: {},
-        heartbeat: { interval: 1_000, liveness: 3 },
-        patterns: [],
-        events: [],
-      }),
-    ),
-  );
-  await connecting;
+  const { time, net, engine } = await connectedEngine(endpoints.map((e, i) => [e, welcome(`srv-${i}`, [])]));
   const link = (e: string) => engine.links.find(l => l.endpoint === e) as UpstreamLink;
   return { time, net, engine, link };
 }
@@ -60,10 +22,6 @@ function track<T>(promise: Promise<T>) {
   const state: { value?: T } = {};
   void promise.then(v => (state.value = v));
   return state;
-}
-
-async function flush(): Promise<void> {
-  for (let i = 0; i < 10; i++) await Promise.resolve();
 }
 
 describe('PongTracker', () => {

@@ -6,7 +6,7 @@
 import { ZmqErrorCode, ZmqRemoteError } from '../../lib/errors/zmq.errors';
 
 describe('ZmqRemoteError', () => {
-  it('keeps a status of any type as it came, and reads code and message the same whatever the status', () => {
+  it('[W-23] keeps a status of any type as it came, and reads code and message the same whatever the status', () => {
     for (const status of ['error', 402, { http: 402 }, null, true, undefined]) {
       const payload = { status, code: 'E_PAY', message: 'pay first' };
       const err = new ZmqRemoteError(payload);

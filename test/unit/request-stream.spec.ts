@@ -8,23 +8,19 @@
 import { Observable, Subject } from 'rxjs';
 import { ZmqErrorCode } from '../../lib/errors/zmq.errors';
 import type { ReplyPacket } from '../../lib/protocol/client/calls';
-import type { ClientEngineConfig } from '../../lib/protocol/client/client-deps';
-import { ClientEngine } from '../../lib/protocol/client/client-engine';
 import { creditEnvelope } from '../../lib/protocol/credit';
 import { BYE, controlEnvelope, dataEnvelope } from '../../lib/protocol/envelopes';
 import { Encoding, encodePattern, Flag, Metadata, MessageType } from '../../lib/protocol/frames';
-import { handshakeEnvelope, Hello, Welcome } from '../../lib/protocol/handshake';
+import { handshakeEnvelope, Hello } from '../../lib/protocol/handshake';
 import { RequestStream } from '../../lib/protocol/server/request-stream';
 import type { ServerCall } from '../../lib/protocol/server/server-call';
 import type { ServerHost } from '../../lib/protocol/server/server-deps';
-import { FakeConnector, RecordingObserver } from '../helpers/fake-channel';
-import { ManualTime } from '../helpers/manual-time';
+import { A, connectedOne } from '../helpers/client-engine';
 import { listeningEngine, serverConfig } from '../helpers/server-engine';
 
 const MAX = 64 * 1024;
 const HB = { interval: 1_000, liveness: 3 };
 const R1 = Buffer.from([0, 1, 1, 1, 1]);
-const A = 'tcp://a:1';
 const tick = () => new Promise<void>(resolve => setImmediate(resolve));
 
 describe('RequestStream', () => {
@@ -167,7 +163,7 @@ describe('server: a request stream', () => {
     expect(s.observer.dropped('lateReply')).toBe(1);
   });
 
-  it('a CHUNK for a call that is not a stream is counted; an undecodable or excess one fails the call MALFORMED (RS-3)', async () => {
+  it('[S-25] a CHUNK for a call that is not a stream is counted; an undecodable or excess one fails the call MALFORMED (RS-3)', async () => {
     const s = await server();
     s.ch.deliverFrom(R1, dataEnvelope(MessageType.Request, 1, 'plain', MAX, 0, encodePattern('up')));
     s.ch.deliverFrom(R1, upChunk(1, 'stray'));
@@ -189,52 +185,26 @@ describe('server: a request stream', () => {
 });
 
 async function client(serverCredit: boolean, bufferLimit = 1 << 20) {
-  const time = new ManualTime();
-  const net = new FakeConnector();
-  const config: ClientEngineConfig = {
-    endpoints: [A],
-    id: 'c1',
-    instance: 'i',
-    metadata: {},
-    connectTimeout: 1_000,
-    requestTimeout: 5_000,
-    maxPayload: MAX,
-    heartbeat: HB,
-    strategy: 'round-robin',
-    stream: { window: 4, bufferLimit },
-    socket: { queueLimit: 100 },
-  };
-  const observer = new RecordingObserver();
-  const engine = new ClientEngine({
-    config,
-    connect: net.connect,
-    observer,
-    status: () => {},
-    clock: time,
-    scheduler: time,
-  });
-  const connecting = engine.connect();
-  const ch = net.channel(A);
-  const w: Welcome = {
-    version: 1,
-    id: 'srv',
-    metadata: {},
-    heartbeat: HB,
-    patterns: ['up'],
-    events: [],
-    ...(serverCredit ? { features: ['credit'], window: 3 } : {}),
-  };
-  ch.deliver(handshakeEnvelope(MessageType.Welcome, w));
-  await connecting;
+  const { engine, ch, time, observer } = await connectedOne(
+    {
+      id: 'c1',
+      instance: 'i',
+      heartbeat: HB,
+      stream: { window: 4, bufferLimit },
+      socket: { queueLimit: 100 },
+    },
+    ['up'],
+    { id: 'srv', heartbeat: HB, ...(serverCredit ? { features: ['credit'], window: 3 } : {}) },
+  );
   const packets: ReplyPacket[] = [];
-  return { engine, ch, time, observer, packets, cb: (p: ReplyPacket) => void packets.push(p) };
+  return { engine, ch: ch(A), time, observer, packets, cb: (p: ReplyPacket) => void packets.push(p) };
 }
 
 const upValues = (ch: { of(t: MessageType): Array<{ payload: unknown; flags: number }> }) =>
   ch.of(MessageType.Chunk).map(e => e.payload);
 
 describe('client: an upload', () => {
-  it('REQUEST with flag STREAM and no payload, then CHUNKs within the server window, more per CREDIT, then END (RS-1, RS-2)', async () => {
+  it('[W-19] REQUEST with flag STREAM and no payload, then CHUNKs within the server window, more per CREDIT, then END (RS-1, RS-2)', async () => {
     const c = await client(true);
     const source = new Subject<number>();
     c.engine.request('up', source, undefined, c.cb);
@@ -287,7 +257,7 @@ describe('client: an upload', () => {
     expect(c.packets.at(-1)!.err).toMatchObject({ code: ZmqErrorCode.PEER_LOST });
   });
 
-  it('past streamBufferLimit the call fails STREAM_OVERFLOW here and the server gets a CANCEL (RS-6)', async () => {
+  it('[W-22] past streamBufferLimit the call fails STREAM_OVERFLOW here and the server gets a CANCEL (RS-6)', async () => {
     const c = await client(true, 10);
     const source = new Subject<string>();
     let tornDown = false;
@@ -309,14 +279,14 @@ describe('client: an upload', () => {
     expect(tornDown).toBe(true);
   });
 
-  it('a server that did not take credit: STREAM_UNSUPPORTED at once, nothing sent', async () => {
+  it('[C-13] a server that did not take credit: STREAM_UNSUPPORTED at once, nothing sent', async () => {
     const c = await client(false);
     c.engine.request('up', new Subject(), undefined, c.cb);
     expect(c.packets).toMatchObject([{ err: { code: ZmqErrorCode.STREAM_UNSUPPORTED }, isDisposed: true }]);
     expect(c.ch.count(MessageType.Request)).toBe(0);
   });
 
-  it('a CREDIT for an unknown call is counted lateReply', async () => {
+  it('[W-21] a CREDIT for an unknown call is counted lateReply', async () => {
     const c = await client(true);
     c.ch.deliver(creditEnvelope(77, 1));
     expect(c.observer.dropped('lateReply')).toBe(1);

@@ -1,5 +1,5 @@
 /**
- * Scale-out on the client (issue 13), by hand: names resolved to every
+ * Scale-out on the client, by hand: names resolved to every
  * address (a fake resolver), re-resolution on the manual clock, endpoints
  * added and removed at run time, DRAIN (§5.7) and the fresh channels that
  * reset the reconnect backoff. Plus the pure decisions behind them.
@@ -7,7 +7,6 @@
 import { ZmqErrorCode } from '../../lib/errors/zmq.errors';
 import type { ReplyPacket } from '../../lib/protocol/client/calls';
 import type { ClientEngineConfig } from '../../lib/protocol/client/client-deps';
-import { ClientEngine } from '../../lib/protocol/client/client-engine';
 import {
   addressEndpoint,
   answerEndpoints,
@@ -19,12 +18,12 @@ import { fastWindowOver, nextAddresses, refreshOnResolve, resolveName } from '..
 import { BYE, controlEnvelope, DRAIN } from '../../lib/protocol/envelopes';
 import { dataEnvelope } from '../../lib/protocol/envelopes';
 import { Flag, MessageType, OutEnvelope } from '../../lib/protocol/frames';
-import { DRAIN_FEATURE, handshakeEnvelope } from '../../lib/protocol/handshake';
-import { FakeChannel, FakeConnector, RecordingObserver, StatusRecorder } from '../helpers/fake-channel';
-import { ManualTime } from '../helpers/manual-time';
+import { DRAIN_FEATURE } from '../../lib/protocol/handshake';
+import { flush } from '../helpers/async';
+import { clientEngine, welcome as serverWelcome } from '../helpers/client-engine';
+import { FakeChannel } from '../helpers/fake-channel';
 
 const MAX = 64 * 1024;
-const HB = { interval: 100, liveness: 3 };
 const RESOLVE = 1_000;
 const NAME = 'tcp://math.svc:4000';
 const at = (ip: string) => `tcp://${ip}:4000`;
@@ -41,52 +40,19 @@ class FakeResolver {
 }
 
 function setup(over: Partial<ClientEngineConfig> = {}) {
-  const time = new ManualTime();
-  const net = new FakeConnector();
-  const observer = new RecordingObserver();
-  const status = new StatusRecorder();
   const resolver = new FakeResolver();
-  const engine = new ClientEngine({
-    config: {
-      endpoints: [NAME],
-      id: 'client-1',
-      instance: 'inst',
-      metadata: {},
-      connectTimeout: 10_000,
-      requestTimeout: 60_000,
-      maxPayload: MAX,
-      heartbeat: HB,
-      strategy: 'round-robin',
-      resolveInterval: RESOLVE,
-      ...over,
-    },
-    connect: net.connect,
-    observer,
-    status: status.push,
-    clock: time,
-    scheduler: time,
-    resolve: resolver.resolve,
-  });
-  return { time, net, observer, status, resolver, engine, ch: (e: string) => net.channel(e) };
+  const s = clientEngine(
+    { endpoints: [NAME], connectTimeout: 10_000, requestTimeout: 60_000, resolveInterval: RESOLVE, ...over },
+    { resolve: resolver.resolve },
+  );
+  return { ...s, resolver };
 }
 
 type S = ReturnType<typeof setup>;
 
 const welcome = (id: string, features: string[] = [DRAIN_FEATURE]): OutEnvelope =>
-  handshakeEnvelope(MessageType.Welcome, {
-    version: 1,
-    id,
-    metadata: {},
-    heartbeat: { interval: 60_000, liveness: 3 },
-    patterns: ['work'],
-    events: [],
-    features,
-  });
+  serverWelcome(id, ['work'], { heartbeat: { interval: 60_000, liveness: 3 }, features });
 const reply = (id: number, value: unknown) => dataEnvelope(MessageType.Chunk, id, value, MAX, Flag.End);
-
-async function flush(): Promise<void> {
-  for (let i = 0; i < 10; i++) await Promise.resolve();
-}
 
 /** Resolves NAME to `ips`, connects, and welcomes every address's link (`srv-<ip>`). */
 async function connected(ips: string[], over: Partial<ClientEngineConfig> = {}): Promise<S> {

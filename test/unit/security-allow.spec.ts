@@ -6,6 +6,7 @@
 import { generateCurveKeyPair, ZmqCurvePeer } from 'nestjs-zeromq';
 import { AuthorityReport, KeyAuthority } from '../../lib/security/allow';
 import { ManualTime } from '../helpers/manual-time';
+import { flush as settle } from '../helpers/async';
 
 const A = generateCurveKeyPair().publicKey;
 const B = generateCurveKeyPair().publicKey;
@@ -20,11 +21,6 @@ class Report implements AuthorityReport {
   error(message: string): void {
     this.errors.push(message);
   }
-}
-
-/** Lets pending promise callbacks run (bounded). */
-async function settle(): Promise<void> {
-  for (let i = 0; i < 10; i++) await Promise.resolve();
 }
 
 describe('KeyAuthority', () => {

@@ -1,5 +1,5 @@
 /**
- * CURVE keys (issue 12): Z85, key pairs compatible with libzmq's, and the
+ * CURVE keys: Z85, key pairs compatible with libzmq's, and the
  * `curve` / `allow` options checked at construction, naming the option.
  */
 import { curveKeyPair } from 'zeromq';

@@ -8,7 +8,7 @@ import { ZmqBindError, ZmqErrorCode } from '../../lib/errors/zmq.errors';
 import { controlEnvelope, dataEnvelope, PING, PONG } from '../../lib/protocol/envelopes';
 import { EMPTY, Encoding, encodePattern, Flag, MessageType, Metadata, OutEnvelope } from '../../lib/protocol/frames';
 import { handshakeEnvelope, Hello } from '../../lib/protocol/handshake';
-import { MAX_HANDSHAKE_BYTES } from '../../lib/protocol/limits';
+import { MAX_HANDSHAKE_BYTES, MAX_HELLO_BYTES } from '../../lib/protocol/limits';
 import { decideHello, SessionIdentity } from '../../lib/protocol/server/hello-decision';
 import type { ServerCall } from '../../lib/protocol/server/server-call';
 import type { ServerEngineConfig, ServerHost } from '../../lib/protocol/server/server-deps';
@@ -233,8 +233,15 @@ describe('ServerEngine: handshake', () => {
     expect(codeOf(s.ch.sent[0]!)).toBe(ZmqErrorCode.HANDSHAKE_REFUSED);
     expect(s.observer.dropCounts()).toEqual({ oversized: 1 });
     expect(s.observer.joins).toEqual([]);
-    // Exactly at the limit is fine.
-    const atLimit = { ...helloEnv('ok'), payload: Buffer.alloc(MAX_HANDSHAKE_BYTES, 0x20) };
+    // Within the handshake limit but over MAX_HELLO_BYTES (what a session may keep): TOO_LARGE, unread.
+    const over = { ...helloEnv('over'), payload: Buffer.alloc(MAX_HELLO_BYTES + 1, 0x20) };
+    over.payload.write(JSON.stringify({ version: 1, id: 'over', heartbeat: HB }));
+    s.ch.deliverFrom(R2, over);
+    expect(s.ch.last()).toMatchObject({ type: MessageType.Error, id: 0, destination: R2 });
+    expect(codeOf(s.ch.last()!)).toBe(ZmqErrorCode.TOO_LARGE);
+    expect(s.observer.joins).toEqual([]);
+    // Exactly at MAX_HELLO_BYTES is fine.
+    const atLimit = { ...helloEnv('ok'), payload: Buffer.alloc(MAX_HELLO_BYTES, 0x20) };
     atLimit.payload.write(JSON.stringify({ version: 1, id: 'ok', heartbeat: HB }));
     s.ch.deliverFrom(R2, atLimit);
     expect(s.ch.last()).toMatchObject({ type: MessageType.Welcome, destination: R2 });
@@ -331,7 +338,7 @@ describe('ServerEngine: handshake', () => {
 });
 
 describe('ServerEngine: before the handshake', () => {
-  it('a REQUEST gets ERROR(id) NOT_READY, a PING gets ERROR(0) NOT_READY, anything else is only counted', async () => {
+  it('[S-9] a REQUEST gets ERROR(id) NOT_READY, a PING gets ERROR(0) NOT_READY, anything else is only counted', async () => {
     const s = await listening();
     s.ch.deliverFrom(R1, req(7, 'echo'));
     expect(s.ch.last()).toMatchObject({ type: MessageType.Error, id: 7, destination: R1 });
@@ -715,10 +722,8 @@ describe('decideHello', () => {
 });
 
 describe('ServerEngine: close() while binding', () => {
-  // BUG (lib/protocol/server/server-engine.ts, close): close() returns at once
-  // unless the state is 'listening', so a close() while listen() awaits its
-  // bind is lost: the bind completes, and the server listens (channel open,
-  // heartbeat armed) after close() resolved. ServerZmq.close() has the same guard.
+  // A close() while listen() awaits its bind is not lost: once the bind completes, the channel is closed and no
+  // heartbeat is armed.
   it('the server does not end up listening after close() resolved', async () => {
     const time = new ManualTime();
     const net = new FakeBinder();

@@ -126,7 +126,7 @@ test('the reader unpacks a BATCH: the layer above sees header/payload pairs', as
   expect(parseEnvelopes(received[0]!, 1).map(e => e.id)).toEqual([1, 2, 3, 4, 5]);
 });
 
-test('a lone PING, then a lone BYE, each leave as a header and an empty payload frame: never as one empty frame', async () => {
+test('[W-5] a lone PING, then a lone BYE, each leave as a header and an empty payload frame: never as one empty frame', async () => {
   dealer.send(PING);
   const [, ...ping] = await router.receive();
   dealer.send(BYE);

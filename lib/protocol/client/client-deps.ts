@@ -1,3 +1,4 @@
+import type { RetrySettings } from './retries.js';
 import type { ZmqStatus, ZmqTarget } from '../../interfaces/zmq-events.interface.js';
 import type { ConnectChannel, SessionObserver } from '../channel.js';
 import type { Clock, Scheduler } from '../clock.js';
@@ -17,6 +18,8 @@ export interface ClientEngineConfig {
   readonly maxPayload: number;
   readonly heartbeat: Readonly<HeartbeatSettings>;
   readonly strategy: 'round-robin' | 'least-pending';
+  /** Retries of idempotent calls; absent: never. */
+  readonly retries?: RetrySettings | undefined;
   /** Offer MessagePack (encoding 4) in the HELLO; the codec must be installed before `connect()`. */
   readonly msgpack?: boolean;
   /** The HELLO's CURVE key proof of a link (feature `curve-key`, docs/PROTOCOL.md §12.3). */

@@ -22,7 +22,7 @@ import { ConnectWaiter } from './connect-waiter.js';
 import { EndpointManager } from './endpoint-manager.js';
 import { LinkPool } from './link-pool.js';
 import { RequestEncoder } from './requests.js';
-import { isRetryable, MAX_ATTEMPTS, RetryBudget } from './retries.js';
+import { isRetryable, RETRY_BURST, RetryBudget } from './retries.js';
 import { Uploads } from './uploads.js';
 import { isRestart } from './hello.js';
 import type { UpstreamLink } from './upstream-link.js';
@@ -68,7 +68,9 @@ export class ClientEngine {
   readonly endpoints: EndpointManager;
   private readonly uploads: Uploads;
   /** Retries of idempotent calls: at most a share of the requests sent. */
-  private readonly budget = new RetryBudget();
+  private readonly budget: RetryBudget;
+  /** Whether idempotent calls are retried at all (`retries` not false). */
+  private readonly retries: boolean;
   /** What a REQUEST tells a server that takes deadlines: the caller's wait (none without a requestTimeout). */
   private readonly deadline: number | undefined;
   private lifecycle: EngineState = STOPPED;
@@ -80,6 +82,8 @@ export class ClientEngine {
     this.observer = deps.observer;
     this.clock = deps.clock ?? monotonicClock;
     this.scheduler = deps.scheduler ?? realScheduler;
+    this.retries = this.config.retries !== undefined && this.config.retries.maxAttempts > 1;
+    this.budget = new RetryBudget({ ratio: this.config.retries?.budget ?? 0, max: RETRY_BURST });
     this.pool = new LinkPool(this.config.strategy, {
       now: () => this.clock.now(),
       random: deps.random ?? Math.random,
@@ -204,7 +208,7 @@ export class ClientEngine {
       const meta = typeof metadata === 'function' ? metadata(link.welcome!.id) : metadata; // per server: trace context
       call = this.uploads.send(this.calls.nextId(), link, pattern, callback, data, meta, deadline);
       this.budget.deposit();
-      if (route === ANY_SERVER && call.upload === undefined && link.isIdempotent(pattern)) {
+      if (this.retries && route === ANY_SERVER && call.upload === undefined && link.isIdempotent(pattern)) {
         const timeout = this.config.requestTimeout;
         const until = timeout > 0 ? this.clock.now() + timeout : Number.POSITIVE_INFINITY;
         call.retry = { data, metadata: meta, attempts: 1, until, currentId: call.id };
@@ -229,7 +233,8 @@ export class ClientEngine {
   private retry(call: PendingCall, err: unknown): boolean {
     const plan = call.retry!;
     const now = this.clock.now();
-    if (!isRetryable(err) || plan.attempts >= MAX_ATTEMPTS || now >= plan.until) return false;
+    const maxAttempts = this.config.retries?.maxAttempts ?? 1;
+    if (!isRetryable(err) || plan.attempts >= maxAttempts || now >= plan.until) return false;
     const others = this.pool.readyLinks.filter(l => l !== call.link && l.isIdempotent(call.pattern));
     if (others.length === 0 || !this.budget.withdraw()) return false;
     const link = this.pool.pick(others);

@@ -3,6 +3,7 @@ import {
   ZmqErrorCode,
   ZmqAuthFailedError,
   ZmqHandshakeRefusedError,
+  ZmqOverloadedError,
   ZmqProtocolError,
   ZmqVersionMismatchError,
 } from '../../errors/zmq.errors.js';
@@ -161,7 +162,8 @@ export class ClientInbound implements InboundHandler<UpstreamLink> {
   }
 
   private onError(link: UpstreamLink, env: Envelope): void {
-    if (this.callOn(link, env.id) === undefined) {
+    const call = this.callOn(link, env.id);
+    if (call === undefined) {
       return this.observer.drop('lateReply', `error of unknown request ${env.id}`);
     }
     let err: unknown;
@@ -178,6 +180,10 @@ export class ClientInbound implements InboundHandler<UpstreamLink> {
       // The server has no session for us (it timed us out, or restarted):
       // every call on this link is lost, this one included.
       return this.sessions.sessionEnded(link, 'disconnect');
+    }
+    if ((err as { code?: unknown } | null)?.code === ZmqErrorCode.OVERLOADED) {
+      const message = (err as { message?: unknown }).message;
+      err = new ZmqOverloadedError(call.pattern, 'server', typeof message === 'string' ? message : undefined);
     }
     this.calls.fail(env.id, err);
   }

@@ -60,7 +60,7 @@ export class EndpointManager {
 
   constructor(private readonly host: EndpointHost) {
     this.entries = host.config.endpoints.map(e => this.entry(e));
-    // A literal endpoint keeps the slot of its place in `connect`, as before names were resolved.
+    // A literal endpoint keeps the slot of its place in `connect`, whatever names resolve to.
     this.entries.forEach(e => this.slots.set(`${e.id} ${e.target.endpoint}`, e.id));
   }
 

@@ -18,8 +18,13 @@ export function isRetryable(err: unknown): boolean {
   return RETRYABLE.has(errorCode(err));
 }
 
-/** Attempts of one call at most (the first included). */
-export const MAX_ATTEMPTS = 3;
+/** A client's retry settings (the `retries` option). */
+export interface RetrySettings {
+  /** Attempts of one call at most, the first included. */
+  readonly maxAttempts: number;
+  /** Retries allowed per request sent (0.1: retries add at most 10 % of load). */
+  readonly budget: number;
+}
 
 /** What a call keeps so that it can be sent again. */
 export interface RetryPlan {
@@ -40,7 +45,8 @@ export interface RetryBudgetSettings {
   readonly max: number;
 }
 
-export const DEFAULT_RETRY_BUDGET: RetryBudgetSettings = { ratio: 0.1, max: 10 };
+/** Retries a budget holds at most: a burst of losses (a server killed with calls in flight) spends these. */
+export const RETRY_BURST = 10;
 
 /**
  * A token bucket of retries: each request sent deposits `ratio` of a retry,
@@ -52,7 +58,7 @@ export class RetryBudget {
   retries = 0;
   denied = 0;
 
-  constructor(private readonly settings: RetryBudgetSettings = DEFAULT_RETRY_BUDGET) {
+  constructor(private readonly settings: RetryBudgetSettings) {
     this.tokens = settings.max;
   }
 

@@ -11,7 +11,11 @@ import type { DownstreamSession } from './sessions.js';
 export interface AdmissionSettings {
   /** Calls one session may have in progress or waiting; past it a REQUEST is answered OVERLOADED at once. */
   readonly maxCallsPerPeer: number;
-  /** Handler time (ms) run in one event-loop turn before further requests wait in the admission queue. */
+  /**
+   * How long (ms) one event-loop turn should take: the requests started per
+   * turn adapt so that the handlers they run (which Nest runs right after,
+   * in the same turn) fit in it; later requests wait in the admission queue.
+   */
   readonly sliceMs: number;
   /**
    * While overloaded, a request is shed once it waited longer than both this
@@ -67,19 +71,32 @@ export type AdmissionState =
   | { readonly kind: 'queueing'; readonly since: number }
   | { readonly kind: 'overloaded'; readonly since: number };
 
+/** Requests a turn may start at first, and at most; the figure adapts between them. */
+export const INITIAL_TURN_BUDGET = 8;
+export const MAX_TURN_BUDGET = 8_192;
+
 /**
  * Admission control (controlled delay over a server-side queue, with
  * adaptive LIFO under overload). A server that reads requests faster than its
  * handlers finish keeps the backlog here, where each request's age is known,
  * instead of in the sockets' buffers, where it is not.
+ *
+ * Handlers run after they are started (Nest's pipeline takes microtasks), so
+ * the time a start costs is only seen at the end of the turn: each turn may
+ * start a budget of requests; after a turn that took longer than `sliceMs`
+ * the budget is half of what that turn started, after one that fit with its
+ * budget used up it grows by an eighth.
  */
 export class Admission {
   private state: AdmissionState = { kind: 'flowing' };
   private queue: Waiting[] = [];
   private head = 0;
-  /** When this turn's handler time started (undefined: no handler ran in this turn yet). */
+  /** When this turn's first request started (undefined: none started in this turn yet). */
   private turnStart: number | undefined;
   private turnScheduled = false;
+  /** Requests this turn may start, and has started. */
+  private budget = INITIAL_TURN_BUDGET;
+  private startedThisTurn = 0;
   private drainScheduled = false;
   /** Requests not started because their caller's deadline passed while they waited. */
   abandoned = 0;
@@ -109,7 +126,8 @@ export class Admission {
       return this.refuse({ session, env, at: this.clock.now(), gone: false }, 'peer-limit');
     }
     const now = this.clock.now();
-    if (this.queued === 0 && this.state.kind === 'flowing' && this.hasTurnTime(now)) {
+    if (this.queued === 0 && this.state.kind === 'flowing' && this.hasTurnRoom(now)) {
+      this.startedThisTurn++;
       return this.host.start({ session, env, at: now, gone: false });
     }
     const waiting: Waiting = { session, env, at: now, gone: false };
@@ -133,22 +151,40 @@ export class Admission {
     this.head = 0;
   }
 
-  private hasTurnTime(now: number): boolean {
+  /** Requests this turn may start (the budget per turn), and a turn boundary to adapt it at. */
+  get turnBudget(): number {
+    return this.budget;
+  }
+
+  private hasTurnRoom(now: number): boolean {
     if (this.turnStart === undefined) {
       this.turnStart = now;
       if (!this.turnScheduled) {
         this.turnScheduled = true;
         this.yieldTo(this.endTurn);
       }
-      return true;
     }
-    return now - this.turnStart < this.settings.sliceMs;
+    return this.startedThisTurn < this.budget;
   }
 
   private readonly endTurn = (): void => {
     this.turnScheduled = false;
-    this.turnStart = undefined;
+    this.closeTurn(this.clock.now());
   };
+
+  /** A turn is over: the budget adapts to how long it took. */
+  private closeTurn(now: number): void {
+    const start = this.turnStart;
+    if (start !== undefined && this.startedThisTurn > 0) {
+      if (now - start > this.settings.sliceMs) {
+        this.budget = Math.max(1, Math.floor(Math.min(this.budget, this.startedThisTurn) / 2));
+      } else if (this.startedThisTurn >= this.budget) {
+        this.budget = Math.min(MAX_TURN_BUDGET, this.budget + Math.max(1, Math.floor(this.budget / 8)));
+      }
+    }
+    this.turnStart = undefined;
+    this.startedThisTurn = 0;
+  }
 
   private scheduleDrain(): void {
     if (this.drainScheduled) return;
@@ -156,25 +192,28 @@ export class Admission {
     this.yieldTo(this.drain);
   }
 
-  /** One turn's worth of waiting requests: started, newest first when overloaded; the stale shed. */
+  /** One turn's budget of waiting requests: started, newest first when overloaded; the stale shed. */
   private readonly drain = (): void => {
     this.drainScheduled = false;
-    const start = this.clock.now();
-    this.turnStart = start;
-    let now = start;
-    while (this.queued > 0 && now - start < this.settings.sliceMs) {
-      this.judge(now);
-      this.shedStale(now);
+    const now = this.clock.now();
+    this.closeTurn(now);
+    this.turnStart = now;
+    this.judge(now);
+    this.shedStale(now);
+    while (this.queued > 0 && this.startedThisTurn < this.budget) {
       const waiting = this.state.kind === 'overloaded' ? this.queue.pop() : this.queue[this.head++];
       if (waiting === undefined) break;
       if (waiting.gone) continue;
       waiting.session.waiting.delete(waiting.env.id);
+      this.startedThisTurn++;
       this.host.start(waiting);
-      now = this.clock.now();
     }
     this.compact();
+    if (!this.turnScheduled) {
+      this.turnScheduled = true;
+      this.yieldTo(this.endTurn);
+    }
     if (this.queued > 0) return this.scheduleDrain();
-    this.turnStart = undefined;
     this.move({ kind: 'flowing' });
   };
 

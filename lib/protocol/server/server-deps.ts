@@ -50,6 +50,8 @@ export interface ServerHost<H> {
   requestHandler(pattern: string): H | null;
   /** Patterns of the message and event handlers, for the WELCOME. */
   served(): Served;
+  /** Whether an EVENT of `pattern` has a handler: one that has none is dropped undecoded (absent: every event is run). */
+  servesEvent?(pattern: string): boolean;
   /** Runs a decoded request; the handler's result goes to `call.respond()` or `call.fail()`. */
   runRequest(call: ServerCall, handler: H, data: unknown, metadata: Metadata | undefined): void;
   /** Runs the event handlers of a decoded event (`publicKey`: the sender's proven CURVE key, on a CURVE server). */

@@ -20,6 +20,7 @@ import { malformedRequest, ReplyEncoder } from './replies.js';
 import { startRequest } from './incoming-request.js';
 import { CallOutput, streamSettingsOf } from './call-output.js';
 import { ServerCall } from './server-call.js';
+import { unhandledEvent } from './unhandled.js';
 import { openChannel, Origin, ServerEngineConfig, ServerEngineDeps, ServerHost, ServerState } from './server-deps.js';
 import { serverFeatures, ServerHandshake } from './server-handshake.js';
 import { DownstreamSession, sessionEvent, SessionTable } from './sessions.js';
@@ -319,6 +320,7 @@ export class ServerEngine<H> implements InboundHandler<Origin>, CallOutput {
   }
 
   private onEvent(session: DownstreamSession, env: Envelope): void {
+    if (this.host.servesEvent?.(env.pattern!) === false) return unhandledEvent(this, env);
     let data: unknown;
     try {
       data = this.dataOf(env, session);

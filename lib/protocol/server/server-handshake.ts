@@ -1,8 +1,10 @@
 import { randomBytes } from 'node:crypto';
+import { printable } from '../../common/log-limiter.js';
 import {
   ZmqAuthFailedError,
   ZmqErrorCode,
   ZmqHandshakeRefusedError,
+  ZmqMessageTooLargeError,
   ZmqVersionMismatchError,
 } from '../../errors/zmq.errors.js';
 import type { Served } from './server-deps.js';
@@ -25,7 +27,12 @@ import {
   Welcome,
 } from '../handshake.js';
 import { CREDIT_FEATURE } from '../credit.js';
-import { PROTOCOL_VERSION } from '../limits.js';
+import {
+  MAX_HELLO_BYTES,
+  MAX_RETAINED_HELLO_BYTES,
+  MAX_RETAINED_HELLO_BYTES_PER_KEY,
+  PROTOCOL_VERSION,
+} from '../limits.js';
 import { MSGPACK_FEATURE } from '../msgpack.js';
 import { decideHello } from './hello-decision.js';
 import type { ReplyEncoder } from './replies.js';
@@ -113,6 +120,7 @@ export class ServerHandshake {
   }
 
   hello(routingId: Buffer, key: string, env: Envelope): void {
+    if (this.overBudget(routingId, key, env.payload.length)) return;
     let hello: Hello | string;
     try {
       hello = validateHello(decodePayload(env.encoding, env.payload));
@@ -127,7 +135,51 @@ export class ServerHandshake {
       this.host.observer.drop('version', `hello of version ${hello.version}`);
       return this.refuseVersion(routingId, hello.version, hello.id);
     }
-    this.decide(routingId, key, hello);
+    this.decide(routingId, key, hello, env.payload.length);
+  }
+
+  /**
+   * A HELLO the server will not read (refused TOO_LARGE, undecoded): larger
+   * than MAX_HELLO_BYTES, or more than the sessions' shared budget for
+   * metadata (MAX_RETAINED_HELLO_BYTES) has left.
+   */
+  private overBudget(routingId: Buffer, key: string, bytes: number): boolean {
+    const { sessions } = this.host;
+    const freed = sessions.onConnection(key)?.helloBytes ?? 0;
+    if (bytes > MAX_HELLO_BYTES) {
+      this.refuseTooLarge(routingId, new ZmqMessageTooLargeError(bytes, MAX_HELLO_BYTES, 'A hello'));
+    } else if (sessions.retainedHelloBytes - freed + bytes > MAX_RETAINED_HELLO_BYTES) {
+      const held = sessions.retainedHelloBytes - freed;
+      const context = `The server's sessions hold ${held} bytes of hellos; a hello`;
+      this.refuseTooLarge(routingId, new ZmqMessageTooLargeError(bytes, MAX_RETAINED_HELLO_BYTES - held, context));
+    } else return false;
+    return true;
+  }
+
+  /**
+   * A HELLO that would take the sessions of its proven key past their share
+   * of the budget (MAX_RETAINED_HELLO_BYTES_PER_KEY): refused TOO_LARGE, so
+   * one allowed key cannot keep the others out.
+   */
+  private overKeyBudget(routingId: Buffer, key: string, publicKey: string, bytes: number): boolean {
+    const { sessions } = this.host;
+    const onConnection = sessions.onConnection(key);
+    const freed = onConnection?.publicKey === publicKey ? (onConnection.helloBytes ?? 0) : 0;
+    const held = sessions.retainedHelloBytesOf(publicKey) - freed;
+    if (held + bytes <= MAX_RETAINED_HELLO_BYTES_PER_KEY) return false;
+    const context = `The sessions of key ${publicKey} hold ${held} bytes of hellos; a hello`;
+    const error = new ZmqMessageTooLargeError(bytes, MAX_RETAINED_HELLO_BYTES_PER_KEY - held, context);
+    this.refuseTooLarge(routingId, error, publicKey);
+    return true;
+  }
+
+  /** Refuses a HELLO with TOO_LARGE (undecoded, or decoded within MAX_HELLO_BYTES); a rate-limited warning. */
+  private refuseTooLarge(routingId: Buffer, error: ZmqMessageTooLargeError, publicKey?: string): void {
+    const { observer } = this.host;
+    observer.drop('oversized', error.message);
+    observer.warn(`Refused a client: ${error.message}`, 'Refused oversized hellos');
+    this.host.sendRouted(routingId, refusalEnvelope(error.code, error.message));
+    observer.refused({ direction: 'downstream', ...(publicKey !== undefined ? { publicKey } : {}), error });
   }
 
   /** Anything but HELLO from a connection with no session (docs/PROTOCOL.md §4.4). */
@@ -157,7 +209,8 @@ export class ServerHandshake {
   refuseVersion(routingId: Buffer, version: number, peerId: string | undefined): void {
     const error = new ZmqVersionMismatchError(PROTOCOL_VERSION, version);
     this.host.observer.warn(
-      `Refused client ${peerId ?? '(unknown id)'}: it speaks protocol version ${version}; this server speaks ${PROTOCOL_VERSION}`,
+      `Refused client ${peerId === undefined ? '(unknown id)' : printable(peerId)}: it speaks protocol version ${version}; this server speaks ${PROTOCOL_VERSION}`,
+      'Refused clients of another protocol version',
     );
     const message = `Protocol version ${version} is not supported; this server speaks ${PROTOCOL_VERSION}`;
     this.host.sendRouted(routingId, refusalEnvelope(error.code, message));
@@ -172,7 +225,8 @@ export class ServerHandshake {
     const error = new ZmqAuthFailedError(`Refused: ${verdict.refusal}`);
     const { publicKey } = verdict;
     this.host.observer.warn(
-      `Refused client ${hello.id}${publicKey === undefined ? '' : ` (${publicKey})`}: ${verdict.refusal}`,
+      `Refused client ${printable(hello.id)}${publicKey === undefined ? '' : ` (${publicKey})`}: ${verdict.refusal}`,
+      'Refused hellos',
     );
     this.host.sendRouted(routingId, refusalEnvelope(error.code, error.message));
     this.host.observer.refused({
@@ -184,17 +238,18 @@ export class ServerHandshake {
     return null;
   }
 
-  private decide(routingId: Buffer, key: string, hello: Hello): void {
+  private decide(routingId: Buffer, key: string, hello: Hello, helloBytes: number): void {
     const { sessions, observer } = this.host;
     const publicKey = this.authorize(routingId, hello);
     if (publicKey === null) return;
+    if (publicKey !== undefined && this.overKeyBudget(routingId, key, publicKey, helloBytes)) return;
     let onConnection = sessions.onConnection(key);
     if (onConnection !== undefined && onConnection.publicKey !== publicKey) {
       // This connection now speaks as another key: its old session cannot go on under the new one.
       this.host.endSession(onConnection, 'disconnect');
       onConnection = undefined;
     }
-    let decision = decideHello(hello, onConnection, sessions.ofClient(hello.id));
+    let decision = decideHello(hello, onConnection, sessions.ofClient(hello.id, publicKey));
     if (decision.kind === 'handover' && decision.previous.publicKey !== publicKey) {
       decision = { kind: 'impostor', holder: decision.previous }; // an instance token never moves to another key
     }
@@ -208,7 +263,10 @@ export class ServerHandshake {
         return;
       case 'impostor': {
         const error = new ZmqHandshakeRefusedError(`A client with id "${hello.id}" is already connected`);
-        observer.warn(`Refused a client claiming id ${hello.id}, which is already connected`);
+        observer.warn(
+          `Refused a client claiming id ${printable(hello.id)}, which is already connected`,
+          'Refused hellos of a connected id',
+        );
         this.host.sendRouted(routingId, refusalEnvelope(error.code, error.message));
         return observer.refused({ peerId: hello.id, direction: 'downstream', error });
       }
@@ -235,6 +293,7 @@ export class ServerHandshake {
       publicKey,
       drain: accepted.includes(DRAIN_FEATURE),
       window: accepted.includes(CREDIT_FEATURE) ? hello.window : undefined,
+      helloBytes,
     };
     if (this.sendWelcome(routingId, session, accepted)) observer.joined(sessionEvent(session));
   }
@@ -245,7 +304,7 @@ export class ServerHandshake {
     try {
       welcome = this.welcome(features);
     } catch (err) {
-      this.host.observer.error(`Cannot welcome a client: ${(err as Error).message}`);
+      this.host.observer.error(`Cannot welcome a client: ${(err as Error).message}`, 'Failed welcomes');
       this.refuse(routingId, 'The server cannot build its welcome');
       return false;
     }

@@ -29,12 +29,26 @@ export interface DownstreamSession extends LivenessState {
   readonly window: number | undefined;
   /** What every stream buffer of this session holds together (`maxBufferedPerPeer`), made at the first stream. */
   buffered?: ByteBudget;
+  /** Bytes of the HELLO that opened it: what its metadata costs the server's handshake budget. */
+  readonly helloBytes?: number;
+}
+
+/**
+ * The key under which a session holds its client id: the id within its
+ * proven CURVE key (one key cannot take or block another key's id), or the
+ * id alone on a plaintext server, where no client proves anything.
+ */
+function idKey(id: string, publicKey: string | undefined): string {
+  return publicKey === undefined ? id : `${publicKey}\0${id}`;
 }
 
 /** The sessions of a server, by connection (routing id) and by client id. */
 export class SessionTable {
   private readonly byKey = new Map<string, DownstreamSession>();
   private readonly byId = new Map<string, DownstreamSession>();
+  private helloBytes = 0;
+  /** HELLO bytes held per proven CURVE key. */
+  private readonly helloBytesOfKey = new Map<string, number>();
 
   get size(): number {
     return this.byKey.size;
@@ -49,21 +63,44 @@ export class SessionTable {
     return this.byKey.get(key);
   }
 
-  /** The session of the client with this id, on whichever connection. */
-  ofClient(id: string): DownstreamSession | undefined {
-    return this.byId.get(id);
+  /** The session of the client with this id (under this CURVE key), on whichever connection. */
+  ofClient(id: string, publicKey?: string): DownstreamSession | undefined {
+    return this.byId.get(idKey(id, publicKey));
+  }
+
+  /** HELLO bytes the sessions in the table hold (their metadata), against MAX_RETAINED_HELLO_BYTES. */
+  get retainedHelloBytes(): number {
+    return this.helloBytes;
+  }
+
+  /** HELLO bytes the sessions of one CURVE key hold, against MAX_RETAINED_HELLO_BYTES_PER_KEY. */
+  retainedHelloBytesOf(publicKey: string): number {
+    return this.helloBytesOfKey.get(publicKey) ?? 0;
   }
 
   add(session: DownstreamSession): void {
     this.byKey.set(session.key, session);
-    this.byId.set(session.id, session);
+    this.byId.set(idKey(session.id, session.publicKey), session);
+    this.count(session, 1);
+  }
+
+  private count(session: DownstreamSession, sign: 1 | -1): void {
+    const bytes = (session.helloBytes ?? 0) * sign;
+    this.helloBytes += bytes;
+    const { publicKey } = session;
+    if (publicKey === undefined) return;
+    const held = (this.helloBytesOfKey.get(publicKey) ?? 0) + bytes;
+    if (held > 0) this.helloBytesOfKey.set(publicKey, held);
+    else this.helloBytesOfKey.delete(publicKey);
   }
 
   /** Removes the session; false when it was not (or no longer) in the table. */
   remove(session: DownstreamSession): boolean {
     if (this.byKey.get(session.key) !== session) return false;
     this.byKey.delete(session.key);
-    if (this.byId.get(session.id) === session) this.byId.delete(session.id);
+    const id = idKey(session.id, session.publicKey);
+    if (this.byId.get(id) === session) this.byId.delete(id);
+    this.count(session, -1);
     return true;
   }
 

@@ -8,7 +8,12 @@ export class MathController {
   private readonly logger = new Logger('Math');
   private readonly streams: StreamCounts = { completed: 0, cancelled: 0 };
 
-  @MessagePattern(MathPatterns.sum)
+  /**
+   * Idempotent: running it twice gives the same answer and changes nothing, so
+   * a gateway whose math instance is lost mid-call sends it to another one
+   * (docs/resilience.md).
+   */
+  @MessagePattern(MathPatterns.sum, { idempotent: true })
   sum(@Payload() { a, b }: Operands): Operands & { sum: number } {
     return { a, b, sum: a + b };
   }

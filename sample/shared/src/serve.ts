@@ -26,6 +26,8 @@ export async function serve(name: SampleApp, module: Type<unknown>, endpoint: st
     heartbeatInterval: config.heartbeatInterval,
     heartbeatLiveness: config.heartbeatLiveness,
     drainTimeout: config.drainTimeout,
+    // `npx nestjs-zeromq top` reads $zmq/metrics; on a CURVE service only its allowed keys reach it (docs/security.md).
+    introspection: true,
   });
   const app = await NestFactory.createMicroservice<MicroserviceOptions>(module, {
     strategy: server,
