@@ -26,6 +26,10 @@
  *
  * --chart-from <record.json> (no run: draws the SVG chart of a saved record).
  *
+ * --overload (instead of the contenders: goodput under open-loop load at
+ * 0.5×, 1×, 2×, 4× of a 200 µs handler's capacity, nestjs-zeromq against
+ * Nest TCP; see bench/overload.ts; with --quick, short phases).
+ *
  * Besides the report it draws an SVG chart (bench/chart.ts) into
  * .bench-results/, and a full run of every contender also into
  * docs/bench.svg, the picture the README shows.
@@ -37,6 +41,7 @@ import { HEAP_PROF_ENV } from './usage';
 import { dirname, join, resolve } from 'node:path';
 import { FLOW_FULL, FLOW_QUICK, runFlow } from './flow';
 import { metricsHookCost } from './metrics-hooks';
+import { runOverload } from './overload';
 import { ChartInput, renderChart } from './chart';
 import { generateCurveKeyPair } from '../lib/security/keys';
 import {
@@ -602,6 +607,10 @@ async function main(): Promise<void> {
   }
   const options = parseArgs(argv);
   if (options.metricsCost) return mainMetricsCost(options.quick);
+  if (argv.includes('--overload')) {
+    process.stdout.write(`${await runOverload(options.quick)}\n`);
+    return;
+  }
   shareCurveKeys();
   if (options.heapProf) {
     mkdirSync(join(RESULTS, 'profiles'), { recursive: true });
