@@ -44,7 +44,7 @@ describe('retries of idempotent calls', () => {
     await h.closeAll();
   });
 
-  it('a call to a server that leaves before answering is answered by another; a non-idempotent one fails PEER_LOST', async () => {
+  it('[S-33] [C-15] a call to a server that leaves before answering is answered by another; a non-idempotent one fails PEER_LOST', async () => {
     const stuck = deferred();
     const a = await h.startServer({
       bind: 'tcp://127.0.0.1:*',
@@ -103,7 +103,7 @@ describe('retries of idempotent calls', () => {
     expect(client.getStats().resilience!.retries).toBe(runs.get('a:get') ?? 0);
   });
 
-  it('a server answers OVERLOADED at once past its per-peer budget, and runs none of those calls', async () => {
+  it('[S-31] a server answers OVERLOADED at once past its per-peer budget, and runs none of those calls', async () => {
     const stuck = deferred();
     const a = await h.startServer({
       bind: 'tcp://127.0.0.1:*',
@@ -129,7 +129,7 @@ describe('overload: a caller that gave up', () => {
   const h = new Harness();
   afterEach(() => h.closeAll());
 
-  it('a request whose caller gave up while it waited is never started', async () => {
+  it('[S-32] a request whose caller gave up while it waited is never started', async () => {
     let started = 0;
     @Controller()
     class SlowController {

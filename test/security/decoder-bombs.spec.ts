@@ -77,7 +77,7 @@ describe('decoder bombs against a real server', () => {
     return { server, endpoint, victim, attacker };
   }
 
-  it('a JSON bomb in a request is refused MALFORMED undecoded: no handler runs, memory stays bounded', async () => {
+  it('[W-30] a JSON bomb in a request is refused MALFORMED undecoded: no handler runs, memory stays bounded', async () => {
     const { victim, attacker } = await start();
     expect((await attacker.hello()).type).toBe(T.WELCOME);
     const before = rssMiB();
@@ -96,7 +96,7 @@ describe('decoder bombs against a real server', () => {
     expect(await firstValueFrom(victim.send('echo', { still: 'served' }))).toEqual({ still: 'served' });
   });
 
-  it('a MessagePack bomb (an array of empty maps, or a header declaring 4 G elements) is refused MALFORMED', async () => {
+  it('[W-30] a MessagePack bomb (an array of empty maps, or a header declaring 4 G elements) is refused MALFORMED', async () => {
     const { victim, attacker } = await start({ codec: 'msgpack' });
     expect((await attacker.hello({ features: ['msgpack'] })).type).toBe(T.WELCOME);
     const echoes = runs.echo;
@@ -118,7 +118,7 @@ describe('decoder bombs against a real server', () => {
     ]);
   });
 
-  it('an EVENT nobody serves is dropped undecoded and adds no metrics record, whatever its pattern', async () => {
+  it('[S-35] an EVENT nobody serves is dropped undecoded and adds no metrics record, whatever its pattern', async () => {
     const { server, victim, attacker } = await start();
     expect((await attacker.hello()).type).toBe(T.WELCOME);
     const n = SOAK ? 10_000 : 1_000;
@@ -139,7 +139,7 @@ describe('decoder bombs against a real server', () => {
     expect(await firstValueFrom(victim.send('echo', 1))).toBe(1);
   });
 
-  it('$zmq/metrics is not served by default: NO_HANDLER, and no client id or pattern leaves the server', async () => {
+  it('[S-39] $zmq/metrics is not served by default: NO_HANDLER, and no client id or pattern leaves the server', async () => {
     const { attacker } = await start();
     const welcome = await attacker.hello();
     expect((welcome.body as { patterns: string[] }).patterns).not.toContain(ZMQ_METRICS_PATTERN);

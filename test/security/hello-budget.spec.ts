@@ -34,7 +34,7 @@ describe('HELLO size budget against a real server', () => {
   const h = new Harness();
   afterEach(() => h.closeAll());
 
-  it('connections with quarter-megabyte HELLOs are refused TOO_LARGE unread; memory stays bounded; the victim is served', async () => {
+  it('[S-34] connections with quarter-megabyte HELLOs are refused TOO_LARGE unread; memory stays bounded; the victim is served', async () => {
     const { server, endpoint } = await h.startServer({ bind: 'tcp://127.0.0.1:*', imports: [VictimModule] });
     const victim = await h.connectClient(endpoint, { id: 'victim' });
     const n = SOAK ? 1_000 : 200;
@@ -70,7 +70,7 @@ class Host implements ServerHost<string> {
 }
 
 describe('the HELLO budget of one CURVE key', () => {
-  it('one key that fills its share is refused TOO_LARGE; another key still gets in', async () => {
+  it('[S-34] one key that fills its share is refused TOO_LARGE; another key still gets in', async () => {
     const server = generateCurveKeyPair();
     const [bob, alice] = [generateCurveKeyPair(), generateCurveKeyPair()];
     const authority = new KeyAuthority('*', { refused: () => undefined, error: () => undefined });

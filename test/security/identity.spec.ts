@@ -72,7 +72,7 @@ describe('identity attacks', () => {
     return json({ version: 1, id, instance, metadata: {}, heartbeat: HB, features: ['curve-key'], curve });
   }
 
-  it('the bit-255 alias of a key an allow function denies is refused at the CURVE handshake', async () => {
+  it('[S-36] the bit-255 alias of a key an allow function denies is refused at the CURVE handshake', async () => {
     const denied = generateCurveKeyPair();
     const victim = generateCurveKeyPair();
     const { endpoint, refusalOf } = await start({ allow: peer => peer.publicKey !== denied.publicKey });
@@ -99,7 +99,7 @@ describe('identity attacks', () => {
     expect(await firstValueFrom(client.send('echo', 'served'))).toBe('served');
   });
 
-  it('ZAP refuses low-order and non-canonical keys before any allow function runs', async () => {
+  it('[S-36] ZAP refuses low-order and non-canonical keys before any allow function runs', async () => {
     const context = new Context();
     const asked: string[] = [];
     const authority = new KeyAuthority(
@@ -130,7 +130,7 @@ describe('identity attacks', () => {
     expect(asked).toEqual([good]);
   });
 
-  it('ZAP decisions in progress are bounded: beyond MAX_PENDING_ZAP_DECISIONS a handshake gets 300 at once', async () => {
+  it('[S-38] ZAP decisions in progress are bounded: beyond MAX_PENDING_ZAP_DECISIONS a handshake gets 300 at once', async () => {
     const context = new Context();
     let release: (ok: boolean) => void = () => undefined;
     const decided = new Promise<boolean>(resolve => (release = resolve));
@@ -168,7 +168,7 @@ describe('identity attacks', () => {
     expect(codes.get('200')).toBe(MAX_PENDING_ZAP_DECISIONS);
   });
 
-  it('a low-order or aliased key in a HELLO is refused AUTH_FAILED, and the rest of its message is still read', async () => {
+  it('[S-36] a low-order or aliased key in a HELLO is refused AUTH_FAILED, and the rest of its message is still read', async () => {
     const alice = generateCurveKeyPair();
     const { endpoint } = await start({ allow: '*' });
     const attacker = curvePeer(endpoint, alice.publicKey, alice.secretKey);
@@ -194,7 +194,7 @@ describe('identity attacks', () => {
     expect((await attacker.until(r => r.type === T.WELCOME || r.type === T.ERROR)).type).toBe(T.WELCOME);
   });
 
-  it('a client id belongs to its key: another allowed key neither blocks it nor takes it over', async () => {
+  it('[S-37] a client id belongs to its key: another allowed key neither blocks it nor takes it over', async () => {
     const alice = generateCurveKeyPair();
     const bob = generateCurveKeyPair();
     const { endpoint, server: srv } = await start({ allow: [alice.publicKey, bob.publicKey] });
@@ -213,7 +213,7 @@ describe('identity attacks', () => {
     expect(await firstValueFrom(victim.send('echo', 2))).toBe(2);
   });
 
-  it('slow allow decisions run concurrently: 60 throw-away keys do not keep an allowed client out', async () => {
+  it('[S-38] slow allow decisions run concurrently: 60 throw-away keys do not keep an allowed client out', async () => {
     const victim = generateCurveKeyPair();
     let inFlight = 0;
     let most = 0;

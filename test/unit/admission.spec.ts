@@ -118,7 +118,7 @@ describe('Admission', () => {
     expect(s.admission.shedCounts['peer-limit']).toBe(2);
   });
 
-  it('under sustained overload serves the newest first and sheds what waited past its share of the deadline', () => {
+  it('[S-31] under sustained overload serves the newest first and sheds what waited past its share of the deadline', () => {
     const s = setup({ maxCallsPerPeer: 0, maxQueued: 10_000 }, 1);
     const peer = session();
     let id = 0;
@@ -145,7 +145,7 @@ describe('Admission', () => {
     expect(s.started).toHaveLength(1_000);
   });
 
-  it('never starts a request whose caller gave up while it waited, nor a cancelled one', () => {
+  it('[S-32] never starts a request whose caller gave up while it waited, nor a cancelled one', () => {
     const s = setup({ maxCallsPerPeer: 0 }, 0);
     const peer = session();
     for (let id = 1; id <= INITIAL_TURN_BUDGET; id++) s.admission.admit(peer, request(id)); // the whole turn

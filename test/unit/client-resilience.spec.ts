@@ -74,7 +74,7 @@ const overloaded = (id: number) =>
   errorEnvelope(id, { status: 'error', code: ZmqErrorCode.OVERLOADED, message: 'shed' });
 
 describe('client resilience: retries of idempotent calls', () => {
-  it('a call whose server is lost goes to another server that declared it idempotent; the caller sees only the answer', async () => {
+  it('[C-15] a call whose server is lost goes to another server that declared it idempotent; the caller sees only the answer', async () => {
     const s = await connected();
     const c = s.call('get', { id: 7 });
     expect(s.requests(A)).toHaveLength(1);
@@ -96,7 +96,7 @@ describe('client resilience: retries of idempotent calls', () => {
     expect((c.packets[0]!.err as { code: string }).code).toBe(ZmqErrorCode.PEER_LOST);
   });
 
-  it('never sends a call of a pattern not declared idempotent twice', async () => {
+  it('[C-15] never sends a call of a pattern not declared idempotent twice', async () => {
     const s = await connected();
     const c = s.call('create');
     s.net.channel(A).deliver(BYE);
@@ -104,7 +104,7 @@ describe('client resilience: retries of idempotent calls', () => {
     expect((c.packets[0]!.err as { code: string }).code).toBe(ZmqErrorCode.PEER_LOST);
   });
 
-  it('never retries once a value of the reply arrived', async () => {
+  it('[C-15] never retries once a value of the reply arrived', async () => {
     const s = await connected();
     const c = s.call('get');
     const id = s.requests(A)[0]!.id;
@@ -114,7 +114,7 @@ describe('client resilience: retries of idempotent calls', () => {
     expect(c.packets.at(-1)!.err).toMatchObject({ code: ZmqErrorCode.PEER_LOST });
   });
 
-  it('a call a server shed (OVERLOADED) goes to another server; the one shedding is not asked again', async () => {
+  it('[C-15] a call a server shed (OVERLOADED) goes to another server; the one shedding is not asked again', async () => {
     const s = await connected();
     const c = s.call('get');
     s.net.channel(A).deliver(overloaded(s.requests(A)[0]!.id));
@@ -133,7 +133,7 @@ describe('client resilience: retries of idempotent calls', () => {
     expect(cancels.map(e => e.id)).toEqual([retried.id]);
   });
 
-  it('the retry budget stops retries when most calls fail', async () => {
+  it('[C-16] the retry budget stops retries when most calls fail', async () => {
     const s = await connected({ endpoints: [A, B] });
     const budget = new RetryBudget({ ratio: 0.1, max: RETRY_BURST });
     for (let i = 0; i < 10; i++) expect(budget.withdraw()).toBe(true);
@@ -198,7 +198,7 @@ describe('client resilience: outliers and throttling', () => {
 });
 
 describe('client resilience: a refused link tries again', () => {
-  it('says HELLO again after a refusal, with a backoff that doubles, and joins once welcomed', async () => {
+  it('[C-17] says HELLO again after a refusal, with a backoff that doubles, and joins once welcomed', async () => {
     const time = new ManualTime();
     const net = new FakeConnector();
     const observer = new RecordingObserver();
@@ -248,7 +248,7 @@ describe('client resilience: a refused link tries again', () => {
     ).toEqual(['srv-a', 'srv-b']);
   });
 
-  it('never tries again after a version mismatch', async () => {
+  it('[C-17] never tries again after a version mismatch', async () => {
     const s = await connected();
     const a = s.engine.links.find(l => l.endpoint === A)!;
     const before = s.net.channel(A).count(MessageType.Hello);
