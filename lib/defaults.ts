@@ -96,7 +96,7 @@ export const DEFAULT_ADMISSION_SLICE_MS = 10;
 export const DEFAULT_ADMISSION_QUEUE_TARGET = 5;
 
 /** The share of its caller's deadline a request may wait in an overloaded server's queue (`admission.deadlineShare`). */
-export const DEFAULT_ADMISSION_DEADLINE_SHARE = 0.1;
+export const DEFAULT_ADMISSION_DEADLINE_SHARE = 0.02;
 
 /** A server queue that has not emptied for this long (ms) means overload (`admission.interval`). */
 export const DEFAULT_ADMISSION_INTERVAL = 100;

@@ -201,7 +201,7 @@ export interface ZmqServerOptions extends ZmqCommonOptions {
    * `queueTarget` ms and `deadlineShare` of their caller's deadline with
    * `OVERLOADED`, so callers hear early instead of timing out. A request whose
    * caller's deadline passed while it waited never runs. `false`: requests start as they are read, however many.
-   * @default { sliceMs: 10, queueTarget: 5, deadlineShare: 0.1, interval: 100, maxQueued: 50000 }
+   * @default { sliceMs: 10, queueTarget: 5, deadlineShare: 0.02, interval: 100, maxQueued: 50000 }
    */
   admission?: false | ZmqAdmissionOptions;
 }
@@ -212,7 +212,7 @@ export interface ZmqAdmissionOptions {
   sliceMs?: number;
   /** An overloaded server sheds a request that waited longer than this (ms) and `deadlineShare` of its deadline. @default 5 */
   queueTarget?: number;
-  /** The share (0–1) of its caller's deadline a request may wait in an overloaded server. @default 0.1 */
+  /** The share (0–1) of its caller's deadline a request may wait in an overloaded server. @default 0.02 */
   deadlineShare?: number;
   /** A queue that has not emptied for this long (ms) means overload; also the longest wait otherwise. @default 100 */
   interval?: number;

@@ -97,6 +97,10 @@ export class Admission {
   /** Requests this turn may start, and has started. */
   private budget = INITIAL_TURN_BUDGET;
   private startedThisTurn = 0;
+  /** Requests read and started in the current interval, and when it began. */
+  private arrivals = 0;
+  private starts = 0;
+  private windowStart = 0;
   private drainScheduled = false;
   /** Requests not started because their caller's deadline passed while they waited. */
   abandoned = 0;
@@ -126,8 +130,10 @@ export class Admission {
       return this.refuse({ session, env, at: this.clock.now(), gone: false }, 'peer-limit');
     }
     const now = this.clock.now();
+    this.arrivals++;
     if (this.queued === 0 && this.state.kind === 'flowing' && this.hasTurnRoom(now)) {
       this.startedThisTurn++;
+      this.starts++;
       return this.host.start({ session, env, at: now, gone: false });
     }
     const waiting: Waiting = { session, env, at: now, gone: false };
@@ -206,6 +212,7 @@ export class Admission {
       if (waiting.gone) continue;
       waiting.session.waiting.delete(waiting.env.id);
       this.startedThisTurn++;
+      this.starts++;
       this.host.start(waiting);
     }
     this.compact();
@@ -217,11 +224,23 @@ export class Admission {
     this.move({ kind: 'flowing' });
   };
 
-  /** Overloaded while the queue has not emptied for a whole interval (`queueing` began that long ago). */
+  /**
+   * Once per interval: overloaded while the queue has not emptied for a whole
+   * interval and requests kept arriving at least as fast as they started (a
+   * standing queue under inflow); a burst that is being worked off, with
+   * nothing more coming, is not overload and keeps its callers' deadlines.
+   */
   private judge(now: number): void {
+    if (now - this.windowStart < this.settings.intervalMs) return;
+    const inflow = this.arrivals > 0 && this.arrivals >= this.starts;
+    this.arrivals = 0;
+    this.starts = 0;
+    this.windowStart = now;
     const state = this.state;
-    if (state.kind === 'queueing' && this.settings.queueTarget > 0 && now - state.since >= this.settings.intervalMs)
+    if (this.settings.queueTarget <= 0) return;
+    if (state.kind === 'queueing' && inflow && now - state.since >= this.settings.intervalMs)
       this.move({ kind: 'overloaded', since: now });
+    else if (state.kind === 'overloaded' && !inflow) this.move({ kind: 'queueing', since: now });
   }
 
   /**
