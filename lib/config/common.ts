@@ -13,13 +13,8 @@ import {
 import { ZmqOptionsError } from '../errors/zmq.errors.js';
 import { ZmqCommonOptions } from '../interfaces/zmq-options.interface.js';
 import { HeartbeatSettings, MAX_WINDOW } from '../protocol/handshake.js';
-import {
-  EARLY_FLUSH_ENVELOPES,
-  MAX_BATCH_BYTES,
-  MAX_BATCH_ENVELOPES,
-  MAX_METADATA_BYTES,
-  MAX_PATTERN_BYTES,
-} from '../protocol/limits.js';
+import { MAX_METADATA_BYTES, MAX_PATTERN_BYTES } from '../protocol/limits.js';
+import { EARLY_FLUSH_ENVELOPES, MAX_BATCH_BYTES, MAX_BATCH_ENVELOPES } from '../protocol/tuning.js';
 import type { PacketCodec, PacketDeserializer, PacketSerializer } from '../protocol/packet-codec.js';
 import type { ZmqSocketSettings } from '../transport/raw-sockets.js';
 import { checkEndpoint } from './validate.js';

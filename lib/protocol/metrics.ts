@@ -1,7 +1,7 @@
 import { ZmqErrorCode } from '../errors/zmq.errors.js';
 import type { ZmqLatency, ZmqMetrics, ZmqPatternMetrics } from '../interfaces/zmq-metrics.interface.js';
 import type { Clock } from './clock.js';
-import { MAX_METRIC_ERROR_CODES, MAX_METRIC_PATTERNS } from './limits.js';
+import { MAX_METRIC_ERROR_CODES, MAX_METRIC_PATTERNS } from './tuning.js';
 
 /**
  * Upper bounds, in seconds, of every latency histogram: 50 µs to 10 s, about

@@ -8,7 +8,7 @@ import type {
   ConnectOptions,
   SendFailure,
 } from '../protocol/channel.js';
-import { FAST_RECONNECT_MS } from '../protocol/limits.js';
+import { FAST_RECONNECT_MS } from '../protocol/tuning.js';
 import { DealerCurve, HandshakeFailure, RouterCurve, watchHandshakes } from './curve-options.js';
 import { registerZapDomain, ZAP_ENDPOINT, ZapAuthorizer, ZapProblem } from './zap.js';
 import { HICCUP_NOTICE, ZmqSocketSettings } from './raw-sockets.js';

@@ -8,7 +8,8 @@
 import 'reflect-metadata';
 import { firstValueFrom } from 'rxjs';
 import { ZmqErrorCode } from 'nestjs-zeromq';
-import { MAX_HANDSHAKE_BYTES, MAX_HELLO_BYTES, MAX_RETAINED_HELLO_BYTES_PER_KEY } from '../../lib/protocol/limits';
+import { MAX_HANDSHAKE_BYTES } from '../../lib/protocol/limits';
+import { MAX_HELLO_BYTES, MAX_RETAINED_HELLO_BYTES_PER_KEY } from '../../lib/protocol/tuning';
 import { encodeHeader, MessageType, OutEnvelope } from '../../lib/protocol/frames';
 import { KeyAuthority } from '../../lib/security/allow';
 import { helloAuthorizer } from '../../lib/security/hello-auth';

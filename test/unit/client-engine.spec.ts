@@ -11,7 +11,7 @@ import type { UpstreamLink } from '../../lib/protocol/client/upstream-link';
 import { BYE, controlEnvelope, dataEnvelope, errorEnvelope, PING, PONG } from '../../lib/protocol/envelopes';
 import { encodeMetadata, Flag, MessageType, OutEnvelope } from '../../lib/protocol/frames';
 import { handshakeEnvelope, refusalEnvelope } from '../../lib/protocol/handshake';
-import { FAST_RECONNECT_MS } from '../../lib/protocol/limits';
+import { FAST_RECONNECT_MS } from '../../lib/protocol/tuning';
 import { FakeChannel, foreignVersionFrames } from '../helpers/fake-channel';
 import { flush } from '../helpers/async';
 import {

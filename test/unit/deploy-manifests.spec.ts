@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import { parseAllDocuments } from 'yaml';
 import { repoRoot } from '../helpers/child';
 import { DEFAULT_DRAIN_TIMEOUT } from '../../lib/defaults';
-import { BYE_ACK_WAIT_MS } from '../../lib/protocol/limits';
+import { BYE_ACK_WAIT_MS } from '../../lib/protocol/tuning';
 
 /** A file of the repo (read while a test runs: that is when repoRoot() knows where the spec is). */
 const read = (file: string) => readFileSync(join(repoRoot(), file), 'utf8');

@@ -11,7 +11,7 @@ import { resolveServerConfig } from '../../lib/config/server-config';
 import { controlEnvelope, dataEnvelope, errorEnvelope } from '../../lib/protocol/envelopes';
 import { encodePattern, Flag, MessageType } from '../../lib/protocol/frames';
 import { handshakeEnvelope } from '../../lib/protocol/handshake';
-import { MAX_METRIC_ERROR_CODES, MAX_METRIC_PATTERNS } from '../../lib/protocol/limits';
+import { MAX_METRIC_ERROR_CODES, MAX_METRIC_PATTERNS } from '../../lib/protocol/tuning';
 import { Histogram, Metrics, OTHER_PATTERNS, ZMQ_LATENCY_BUCKETS } from '../../lib/protocol/metrics';
 import type { ServerCall } from '../../lib/protocol/server/server-call';
 import type { ServerHost } from '../../lib/protocol/server/server-deps';

@@ -4,7 +4,7 @@ import type { Clock, Scheduler } from '../clock.js';
 import { DRAIN } from '../envelopes.js';
 import type { Welcome } from '../handshake.js';
 import { DEFAULT_RESOLVE_INTERVAL } from '../../defaults.js';
-import { BYE_ACK_WAIT_MS, FAST_RECONNECT_MS, RETIRE_WAIT_MS, RETURN_WINDOW_MS } from '../limits.js';
+import { BYE_ACK_WAIT_MS, FAST_RECONNECT_MS, RETIRE_WAIT_MS, RETURN_WINDOW_MS } from '../tuning.js';
 import type { ClientEngineConfig } from './client-deps.js';
 import { diffEndpoints, EndpointTarget, targetOf } from './endpoint-set.js';
 import type { LinkPool } from './link-pool.js';

@@ -1,6 +1,6 @@
 import type { SessionObserver } from '../channel.js';
 import { answerEndpoints } from './endpoint-set.js';
-import { FAST_RECONNECT_MS, NOTICED_HELLO_RETRY_MS } from '../limits.js';
+import { FAST_RECONNECT_MS, NOTICED_HELLO_RETRY_MS } from '../tuning.js';
 
 /**
  * Decisions of name resolution and of the reconnect backoff, as pure

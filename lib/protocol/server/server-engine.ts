@@ -9,7 +9,7 @@ import { Envelope, Flag, MalformedError, MessageType, OutEnvelope } from '../fra
 import { OutboxSettings, realYield } from '../stream-outbox.js';
 import { holdsBye, InboundDecoder, InboundHandler } from '../inbound.js';
 import { sendFailed } from './send-failures.js';
-import { BYE_ACK_WAIT_MS } from '../limits.js';
+import { BYE_ACK_WAIT_MS } from '../tuning.js';
 import { Heartbeat } from '../liveness.js';
 import { Metrics } from '../metrics.js';
 import { Admission, ShedReason, Waiting } from './admission.js';

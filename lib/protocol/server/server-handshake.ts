@@ -27,12 +27,8 @@ import {
   Welcome,
 } from '../handshake.js';
 import { CREDIT_FEATURE } from '../credit.js';
-import {
-  MAX_HELLO_BYTES,
-  MAX_RETAINED_HELLO_BYTES,
-  MAX_RETAINED_HELLO_BYTES_PER_KEY,
-  PROTOCOL_VERSION,
-} from '../limits.js';
+import { PROTOCOL_VERSION } from '../limits.js';
+import { MAX_HELLO_BYTES, MAX_RETAINED_HELLO_BYTES, MAX_RETAINED_HELLO_BYTES_PER_KEY } from '../tuning.js';
 import { MSGPACK_FEATURE } from '../msgpack.js';
 import { decideHello } from './hello-decision.js';
 import type { ReplyEncoder } from './replies.js';
