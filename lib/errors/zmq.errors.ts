@@ -155,12 +155,17 @@ export class ZmqNoPeerError extends ZmqError {
   constructor(
     readonly pattern: string,
     readonly reason: ZmqNoPeerReason,
+    /**
+     * With `not-served`: the pattern a connected server announced in its
+     * handshake that is nearest to `pattern` (a likely typo of it).
+     */
+    readonly suggestion?: string,
   ) {
     super(
       ZmqErrorCode.NO_PEER,
       reason === 'no-server'
         ? `No connected server to send "${pattern}" to`
-        : `No connected server${reason === 'no-match' ? ' matching the target' : ''} serves "${pattern}"`,
+        : `No connected server${reason === 'no-match' ? ' matching the target' : ''} serves "${pattern}"${suggestion === undefined ? '' : `. Did you mean "${suggestion}"?`}`,
     );
   }
 }
