@@ -22,7 +22,7 @@ import { Metrics } from '../protocol/metrics.js';
 import { probeAll, ZmqPingResult } from '../protocol/client/ping-probe.js';
 import { DEFAULT_PING_TIMEOUT } from '../defaults.js';
 import { ANY_SERVER, Route } from '../protocol/client/client-deps.js';
-import { metadataOf, packetOf, peerReplies, runHot } from './client-packets.js';
+import { eventNotSent, metadataOf, packetOf, peerReplies, runHot } from './client-packets.js';
 import { startClientSpan } from '../common/tracing.js';
 import { tracedEmit, tracedRequest } from './traced-request.js';
 import { clientEngine, connector } from './client-connect.js';
@@ -240,6 +240,7 @@ export class ClientZmq extends ClientProxy<ZmqEvents> {
       this.emitOn(packet, undefined, false);
       return Promise.resolve(undefined as T);
     } catch (err) {
+      eventNotSent(this.monitor, err);
       return Promise.reject(err as Error);
     }
   }

@@ -123,7 +123,9 @@ export type ZmqDropCounts = Record<
   | 'unexpected'
   | 'unroutable'
   | 'lateReply'
-  | 'sendFailed',
+  | 'sendFailed'
+  /** Client: events `emit()` could not send (no connected server handles the pattern: NO_PEER). */
+  | 'unsentEvent',
   number
 >;
 

@@ -22,6 +22,18 @@ export interface PacketCodec {
   readonly deserializer?: PacketDeserializer;
 }
 
+/**
+ * The feature a client offers when it sends its packets through a
+ * `serializer` (docs/PROTOCOL.md §3.1, §4.5); a server takes it only with a
+ * `deserializer`, and refuses a client that offers it otherwise: its handlers
+ * would get the serialized packet instead of the data.
+ */
+export const SERIALIZER_FEATURE = 'serializer';
+
+/** The refusal of a client whose `serializer` a server without a `deserializer` cannot read. */
+export const SERIALIZER_REFUSAL =
+  'This client sends its packets through a "serializer" and this server has no "deserializer": set the matching serializer / deserializer pair on both sides';
+
 function isThenable(v: unknown): boolean {
   return typeof (v as { then?: unknown } | null)?.then === 'function';
 }
@@ -62,7 +74,39 @@ export function deserializeWith(
  */
 export function incomingData(env: Envelope, deserializer: PacketDeserializer | undefined, msgpack: boolean): unknown {
   const raw = decodePayload(env.encoding, env.payload, env.id, msgpack);
-  return deserializer === undefined ? raw : field(deserializeWith(deserializer, raw, { pattern: env.pattern }), 'data');
+  if (deserializer === undefined) return raw;
+  const packet = deserializeWith(deserializer, raw, { pattern: env.pattern });
+  if (!hasAnyField(packet, REQUEST_FIELDS)) {
+    throw new ZmqSerializationError(
+      'the deserializer found no packet ({ pattern, data }) in the payload: does the client set a "serializer" too?',
+      'decode',
+    );
+  }
+  return field(packet, 'data');
+}
+
+/**
+ * What the user's deserializer finds in a reply payload: its `response` and
+ * `err`. A payload that holds no packet (`{ id, response }` / `{ id, err }`)
+ * is SERIALIZATION, the sign of a server without a `serializer`: the call
+ * fails with a code rather than complete without a value.
+ */
+export function replyPacket(deserializer: PacketDeserializer, payload: unknown): { response: unknown; err: unknown } {
+  const packet = deserializeWith(deserializer, payload);
+  if (!hasAnyField(packet, REPLY_FIELDS)) {
+    throw new ZmqSerializationError(
+      'the deserializer found no packet ({ id, response } or { id, err }) in the reply: does the server set a "serializer" too?',
+      'decode',
+    );
+  }
+  return { response: field(packet, 'response'), err: field(packet, 'err') };
+}
+
+const REQUEST_FIELDS = ['pattern', 'data', 'id'] as const;
+const REPLY_FIELDS = ['id', 'response', 'err', 'isDisposed'] as const;
+
+function hasAnyField(packet: unknown, keys: readonly string[]): boolean {
+  return typeof packet === 'object' && packet !== null && keys.some(k => Object.hasOwn(packet, k));
 }
 
 /** A field of a deserialized packet (which may be anything a user's deserializer returned). */

@@ -26,6 +26,7 @@ import {
 import { CREDIT_FEATURE } from '../credit.js';
 import { PROTOCOL_VERSION } from '../limits.js';
 import { MSGPACK_FEATURE } from '../msgpack.js';
+import { PacketCodec, SERIALIZER_FEATURE, SERIALIZER_REFUSAL } from '../packet-codec.js';
 import { decideHello } from './hello-decision.js';
 import type { ReplyEncoder } from './replies.js';
 import { DownstreamSession, sessionEvent, SessionTable } from './sessions.js';
@@ -45,6 +46,7 @@ export type HelloAuthorizer = (
 export function serverFeatures(config: {
   readonly msgpack?: boolean;
   readonly stream?: { window?: number };
+  readonly serializers?: Readonly<PacketCodec> | undefined;
 }): string[] {
   return [
     DEADLINE_FEATURE,
@@ -52,6 +54,7 @@ export function serverFeatures(config: {
     DRAIN_FEATURE,
     ...(config.msgpack === true ? [MSGPACK_FEATURE] : []),
     ...(config.stream?.window !== undefined ? [CREDIT_FEATURE] : []),
+    ...(config.serializers?.deserializer !== undefined ? [SERIALIZER_FEATURE] : []),
   ];
 }
 
@@ -125,6 +128,11 @@ export class ServerHandshake {
     if (hello.version !== PROTOCOL_VERSION) {
       this.host.observer.drop('version', `hello of version ${hello.version}`);
       return this.refuseVersion(routingId, hello.version, hello.id);
+    }
+    if (hasFeature(hello, SERIALIZER_FEATURE) && !this.host.features.includes(SERIALIZER_FEATURE)) {
+      const error = new ZmqHandshakeRefusedError(SERIALIZER_REFUSAL);
+      this.host.observer.refused({ peerId: hello.id, direction: 'downstream', error });
+      return this.refuse(routingId, SERIALIZER_REFUSAL);
     }
     this.decide(routingId, key, hello);
   }
