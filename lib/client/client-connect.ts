@@ -113,12 +113,14 @@ export function clientEngine(
 }
 
 /**
- * Says at once, while no server has a session, that nothing accepts
- * connections at an endpoint: once per channel (libzmq retries every
- * `reconnectInterval`), rate-limited with the other refusals.
+ * Reports each refused attempt (`connect:refused`) and says the first of a
+ * channel at once in a log line, while no server has a session (libzmq
+ * retries every `reconnectInterval`): rate-limited with the other refusals.
  */
 function warnRefused(engine: ClientEngine, observer: SessionObserver, channel: Channel, endpoint: string): void {
-  if (engine.isConnected || channel.attempts?.refused !== 1) return;
+  const attempts = channel.attempts?.refused ?? 1;
+  observer.connectRefused?.(endpoint, attempts);
+  if (engine.isConnected || attempts !== 1) return;
   observer.warn(
     `Nothing accepts connections at ${endpoint} (connection refused): is the server running and bound to that address? Retrying until it does`,
     'connect-refused',

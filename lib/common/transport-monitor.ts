@@ -64,6 +64,10 @@ export class TransportMonitor implements SessionObserver {
     this.emit('peer:draining', event);
   }
 
+  connectRefused(endpoint: string, attempts: number): void {
+    this.emit('connect:refused', { endpoint, attempts });
+  }
+
   /** Counts `n` dropped messages and logs why at debug level, rate-limited per reason. */
   drop(reason: DropCounterKey, detail: string, n = 1): void {
     this.dropped.add(reason, n);

@@ -12,6 +12,14 @@ export const ZmqErrorCode = {
    * connections there), `no-handshake`, `no-session` or `no-answer`.
    */
   CONNECT_TIMEOUT: 'CONNECT_TIMEOUT',
+  /**
+   * Nothing accepts connections at any endpoint (each attempt was refused).
+   * The CLI ends with it at once; a client's `connect()` waits for
+   * `connectTimeout` instead (its servers may start later) and says so with
+   * CONNECT_TIMEOUT, reason `refused`; its `connect:refused` event is the
+   * earlier sign.
+   */
+  CONNECT_REFUSED: 'CONNECT_REFUSED',
   /** A request got no reply message within `requestTimeout`. */
   TIMEOUT: 'TIMEOUT',
   /** The client or server was closed while the call was pending. */
@@ -140,6 +148,16 @@ export class ZmqConnectTimeoutError extends ZmqError {
     );
     this.seen = seen;
     this.reason = CONNECT_REASON_ORDER.find(r => seen.some(s => s.reason === r));
+  }
+}
+
+/** Every endpoint refused the connection: nothing accepts connections there (see `CONNECT_REFUSED`). */
+export class ZmqConnectRefusedError extends ZmqError {
+  constructor(readonly endpoints: readonly string[]) {
+    super(
+      ZmqErrorCode.CONNECT_REFUSED,
+      `Nothing accepts connections at ${endpoints.join(', ')} (connection refused): is the server running and bound to that address?`,
+    );
   }
 }
 

@@ -55,7 +55,22 @@ export type ZmqEvents = {
    * can; `peer:left` (`bye`) follows when it is done.
    */
   'peer:draining': (event: ZmqPeerEvent) => void;
+  /**
+   * Client only: an attempt to connect to `endpoint` was refused: nothing
+   * accepts connections there (no server running or bound at that address).
+   * libzmq retries every `reconnectInterval`; `attempts` counts the refusals
+   * of the endpoint's current socket. `connect()` keeps waiting until
+   * `connectTimeout` (a server may start after its clients): an application
+   * that would rather fail at once can do so here.
+   */
+  'connect:refused': (event: ZmqConnectRefusedEvent) => void;
 };
+
+/** What a `connect:refused` listener gets. */
+export interface ZmqConnectRefusedEvent {
+  endpoint: string;
+  attempts: number;
+}
 
 /** A peer change as seen by {@link ZmqPeerEvents}, from any server or client of the process. */
 export interface ZmqPeerChange extends ZmqPeerEvent {

@@ -92,6 +92,8 @@ export interface SessionObserver {
   refused(event: ZmqPeerRefusedEvent): void;
   /** Client only: a server said DRAIN (docs/PROTOCOL.md §5.7). */
   draining?(event: ZmqPeerEvent): void;
+  /** Client only: an attempt to connect to `endpoint` was refused (nothing accepts connections there). */
+  connectRefused?(endpoint: string, attempts: number): void;
   /** Counts `n` dropped envelopes or messages by reason. */
   drop(reason: DropCounterKey, detail: string, n?: number): void;
   /**

@@ -150,6 +150,22 @@ describe('said as early as it is known', () => {
     expect((await connecting).code).toBe(ZmqErrorCode.CLOSED);
   });
 
+  it('each refused attempt is a connect:refused event with the endpoint and the count', async () => {
+    const endpoint = await deadTcpEndpoint();
+    const c = client(endpoint, { connectTimeout: 600_000 });
+    const second = deferred<{ endpoint: string; attempts: number }>();
+    const seen: number[] = [];
+    c.on('connect:refused', event => {
+      seen.push(event.attempts);
+      if (event.attempts === 2) second.resolve(event);
+    });
+    const connecting = rejectionOf(c.connect());
+    expect(await second.promise).toEqual({ endpoint, attempts: 2 });
+    expect(seen.slice(0, 2)).toEqual([1, 2]);
+    await c.close();
+    expect((await connecting).code).toBe(ZmqErrorCode.CLOSED);
+  });
+
   it('a plaintext client of a CURVE server fails AUTH_FAILED at once, naming the "curve" option', async () => {
     const { endpoint } = await h.startServer({
       bind: 'tcp://127.0.0.1:*',
