@@ -236,13 +236,10 @@ export class ClientZmq extends ClientProxy<ZmqEvents> {
   }
 
   protected dispatchEvent<T = any>(packet: ReadPacket): Promise<T> {
-    try {
+    return new Promise<T>(resolve => {
       this.emitOn(packet, undefined, false);
-      return Promise.resolve(undefined as T);
-    } catch (err) {
-      eventNotSent(this.monitor, err);
-      return Promise.reject(err as Error);
-    }
+      resolve(undefined as T);
+    });
   }
 
   /** Local errors pass through; a remote error value becomes a {@link ZmqRemoteError}. */
@@ -278,15 +275,21 @@ export class ClientZmq extends ClientProxy<ZmqEvents> {
     return tracedRequest(this.engine, trace, pattern, packet, callback, route);
   }
 
+  /** Sends an event; one that cannot go out is counted and logged (a hot emit's error may have no reader). */
   private emitOn(packet: ReadPacket, target: ZmqTarget | undefined, all: boolean): string[] {
-    const pattern = this.normalizePattern(packet.pattern as MsPattern);
-    const trace = startClientSpan(pattern, 'emit');
-    const ids =
-      trace === undefined
-        ? this.engine.emit(pattern, packet.data, metadataOf(packet), target, all)
-        : tracedEmit(trace, packet, metadata => this.engine.emit(pattern, packet.data, metadata, target, all));
-    this.metrics.event(pattern, ids.length);
-    return ids;
+    try {
+      const pattern = this.normalizePattern(packet.pattern as MsPattern);
+      const trace = startClientSpan(pattern, 'emit');
+      const ids =
+        trace === undefined
+          ? this.engine.emit(pattern, packet.data, metadataOf(packet), target, all)
+          : tracedEmit(trace, packet, metadata => this.engine.emit(pattern, packet.data, metadata, target, all));
+      this.metrics.event(pattern, ids.length);
+      return ids;
+    } catch (err) {
+      eventNotSent(this.monitor, err);
+      throw err;
+    }
   }
 
   private hotEvent(pattern: any, data: unknown, target: ZmqTarget | undefined, all: boolean): Observable<string[]> {

@@ -110,6 +110,17 @@ describe('an event nobody handles', () => {
     expect(line).toContain('Did you mean "user.created"?');
     expect(client.getStats().dropped.unsentEvent).toBe(1);
   });
+
+  it('emitTo() / emitAll() of an event no server handles are counted too', async () => {
+    const { endpoint } = await server();
+    const client = await h.connectClient(endpoint);
+    const to = client.emitTo(() => true, 'nobody.handles', 1);
+    const all = client.emitAll('nobody.handles', 2);
+    // Hot: both are sent (and fail) whether read or not; reading them here only waits for that.
+    expect((await rejectionOf(firstValueFrom(to))).code).toBe(ZmqErrorCode.NO_PEER);
+    expect((await rejectionOf(firstValueFrom(all))).code).toBe(ZmqErrorCode.NO_PEER);
+    expect(client.getStats().dropped.unsentEvent).toBe(2);
+  });
 });
 
 describe('a request over the server maxPayloadSize', () => {
