@@ -34,6 +34,33 @@ export const SERIALIZER_FEATURE = 'serializer';
 export const SERIALIZER_REFUSAL =
   'This client sends its packets through a "serializer" and this server has no "deserializer": set the matching serializer / deserializer pair on both sides';
 
+/**
+ * The feature a client offers when it has no `deserializer`: it reads each
+ * reply payload as the value itself. A server takes it only without a
+ * `serializer`, and refuses a client that offers it otherwise: its callers
+ * would get the serialized packet instead of the value.
+ */
+export const PLAIN_REPLIES_FEATURE = 'plain-replies';
+
+/** The refusal of a client without a `deserializer` by a server whose replies go through a `serializer`. */
+export const PLAIN_REPLIES_REFUSAL =
+  'This server sends its replies through a "serializer" and this client has no "deserializer": set the matching serializer / deserializer pair on both sides';
+
+/** The features of a side's codec a client offers, or a server accepts (§4.5). */
+export function codecFeatures(codec: Readonly<PacketCodec> | undefined, side: 'client' | 'server'): string[] {
+  const reads = side === 'client' ? codec?.serializer !== undefined : codec?.deserializer !== undefined;
+  const plain = side === 'client' ? codec?.deserializer === undefined : codec?.serializer === undefined;
+  return [...(reads ? [SERIALIZER_FEATURE] : []), ...(plain ? [PLAIN_REPLIES_FEATURE] : [])];
+}
+
+/** Why a server with `features` refuses a HELLO offering `offered`, when their codecs do not match. */
+export function codecRefusal(offered: readonly string[] | undefined, features: readonly string[]): string | undefined {
+  const mismatch = (feature: string) => offered?.includes(feature) === true && !features.includes(feature);
+  if (mismatch(SERIALIZER_FEATURE)) return SERIALIZER_REFUSAL;
+  if (mismatch(PLAIN_REPLIES_FEATURE)) return PLAIN_REPLIES_REFUSAL;
+  return undefined;
+}
+
 function isThenable(v: unknown): boolean {
   return typeof (v as { then?: unknown } | null)?.then === 'function';
 }

@@ -66,6 +66,15 @@ describe('a serializer on one side only', () => {
     expect(probe.count('echo')).toBe(0);
   });
 
+  it('server serializer, client without deserializer: connect() fails HANDSHAKE_REFUSED naming both options', async () => {
+    const { endpoint } = await server(codec);
+    const client = h.track(new ClientZmq({ connect: endpoint, connectTimeout: 5_000 }));
+    const err = await rejectionOf(client.connect());
+    expect(err.code).toBe(ZmqErrorCode.HANDSHAKE_REFUSED);
+    expect(err.message).toContain('This server sends its replies through a "serializer"');
+    expect(err.message).toContain('this client has no "deserializer"');
+  });
+
   it('client with a deserializer only, server without a serializer: SERIALIZATION, not EmptyError', async () => {
     const { endpoint } = await server();
     const client = await h.connectClient(endpoint, { deserializer: codec.deserializer });

@@ -9,7 +9,7 @@ import type { UpstreamLink } from './upstream-link.js';
 /** What the engine needs of the client's resolved options. */
 export interface ClientEngineConfig {
   readonly endpoints: readonly string[];
-  /** The `serializer` / `deserializer` options, as the HELLO announces them (feature `serializer`). */
+  /** The `serializer` / `deserializer` options, as the HELLO announces them (features `serializer`, `plain-replies`). */
   readonly serializers?: Readonly<PacketCodec> | undefined;
   readonly id: string;
   readonly instance: string;

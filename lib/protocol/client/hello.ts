@@ -10,7 +10,7 @@ import {
 import { CREDIT_FEATURE } from '../credit.js';
 import { PROTOCOL_VERSION } from '../limits.js';
 import { MSGPACK_FEATURE } from '../msgpack.js';
-import { PacketCodec, SERIALIZER_FEATURE } from '../packet-codec.js';
+import { codecFeatures, PacketCodec } from '../packet-codec.js';
 import { CURVE_KEY_FEATURE } from '../../security/hello-proof.js';
 
 /** What a link's HELLO says (docs/PROTOCOL.md §4.1). */
@@ -24,7 +24,7 @@ export interface HelloSettings {
   readonly curveHello?: ((slot: number, endpoint: string) => { key: string; proof: string } | undefined) | undefined;
   /** The client's `streamWindow`, offered with `credit` (undefined: no credit offered). */
   readonly stream?: { readonly window: number | undefined };
-  /** The `serializer` / `deserializer` options: a serializer is announced (feature `serializer`). */
+  /** The `serializer` / `deserializer` options, announced (features `serializer`, `plain-replies`). */
   readonly serializers?: Readonly<PacketCodec> | undefined;
 }
 
@@ -56,7 +56,7 @@ export function helloFor(settings: HelloSettings, slot: number, endpoint: string
       ...(settings.msgpack === true ? [MSGPACK_FEATURE] : []),
       ...(curve !== undefined ? [CURVE_KEY_FEATURE] : []),
       ...(window !== undefined ? [CREDIT_FEATURE] : []),
-      ...(settings.serializers?.serializer !== undefined ? [SERIALIZER_FEATURE] : []),
+      ...codecFeatures(settings.serializers, 'client'),
     ],
     ...(curve !== undefined ? { curve } : {}),
     ...(window !== undefined ? { window } : {}),

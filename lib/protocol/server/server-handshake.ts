@@ -26,7 +26,7 @@ import {
 import { CREDIT_FEATURE } from '../credit.js';
 import { PROTOCOL_VERSION } from '../limits.js';
 import { MSGPACK_FEATURE } from '../msgpack.js';
-import { PacketCodec, SERIALIZER_FEATURE, SERIALIZER_REFUSAL } from '../packet-codec.js';
+import { codecFeatures, codecRefusal, PacketCodec } from '../packet-codec.js';
 import { decideHello } from './hello-decision.js';
 import type { ReplyEncoder } from './replies.js';
 import { DownstreamSession, sessionEvent, SessionTable } from './sessions.js';
@@ -42,7 +42,10 @@ export type HelloAuthorizer = (
   hello: Hello,
 ) => { readonly publicKey: string } | { readonly refusal: string; readonly publicKey?: string };
 
-/** The features a server accepts (§4.5): `credit` when it has a `streamWindow`, `msgpack` with that codec. */
+/**
+ * The features a server accepts (§4.5): `credit` when it has a `streamWindow`, `msgpack` with that codec,
+ * `serializer` with a `deserializer`, `plain-replies` without a `serializer`.
+ */
 export function serverFeatures(config: {
   readonly msgpack?: boolean;
   readonly stream?: { window?: number };
@@ -54,7 +57,7 @@ export function serverFeatures(config: {
     DRAIN_FEATURE,
     ...(config.msgpack === true ? [MSGPACK_FEATURE] : []),
     ...(config.stream?.window !== undefined ? [CREDIT_FEATURE] : []),
-    ...(config.serializers?.deserializer !== undefined ? [SERIALIZER_FEATURE] : []),
+    ...codecFeatures(config.serializers, 'server'),
   ];
 }
 
@@ -129,10 +132,14 @@ export class ServerHandshake {
       this.host.observer.drop('version', `hello of version ${hello.version}`);
       return this.refuseVersion(routingId, hello.version, hello.id);
     }
-    if (hasFeature(hello, SERIALIZER_FEATURE) && !this.host.features.includes(SERIALIZER_FEATURE)) {
-      const error = new ZmqHandshakeRefusedError(SERIALIZER_REFUSAL);
-      this.host.observer.refused({ peerId: hello.id, direction: 'downstream', error });
-      return this.refuse(routingId, SERIALIZER_REFUSAL);
+    const codec = codecRefusal(hello.features, this.host.features);
+    if (codec !== undefined) {
+      this.host.observer.refused({
+        peerId: hello.id,
+        direction: 'downstream',
+        error: new ZmqHandshakeRefusedError(codec),
+      });
+      return this.refuse(routingId, codec);
     }
     this.decide(routingId, key, hello);
   }
