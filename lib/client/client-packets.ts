@@ -2,6 +2,8 @@ import type { ReadPacket } from '@nestjs/microservices';
 import { catchError, connectable, map, Observable, of, ReplaySubject } from 'rxjs';
 import type { ZmqPeerReply } from '../interfaces/zmq-events.interface.js';
 import { encodeMetadata, Metadata } from '../protocol/frames.js';
+import { printable } from '../common/log-limiter.js';
+import type { TransportMonitor } from '../common/transport-monitor.js';
 
 /** Nest 12 packet metadata (set by `setOnDispatchHook`), encoded for the header; `undefined` when there is none. */
 export function metadataOf(packet: ReadPacket): Buffer | undefined {
@@ -29,4 +31,17 @@ export function runHot<T>(source: Observable<T>): Observable<T> {
 export function packetOf(client: object, pattern: unknown, data: unknown): ReadPacket {
   const create = (client as { createPacket?: (p: unknown, d: unknown) => ReadPacket }).createPacket;
   return typeof create === 'function' ? create.call(client, pattern, data) : { pattern, data };
+}
+
+/**
+ * An event `emit()` could not send (e.g. NO_PEER: no connected server
+ * handles its pattern). Nest's `emit()` is hot, so nobody may ever see its
+ * error: it is counted (`getStats().dropped.unsentEvent`) and logged,
+ * rate-limited with the other unsent events.
+ */
+export function eventNotSent(monitor: TransportMonitor, err: unknown): void {
+  const message = err instanceof Error ? err.message : String(err);
+  const code = (err as { code?: unknown } | null)?.code;
+  monitor.drop('unsentEvent', message);
+  monitor.warn(`Event not sent (${typeof code === 'string' ? code : 'error'}): ${printable(message)}`, 'unsent-event');
 }

@@ -22,7 +22,7 @@ import { Metrics } from '../protocol/metrics.js';
 import { probeAll, ZmqPingResult } from '../protocol/client/ping-probe.js';
 import { DEFAULT_PING_TIMEOUT } from '../defaults.js';
 import { ANY_SERVER, Route } from '../protocol/client/client-deps.js';
-import { metadataOf, packetOf, peerReplies, runHot } from './client-packets.js';
+import { eventNotSent, metadataOf, packetOf, peerReplies, runHot } from './client-packets.js';
 import { startClientSpan } from '../common/tracing.js';
 import { tracedEmit, tracedRequest } from './traced-request.js';
 import { clientEngine, connector } from './client-connect.js';
@@ -241,12 +241,10 @@ export class ClientZmq extends ClientProxy<ZmqEvents> {
   }
 
   protected dispatchEvent<T = any>(packet: ReadPacket): Promise<T> {
-    try {
+    return new Promise<T>(resolve => {
       this.emitOn(packet, undefined, false);
-      return Promise.resolve(undefined as T);
-    } catch (err) {
-      return Promise.reject(err as Error);
-    }
+      resolve(undefined as T);
+    });
   }
 
   /** Local errors pass through; a remote error value becomes a {@link ZmqRemoteError}. */
@@ -282,15 +280,21 @@ export class ClientZmq extends ClientProxy<ZmqEvents> {
     return tracedRequest(this.engine, trace, pattern, packet, callback, route);
   }
 
+  /** Sends an event; one that cannot go out is counted and logged (a hot emit's error may have no reader). */
   private emitOn(packet: ReadPacket, target: ZmqTarget | undefined, all: boolean): string[] {
-    const pattern = this.normalizePattern(packet.pattern as MsPattern);
-    const trace = startClientSpan(pattern, 'emit');
-    const ids =
-      trace === undefined
-        ? this.engine.emit(pattern, packet.data, metadataOf(packet), target, all)
-        : tracedEmit(trace, packet, metadata => this.engine.emit(pattern, packet.data, metadata, target, all));
-    this.metrics.event(pattern, ids.length);
-    return ids;
+    try {
+      const pattern = this.normalizePattern(packet.pattern as MsPattern);
+      const trace = startClientSpan(pattern, 'emit');
+      const ids =
+        trace === undefined
+          ? this.engine.emit(pattern, packet.data, metadataOf(packet), target, all)
+          : tracedEmit(trace, packet, metadata => this.engine.emit(pattern, packet.data, metadata, target, all));
+      this.metrics.event(pattern, ids.length);
+      return ids;
+    } catch (err) {
+      eventNotSent(this.monitor, err);
+      throw err;
+    }
   }
 
   private hotEvent(pattern: any, data: unknown, target: ZmqTarget | undefined, all: boolean): Observable<string[]> {

@@ -21,7 +21,7 @@ export function tracedRequest(
 ): () => void {
   const user = (packet as { metadata?: Metadata }).metadata ?? undefined;
   const metadata = (peerId: string) => {
-    trace.peer(peerId);
+    trace.peer(peerId, engine.links.find(link => link.welcome?.id === peerId)?.endpoint);
     return encodeMetadata(trace.metadata(user));
   };
   const cancel = engine.request(

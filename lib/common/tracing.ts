@@ -2,6 +2,9 @@ import type * as OtelApi from '@opentelemetry/api';
 import type { Span, Tracer } from '@opentelemetry/api';
 import { ZmqErrorCode } from '../errors/zmq.errors.js';
 import { errorCode, RESERVED_PATTERN_PREFIX } from '../protocol/metrics.js';
+import { ATTR, endpointAttributes, rpcNames, SYSTEM } from './trace-attributes.js';
+
+export { ATTR } from './trace-attributes.js';
 
 /** The reserved metadata keys of W3C trace context (docs/PROTOCOL.md §5.5). */
 export const TRACEPARENT = 'traceparent';
@@ -9,17 +12,6 @@ export const TRACESTATE = 'tracestate';
 
 /** The instrumentation scope of every span. */
 const TRACER_NAME = 'nestjs-zeromq';
-
-/** Span attributes (README "Tracing"). */
-export const ATTR = {
-  system: 'rpc.system',
-  method: 'rpc.method',
-  pattern: 'zmq.pattern',
-  peerId: 'zmq.peer_id',
-  requestId: 'zmq.request_id',
-  outcome: 'zmq.outcome',
-  errorCode: 'zmq.error_code',
-} as const;
 
 /** How a traced call ended (the `zmq.outcome` attribute). */
 export type TraceOutcome = 'ok' | 'error' | 'cancelled' | 'timeout';
@@ -83,6 +75,7 @@ export class TracedCall {
     if (outcome === 'error' || outcome === 'timeout') {
       const code = errorCode(err);
       this.span.setAttribute(ATTR.errorCode, code);
+      this.span.setAttribute(ATTR.errorType, code);
       const message = (err as { message?: unknown } | null)?.message;
       this.span.setStatus({
         code: this.otel.SpanStatusCode.ERROR,
@@ -101,43 +94,97 @@ export class TracedCall {
 /** A client span for a request or an event, and the metadata that carries its context to the server(s). */
 export interface ClientTrace {
   readonly call: TracedCall;
-  /** The server(s) it went to. */
-  peer(peerId: string): void;
-  /** The envelope's metadata: the user's (if any) plus `traceparent` / `tracestate`. */
+  /** The server(s) it went to, and (for a request) the endpoint of its link. */
+  peer(peerId: string, endpoint?: string): void;
+  /** The envelope's metadata: the user's (if any) plus the propagator's fields (W3C: `traceparent` / `tracestate`). */
   metadata(user: Record<string, string> | undefined): Record<string, string>;
 }
 
 /**
- * Starts a client span for `pattern` (`send` a request: kind CLIENT; `emit`
- * an event: kind PRODUCER) as a child of the active context; `undefined`
- * when tracing is off.
+ * Starts a client span for `pattern` as a child of the active context:
+ * `send` a request, an RPC span of kind CLIENT; `emit` an event, a
+ * messaging span of kind PRODUCER. `undefined` when tracing is off.
  */
 export function startClientSpan(pattern: string, what: 'send' | 'emit' = 'send'): ClientTrace | undefined {
   const tracer = activeTracer();
   if (tracer === undefined || api === undefined || pattern.startsWith(RESERVED_PATTERN_PREFIX)) return undefined;
   const otel = api;
+  const rpc = what === 'send' ? rpcNames(pattern) : undefined;
+  const active = otel.context.active();
   const span = tracer.startSpan(
-    `${what} ${pattern}`,
+    rpc?.name ?? `send ${pattern}`,
     {
-      kind: what === 'send' ? otel.SpanKind.CLIENT : otel.SpanKind.PRODUCER,
-      attributes: { [ATTR.system]: TRACER_NAME, [ATTR.method]: pattern, [ATTR.pattern]: pattern },
+      kind: rpc !== undefined ? otel.SpanKind.CLIENT : otel.SpanKind.PRODUCER,
+      attributes: rpc !== undefined ? rpcAttributes(rpc, pattern) : messagingAttributes(pattern, 'send'),
     },
-    otel.context.active(),
+    active,
   );
+  const spanContext = otel.trace.setSpan(active, span);
   return {
     call: new TracedCall(otel, span),
-    peer: peerId => span.setAttribute(ATTR.peerId, peerId),
-    metadata(user) {
-      const out: Record<string, string> = { ...user };
-      const sc = span.spanContext();
-      if (!otel.isSpanContextValid(sc)) return out;
-      out[TRACEPARENT] = `00-${sc.traceId}-${sc.spanId}-${(sc.traceFlags & 0xff).toString(16).padStart(2, '0')}`;
-      const state = sc.traceState?.serialize();
-      if (state) out[TRACESTATE] = state;
-      else delete out[TRACESTATE];
-      return out;
+    peer: (peerId, endpoint) => {
+      span.setAttribute(ATTR.peerId, peerId);
+      if (endpoint !== undefined) span.setAttributes(endpointAttributes(endpoint));
     },
+    metadata: user => injected(otel, spanContext, span, user),
   };
+}
+
+function rpcAttributes(rpc: { service?: string; method: string }, pattern: string): OtelApi.Attributes {
+  return {
+    [ATTR.system]: SYSTEM,
+    [ATTR.method]: rpc.method,
+    ...(rpc.service !== undefined ? { [ATTR.service]: rpc.service } : {}),
+    [ATTR.pattern]: pattern,
+  };
+}
+
+function messagingAttributes(pattern: string, operation: 'send' | 'process'): OtelApi.Attributes {
+  return {
+    [ATTR.messagingSystem]: SYSTEM,
+    [ATTR.destination]: pattern,
+    [ATTR.operationType]: operation,
+    [ATTR.operationName]: operation,
+    [ATTR.pattern]: pattern,
+  };
+}
+
+/** A carrier over an envelope's metadata, for the propagation API. */
+const SETTER: OtelApi.TextMapSetter<Record<string, string>> = {
+  set: (carrier, key, value) => void (carrier[key] = value),
+};
+const GETTER: OtelApi.TextMapGetter<Record<string, string>> = {
+  keys: carrier => Object.keys(carrier),
+  get: (carrier, key) => carrier[key],
+};
+
+/**
+ * The user's metadata plus the span's context as the registered propagator
+ * writes it (W3C trace context, B3, baggage...); the propagator's own fields
+ * in the user's metadata are replaced. With no propagator registered (the
+ * API's no-op one), W3C trace context is written, so that a server can
+ * still join the trace.
+ */
+function injected(
+  otel: Api,
+  ctx: OtelApi.Context,
+  span: Span,
+  user: Record<string, string> | undefined,
+): Record<string, string> {
+  const out: Record<string, string> = { ...user };
+  const fields = otel.propagation.fields();
+  if (fields.length > 0) {
+    for (const field of fields) delete out[field];
+    otel.propagation.inject(ctx, out, SETTER);
+    return out;
+  }
+  const sc = span.spanContext();
+  delete out[TRACESTATE];
+  if (!otel.isSpanContextValid(sc)) return out;
+  out[TRACEPARENT] = `00-${sc.traceId}-${sc.spanId}-${(sc.traceFlags & 0xff).toString(16).padStart(2, '0')}`;
+  const state = sc.traceState?.serialize();
+  if (state) out[TRACESTATE] = state;
+  return out;
 }
 
 /** A server span for a handler, the child of the caller's context, and a way to run the handler inside it. */
@@ -147,9 +194,10 @@ export interface ServerTrace {
 }
 
 /**
- * Starts a server span for `pattern`, the child of the context in the
- * envelope's `traceparent` / `tracestate` (a root span without one): kind
- * SERVER for a request's handler, CONSUMER for an event's (no request id);
+ * Starts a server span for `pattern`, the child of the caller's context as
+ * the registered propagator reads it from the envelope's metadata (a root
+ * span without one): an RPC span of kind SERVER for a request's handler, a
+ * messaging span of kind CONSUMER for an event's (no request id).
  * `undefined` when tracing is off.
  */
 export function startServerSpan(
@@ -162,19 +210,14 @@ export function startServerSpan(
   if (tracer === undefined || api === undefined || pattern.startsWith(RESERVED_PATTERN_PREFIX)) return undefined;
   const otel = api;
   const parent = remoteContext(otel, metadata);
+  const rpc = requestId !== undefined ? rpcNames(pattern) : undefined;
   const attributes = {
-    [ATTR.system]: TRACER_NAME,
-    [ATTR.method]: pattern,
-    [ATTR.pattern]: pattern,
+    ...(rpc !== undefined ? rpcAttributes(rpc, pattern) : messagingAttributes(pattern, 'process')),
     [ATTR.peerId]: peerId,
     ...(requestId !== undefined ? { [ATTR.requestId]: requestId } : {}),
   };
-  const kind = requestId !== undefined ? otel.SpanKind.SERVER : otel.SpanKind.CONSUMER;
-  const span = tracer.startSpan(
-    `${requestId !== undefined ? 'handle' : 'receive'} ${pattern}`,
-    { kind, attributes },
-    parent,
-  );
+  const kind = rpc !== undefined ? otel.SpanKind.SERVER : otel.SpanKind.CONSUMER;
+  const span = tracer.startSpan(rpc?.name ?? `process ${pattern}`, { kind, attributes }, parent);
   const active = otel.trace.setSpan(parent, span);
   return { call: new TracedCall(otel, span), run: fn => otel.context.with(active, fn) };
 }
@@ -205,13 +248,19 @@ export function parseTraceparent(header: string): { traceId: string; spanId: str
   return { traceId: traceId!, spanId: spanId!, sampled: (parseInt(flags!, 16) & 0x01) === 1 };
 }
 
-/** The caller's context from W3C `traceparent` / `tracestate`; the active context when absent or invalid. */
+/**
+ * The caller's context: what the registered propagator extracts from the
+ * metadata, or, with none registered, its W3C `traceparent` / `tracestate`;
+ * the active context when absent or invalid.
+ */
 function remoteContext(otel: Api, metadata: Record<string, string> | undefined): OtelApi.Context {
   const base = otel.context.active();
-  const header = metadata?.[TRACEPARENT];
+  if (metadata === undefined) return base;
+  if (otel.propagation.fields().length > 0) return otel.propagation.extract(base, metadata, GETTER);
+  const header = metadata[TRACEPARENT];
   const parsed = header === undefined ? undefined : parseTraceparent(header);
   if (parsed === undefined) return base;
-  const state = metadata?.[TRACESTATE];
+  const state = metadata[TRACESTATE];
   return otel.trace.setSpanContext(base, {
     traceId: parsed.traceId,
     spanId: parsed.spanId,

@@ -69,6 +69,10 @@ export class TransportMonitor implements SessionObserver {
     if (change === 'ejected') this.warn(`Server ${event.peerId} ejected: its calls kept failing`, 'ejected server');
   }
 
+  connectRefused(endpoint: string, attempts: number): void {
+    this.emit('connect:refused', { endpoint, attempts });
+  }
+
   /** Counts `n` dropped messages and logs why at debug level, rate-limited per reason. */
   drop(reason: DropCounterKey, detail: string, n = 1): void {
     this.dropped.add(reason, n);

@@ -15,7 +15,6 @@ import { checkHandshakeMetadata } from '../protocol/handshake.js';
 import type { ZmqSocketSettings } from '../transport/raw-sockets.js';
 import {
   checkOptionsObject,
-  COMMON_OPTION_KEYS,
   CommonConfig,
   endpointList,
   numberOption,
@@ -24,27 +23,10 @@ import {
   socketSettings,
 } from './common.js';
 import { checkKnownKeys } from './validate.js';
+import { CLIENT_OPTION_KEYS, SERVER_ONLY_KEYS } from './option-keys.js';
 import { ClientCurveConfig, curveHelloOf, resolveClientCurve } from './security-config.js';
 import type { HelloCurve } from '../security/hello-proof.js';
 import { helloInstance } from '../protocol/client/hello.js';
-
-/** Every key of ZmqClientOptions; the type check below fails when one is missing. */
-const CLIENT_OPTION_KEYS = [
-  ...COMMON_OPTION_KEYS,
-  'connect',
-  'connectTimeout',
-  'requestTimeout',
-  'strategy',
-  'retries',
-  'reconnectInterval',
-  'reconnectMaxInterval',
-  'curve',
-  'resolveInterval',
-  'resolver',
-] as const satisfies readonly (keyof ZmqClientOptions)[];
-const everyClientKey: Exclude<keyof ZmqClientOptions, (typeof CLIENT_OPTION_KEYS)[number]> extends never
-  ? true
-  : never = true;
 
 /** Every option of a {@link ClientZmq}, defaulted and validated. */
 export interface ClientConfig extends CommonConfig {
@@ -73,8 +55,7 @@ export interface ClientConfig extends CommonConfig {
  */
 export function resolveClientConfig(options: ZmqClientOptions): ClientConfig {
   checkOptionsObject(options, 'client');
-  checkKnownKeys(options, CLIENT_OPTION_KEYS, 'client');
-  void everyClientKey;
+  checkKnownKeys(options, CLIENT_OPTION_KEYS, 'client', SERVER_ONLY_KEYS);
   const endpoints = endpointList(options.connect, 'connect');
   const common = resolveCommon(options);
   const strategy = options.strategy ?? DEFAULT_STRATEGY;

@@ -14,7 +14,6 @@ import { checkHandshakeMetadata } from '../protocol/handshake.js';
 import type { ZmqSocketSettings } from '../transport/raw-sockets.js';
 import {
   checkOptionsObject,
-  COMMON_OPTION_KEYS,
   CommonConfig,
   endpointList,
   numberOption,
@@ -22,25 +21,8 @@ import {
   socketSettings,
 } from './common.js';
 import { checkKnownKeys } from './validate.js';
+import { SERVER_OPTION_KEYS, CLIENT_ONLY_KEYS } from './option-keys.js';
 import { resolveServerCurve, ServerCurveConfig } from './security-config.js';
-
-/** Every key of ZmqServerOptions; the type check below fails when one is missing. */
-const SERVER_OPTION_KEYS = [
-  ...COMMON_OPTION_KEYS,
-  'bind',
-  'transportId',
-  'sendTimeout',
-  'introspection',
-  'curve',
-  'allow',
-  'drainTimeout',
-  'maxCallsPerPeer',
-  'maxBufferedPerPeer',
-  'admission',
-] as const satisfies readonly (keyof ZmqServerOptions)[];
-const everyServerKey: Exclude<keyof ZmqServerOptions, (typeof SERVER_OPTION_KEYS)[number]> extends never
-  ? true
-  : never = true;
 
 /** Every option of a {@link ServerZmq}, defaulted and validated. */
 export interface ServerConfig extends CommonConfig {
@@ -98,8 +80,7 @@ function admissionOf(options: ZmqServerOptions): AdmissionSettings {
  */
 export function resolveServerConfig(options: ZmqServerOptions): ServerConfig {
   checkOptionsObject(options, 'server');
-  checkKnownKeys(options, SERVER_OPTION_KEYS, 'server');
-  void everyServerKey;
+  checkKnownKeys(options, SERVER_OPTION_KEYS, 'server', CLIENT_ONLY_KEYS);
   const endpoints = endpointList(options.bind, 'bind');
   const common = resolveCommon(options);
   checkHandshakeMetadata(common.metadata, 'server');

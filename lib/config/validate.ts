@@ -1,36 +1,35 @@
 import { ZmqOptionsError } from '../errors/zmq.errors.js';
+import { nearestName } from '../protocol/nearest-name.js';
 
-/** Throws for the first key of `options` not in `known`, naming the nearest known key. */
-export function checkKnownKeys(options: object, known: readonly string[], side: 'client' | 'server'): void {
+/**
+ * Throws for the first key of `options` not in `known`: one of the other
+ * side's options (`elsewhere`) is named as such, any other key gets the
+ * nearest known one.
+ */
+export function checkKnownKeys(
+  options: object,
+  known: readonly string[],
+  side: 'client' | 'server',
+  elsewhere: readonly string[] = [],
+): void {
   for (const key of Object.keys(options)) {
     if (known.includes(key)) continue;
-    const near = nearest(key, known);
-    const hint = near === undefined ? '' : ` Did you mean "${near}"?`;
+    const hint = elsewhere.includes(key) ? otherSideHint(key, side) : nearHint(nearestName(key, known));
     throw new ZmqOptionsError(key, `unknown ${side} option "${key}".${hint}`);
   }
 }
 
-/** The known key closest to `key` by edit distance, when it is close enough to be a typo. */
-function nearest(key: string, known: readonly string[]): string | undefined {
-  let best: string | undefined;
-  let bestDistance = Math.max(2, Math.floor(key.length / 3)) + 1;
-  for (const candidate of known) {
-    const d = editDistance(key.toLowerCase(), candidate.toLowerCase());
-    if (d < bestDistance) [best, bestDistance] = [candidate, d];
-  }
-  return best;
+/** The option of this side that does what a misplaced option of the other side does. */
+const COUNTERPART: Readonly<Record<string, string>> = { bind: 'connect', connect: 'bind' };
+
+function otherSideHint(key: string, side: 'client' | 'server'): string {
+  const other = side === 'client' ? 'server' : 'client';
+  const counterpart = COUNTERPART[key];
+  return ` "${key}" is a ${other} option${counterpart === undefined ? '' : `; a ${side} takes "${counterpart}"`}.`;
 }
 
-function editDistance(a: string, b: string): number {
-  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
-  for (let i = 1; i <= a.length; i++) {
-    const row = [i];
-    for (let j = 1; j <= b.length; j++) {
-      row[j] = Math.min(prev[j]! + 1, row[j - 1]! + 1, prev[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
-    }
-    prev = row;
-  }
-  return prev[b.length]!;
+function nearHint(near: string | undefined): string {
+  return near === undefined ? '' : ` Did you mean "${near}"?`;
 }
 
 const HOST = /^(\*|[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*\.?|\[[0-9A-Fa-f:.]+(%[A-Za-z0-9_.-]+)?\])$/;

@@ -31,12 +31,21 @@ export class ZmqSendTimeoutError extends ZmqError {
   }
 }
 
-/** A request stream (an Observable or AsyncIterable as `send()` data) needs a server that took `credit`. */
+/**
+ * A request stream (an Observable or AsyncIterable as `send()` data) needs a
+ * session that took `credit`: `side` says who did not offer it, the server
+ * (`'server'`) or this client itself (`'client'`: its `streamWindow` is 0).
+ */
 export class ZmqStreamUnsupportedError extends ZmqError {
-  constructor(readonly peerId: string) {
+  constructor(
+    readonly peerId: string,
+    readonly side: 'server' | 'client' = 'server',
+  ) {
     super(
       ZmqErrorCode.STREAM_UNSUPPORTED,
-      `Server ${peerId} does not take request streams (its handshake did not accept the 'credit' feature)`,
+      side === 'client'
+        ? `This client does not send request streams: its "streamWindow" option is 0 (set it above 0 to send one to ${peerId})`
+        : `Server ${peerId} does not take request streams (its handshake did not accept the 'credit' feature)`,
     );
   }
 }

@@ -6,8 +6,20 @@ import type { ZmqPeerLeftReason } from '../interfaces/zmq-events.interface.js';
  * `VERSION_MISMATCH`) reach the caller as a {@link ZmqRemoteError} with that code.
  */
 export const ZmqErrorCode = {
-  /** No server completed the handshake within `connectTimeout`. */
+  /**
+   * No server completed the handshake within `connectTimeout`. The error's
+   * `reason` says what the attempts met: `refused` (nothing accepts
+   * connections there), `no-handshake`, `no-session` or `no-answer`.
+   */
   CONNECT_TIMEOUT: 'CONNECT_TIMEOUT',
+  /**
+   * Nothing accepts connections at any endpoint (each attempt was refused).
+   * The CLI ends with it at once; a client's `connect()` waits for
+   * `connectTimeout` instead (its servers may start later) and says so with
+   * CONNECT_TIMEOUT, reason `refused`; its `connect:refused` event is the
+   * earlier sign.
+   */
+  CONNECT_REFUSED: 'CONNECT_REFUSED',
   /** A request got no reply message within `requestTimeout`. */
   TIMEOUT: 'TIMEOUT',
   /** The client or server was closed while the call was pending. */
@@ -93,17 +105,65 @@ export class ZmqOptionsError extends ZmqError {
   }
 }
 
-/** `connect()` found no server that completed the handshake in time. */
+/**
+ * What a client's connection attempts to one endpoint met before its
+ * CONNECT_TIMEOUT, from the furthest it got:
+ * - `no-session`: a ZeroMQ socket completed the ZeroMQ handshake, but no
+ *   nestjs-zeromq WELCOME answered the HELLO (another application's socket);
+ * - `no-handshake`: something accepts connections there, but no ZeroMQ
+ *   handshake completed (not a ZeroMQ socket, or a CURVE server that could
+ *   not decrypt the client's handshake: a wrong `curve.serverKey`);
+ * - `refused`: nothing accepts connections there (no server running or
+ *   bound at that address: ECONNREFUSED, or no ipc file);
+ * - `no-answer`: no connection was made or refused (an unreachable host,
+ *   packets dropped by a firewall, or a transport that reports nothing).
+ */
+export type ZmqConnectReason = 'no-session' | 'no-handshake' | 'refused' | 'no-answer';
+
+/** One endpoint of a CONNECT_TIMEOUT: what its attempts met, and that said for a person. */
+export interface ZmqConnectSeen {
+  readonly endpoint: string;
+  readonly reason: ZmqConnectReason;
+  readonly detail: string;
+}
+
+const CONNECT_REASON_ORDER: readonly ZmqConnectReason[] = ['no-session', 'no-handshake', 'refused', 'no-answer'];
+
+/**
+ * `connect()` found no server that completed the handshake in time. With
+ * `seen`, the message says what each endpoint's attempts met, and `reason`
+ * is the furthest any of them got (see {@link ZmqConnectReason}).
+ */
 export class ZmqConnectTimeoutError extends ZmqError {
+  /** The furthest any endpoint got; `undefined` when nothing was observed. */
+  readonly reason: ZmqConnectReason | undefined;
+  /** Per endpoint, what its attempts met. */
+  readonly seen: readonly ZmqConnectSeen[];
+
   constructor(
     readonly endpoints: readonly string[],
     readonly timeoutMs: number,
     /** More on why, e.g. that a CURVE handshake may have been refused. */
     hint?: string,
+    seen: readonly ZmqConnectSeen[] = [],
   ) {
+    const what =
+      seen.length === 0 ? ` (endpoints: ${endpoints.join(', ')})` : `: ${seen.map(s => s.detail).join('; ')}`;
     super(
       ZmqErrorCode.CONNECT_TIMEOUT,
-      `No server completed the handshake within ${timeoutMs} ms (endpoints: ${endpoints.join(', ')})${hint === undefined ? '' : `; ${hint}`}`,
+      `No server completed the handshake within ${timeoutMs} ms${what}${hint === undefined ? '' : `; ${hint}`}`,
+    );
+    this.seen = seen;
+    this.reason = CONNECT_REASON_ORDER.find(r => seen.some(s => s.reason === r));
+  }
+}
+
+/** Every endpoint refused the connection: nothing accepts connections there (see `CONNECT_REFUSED`). */
+export class ZmqConnectRefusedError extends ZmqError {
+  constructor(readonly endpoints: readonly string[]) {
+    super(
+      ZmqErrorCode.CONNECT_REFUSED,
+      `Nothing accepts connections at ${endpoints.join(', ')} (connection refused): is the server running and bound to that address?`,
     );
   }
 }
@@ -162,12 +222,17 @@ export class ZmqNoPeerError extends ZmqError {
   constructor(
     readonly pattern: string,
     readonly reason: ZmqNoPeerReason,
+    /**
+     * With `not-served`: the pattern a connected server announced in its
+     * handshake that is nearest to `pattern` (a likely typo of it).
+     */
+    readonly suggestion?: string,
   ) {
     super(
       ZmqErrorCode.NO_PEER,
       reason === 'no-server'
         ? `No connected server to send "${pattern}" to`
-        : `No connected server${reason === 'no-match' ? ' matching the target' : ''} serves "${pattern}"`,
+        : `No connected server${reason === 'no-match' ? ' matching the target' : ''} serves "${pattern}"${suggestion === undefined ? '' : `. Did you mean "${suggestion}"?`}`,
     );
   }
 }

@@ -63,7 +63,22 @@ export type ZmqEvents = {
   'peer:ejected': (event: ZmqPeerEvent) => void;
   /** Client only: an ejected server is back in routing. */
   'peer:restored': (event: ZmqPeerEvent) => void;
+  /**
+   * Client only: an attempt to connect to `endpoint` was refused: nothing
+   * accepts connections there (no server running or bound at that address).
+   * libzmq retries every `reconnectInterval`; `attempts` counts the refusals
+   * of the endpoint's current socket. `connect()` keeps waiting until
+   * `connectTimeout` (a server may start after its clients): an application
+   * that would rather fail at once can do so here.
+   */
+  'connect:refused': (event: ZmqConnectRefusedEvent) => void;
 };
+
+/** What a `connect:refused` listener gets. */
+export interface ZmqConnectRefusedEvent {
+  endpoint: string;
+  attempts: number;
+}
 
 /** A peer change as seen by {@link ZmqPeerEvents}, from any server or client of the process. */
 export interface ZmqPeerChange extends ZmqPeerEvent {
@@ -133,7 +148,9 @@ export type ZmqDropCounts = Record<
   | 'unexpected'
   | 'unroutable'
   | 'lateReply'
-  | 'sendFailed',
+  | 'sendFailed'
+  /** Client: events `emit()` could not send (no connected server handles the pattern: NO_PEER). */
+  | 'unsentEvent',
   number
 >;
 

@@ -31,9 +31,15 @@ export const CANCELLED_CODE = 'CANCELLED';
 /** The `code` label of timed-out requests. */
 export const TIMEOUT_CODE = 'TIMEOUT';
 
-/** Adds samples up by their labels (two clients of one process count together). */
+/**
+ * Adds samples up by their labels (two clients of one process count
+ * together). A counter's series appears once it has counted something: a
+ * pattern × code that never happened exports nothing rather than a zero.
+ */
 class Summed {
   private readonly byKey = new Map<string, Sample>();
+
+  constructor(private readonly counter = true) {}
 
   add(metricName: string | undefined, labels: Record<string, string | number>, value: number): void {
     const key = `${metricName ?? ''}\u0000${JSON.stringify(labels)}`;
@@ -43,7 +49,8 @@ class Summed {
   }
 
   get samples(): Sample[] {
-    return [...this.byKey.values()];
+    const all = [...this.byKey.values()];
+    return this.counter ? all.filter(sample => sample.value !== 0) : all;
   }
 }
 
@@ -62,7 +69,6 @@ export function requestsByCode(readings: readonly SideReading[]): Sample[] {
   const out = new Summed();
   for (const { side, metrics } of readings) {
     for (const [pattern, m] of Object.entries(metrics.patterns)) {
-      if (m.requests === 0) continue; // events only
       out.add(undefined, { pattern, side, code: OK_CODE }, m.ok);
       for (const [code, n] of Object.entries(m.errors)) out.add(undefined, { pattern, side, code }, n);
       out.add(undefined, { pattern, side, code: CANCELLED_CODE }, m.cancels);
@@ -78,11 +84,12 @@ export function histogram(
   readings: readonly SideReading[],
   pick: (m: ZmqPatternMetrics) => ZmqLatency | undefined,
 ): Sample[] {
-  const out = new Summed();
+  const out = new Summed(false);
   for (const { side, metrics } of readings) {
     for (const [pattern, m] of Object.entries(metrics.patterns)) {
       const h = pick(m);
-      if (h === undefined || (m.requests === 0 && h.count === 0)) continue;
+      // A histogram appears with its first observation; its empty buckets are part of it from then on.
+      if (h === undefined || h.count === 0) continue;
       for (const b of h.buckets) out.add(`${name}_bucket`, { le: b.le, pattern, side }, b.count);
       out.add(`${name}_bucket`, { le: '+Inf', pattern, side }, h.count);
       out.add(`${name}_sum`, { pattern, side }, h.sum);
@@ -94,7 +101,7 @@ export function histogram(
 
 /** A gauge with the label `side`. */
 export function sideGauge(readings: readonly SideReading[], pick: (m: ZmqMetrics) => number): Sample[] {
-  const out = new Summed();
+  const out = new Summed(false);
   for (const r of readings) out.add(undefined, { side: r.side }, pick(r.metrics));
   return out.samples;
 }

@@ -2,7 +2,7 @@ import type { ZmqDropCounts } from '../interfaces/zmq-events.interface.js';
 import type { DropReason } from './frames.js';
 
 /** Reasons beyond decoding for which an inbound or outbound message is dropped. */
-export type DropCounterKey = DropReason | 'unroutable' | 'lateReply' | 'sendFailed';
+export type DropCounterKey = DropReason | 'unroutable' | 'lateReply' | 'sendFailed' | 'unsentEvent';
 
 export type DropCounts = ZmqDropCounts;
 
@@ -21,6 +21,7 @@ export class DropCounter {
     unroutable: 0,
     lateReply: 0,
     sendFailed: 0,
+    unsentEvent: 0,
   };
 
   add(reason: DropCounterKey, n = 1): void {

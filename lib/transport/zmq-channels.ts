@@ -9,6 +9,7 @@ import type {
   SendFailure,
 } from '../protocol/channel.js';
 import { FAST_RECONNECT_MS } from '../protocol/tuning.js';
+import { watchDealer } from './connect-monitor.js';
 import { DealerCurve, HandshakeFailure, RouterCurve, watchHandshakes } from './curve-options.js';
 import { registerZapDomain, ZAP_ENDPOINT, ZapAuthorizer, ZapProblem } from './zap.js';
 import { HICCUP_NOTICE, ZmqSocketSettings } from './raw-sockets.js';
@@ -26,6 +27,8 @@ export interface DealerSecurity {
   curveOf(endpoint: string): DealerCurve | undefined;
   /** libzmq reported a failed security handshake on `channel`. */
   failed(channel: Channel, failure: HandshakeFailure): void;
+  /** An attempt of `channel` to connect to `endpoint` was refused (nothing accepts connections there). */
+  refused?(channel: Channel, endpoint: string): void;
 }
 
 /** A CURVE server's security: its pair and domain, the allow decision, where failures go. */
@@ -78,9 +81,12 @@ export function dealerChannels(settings: ZmqSocketSettings, security?: DealerSec
     const curve = security?.curveOf(endpoint);
     if (curve !== undefined) checkCurveCapability();
     const socket = ZmqSocket.dealer(dealerSettings(settings, endpoint, options), onSendError, curve);
-    // Only a CURVE DEALER reads its monitor (for AUTH_FAILED): a plaintext one has none that could fall behind.
-    if (security !== undefined && curve !== undefined)
-      watchHandshakes(socket, failure => security.failed(socket, failure));
+    // Every DEALER reads its monitor: a refused or silent endpoint, and a security handshake that failed
+    // (a CURVE client's, or a plaintext client's at a CURVE server), are told apart from a slow one.
+    watchDealer(socket, {
+      handshakeFailed: failure => security?.failed(socket, failure),
+      refused: () => security?.refused?.(socket, endpoint),
+    });
     try {
       socket.connect(endpoint);
     } catch (err) {

@@ -121,6 +121,7 @@ describe('serializer / deserializer options (superjson)', () => {
 
   it('a serializer that throws fails only its own call, with SERIALIZATION', async () => {
     const broken = await h.connectClient(endpoint, {
+      deserializer: superjsonDeserializer,
       serializer: {
         serialize: () => {
           throw new Error('boom');
@@ -133,6 +134,7 @@ describe('serializer / deserializer options (superjson)', () => {
 
   it('an asynchronous serializer is refused per call with SERIALIZATION (order could not be kept)', async () => {
     const asyncClient = await h.connectClient(endpoint, {
+      deserializer: superjsonDeserializer,
       serializer: { serialize: (v: unknown) => Promise.resolve(superjson.stringify(v)) },
     });
     await expect(firstValueFrom(asyncClient.send('echo', sample))).rejects.toMatchObject({ code: 'SERIALIZATION' });

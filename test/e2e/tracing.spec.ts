@@ -129,8 +129,8 @@ describe('tracing', () => {
     expect(serverSpan!.spanContext().traceId).toBe(parent.spanContext().traceId);
     expect(serverSpan!.parentSpanContext?.spanId).toBe(clientSpan!.spanContext().spanId);
     expect(serverSpan!.parentSpanContext?.isRemote).toBe(true);
-    expect(clientSpan!.name).toBe('send echo');
-    expect(serverSpan!.name).toBe('handle echo');
+    expect(clientSpan!.name).toBe('echo');
+    expect(serverSpan!.name).toBe('echo');
     expect(clientSpan!.attributes).toMatchObject({
       'rpc.system': 'nestjs-zeromq',
       'rpc.method': 'echo',
@@ -238,7 +238,7 @@ describe('tracing', () => {
     const seen = await probe.wait<{ metadata: Record<string, string>; activeSpanId: string }>('audit');
     const producer = byKind(SpanKind.PRODUCER)[0];
     expect(producer).toBeDefined();
-    expect(producer!.name).toBe('emit audit');
+    expect(producer!.name).toBe('send audit');
     expect(producer!.attributes).toMatchObject({
       'zmq.pattern': 'audit',
       'zmq.peer_id': 'trace-srv',
@@ -251,7 +251,7 @@ describe('tracing', () => {
     for (let i = 0; i < 100 && byKind(SpanKind.CONSUMER).length === 0; i++) await new Promise(r => setImmediate(r));
     const consumer = byKind(SpanKind.CONSUMER)[0];
     expect(consumer).toBeDefined();
-    expect(consumer!.name).toBe('receive audit');
+    expect(consumer!.name).toBe('process audit');
     expect(consumer!.parentSpanContext?.spanId).toBe(producer!.spanContext().spanId);
     expect(consumer!.attributes).toMatchObject({ 'zmq.peer_id': 'trace-cli', 'zmq.outcome': 'ok' });
     expect(consumer!.attributes['zmq.request_id']).toBeUndefined();

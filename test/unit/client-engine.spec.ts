@@ -109,7 +109,7 @@ describe('ClientEngine: handshake', () => {
         instance: `inst/${slot}`,
         metadata: { role: 'test' },
         heartbeat: HB,
-        features: ['deadline', 'bye-ack', 'drain'],
+        features: ['deadline', 'bye-ack', 'drain', 'plain-replies'],
       });
     }
     expect(s.status.values).toEqual([]);

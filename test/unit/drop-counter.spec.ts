@@ -13,6 +13,7 @@ const KEYS: DropCounterKey[] = [
   'unroutable',
   'lateReply',
   'sendFailed',
+  'unsentEvent',
 ];
 
 const total = (c: DropCounter) => Object.values(c.snapshot()).reduce((a, b) => a + b, 0);

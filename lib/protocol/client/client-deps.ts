@@ -10,6 +10,8 @@ import type { UpstreamLink } from './upstream-link.js';
 /** What the engine needs of the client's resolved options. */
 export interface ClientEngineConfig {
   readonly endpoints: readonly string[];
+  /** The `serializer` / `deserializer` options, as the HELLO announces them (features `serializer`, `plain-replies`). */
+  readonly serializers?: Readonly<PacketCodec> | undefined;
   readonly id: string;
   readonly instance: string;
   readonly metadata: Readonly<Record<string, unknown>>;

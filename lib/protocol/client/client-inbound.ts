@@ -16,7 +16,7 @@ import { asRefusal, peekForeignVersion, validateWelcome, Welcome } from '../hand
 import type { InboundHandler } from '../inbound.js';
 import { creditEnvelope, grantOf } from '../credit.js';
 import { GrantCounter } from '../credit.js';
-import { deserializeWith, field, PacketCodec, PacketDeserializer } from '../packet-codec.js';
+import { deserializeWith, field, PacketCodec, PacketDeserializer, replyPacket } from '../packet-codec.js';
 import { PROTOCOL_VERSION } from '../limits.js';
 import type { CallRegistry, PendingCall } from './calls.js';
 import type { UpstreamLink } from './upstream-link.js';
@@ -113,8 +113,7 @@ export class ClientInbound implements InboundHandler<UpstreamLink> {
     try {
       response = decodePayload(env.encoding, env.payload, env.id, link.msgpack);
       if (this.deserializer !== undefined) {
-        const packet = deserializeWith(this.deserializer, response);
-        [response, remoteErr] = [field(packet, 'response'), field(packet, 'err')];
+        ({ response, err: remoteErr } = replyPacket(this.deserializer, response));
       }
     } catch (err) {
       // A gap in a stream is never silent: fail the call and stop the server.

@@ -10,6 +10,7 @@ import {
 import { CREDIT_FEATURE } from '../credit.js';
 import { PROTOCOL_VERSION } from '../limits.js';
 import { MSGPACK_FEATURE } from '../msgpack.js';
+import { codecFeatures, PacketCodec } from '../packet-codec.js';
 import { CURVE_KEY_FEATURE } from '../../security/hello-proof.js';
 
 /** What a link's HELLO says (docs/PROTOCOL.md §4.1). */
@@ -23,6 +24,8 @@ export interface HelloSettings {
   readonly curveHello?: ((slot: number, endpoint: string) => { key: string; proof: string } | undefined) | undefined;
   /** The client's `streamWindow`, offered with `credit` (undefined: no credit offered). */
   readonly stream?: { readonly window: number | undefined };
+  /** The `serializer` / `deserializer` options, announced (features `serializer`, `plain-replies`). */
+  readonly serializers?: Readonly<PacketCodec> | undefined;
 }
 
 /** The HELLO instance of the link to endpoint number `slot` of a client object. */
@@ -53,6 +56,7 @@ export function helloFor(settings: HelloSettings, slot: number, endpoint: string
       ...(settings.msgpack === true ? [MSGPACK_FEATURE] : []),
       ...(curve !== undefined ? [CURVE_KEY_FEATURE] : []),
       ...(window !== undefined ? [CREDIT_FEATURE] : []),
+      ...codecFeatures(settings.serializers, 'client'),
     ],
     ...(curve !== undefined ? { curve } : {}),
     ...(window !== undefined ? { window } : {}),

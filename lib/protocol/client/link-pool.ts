@@ -1,4 +1,5 @@
 import { ZmqError, ZmqNoPeerError, ZmqOverloadedError } from '../../errors/zmq.errors.js';
+import { nearestName } from '../nearest-name.js';
 import type { ZmqStrategy, ZmqTarget } from '../../interfaces/zmq-events.interface.js';
 import { matchesTarget, pickPeer } from './routing.js';
 import type { UpstreamLink } from './upstream-link.js';
@@ -99,9 +100,20 @@ export class LinkPool {
     if (out.length === 0 && this.draining.length > 0)
       offered = select(this.draining, pattern, kind, target, out) || offered;
     if (out.length === 0) {
-      throw new ZmqNoPeerError(pattern, this.ready.length === 0 ? 'no-server' : offered ? 'no-match' : 'not-served');
+      const reason = this.ready.length === 0 ? 'no-server' : offered ? 'no-match' : 'not-served';
+      throw new ZmqNoPeerError(pattern, reason, reason === 'not-served' ? this.nearest(pattern, kind) : undefined);
     }
     return out;
+  }
+
+  /** The pattern a ready or draining server announced (`kind`) that is nearest to `pattern`, for NO_PEER. */
+  private nearest(pattern: string, kind: 'serves' | 'handles'): string | undefined {
+    const announced = new Set<string>();
+    for (const link of [...this.ready, ...this.draining]) {
+      const welcome = link.welcome;
+      for (const p of (kind === 'serves' ? welcome?.patterns : welcome?.events) ?? []) announced.add(p);
+    }
+    return nearestName(pattern, announced);
   }
 
   /**

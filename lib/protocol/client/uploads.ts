@@ -18,7 +18,8 @@ export function isRequestSource(data: unknown): data is RequestSource {
 
 /** What the uploads need of the client's options. */
 export interface UploadSettings {
-  readonly stream?: { readonly bufferLimit: number };
+  /** `window` undefined: this client offers no `credit` (its `streamWindow` is 0). */
+  readonly stream?: { readonly window: number | undefined; readonly bufferLimit: number };
   readonly socket?: { readonly queueLimit: number };
 }
 
@@ -52,7 +53,12 @@ export class Uploads {
       return this.calls.open(id, link, pattern, callback);
     }
     const window = link.window;
-    if (window === undefined) throw new ZmqStreamUnsupportedError(link.welcome?.id ?? link.endpoint);
+    if (window === undefined) {
+      // With streamWindow 0 this client offers no `credit` itself: the cause is its own option, not the server.
+      const stream = this.settings.stream;
+      const side = stream !== undefined && stream.window === undefined ? 'client' : 'server';
+      throw new ZmqStreamUnsupportedError(link.welcome?.id ?? link.endpoint, side);
+    }
     link.channel.send(this.encoder.streamRequest(id, pattern, metadata, deadline));
     const call = this.calls.open(id, link, pattern, callback);
     const upload = new Upload(call, this.encoder, this.calls, {

@@ -1,6 +1,6 @@
 import { ZmqErrorCode } from '../../errors/zmq.errors.js';
 import { Envelope, Flag } from '../frames.js';
-import { malformedRequest } from './replies.js';
+import { undecodableRequest } from './replies.js';
 import type { CallOutput } from './call-output.js';
 import { ServerCall } from './server-call.js';
 import type { ServerHost } from './server-deps.js';
@@ -50,7 +50,7 @@ export function startRequest<H>(
     data = engine.dataOf(env, session);
   } catch (err) {
     engine.observer.drop('payload', (err as Error).message);
-    return void engine.send(session, engine.replies.error(env.id, malformedRequest((err as Error).message)), true);
+    return void engine.send(session, engine.replies.error(env.id, undecodableRequest(err)), true);
   }
   const remaining = env.deadline === undefined ? undefined : env.deadline - waited;
   const deadline = remaining === undefined ? undefined : Date.now() + remaining;

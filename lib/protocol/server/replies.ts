@@ -1,6 +1,7 @@
 import { ZmqErrorCode } from '../../errors/zmq.errors.js';
 import { controlEnvelope, dataEnvelope, errorEnvelope } from '../envelopes.js';
 import { Flag, MessageType, OutEnvelope } from '../frames.js';
+import type { MalformedError } from '../frames.js';
 import { PacketSerializer, serializeWith } from '../packet-codec.js';
 
 /**
@@ -53,7 +54,28 @@ export class ReplyEncoder {
   }
 }
 
-/** The error a server sends for a request it could not decode. */
-export function malformedRequest(reason: string): object {
+/** The error a server sends for a request it could not decode: TOO_LARGE when only its size is wrong, else MALFORMED. */
+export function malformedRequest(reason: string, kind?: MalformedError['reason']): object {
+  if (kind === 'oversized') {
+    // The request is well-formed, only larger than this server takes: the caller's fix is its size, not its encoding.
+    return {
+      status: 'error',
+      code: ZmqErrorCode.TOO_LARGE,
+      message: `Request too large for this server: ${reason} (the server's maxPayloadSize)`,
+    };
+  }
   return { status: 'error', code: ZmqErrorCode.MALFORMED, message: `Malformed request: ${reason}` };
+}
+
+/**
+ * The error a server sends for a request whose data it could not decode: a
+ * `deserializer`'s failure keeps its code (SERIALIZATION: the two sides'
+ * serializers do not match), anything else is MALFORMED.
+ */
+export function undecodableRequest(err: unknown): object {
+  const message = err instanceof Error ? err.message : String(err);
+  if ((err as { code?: unknown } | null)?.code === ZmqErrorCode.SERIALIZATION) {
+    return { status: 'error', code: ZmqErrorCode.SERIALIZATION, message };
+  }
+  return malformedRequest(message);
 }

@@ -91,7 +91,7 @@ export class ServerEngine<H> implements InboundHandler<Origin>, CallOutput {
       id,
       metadata,
       heartbeat,
-      features: serverFeatures(this.config),
+      features: serverFeatures({ ...this.config, serializers: deps.serializers }),
       window: this.config.stream?.window,
       sessions: this.sessions,
       replies: this.replies,
@@ -215,7 +215,8 @@ export class ServerEngine<H> implements InboundHandler<Origin>, CallOutput {
   malformed(from: Origin, err: MalformedError, header: Buffer): void {
     if (!this.handshake.malformedHandshake(from.routingId, err, header)) {
       const request = err.id !== 0 && header[1] === MessageType.Request && this.sessions.onConnection(from.key);
-      if (request) this.sendRouted(from.routingId, this.replies.error(err.id, malformedRequest(err.message)));
+      if (request)
+        this.sendRouted(from.routingId, this.replies.error(err.id, malformedRequest(err.message, err.reason)));
     }
     this.observer.drop(err.reason, err.message);
   }

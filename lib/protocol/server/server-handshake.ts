@@ -30,6 +30,7 @@ import { CREDIT_FEATURE } from '../credit.js';
 import { PROTOCOL_VERSION } from '../limits.js';
 import { MAX_HELLO_BYTES, MAX_RETAINED_HELLO_BYTES, MAX_RETAINED_HELLO_BYTES_PER_KEY } from '../tuning.js';
 import { MSGPACK_FEATURE } from '../msgpack.js';
+import { codecFeatures, codecRefusal, PacketCodec } from '../packet-codec.js';
 import { decideHello } from './hello-decision.js';
 import type { ReplyEncoder } from './replies.js';
 import { DownstreamSession, sessionEvent, SessionTable } from './sessions.js';
@@ -45,10 +46,14 @@ export type HelloAuthorizer = (
   hello: Hello,
 ) => { readonly publicKey: string } | { readonly refusal: string; readonly publicKey?: string };
 
-/** The features a server accepts (§4.5): `credit` when it has a `streamWindow`, `msgpack` with that codec. */
+/**
+ * The features a server accepts (§4.5): `credit` when it has a `streamWindow`, `msgpack` with that codec,
+ * `serializer` with a `deserializer`, `plain-replies` without a `serializer`.
+ */
 export function serverFeatures(config: {
   readonly msgpack?: boolean;
   readonly stream?: { window?: number };
+  readonly serializers?: Readonly<PacketCodec> | undefined;
 }): string[] {
   return [
     DEADLINE_FEATURE,
@@ -56,6 +61,7 @@ export function serverFeatures(config: {
     DRAIN_FEATURE,
     ...(config.msgpack === true ? [MSGPACK_FEATURE] : []),
     ...(config.stream?.window !== undefined ? [CREDIT_FEATURE] : []),
+    ...codecFeatures(config.serializers, 'server'),
   ];
 }
 
@@ -130,6 +136,15 @@ export class ServerHandshake {
     if (hello.version !== PROTOCOL_VERSION) {
       this.host.observer.drop('version', `hello of version ${hello.version}`);
       return this.refuseVersion(routingId, hello.version, hello.id);
+    }
+    const codec = codecRefusal(hello.features, this.host.features);
+    if (codec !== undefined) {
+      this.host.observer.refused({
+        peerId: hello.id,
+        direction: 'downstream',
+        error: new ZmqHandshakeRefusedError(codec),
+      });
+      return this.refuse(routingId, codec);
     }
     this.decide(routingId, key, hello, env.payload.length);
   }
