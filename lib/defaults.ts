@@ -41,7 +41,7 @@ export const DEFAULT_RECEIVE_HWM = 1_000;
 
 /**
  * Values a stream may carry towards this side before this side grants more
- * (credit, docs/PROTOCOL.md §5.8): a client's for the replies it reads, a
+ * (credit, docs/PROTOCOL.md §6): a client's for the replies it reads, a
  * server's for the request streams it reads. It grants per half window as
  * the values are taken. `0` offers no flow control (the 1.0 behaviour).
  */
@@ -73,7 +73,7 @@ export const DEFAULT_RECONNECT_MAX_INTERVAL = 5_000;
 
 /**
  * Milliseconds a closing server lets its calls in progress finish after it
- * told its clients DRAIN, before it says BYE (docs/PROTOCOL.md §5.7).
+ * told its clients DRAIN, before it says BYE (docs/PROTOCOL.md §5.6).
  */
 export const DEFAULT_DRAIN_TIMEOUT = 10_000;
 

@@ -6,7 +6,7 @@ interface MsgpackrModule {
 }
 
 /**
- * msgpackr settings of encoding 4 (docs/PROTOCOL.md §3.2): records keep plain
+ * msgpackr settings of encoding 4 (docs/PROTOCOL.md §3.5): records keep plain
  * objects apart from Maps, each payload defines the records it uses (no state
  * across messages), and `moreTypes` carries Sets, typed arrays and Errors.
  */

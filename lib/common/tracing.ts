@@ -6,7 +6,7 @@ import { ATTR, endpointAttributes, rpcNames, SYSTEM } from './trace-attributes.j
 
 export { ATTR } from './trace-attributes.js';
 
-/** The reserved metadata keys of W3C trace context (docs/PROTOCOL.md §5.5). */
+/** The reserved metadata keys of W3C trace context (docs/PROTOCOL.md §5.4). */
 export const TRACEPARENT = 'traceparent';
 export const TRACESTATE = 'tracestate';
 
@@ -235,7 +235,7 @@ const TRACEPARENT_FORMAT = /^([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-
 const ZERO = /^0+$/;
 
 /**
- * A W3C `traceparent` (Trace Context §3.2): its trace id, parent span id and
+ * A W3C `traceparent` (Trace Context §3.5): its trace id, parent span id and
  * sampled flag; `undefined` when it is not one (version ff, all-zero ids,
  * anything after the flags of version 00, wrong lengths or case).
  */

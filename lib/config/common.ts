@@ -89,7 +89,7 @@ export interface CommonConfig {
   readonly msgpack: boolean;
   /** `metrics` (default true): per-pattern counters and histograms are kept. */
   readonly metrics: boolean;
-  /** `streamWindow` (undefined for 0: no credit offered) and `streamBufferLimit` (§5.8). */
+  /** `streamWindow` (undefined for 0: no credit offered) and `streamBufferLimit` (§6). */
   readonly stream: Readonly<{ window: number | undefined; bufferLimit: number }>;
 }
 

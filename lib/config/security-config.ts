@@ -116,7 +116,7 @@ export function serverKeyOf(
   return keys.size === 1 ? curve.serverKeys[0] : undefined;
 }
 
-/** The HELLO key proof of the link of endpoint slot `slot` to `endpoint` (docs/PROTOCOL.md §12.3). */
+/** The HELLO key proof of the link of endpoint slot `slot` to `endpoint` (docs/PROTOCOL.md §12.1). */
 export function curveHelloOf(
   curve: ClientCurveConfig,
   endpoints: readonly string[],

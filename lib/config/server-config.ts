@@ -31,7 +31,7 @@ export interface ServerConfig extends CommonConfig {
   /** `0`: no drain, BYE at once. */
   readonly drainTimeout: number;
   readonly socket: Readonly<ZmqSocketSettings>;
-  /** Who may read `$zmq/metrics` (docs/PROTOCOL.md §5.10). */
+  /** Who may read `$zmq/metrics` (docs/PROTOCOL.md §5.7). */
   readonly introspection: IntrospectionPolicy;
   /** CURVE key pair and allow-list, when the server uses CURVE. */
   readonly curve: ServerCurveConfig | undefined;

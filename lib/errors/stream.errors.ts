@@ -1,4 +1,4 @@
-/** The errors of streams and their flow control (docs/PROTOCOL.md §5.8, §5.9). */
+/** The errors of streams and their flow control (docs/PROTOCOL.md §6, §6.1). */
 import { ZmqError, ZmqErrorCode } from './zmq.errors.js';
 
 /**

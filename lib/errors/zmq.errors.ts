@@ -348,7 +348,7 @@ export class ZmqRemoteError extends ZmqError {
 
 /**
  * A reply could not be decoded (its header or payload broke docs/PROTOCOL.md
- * §7); the call it belongs to fails with this. Its code is `MALFORMED`, the
+ * §9); the call it belongs to fails with this. Its code is `MALFORMED`, the
  * same code a server sends back for a request it could not decode: either way
  * the other side sent something malformed.
  */

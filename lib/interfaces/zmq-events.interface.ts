@@ -162,7 +162,7 @@ export interface ZmqStats {
   inFlight: number;
   /** Envelopes waiting in the outbound queue(s). */
   queued: number;
-  /** Dropped messages by reason (docs/PROTOCOL.md §7). */
+  /** Dropped messages by reason (docs/PROTOCOL.md §9). */
   dropped: ZmqDropCounts;
   /** Handshakes refused since construction (`peer:refused` events): a server's refused clients, a client's refusals. */
   refused: number;

@@ -35,7 +35,7 @@ export interface ZmqPatternMetrics {
   errors: Record<string, number>;
   /** Client: unsubscribed before the end. Server: stopped by a CANCEL, its session's end or close. */
   cancels: number;
-  /** Client: `requestTimeout` passed (TIMEOUT). Server: the caller's deadline passed (§5.6). */
+  /** Client: `requestTimeout` passed (TIMEOUT). Server: the caller's deadline passed (§5.5). */
   timeouts: number;
   /**
    * Client: round trip, from sending the REQUEST to its last reply message.
@@ -50,7 +50,7 @@ export interface ZmqPatternMetrics {
 
 /** What `getMetrics()` returns, on a client or a server: plain data, JSON-safe. */
 export interface ZmqMetrics {
-  /** Per normalized pattern (docs/PROTOCOL.md §3.0). */
+  /** Per normalized pattern (docs/PROTOCOL.md §3.4). */
   patterns: Record<string, ZmqPatternMetrics>;
   /** Peers with a session now. */
   peers: number;

@@ -151,7 +151,7 @@ export interface ZmqServerOptions extends ZmqCommonOptions {
   sendTimeout?: number;
   /**
    * Answer the reserved request pattern `$zmq/metrics` with this server's id,
-   * uptime, peers and `getMetrics()` (docs/PROTOCOL.md §5.10; what
+   * uptime, peers and `getMetrics()` (docs/PROTOCOL.md §5.7; what
    * `npx nestjs-zeromq top` reads): `true` for any client, `{ keys }` (with
    * `curve`) for the clients with these public keys only. Anyone else, and
    * everyone with `false`, gets `NO_HANDLER`. The answer names every client

@@ -90,7 +90,7 @@ export interface SessionObserver {
   joined(event: ZmqPeerEvent): void;
   left(event: ZmqPeerEvent): void;
   refused(event: ZmqPeerRefusedEvent): void;
-  /** Client only: a server said DRAIN (docs/PROTOCOL.md §5.7). */
+  /** Client only: a server said DRAIN (docs/PROTOCOL.md §5.6). */
   draining?(event: ZmqPeerEvent): void;
   /** Client only: a server was ejected as an outlier, or is back in routing. */
   health?(event: ZmqPeerEvent, change: 'ejected' | 'restored'): void;

@@ -64,8 +64,8 @@ export function payloadBytes(payload: Buffer | string): number {
 
 /**
  * Decodes a payload frame, or throws {@link MalformedError}. `msgpack`: the
- * session agreed on MessagePack (docs/PROTOCOL.md §4.5); without it a MSGPACK
- * payload is undecodable, even in a process that has the codec loaded (§3).
+ * session agreed on MessagePack (docs/PROTOCOL.md §4.4); without it a MSGPACK
+ * payload is undecodable, even in a process that has the codec loaded (§3.1).
  */
 export function decodePayload(encoding: Encoding, bytes: Buffer, id = 0, msgpack = false): unknown {
   switch (encoding) {

@@ -1,5 +1,5 @@
 /**
- * Flow control on the wire (docs/PROTOCOL.md §5.8, §5.9): the `credit`
+ * Flow control on the wire (docs/PROTOCOL.md §6, §6.1): the `credit`
  * feature, the window each side announces in its handshake, the CREDIT
  * envelope.
  */
@@ -43,7 +43,7 @@ export function peerWindow(handshake: Hello): number | undefined {
 }
 
 /**
- * The receiving side of one stream under credit (docs/PROTOCOL.md §5.8): it
+ * The receiving side of one stream under credit (docs/PROTOCOL.md §6): it
  * counts the values its subscriber has taken and says when to grant them
  * back, once per half window (not per value).
  */

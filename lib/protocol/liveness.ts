@@ -19,7 +19,7 @@ export const enum Verdict {
 }
 
 /**
- * The heartbeat rules of docs/PROTOCOL.md §9, with no timers and no sockets:
+ * The heartbeat rules of docs/PROTOCOL.md §10, with no timers and no sockets:
  * any traffic is a sign of life; after one silent interval the peer is
  * pinged (at most once per interval), and after `liveness` silent intervals
  * it is dead. PONG answers count as traffic, so a side that hears nothing

@@ -14,7 +14,7 @@ export const ZMQ_LATENCY_BUCKETS: readonly number[] = Object.freeze([
 /** The same bounds, for the search in `observe` (a typed array is about twice as fast to scan). */
 const BOUNDS = new Float64Array(ZMQ_LATENCY_BUCKETS);
 
-/** Patterns of the transport itself (docs/PROTOCOL.md §5.10): never counted. */
+/** Patterns of the transport itself (docs/PROTOCOL.md §5.7): never counted. */
 export const RESERVED_PATTERN_PREFIX = '$zmq/';
 
 /** Where the figures of patterns beyond MAX_METRIC_PATTERNS go. */

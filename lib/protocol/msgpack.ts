@@ -1,5 +1,5 @@
 /**
- * The MessagePack codec of encoding 4 (docs/PROTOCOL.md §3.2), installed once
+ * The MessagePack codec of encoding 4 (docs/PROTOCOL.md §3.5), installed once
  * per process by lib/common/msgpack-loader.ts when a server or client uses
  * `codec: 'msgpack'` (msgpackr is an optional peer dependency: the protocol
  * layer never imports it).

@@ -13,7 +13,7 @@ export interface PacketDeserializer {
 }
 
 /**
- * The application-level codec of one side (docs/PROTOCOL.md §3.1): when set,
+ * The application-level codec of one side (docs/PROTOCOL.md §3.3): when set,
  * what `serializer` returns is the payload that goes on the wire, and what
  * arrives is handed to `deserializer` as decoded from its encoding.
  */
@@ -24,7 +24,7 @@ export interface PacketCodec {
 
 /**
  * The feature a client offers when it sends its packets through a
- * `serializer` (docs/PROTOCOL.md §3.1, §4.5); a server takes it only with a
+ * `serializer` (docs/PROTOCOL.md §3.3, §4.4); a server takes it only with a
  * `deserializer`, and refuses a client that offers it otherwise: its handlers
  * would get the serialized packet instead of the data.
  */
@@ -46,7 +46,7 @@ export const PLAIN_REPLIES_FEATURE = 'plain-replies';
 export const PLAIN_REPLIES_REFUSAL =
   'This server sends its replies through a "serializer" and this client has no "deserializer": set the matching serializer / deserializer pair on both sides';
 
-/** The features of a side's codec a client offers, or a server accepts (§4.5). */
+/** The features of a side's codec a client offers, or a server accepts (§4.4). */
 export function codecFeatures(codec: Readonly<PacketCodec> | undefined, side: 'client' | 'server'): string[] {
   const reads = side === 'client' ? codec?.serializer !== undefined : codec?.deserializer !== undefined;
   const plain = side === 'client' ? codec?.deserializer === undefined : codec?.serializer === undefined;

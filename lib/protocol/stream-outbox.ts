@@ -1,5 +1,5 @@
 /**
- * The sending side of one stream under credit (docs/PROTOCOL.md §5.8): a
+ * The sending side of one stream under credit (docs/PROTOCOL.md §6): a
  * server's streamed reply, or a client's streamed request. Pure: no socket,
  * no Nest; the owner supplies a {@link StreamSink}.
  */

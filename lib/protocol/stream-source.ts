@@ -1,5 +1,5 @@
 /**
- * The producing side of a stream (docs/PROTOCOL.md §5.8): an Observable is
+ * The producing side of a stream (docs/PROTOCOL.md §6): an Observable is
  * subscribed, an AsyncIterable (an async generator, a Node `Readable`) is
  * pulled only while the stream has room, so a source that waits to be asked
  * keeps its memory constant whatever the consumer does. Server replies and

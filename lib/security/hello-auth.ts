@@ -7,7 +7,7 @@ import type { CurveKeyPair } from './keys.js';
 export type HelloAuth = { readonly publicKey: string } | { readonly refusal: string; readonly publicKey?: string };
 
 /**
- * Decides a HELLO on a CURVE server (docs/PROTOCOL.md §12.3): the HELLO must
+ * Decides a HELLO on a CURVE server (docs/PROTOCOL.md §12.1): the HELLO must
  * prove a key (its sender holds the secret key) and that key must be allowed
  * now. Both hold or the HELLO is refused with AUTH_FAILED: an authenticated
  * client can never speak as another key.

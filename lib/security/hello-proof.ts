@@ -3,7 +3,7 @@ import { CurveKeyPair, curveKeyBytes, peerKeyProblem, publicKeyObject, secretKey
 
 /**
  * The HELLO feature of a client that proves its CURVE key in the HELLO
- * (docs/PROTOCOL.md §12.3): `curve: { key, proof }`.
+ * (docs/PROTOCOL.md §12.1): `curve: { key, proof }`.
  */
 export const CURVE_KEY_FEATURE = 'curve-key';
 

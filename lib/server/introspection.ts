@@ -44,7 +44,7 @@ export function mayIntrospect(policy: IntrospectionPolicy, publicKey: string | u
   return policy.kind === 'keys' && publicKey !== undefined && policy.keys.has(publicKey);
 }
 
-/** The reserved request pattern a server answers with {@link ZmqIntrospection} (docs/PROTOCOL.md §5.10). */
+/** The reserved request pattern a server answers with {@link ZmqIntrospection} (docs/PROTOCOL.md §5.7). */
 export const ZMQ_METRICS_PATTERN = '$zmq/metrics';
 
 /** What a server answers to `$zmq/metrics` (the contract `npx nestjs-zeromq top` reads). */
@@ -98,7 +98,7 @@ export function checkReservedPatterns(patterns: Iterable<string>): void {
     if (pattern.startsWith(RESERVED_PATTERN_PREFIX)) {
       throw new ZmqOptionsError(
         'pattern',
-        `the pattern "${pattern}" is reserved (patterns beginning with "${RESERVED_PATTERN_PREFIX}" belong to the transport, docs/PROTOCOL.md §5.10)`,
+        `the pattern "${pattern}" is reserved (patterns beginning with "${RESERVED_PATTERN_PREFIX}" belong to the transport, docs/PROTOCOL.md §5.7)`,
       );
     }
   }

@@ -25,7 +25,7 @@ export interface HandshakeFailure {
 /**
  * Socket options of a CURVE server: `zapEnforceDomain`, so that a
  * connection is refused, never accepted, when no ZAP handler answers for
- * `zapDomain` (docs/PROTOCOL.md §12.2).
+ * `zapDomain` (docs/PROTOCOL.md §12).
  */
 export function routerCurveOptions(curve: RouterCurve) {
   return {
@@ -46,7 +46,7 @@ export function dealerCurveOptions(curve: DealerCurve) {
  * Reports every failed security handshake of `socket` (ZMQ_EVENT_HANDSHAKE_
  * FAILED_AUTH and _PROTOCOL) until it closes. Reads the socket's monitor with
  * its own loop, every event as it arrives; nothing it does can become an
- * unhandled rejection. Only CURVE sockets are watched (docs/PROTOCOL.md §9).
+ * unhandled rejection. Only CURVE sockets are watched (docs/PROTOCOL.md §10).
  */
 export function watchHandshakes(socket: ZmqSocket, onFailure: (failure: HandshakeFailure) => void): void {
   const events = socket.raw.events;

@@ -5,7 +5,7 @@
  * CURVE handshake of a socket of that context; a domain it does not know is
  * refused. It runs while at least one domain is registered; with none it is
  * closed, and CURVE servers (which set `zapEnforceDomain`) refuse every
- * connection: the allow-list fails closed (docs/PROTOCOL.md §12.2).
+ * connection: the allow-list fails closed (docs/PROTOCOL.md §12).
  */
 import { Context, context as defaultContext, Router } from 'zeromq';
 import type { ZmqCurvePeer } from '../interfaces/zmq-options.interface.js';

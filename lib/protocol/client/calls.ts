@@ -24,9 +24,9 @@ export interface PendingCall extends Metered {
   readonly callback: ReplyCallback;
   /** A CHUNK has arrived (its time to first chunk is counted). */
   chunked: boolean;
-  /** The reply stream's grants (§5.8), from its first CHUNK on a session that took `credit`. */
+  /** The reply stream's grants (§6), from its first CHUNK on a session that took `credit`. */
   grants?: GrantCounter;
-  /** The request stream this call sends (§5.9): stopped when the call ends, however it ends. */
+  /** The request stream this call sends (§6.1): stopped when the call ends, however it ends. */
   upload?: { stop(): void; grant(n: number): void };
   /** Set when the call may be sent again elsewhere (its pattern is idempotent on its server). */
   retry?: RetryPlan;

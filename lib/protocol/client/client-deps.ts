@@ -24,11 +24,11 @@ export interface ClientEngineConfig {
   readonly retries?: RetrySettings | undefined;
   /** Offer MessagePack (encoding 4) in the HELLO; the codec must be installed before `connect()`. */
   readonly msgpack?: boolean;
-  /** The HELLO's CURVE key proof of a link (feature `curve-key`, docs/PROTOCOL.md §12.3). */
+  /** The HELLO's CURVE key proof of a link (feature `curve-key`, docs/PROTOCOL.md §12.1). */
   readonly curveHello?: ((slot: number, endpoint: string) => { key: string; proof: string } | undefined) | undefined;
   /** Milliseconds between two resolutions of the endpoints that name a host (default DEFAULT_RESOLVE_INTERVAL). */
   readonly resolveInterval?: number;
-  /** `streamWindow` (undefined: no credit offered) and `streamBufferLimit` (§5.8). */
+  /** `streamWindow` (undefined: no credit offered) and `streamBufferLimit` (§6). */
   readonly stream?: { readonly window: number | undefined; readonly bufferLimit: number };
   /** The channel's outbound queue limit (`sendQueueLimit`), named in a QUEUE_FULL error. */
   readonly socket?: { readonly queueLimit: number };

@@ -197,7 +197,7 @@ export class ClientEngine {
   }
 
   /**
-   * Sends a REQUEST on the route (its data an Observable or AsyncIterable: a request stream, §5.9); `callback`
+   * Sends a REQUEST on the route (its data an Observable or AsyncIterable: a request stream, §6.1); `callback`
    * gets every reply message. Never throws: a request that cannot go out (NO_PEER, TOO_LARGE, QUEUE_FULL,
    * STREAM_UNSUPPORTED...) ends at once through `callback`. Returns the cancel function.
    */
@@ -362,12 +362,12 @@ export class ClientEngine {
     return this.clock.now() + base * jitter;
   }
 
-  /** The server said DRAIN (§5.7). */
+  /** The server said DRAIN (§5.6). */
   draining(link: UpstreamLink): void {
     this.endpoints.draining(link);
   }
 
-  /** The transport saw `link`'s connection end (§9): its server left; a HELLO waits for the next connection. */
+  /** The transport saw `link`'s connection end (§10): its server left; a HELLO waits for the next connection. */
   connectionLost(link: UpstreamLink): void {
     const welcome = link.lost();
     if (welcome === undefined) {

@@ -26,13 +26,13 @@ export interface LinkSessions {
   welcomed(link: UpstreamLink, welcome: Welcome): void;
   refused(link: UpstreamLink, error: ZmqError, peerId?: string): void;
   sessionEnded(link: UpstreamLink, reason: ZmqPeerLeftReason): void;
-  /** The server said DRAIN (§5.7). */
+  /** The server said DRAIN (§5.6). */
   draining(link: UpstreamLink): void;
 }
 
 /**
  * What a client does with each envelope a server sends (docs/PROTOCOL.md
- * §5, §7 and the client table of §11): replies go to their calls, handshake
+ * §5, §9 and the client table of §11): replies go to their calls, handshake
  * answers to the link's session.
  */
 export class ClientInbound implements InboundHandler<UpstreamLink> {
@@ -139,14 +139,14 @@ export class ClientInbound implements InboundHandler<UpstreamLink> {
     }
   }
 
-  /** The subscriber took a value of a stream under credit: grant per half window (§5.8). */
+  /** The subscriber took a value of a stream under credit: grant per half window (§6). */
   private taken(link: UpstreamLink, call: PendingCall): void {
     if (this.window === undefined || link.window === undefined || this.calls.get(call.id) !== call) return;
     const grant = (call.grants ??= new GrantCounter(this.window)).take();
     if (grant > 0) link.trySend(creditEnvelope(call.id, grant), true);
   }
 
-  /** The server granted credit to a request stream (§5.9). */
+  /** The server granted credit to a request stream (§6.1). */
   private onCredit(link: UpstreamLink, env: Envelope): void {
     const call = this.callOn(link, env.id);
     if (call === undefined) return this.observer.drop('lateReply', `credit of unknown request ${env.id}`);
@@ -196,7 +196,7 @@ export class ClientInbound implements InboundHandler<UpstreamLink> {
     }
     if (refusal === undefined) return this.observer.drop('payload', 'undecodable connection error');
     if (refusal.code === ZmqErrorCode.NOT_READY) {
-      // Before the handshake completed, NOT_READY says nothing new (§4.4).
+      // Before the handshake completed, NOT_READY says nothing new (§4.5).
       if (link.isReady) this.sessions.sessionEnded(link, 'disconnect');
       return;
     }

@@ -20,7 +20,7 @@ export interface HelloSettings {
   readonly metadata: Readonly<Record<string, unknown>>;
   readonly heartbeat: Readonly<HeartbeatSettings>;
   readonly msgpack?: boolean;
-  /** The CURVE key proof of a link's HELLO (feature `curve-key`, docs/PROTOCOL.md §12.3). */
+  /** The CURVE key proof of a link's HELLO (feature `curve-key`, docs/PROTOCOL.md §12.1). */
   readonly curveHello?: ((slot: number, endpoint: string) => { key: string; proof: string } | undefined) | undefined;
   /** The client's `streamWindow`, offered with `credit` (undefined: no credit offered). */
   readonly stream?: { readonly window: number | undefined };

@@ -96,7 +96,7 @@ export class LinkPool {
   candidates(pattern: string, kind: 'serves' | 'handles', target: ZmqTarget | undefined): UpstreamLink[] {
     const out: UpstreamLink[] = [];
     let offered = select(this.ready, pattern, kind, target, out);
-    // Draining servers still serve, but only when no other server can (§5.7).
+    // Draining servers still serve, but only when no other server can (§5.6).
     if (out.length === 0 && this.draining.length > 0)
       offered = select(this.draining, pattern, kind, target, out) || offered;
     if (out.length === 0) {

@@ -3,7 +3,7 @@ import { type Clock, realScheduler, type Scheduler } from '../clock.js';
 
 /**
  * PINGs sent and PONGs received in one session. A peer answers every PING
- * with a PONG, in order, on one connection (docs/PROTOCOL.md §9), so the n-th
+ * with a PONG, in order, on one connection (docs/PROTOCOL.md §10), so the n-th
  * PONG answers the n-th PING, whether the heartbeat or a probe sent it. A
  * PONG that never comes (the session ended, a probe timed out) is forgotten
  * with {@link reset}, so later PINGs are matched again.

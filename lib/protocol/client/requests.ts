@@ -34,7 +34,7 @@ export class RequestEncoder {
   }
 
   /**
-   * The REQUEST of a request stream (flag STREAM, §5.9): no payload, whatever
+   * The REQUEST of a request stream (flag STREAM, §6.1): no payload, whatever
    * the serializer; the data follows as {@link chunk}s.
    */
   streamRequest(id: number, pattern: string, metadata: Buffer | undefined, deadline: number | undefined): OutEnvelope {

@@ -4,7 +4,7 @@ import { FAST_RECONNECT_MS, NOTICED_HELLO_RETRY_MS } from '../tuning.js';
 
 /**
  * Decisions of name resolution and of the reconnect backoff, as pure
- * functions over what the engine knows (docs/PROTOCOL.md §9, Reconnect).
+ * functions over what the engine knows (docs/PROTOCOL.md §10, Reconnect).
  */
 
 /** What a link looks like to the backoff decisions. */
@@ -65,7 +65,7 @@ export async function resolveName(
 }
 
 /**
- * How often a link without a session says HELLO again (§9). A channel that
+ * How often a link without a session says HELLO again (§10). A channel that
  * reports its connection's end re-sends HELLO then, which is when one is lost:
  * it retries only now and then (HELLOs queued while no server listens all go
  * out when one does). Else every heartbeat interval, and every

@@ -8,7 +8,7 @@ import type { CallRegistry, PendingCall, ReplyCallback } from './calls.js';
 import type { UpstreamLink } from './upstream-link.js';
 import type { RequestEncoder } from './requests.js';
 
-/** What a request stream (§5.9) may be: an Observable or an AsyncIterable (a generator, a `Readable`). */
+/** What a request stream (§6.1) may be: an Observable or an AsyncIterable (a generator, a `Readable`). */
 export type RequestSource = Observable<unknown> | AsyncIterable<unknown>;
 
 /** Whether a request's data is a stream to send as CHUNKs rather than a value. */
@@ -24,9 +24,9 @@ export interface UploadSettings {
 }
 
 /**
- * Sends a client's REQUESTs (docs/PROTOCOL.md §5.2, §5.9): a plain one, or
+ * Sends a client's REQUESTs (docs/PROTOCOL.md §5.1, §6.1): a plain one, or
  * one with flag STREAM whose data follows as CHUNKs and an END on the call's
- * id, under the server's credit (§5.8). The stream is stopped (its
+ * id, under the server's credit (§6). The stream is stopped (its
  * Observable unsubscribed, its iterator returned) when the call ends,
  * however it ends.
  */

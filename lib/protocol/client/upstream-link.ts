@@ -16,7 +16,7 @@ import type { LivenessState } from '../liveness.js';
  * - `handshaking`: no session; a HELLO was queued at `helloAt`. `fastUntil`:
  *   its server just left and is expected back, so it reconnects fast until then;
  * - `ready`: the server's WELCOME arrived, requests may go out;
- * - `draining`: the server said DRAIN (§5.7): the session is up and the calls
+ * - `draining`: the server said DRAIN (§5.6): the session is up and the calls
  *   in flight get their replies, but new requests go elsewhere while another
  *   server can take them;
  * - `retiring`: its endpoint was removed (or its address vanished): never
@@ -60,7 +60,7 @@ export interface LinkSession {
   readonly msgpack: boolean;
   readonly deadlines: boolean;
   readonly byeAck: boolean;
-  /** The server's window when the session took `credit` (§5.8): a request stream's first credit. */
+  /** The server's window when the session took `credit` (§6): a request stream's first credit. */
   readonly window: number | undefined;
 }
 
@@ -202,7 +202,7 @@ export class UpstreamLink implements LivenessState {
 
   /**
    * HELLO again if this link has no session, none is waiting in the queue,
-   * and the last went out `interval` ago or more (docs/PROTOCOL.md §9).
+   * and the last went out `interval` ago or more (docs/PROTOCOL.md §10).
    */
   retryHello(now: number, interval: number): void {
     if (this.current.kind !== 'handshaking' || this.channel.queued > 0) return;

@@ -4,7 +4,7 @@ import type { OutEnvelope } from '../frames.js';
 import type { DownstreamSession } from './sessions.js';
 
 /**
- * The clients a closing server waits for (docs/PROTOCOL.md §9): those that
+ * The clients a closing server waits for (docs/PROTOCOL.md §10): those that
  * took `bye-ack`, until each has answered its BYE or its connection is gone.
  */
 export class AwaitedByes {

@@ -15,7 +15,7 @@ export interface CallOutput {
   readonly queueLimit: number;
   /** Per-pattern counters and handler times: each call counts once, when it ends. */
   readonly metrics: Metrics;
-  /** What a streamed reply to `session` may send and buffer (§5.8). */
+  /** What a streamed reply to `session` may send and buffer (§6). */
   streamSettings(session: DownstreamSession): OutboxSettings;
   /** Queues an envelope; false when the queue is full (`final`: the last one of a call, which has a reserve). */
   send(session: DownstreamSession, env: OutEnvelope, final?: boolean): boolean;

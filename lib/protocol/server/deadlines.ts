@@ -13,7 +13,7 @@ export interface Watched {
 const STEPS_PER_DOUBLING = 16;
 
 /**
- * The callers' deadlines of the calls in progress (docs/PROTOCOL.md §5.6),
+ * The callers' deadlines of the calls in progress (docs/PROTOCOL.md §5.5),
  * on few timers: calls are kept in buckets of the same wait (the wait rounded
  * up to one of 16 steps per doubling), and each bucket is a RequestTracker,
  * one timer for all its calls. A reply message restarts its call's wait, as

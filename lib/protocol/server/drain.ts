@@ -4,7 +4,7 @@ import type { OutEnvelope } from '../frames.js';
 import type { DownstreamSession, SessionTable } from './sessions.js';
 
 /**
- * A draining server's wait (docs/PROTOCOL.md §5.7): it told DRAIN to the
+ * A draining server's wait (docs/PROTOCOL.md §5.6): it told DRAIN to the
  * clients that took `drain` and goes on serving until each has answered
  * DRAIN (a connection keeps order, so every request a client sent before its
  * answer has arrived) or left, and no call is in progress; or until

@@ -11,7 +11,7 @@ export interface KeySessionHost {
 
 /**
  * Ends every session of the client with this CURVE public key
- * (docs/PROTOCOL.md §12.4): BYE, its calls cancelled, `peer:left`
+ * (docs/PROTOCOL.md §12): BYE, its calls cancelled, `peer:left`
  * (`disconnect`). Returns how many ended.
  */
 export function endSessionsOfKey(host: KeySessionHost, publicKey: string): number {

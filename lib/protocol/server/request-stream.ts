@@ -11,9 +11,9 @@ export type RequestStreamState =
   { readonly kind: 'open' } | { readonly kind: 'ended' } | { readonly kind: 'failed'; readonly error: Error };
 
 /**
- * A streamed request's data on the server (docs/PROTOCOL.md §5.9): the
+ * A streamed request's data on the server (docs/PROTOCOL.md §6.1): the
  * Observable a handler gets as its payload. The client sends at most the
- * server's window of values ahead of what the subscriber took (§5.8); a value
+ * server's window of values ahead of what the subscriber took (§6); a value
  * taken is granted back once per half window through `grant`, and a value
  * beyond the credit granted so far (grants not yet received by the client
  * count) breaks the rule. Values that arrive before the handler subscribes
@@ -56,7 +56,7 @@ export class RequestStream {
 
   /**
    * One value from the client (`cost`: what it holds while it waits); false
-   * when it came beyond the credit (the client broke §5.8) or would pass a
+   * when it came beyond the credit (the client broke §6) or would pass a
    * byte limit while it waits.
    */
   value(v: unknown, cost = 0): boolean {

@@ -12,7 +12,7 @@ export function countLost(observer: SessionObserver, failure: SendFailure, envs:
 }
 
 /**
- * A write to one client failed (docs/PROTOCOL.md §5.2): the envelopes are
+ * A write to one client failed (docs/PROTOCOL.md §5.1): the envelopes are
  * counted; an unroutable client's session ends (`disconnected`); otherwise
  * (the client did not read within `sendTimeout`) every call that lost an
  * envelope ends now with ERROR `SEND_TIMEOUT` instead of going on with a gap:

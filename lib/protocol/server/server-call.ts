@@ -13,7 +13,7 @@ import { RequestStream } from './request-stream.js';
 import type { DownstreamSession } from './sessions.js';
 
 /**
- * Where a call's reply stands (docs/PROTOCOL.md §5.4, the call table):
+ * Where a call's reply stands (docs/PROTOCOL.md §5.3, the call table):
  * - `idle`: the handler runs; nothing is sent yet.
  * - `held`: an Observable's first value, held until the microtask its outbox
  *   would have flushed it in: a completion before then makes it one CHUNK+END
@@ -41,7 +41,7 @@ const REPLY_MOVES: Readonly<Record<ReplyKind, readonly ReplyKind[]>> = {
 };
 
 /**
- * One request being served (docs/PROTOCOL.md §5.2, §5.4, §5.8): it sends
+ * One request being served (docs/PROTOCOL.md §5.1, §5.3, §6): it sends
  * exactly one reply sequence, `CHUNK* (END | CHUNK+END | ERROR)`, unless it
  * is cancelled first, after which it sends nothing. An Observable result is
  * streamed and unsubscribed (its teardown runs) on cancel; an AsyncIterable
@@ -52,7 +52,7 @@ export class ServerCall implements StreamSink, Metered {
   private reply: ReplyState = IDLE;
   /** Stops the handler's Observable or iterator, once it produces. */
   private stopProducer: (() => void) | undefined;
-  /** The request's data when it is a stream (flag STREAM, §5.9). */
+  /** The request's data when it is a stream (flag STREAM, §6.1). */
   private upload: RequestStream | undefined;
   /** The code of the ERROR reply built for this call, for the metrics once it is sent. */
   private replyErrorCode: string | undefined;
@@ -69,7 +69,7 @@ export class ServerCall implements StreamSink, Metered {
     readonly pattern: string,
     readonly session: DownstreamSession,
     private readonly out: CallOutput,
-    /** When the caller stops waiting for the first reply, in epoch ms on this server's clock (§5.6). */
+    /** When the caller stops waiting for the first reply, in epoch ms on this server's clock (§5.5). */
     readonly deadline: number | undefined = undefined,
   ) {
     out.metrics.start(this, pattern, session.lastSeen); // the REQUEST's receive time
@@ -126,7 +126,7 @@ export class ServerCall implements StreamSink, Metered {
   }
 
   /**
-   * The request's data is a stream (§5.9): the Observable the handler gets,
+   * The request's data is a stream (§6.1): the Observable the handler gets,
    * fed by the client's CHUNKs, granted back under this server's window.
    */
   openUpload(window: number): Observable<unknown> {
@@ -137,8 +137,8 @@ export class ServerCall implements StreamSink, Metered {
   }
 
   /**
-   * A CREDIT for the reply stream (§5.8), or a CHUNK or END of the request
-   * stream (§5.9); false when this call has no such stream (the engine counts it).
+   * A CREDIT for the reply stream (§6), or a CHUNK or END of the request
+   * stream (§6.1); false when this call has no such stream (the engine counts it).
    */
   streamed(env: Envelope): boolean {
     if (env.type === MessageType.Credit) {

@@ -20,10 +20,10 @@ export interface ServerEngineConfig {
   readonly heartbeat: Readonly<HeartbeatSettings>;
   /** Accept MessagePack (encoding 4) from clients that offer it; the codec must be installed before `listen()`. */
   readonly msgpack?: boolean;
-  /** Milliseconds a closing server lets its calls in progress finish after DRAIN (docs/PROTOCOL.md §5.7); 0: BYE at once. */
+  /** Milliseconds a closing server lets its calls in progress finish after DRAIN (docs/PROTOCOL.md §5.6); 0: BYE at once. */
   readonly drainTimeout?: number;
   /**
-   * The window this server announces (`streamWindow`, §5.8) for request
+   * The window this server announces (`streamWindow`, §6) for request
    * streams, and the bytes a stream may buffer beyond its credit
    * (`streamBufferLimit`). Without `window`, the server does not take `credit`.
    */
@@ -65,7 +65,7 @@ export interface ServerEngineDeps<H> {
   readonly observer: SessionObserver;
   /** The user's `serializer` / `deserializer` options, when set. */
   readonly serializers?: PacketCodec;
-  /** A CURVE server's HELLO check (docs/PROTOCOL.md §12.3); without it every valid HELLO may open a session. */
+  /** A CURVE server's HELLO check (docs/PROTOCOL.md §12.1); without it every valid HELLO may open a session. */
   readonly authorize?: HelloAuthorizer;
   readonly clock?: Clock;
   readonly scheduler?: Scheduler;

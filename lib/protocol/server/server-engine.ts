@@ -140,7 +140,7 @@ export class ServerEngine<H> implements InboundHandler<Origin>, CallOutput {
     this.liveness.start();
   }
 
-  /** Drains (§5.7, up to `drainTimeout`), says BYE and ends every call, awaits the answering BYEs (§9), closes. */
+  /** Drains (§5.6, up to `drainTimeout`), says BYE and ends every call, awaits the answering BYEs (§10), closes. */
   async close(): Promise<void> {
     if (this.current.kind === 'binding') await this.binding?.catch(() => undefined);
     if (this.current.kind !== 'listening') return this.closing;
@@ -260,14 +260,14 @@ export class ServerEngine<H> implements InboundHandler<Origin>, CallOutput {
         return this.onEvent(session, env);
       case MessageType.Cancel:
         return this.onCancel(session, env.id);
-      case MessageType.Credit: // §5.8; and a request stream's CHUNK and END (§5.9)
+      case MessageType.Credit: // §6; and a request stream's CHUNK and END (§6.1)
       case MessageType.Chunk:
       case MessageType.End:
         if (session.calls.get(env.id)?.streamed(env) !== true) this.observer.drop('lateReply', `no stream ${env.id}`);
         return;
       case MessageType.Ping:
         return void this.send(session, PONG);
-      case MessageType.Drain: // the client's answer (§5.7)
+      case MessageType.Drain: // the client's answer (§5.6)
         return this.drainAnswered(session);
       case MessageType.Bye:
         // Answer it (`bye-ack`): the client may be waiting for that before it closes and exits.

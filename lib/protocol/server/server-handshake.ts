@@ -39,7 +39,7 @@ const NO_SESSION = 'The server has no session for this client: handshake first';
 const TAKEN_OVER = 'A newer connection of this client (the same id and instance) took the session over';
 
 /**
- * A CURVE server's check of a HELLO (docs/PROTOCOL.md §12.3): the client's
+ * A CURVE server's check of a HELLO (docs/PROTOCOL.md §12.1): the client's
  * proven public key, or why the HELLO is refused with AUTH_FAILED.
  */
 export type HelloAuthorizer = (
@@ -47,7 +47,7 @@ export type HelloAuthorizer = (
 ) => { readonly publicKey: string } | { readonly refusal: string; readonly publicKey?: string };
 
 /**
- * The features a server accepts (§4.5): `credit` when it has a `streamWindow`, `msgpack` with that codec,
+ * The features a server accepts (§4.4): `credit` when it has a `streamWindow`, `msgpack` with that codec,
  * `serializer` with a `deserializer`, `plain-replies` without a `serializer`.
  */
 export function serverFeatures(config: {
@@ -70,9 +70,9 @@ export interface HandshakeHost {
   readonly id: string;
   readonly metadata: Readonly<Record<string, unknown>>;
   readonly heartbeat: Readonly<HeartbeatSettings>;
-  /** Features this server accepts when a HELLO offers them (docs/PROTOCOL.md §4.5). */
+  /** Features this server accepts when a HELLO offers them (docs/PROTOCOL.md §4.4). */
   readonly features: readonly string[];
-  /** The window the WELCOME announces when the session takes `credit` (§5.8). */
+  /** The window the WELCOME announces when the session takes `credit` (§6). */
   readonly window: number | undefined;
   readonly sessions: SessionTable;
   readonly replies: ReplyEncoder;
@@ -84,7 +84,7 @@ export interface HandshakeHost {
   endSession(session: DownstreamSession, reason: ZmqPeerLeftReason): void;
   /** A CURVE server's HELLO check; none on a plaintext server. */
   readonly authorize?: HelloAuthorizer | undefined;
-  /** Whether the server drains (§5.7): a client it welcomes now, on `key`, is told DRAIN and its answer awaited. */
+  /** Whether the server drains (§5.6): a client it welcomes now, on `key`, is told DRAIN and its answer awaited. */
   draining?(key: string): boolean;
 }
 
@@ -193,7 +193,7 @@ export class ServerHandshake {
     observer.refused({ direction: 'downstream', ...(publicKey !== undefined ? { publicKey } : {}), error });
   }
 
-  /** Anything but HELLO from a connection with no session (docs/PROTOCOL.md §4.4). */
+  /** Anything but HELLO from a connection with no session (docs/PROTOCOL.md §4.5). */
   noSession(routingId: Buffer, env: Envelope): void {
     this.host.observer.drop('notReady', `message type ${env.type} before the handshake`);
     if (env.type === MessageType.Ping) {
@@ -264,7 +264,7 @@ export class ServerHandshake {
     if (decision.kind === 'handover' && decision.previous.publicKey !== publicKey) {
       decision = { kind: 'impostor', holder: decision.previous }; // an instance token never moves to another key
     }
-    // `credit` needs the client's window (§5.8): a HELLO that offers it without one does not get it.
+    // `credit` needs the client's window (§6): a HELLO that offers it without one does not get it.
     const accepted = this.host.features.filter(f => hasFeature(hello, f) && (f !== CREDIT_FEATURE || hello.window));
     switch (decision.kind) {
       case 'renew':

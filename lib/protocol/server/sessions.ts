@@ -17,15 +17,15 @@ export interface DownstreamSession extends LivenessState {
   readonly calls: Map<number, ServerCall>;
   /** Requests read but waiting in the admission queue, by request id. */
   readonly waiting: Map<number, Waiting>;
-  /** The session took MessagePack (docs/PROTOCOL.md §3.2): object replies go as encoding 4. */
+  /** The session took MessagePack (docs/PROTOCOL.md §3.5): object replies go as encoding 4. */
   readonly msgpack: boolean;
   /** The session took `bye-ack`: a BYE is answered with a BYE, both ways. */
   readonly byeAck: boolean;
-  /** The client's proven CURVE public key (CURVE servers only, docs/PROTOCOL.md §12.3). */
+  /** The client's proven CURVE public key (CURVE servers only, docs/PROTOCOL.md §12.1). */
   readonly publicKey?: string | undefined;
-  /** The session took `drain`: a closing server tells it DRAIN before BYE (§5.7). */
+  /** The session took `drain`: a closing server tells it DRAIN before BYE (§5.6). */
   readonly drain: boolean;
-  /** The client's window when the session took `credit` (§5.8): each reply stream's first credit. */
+  /** The client's window when the session took `credit` (§6): each reply stream's first credit. */
   readonly window: number | undefined;
   /** What every stream buffer of this session holds together (`maxBufferedPerPeer`), made at the first stream. */
   buffered?: ByteBudget;
