@@ -6,7 +6,7 @@ export { ZmqPeerEvents } from './common/peer-events.js';
 export { ZmqContext } from './ctx-host/zmq.context.js';
 export type { ZmqContextArgs } from './ctx-host/zmq.context.js';
 export * from './errors/zmq.errors.js';
-export * from './errors/stream.errors.js';
+export * from './errors/zmq.errors.js';
 export * from './interfaces/zmq-options.interface.js';
 export * from './interfaces/zmq-events.interface.js';
 export type * from './interfaces/zmq-metrics.interface.js';

@@ -4,7 +4,7 @@
  * no Nest; the owner supplies a {@link StreamSink}.
  */
 import { ZmqQueueFullError } from '../errors/zmq.errors.js';
-import { ZmqStreamOverflowError } from '../errors/stream.errors.js';
+import { ZmqStreamOverflowError } from '../errors/zmq.errors.js';
 import { ChunkQueue, queuedCost } from './chunk-queue.js';
 import { controlEnvelope } from './envelopes.js';
 import { Flag, MessageType, OutEnvelope } from './frames.js';

@@ -12,13 +12,12 @@ import { monotonicClock } from '../protocol/clock.js';
 import type { Metadata } from '../protocol/frames.js';
 import { Metrics } from '../protocol/metrics.js';
 import type { ServerCall } from '../protocol/server/server-call.js';
-import { ServerEngine } from '../protocol/server/server-engine.js';
-import type { Served, ServerHost, ServerState } from '../protocol/server/server-deps.js';
+import { ServerEngine, type ServerState } from '../protocol/server/server-engine.js';
+import type { Served, ServerHost } from '../protocol/server/server-deps.js';
 import { routerChannel } from '../transport/zmq-channels.js';
 import { checkReservedPatterns, introspect, mayIntrospect, notServed, ZMQ_METRICS_PATTERN } from './introspection.js';
 import { ZmqOptionsError } from '../errors/zmq.errors.js';
 import type { ZmqAllow } from '../interfaces/zmq-options.interface.js';
-import { endSessionsOfKey } from '../protocol/server/key-sessions.js';
 import { ServerSecurity } from './server-security.js';
 import { runDirect, runHooked } from './processing.js';
 
@@ -172,7 +171,7 @@ export class ServerZmq
    */
   disconnect(publicKey: string): number {
     this.security?.authority.revoke(publicKey);
-    return endSessionsOfKey(this.engine, publicKey);
+    return this.engine.endSessionsOfKey(publicKey);
   }
 
   /** Clients that completed the handshake. */

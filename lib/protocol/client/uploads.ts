@@ -1,5 +1,5 @@
 import { isObservable, Observable } from 'rxjs';
-import { ZmqStreamUnsupportedError } from '../../errors/stream.errors.js';
+import { ZmqStreamUnsupportedError } from '../../errors/zmq.errors.js';
 import { controlEnvelope } from '../envelopes.js';
 import { MessageType, OutEnvelope } from '../frames.js';
 import { OutboxSettings, realYield, StreamOutbox, StreamSink, Yield } from '../stream-outbox.js';

@@ -1,6 +1,6 @@
 import { isObservable, Observable } from 'rxjs';
 import { ZmqPeerLostError, ZmqProtocolError } from '../../errors/zmq.errors.js';
-import { ZmqCancelledError } from '../../errors/stream.errors.js';
+import { ZmqCancelledError } from '../../errors/zmq.errors.js';
 import type { ZmqPeerLeftReason } from '../../interfaces/zmq-events.interface.js';
 import { CallOutcome, errorCode, Metered } from '../metrics.js';
 import { queuedCost } from '../chunk-queue.js';

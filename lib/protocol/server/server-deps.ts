@@ -1,12 +1,10 @@
-import type { BindChannel, Channel, SessionObserver } from '../channel.js';
+import type { BindChannel, SessionObserver } from '../channel.js';
 import type { Clock, Scheduler } from '../clock.js';
 import type { Metadata } from '../frames.js';
 import type { HeartbeatSettings } from '../handshake.js';
 import type { Metrics } from '../metrics.js';
 import type { PacketCodec } from '../packet-codec.js';
 import type { AdmissionSettings } from './admission.js';
-import type { AwaitedByes } from './awaited-byes.js';
-import type { DrainWait } from './drain.js';
 import type { Yield } from '../stream-outbox.js';
 import type { ServerCall } from './server-call.js';
 import type { HelloAuthorizer } from './server-handshake.js';
@@ -75,36 +73,5 @@ export interface ServerEngineDeps<H> {
   readonly yieldTo?: Yield;
 }
 
-/** A server that binds a channel: listening, or draining before it closes. */
-interface OpenState {
-  readonly channel: Channel;
-  readonly endpoints: readonly string[];
-}
-
-/**
- * The server's lifecycle (docs/PROTOCOL.md §11.2): `idle` (not listening),
- * `binding`, `listening` on a channel, `draining` (DRAIN sent, the calls in
- * progress finishing, nothing refused), `closing` (BYE sent, the channel flushing).
- */
-export type ServerState =
-  | { readonly kind: 'idle' }
-  | { readonly kind: 'binding' }
-  | ({ readonly kind: 'listening' } & OpenState)
-  | ({
-      readonly kind: 'draining';
-      /** Ends when the last call in progress does, or at `drainTimeout`. */
-      readonly drain: DrainWait;
-    } & OpenState)
-  | {
-      readonly kind: 'closing';
-      /** The clients (`bye-ack`) whose answering BYE the server still waits for. */
-      readonly byes: AwaitedByes;
-    };
-
 /** Where an inbound message came from (one object per engine, refilled per message: no allocation per message). */
 export type Origin = { routingId: Buffer; key: string };
-
-/** The channel of a server that still serves (listening or draining), else `undefined`. */
-export function openChannel(state: ServerState): Channel | undefined {
-  return state.kind === 'listening' || state.kind === 'draining' ? state.channel : undefined;
-}

@@ -1,6 +1,6 @@
 import type { ZmqAdmissionStats, ZmqPeerInfo, ZmqPeerLeftReason } from '../../interfaces/zmq-events.interface.js';
-import type { Channel, ChannelHandlers, SessionObserver } from '../channel.js';
-import { ZmqErrorCode } from '../../errors/zmq.errors.js';
+import type { Channel, ChannelHandlers, SendFailure, SessionObserver } from '../channel.js';
+import { ZmqErrorCode, ZmqSendTimeoutError } from '../../errors/zmq.errors.js';
 import { DEFAULT_ADMISSION } from '../../defaults.js';
 import { Clock, monotonicClock, realScheduler, Scheduler } from '../clock.js';
 import { BYE, PING, PONG } from '../envelopes.js';
@@ -8,22 +8,54 @@ import { incomingData } from '../packet-codec.js';
 import { Envelope, Flag, MalformedError, MessageType, OutEnvelope } from '../frames.js';
 import { OutboxSettings, realYield } from '../stream-outbox.js';
 import { holdsBye, InboundDecoder, InboundHandler } from '../inbound.js';
-import { sendFailed } from './send-failures.js';
 import { BYE_ACK_WAIT_MS } from '../tuning.js';
 import { Heartbeat } from '../liveness.js';
 import { Metrics } from '../metrics.js';
 import { Admission, ShedReason, Waiting } from './admission.js';
-import { sayByeToAll } from './awaited-byes.js';
+import { AwaitedByes, sayByeToAll } from './awaited-byes.js';
 import { DeadlineWatch } from './deadlines.js';
 import { DrainWait } from './drain.js';
-import { malformedRequest, ReplyEncoder } from './replies.js';
-import { startRequest } from './incoming-request.js';
+import { malformedRequest, ReplyEncoder, undecodableRequest } from './replies.js';
 import { CallOutput, streamSettingsOf } from './call-output.js';
 import { ServerCall } from './server-call.js';
 import { unhandledEvent } from './unhandled.js';
-import { openChannel, Origin, ServerEngineConfig, ServerEngineDeps, ServerHost, ServerState } from './server-deps.js';
+import type { Origin, ServerEngineConfig, ServerEngineDeps, ServerHost } from './server-deps.js';
 import { serverFeatures, ServerHandshake } from './server-handshake.js';
 import { DownstreamSession, sessionEvent, SessionTable } from './sessions.js';
+
+/** A server that binds a channel: listening, or draining before it closes. */
+interface OpenState {
+  readonly channel: Channel;
+  readonly endpoints: readonly string[];
+}
+
+/**
+ * The server's lifecycle (docs/PROTOCOL.md §11.2): `idle` (not listening),
+ * `binding`, `listening` on a channel, `draining` (DRAIN sent, the calls in
+ * progress finishing, nothing refused), `closing` (BYE sent, the channel flushing).
+ */
+export type ServerState =
+  | { readonly kind: 'idle' }
+  | { readonly kind: 'binding' }
+  | ({ readonly kind: 'listening' } & OpenState)
+  | ({
+      readonly kind: 'draining';
+      /** Ends when the last call in progress does, or at `drainTimeout`. */
+      readonly drain: DrainWait;
+    } & OpenState)
+  | {
+      readonly kind: 'closing';
+      /** The clients (`bye-ack`) whose answering BYE the server still waits for. */
+      readonly byes: AwaitedByes;
+    };
+
+/** The channel of a server that still serves (listening or draining), else `undefined`. */
+export function openChannel(state: ServerState): Channel | undefined {
+  return state.kind === 'listening' || state.kind === 'draining' ? state.channel : undefined;
+}
+
+const NO_CREDIT = 'A request stream needs the credit feature, which this session did not agree on';
+const NO_MESSAGE_HANDLER = 'There is no matching message handler defined in the remote service.';
 
 /**
  * The server side of the session protocol, with no Nest and no zeromq in it:
@@ -122,7 +154,7 @@ export class ServerEngine<H> implements InboundHandler<Origin>, CallOutput {
     this.current = { kind: 'binding' };
     const handlers: ChannelHandlers = {
       message: frames => this.receive(frames),
-      sendFailed: (failure, envs, to) => sendFailed(this, failure, envs, to, this.config.socket?.sendTimeout ?? 0),
+      sendFailed: (failure, envs, to) => this.sendFailed(failure, envs, to),
       receiveError: err => this.observer.error(`Receive loop error: ${String(err)}`),
       disconnected: routingId => this.disconnected(routingId.toString('latin1')),
     };
@@ -291,13 +323,37 @@ export class ServerEngine<H> implements InboundHandler<Origin>, CallOutput {
     this.observer.drop('unexpected', 'DRAIN from a client while not draining');
   }
 
+  /**
+   * A REQUEST from a session (docs/PROTOCOL.md §5.1): a duplicate id is
+   * dropped; a request stream on a session without `credit` is answered
+   * STREAM_UNSUPPORTED and an unknown pattern NO_HANDLER, at once and
+   * undecoded; anything else goes to admission control (§8.1).
+   */
   private onRequest(session: DownstreamSession, env: Envelope): void {
     if (session.calls.has(env.id) || session.waiting.has(env.id))
       return this.observer.drop('unexpected', `duplicate request id ${env.id}`);
+    if (env.flags & Flag.Stream && session.window === undefined) {
+      // A request stream needs `credit` (§6.1): answered, never run, so the caller does not wait in vain.
+      this.observer.drop('unexpected', `request stream ${env.id} on a session without credit`);
+      const err = { status: 'error', code: ZmqErrorCode.STREAM_UNSUPPORTED, message: NO_CREDIT };
+      return void this.send(session, this.replies.error(env.id, err), true);
+    }
+    if (this.host.requestHandler(env.pattern!) === null) {
+      this.metrics.unhandled('request');
+      const message = `${NO_MESSAGE_HANDLER} Pattern: ${env.pattern!}`;
+      const err = { status: 'error', code: ZmqErrorCode.NO_HANDLER, message, pattern: env.pattern };
+      return void this.send(session, this.replies.error(env.id, err), true);
+    }
     this.admission.admit(session, env);
   }
 
-  /** A request admitted now or after its wait; not run when its caller's deadline passed while it waited. */
+  /**
+   * A request admitted now or after its wait (`waited` ms, taken off the
+   * caller's deadline): never run once that deadline passed (§8.1); data that
+   * does not decode is answered MALFORMED; else a {@link ServerCall} runs the
+   * handler, its deadline watched and, with flag STREAM, its data an
+   * Observable of the caller's CHUNKs (§6.1).
+   */
   private startWaiting(waiting: Waiting): void {
     const { session, env } = waiting;
     const waited = this.clock.now() - waiting.at;
@@ -305,7 +361,60 @@ export class ServerEngine<H> implements InboundHandler<Origin>, CallOutput {
       this.admission.abandoned++;
       return;
     }
-    startRequest(this, this.host, this.config.stream?.window, session, env, waited);
+    const handler = this.host.requestHandler(env.pattern!);
+    if (handler === null) return; // the handler went while the request waited: answered as unknown above
+    let data: unknown;
+    try {
+      data = this.dataOf(env, session);
+    } catch (err) {
+      this.observer.drop('payload', (err as Error).message);
+      return void this.send(session, this.replies.error(env.id, undecodableRequest(err)), true);
+    }
+    const remaining = env.deadline === undefined ? undefined : env.deadline - waited;
+    const deadline = remaining === undefined ? undefined : Date.now() + remaining;
+    const call = new ServerCall(env.id, env.pattern!, session, this, deadline);
+    session.calls.set(call.id, call);
+    if (remaining !== undefined) this.deadlines.watch(call, remaining);
+    const payload = env.flags & Flag.Stream ? call.openUpload(this.config.stream?.window ?? 1) : data;
+    this.host.runRequest(call, handler, payload, env.metadata);
+  }
+
+  /**
+   * A write to one client failed (docs/PROTOCOL.md §5.1): the envelopes are
+   * counted (heartbeat PINGs carry nothing and are not drops); an unroutable
+   * client's session ends (`disconnected`); otherwise (the client did not read
+   * within `sendTimeout`) every call that lost an envelope ends now with
+   * ERROR `SEND_TIMEOUT` instead of going on with a gap: its producer is torn
+   * down, and the caller gets the error if it reads again.
+   */
+  private sendFailed(failure: SendFailure, envs: readonly OutEnvelope[], destination: Buffer | undefined): void {
+    let lost = 0;
+    for (const env of envs) if (env.type !== MessageType.Ping) lost++;
+    const reason = failure === 'unroutable' ? 'unroutable' : 'sendFailed';
+    if (lost > 0) this.observer.drop(reason, `${lost} envelope(s) (${failure})`, lost);
+    if (destination === undefined) return;
+    const key = destination.toString('latin1');
+    if (failure === 'unroutable') return this.disconnected(key);
+    const session = this.sessions.onConnection(key);
+    if (session === undefined) return;
+    const sendTimeout = this.config.socket?.sendTimeout ?? 0;
+    for (const env of envs) {
+      if (env.id !== 0) session.calls.get(env.id)?.failed(new ZmqSendTimeoutError(sendTimeout));
+    }
+  }
+
+  /**
+   * Ends every session of the client with this CURVE public key
+   * (docs/PROTOCOL.md §12, S-30): BYE, its calls cancelled, `peer:left`
+   * (`disconnect`). Returns how many ended.
+   */
+  endSessionsOfKey(publicKey: string): number {
+    const ended = [...this.sessions.values()].filter(s => s.publicKey === publicKey);
+    for (const session of ended) {
+      this.send(session, BYE, true);
+      this.endSession(session, 'disconnect');
+    }
+    return ended.length;
   }
 
   /** A request refused OVERLOADED (nothing ran): the caller hears at once. */
