@@ -14,8 +14,9 @@ import { dnsResolver } from './dns-resolver.js';
 /**
  * What `ClientZmq.connect()` runs: the optional modules (msgpackr with
  * `codec: 'msgpack'`, the OpenTelemetry API) loaded once, then the engine's
- * cached connect; a CONNECT_TIMEOUT says what each endpoint's attempts met. The same engine
- * promise gives the same returned promise: nothing is allocated per call.
+ * cached connect; a CONNECT_TIMEOUT says what each endpoint's attempts met.
+ * The same engine promise gives the same returned promise: nothing is
+ * allocated per call.
  */
 export function connector(engine: () => ClientEngine, config: ClientConfig): () => Promise<void> {
   const codecLoad = config.msgpack ? once(loadMsgpack) : undefined;
@@ -62,7 +63,7 @@ function seenAt(endpoint: string, attempts: ConnectAttempts, curve: boolean): Zm
     return {
       endpoint,
       reason: 'no-session',
-      detail: `a ZeroMQ socket at ${endpoint} completed the ZeroMQ handshake but sent no nestjs-zeromq WELCOME (is it a nestjs-zeromq server?)`,
+      detail: `a ZeroMQ socket at ${endpoint} completed the ZeroMQ handshake but sent no nestjs-zeromq WELCOME (another application's ZeroMQ socket, or a server too busy to answer?)`,
     };
   }
   if (attempts.accepted > 0) {

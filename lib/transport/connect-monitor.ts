@@ -1,4 +1,5 @@
 /** A DEALER's socket monitor: its connection attempts counted, failed security handshakes and refusals reported. */
+import type { Observer } from 'zeromq';
 import type { ConnectAttempts } from '../protocol/channel.js';
 import type { HandshakeFailure } from './curve-options.js';
 import type { ZmqSocket } from './zmq-socket.js';
@@ -9,6 +10,8 @@ export interface DealerWatch {
   handshakeFailed(failure: HandshakeFailure): void;
   /** An attempt ended before a connection was made (nothing accepts connections at the endpoint). */
   refused?(attempts: ConnectAttempts): void;
+  /** Stop at the first completed ZeroMQ handshake (the monitor closed, `socket.attempts` cleared). */
+  untilHandshake?: boolean;
 }
 
 /**
@@ -24,9 +27,18 @@ export interface DealerWatch {
  * (its socket closed under it) just stops reporting.
  */
 export function watchDealer(socket: ZmqSocket, watch: DealerWatch): void {
+  let events: Observer;
+  try {
+    events = socket.raw.events;
+  } catch {
+    // zeromq.js could not open the monitor (its inproc endpoint still held by a closed socket's): the socket
+    // works without one, and a CONNECT_TIMEOUT then says less.
+    return;
+  }
+  // Closed with its socket at once: a monitor left open holds a socket and its inproc endpoint.
+  socket.onClosed(() => events.close());
   const attempts = { refused: 0, accepted: 0, handshakes: 0, lastError: undefined as string | undefined };
   socket.attempts = attempts;
-  const events = socket.raw.events;
   let connectedSinceRetry = false;
   const loop = async () => {
     while (!socket.isClosed && !events.closed) {
@@ -38,6 +50,10 @@ export function watchDealer(socket: ZmqSocket, watch: DealerWatch): void {
           break;
         case 'handshake':
           attempts.handshakes++;
+          if (watch.untilHandshake === true) {
+            socket.attempts = undefined;
+            events.close();
+          }
           break;
         case 'connect:retry':
           if (!connectedSinceRetry) {

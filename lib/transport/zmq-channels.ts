@@ -9,7 +9,6 @@ import type {
   SendFailure,
 } from '../protocol/channel.js';
 import { FAST_RECONNECT_MS } from '../protocol/tuning.js';
-import { watchDealer } from './connect-monitor.js';
 import { DealerCurve, HandshakeFailure, RouterCurve, watchHandshakes } from './curve-options.js';
 import { registerZapDomain, ZAP_ENDPOINT, ZapAuthorizer, ZapProblem } from './zap.js';
 import { HICCUP_NOTICE, ZmqSocketSettings } from './raw-sockets.js';
@@ -27,7 +26,7 @@ export interface DealerSecurity {
   curveOf(endpoint: string): DealerCurve | undefined;
   /** libzmq reported a failed security handshake on `channel`. */
   failed(channel: Channel, failure: HandshakeFailure): void;
-  /** An attempt of `channel` to connect to `endpoint` was refused (nothing accepts connections there). */
+  /** An attempt of `channel` to connect to `endpoint` was refused (reported where the monitor is read). */
   refused?(channel: Channel, endpoint: string): void;
 }
 
@@ -81,12 +80,9 @@ export function dealerChannels(settings: ZmqSocketSettings, security?: DealerSec
     const curve = security?.curveOf(endpoint);
     if (curve !== undefined) checkCurveCapability();
     const socket = ZmqSocket.dealer(dealerSettings(settings, endpoint, options), onSendError, curve);
-    // Every DEALER reads its monitor: a refused or silent endpoint, and a security handshake that failed
-    // (a CURVE client's, or a plaintext client's at a CURVE server), are told apart from a slow one.
-    watchDealer(socket, {
-      handshakeFailed: failure => security?.failed(socket, failure),
-      refused: () => security?.refused?.(socket, endpoint),
-    });
+    // Only a CURVE DEALER reads its monitor (for AUTH_FAILED): a plaintext one has none that could fall behind.
+    if (security !== undefined && curve !== undefined)
+      watchHandshakes(socket, failure => security.failed(socket, failure));
     try {
       socket.connect(endpoint);
     } catch (err) {
