@@ -38,7 +38,7 @@ export class ZmqSocket implements Channel {
   private closed = false;
   /** A DEALER that reports its connection's end (ZMQ_HICCUP_MSG was accepted). */
   notices = false;
-  /** A DEALER's connection attempts, counted by its monitor (connect-monitor.ts). */
+  /** A DEALER's connection attempts, where a monitor counts them (none reads them on plaintext sockets yet). */
   attempts: ConnectAttempts | undefined;
   /** Envelopes of the batch `raw.send()` is writing now. */
   private sending = 0;
