@@ -22,4 +22,8 @@ module.exports = {
   globalSetup: '<rootDir>/test/helpers/ts-warm.cjs',
   testTimeout: 20000,
   maxWorkers: 2,
+  // A fresh worker for every spec file: zeromq sockets a spec leaves to the garbage collector (Node 24 runs its
+  // finalizers later than Node 20) would otherwise pile up across files in one worker until libzmq's 1,023
+  // sockets per context are used up (EMFILE, and monitor endpoints reused while still bound).
+  workerIdleMemoryLimit: '50MB',
 };
