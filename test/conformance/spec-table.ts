@@ -76,7 +76,10 @@ export function testsByRule(root: string): Map<string, string[]> {
 export function kitChecks(root: string): Map<string, string[]> {
   const out = new Map<string, string[]>();
   for (const [side, file] of [
-    ['server', 'server-checks.ts'],
+    ['server', 'handshake-checks.ts'],
+    ['server', 'input-checks.ts'],
+    ['server', 'call-checks.ts'],
+    ['server', 'close-checks.ts'],
     ['client', 'client-checks.ts'],
   ] as const) {
     let source = '';
