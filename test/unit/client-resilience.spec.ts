@@ -6,18 +6,14 @@
 import { ZmqErrorCode } from '../../lib/errors/zmq.errors';
 import type { ReplyPacket } from '../../lib/protocol/client/calls';
 import type { ClientEngineConfig } from '../../lib/protocol/client/client-deps';
-import { ClientEngine } from '../../lib/protocol/client/client-engine';
 import { BASE_EJECTION_MS, EJECT_AFTER } from '../../lib/protocol/client/link-health';
 import { RETRY_BURST, RetryBudget } from '../../lib/protocol/client/retries';
+import { A, B, clientEngine, MAX_PAYLOAD } from '../helpers/client-engine';
 import { BYE, dataEnvelope, errorEnvelope } from '../../lib/protocol/envelopes';
 import { Flag, MessageType, OutEnvelope } from '../../lib/protocol/frames';
 import { handshakeEnvelope, refusalEnvelope } from '../../lib/protocol/handshake';
-import { FakeConnector, RecordingObserver } from '../helpers/fake-channel';
-import { ManualTime } from '../helpers/manual-time';
 
-const A = 'tcp://a:1';
-const B = 'tcp://b:2';
-const MAX = 64 * 1024;
+const MAX = MAX_PAYLOAD;
 
 function welcome(id: string, idempotent: string[]): OutEnvelope {
   return handshakeEnvelope(MessageType.Welcome, {
@@ -32,30 +28,16 @@ function welcome(id: string, idempotent: string[]): OutEnvelope {
 }
 
 async function connected(over: Partial<ClientEngineConfig> = {}, idempotent = ['get'], random = () => 0.5) {
-  const time = new ManualTime();
-  const net = new FakeConnector();
-  const observer = new RecordingObserver();
-  const engine = new ClientEngine({
-    config: {
+  const { time, net, observer, engine } = clientEngine(
+    {
       endpoints: [A, B],
       id: 'c',
-      instance: 'i',
-      metadata: {},
-      connectTimeout: 1_000,
-      requestTimeout: 5_000,
-      maxPayload: MAX,
       heartbeat: { interval: 60_000, liveness: 3 },
-      strategy: 'round-robin',
       retries: { maxAttempts: 3, budget: 0.1 },
       ...over,
     },
-    connect: net.connect,
-    observer,
-    status: () => {},
-    clock: time,
-    scheduler: time,
-    random,
-  });
+    { random },
+  );
   const connecting = engine.connect();
   net.channel(A).deliver(welcome('srv-a', idempotent));
   if (engine.links.length > 1) net.channel(B).deliver(welcome('srv-b', idempotent));
@@ -199,28 +181,15 @@ describe('client resilience: outliers and throttling', () => {
 
 describe('client resilience: a refused link tries again', () => {
   it('[C-17] says HELLO again after a refusal, with a backoff that doubles, and joins once welcomed', async () => {
-    const time = new ManualTime();
-    const net = new FakeConnector();
-    const observer = new RecordingObserver();
-    const engine = new ClientEngine({
-      config: {
+    const { time, net, engine } = clientEngine(
+      {
         endpoints: [A, B],
         id: 'c',
-        instance: 'i',
-        metadata: {},
-        connectTimeout: 1_000,
-        requestTimeout: 5_000,
-        maxPayload: MAX,
         heartbeat: { interval: 100, liveness: 1_000 }, // B stays up while the test moves the clock
         strategy: 'least-pending',
       },
-      connect: net.connect,
-      observer,
-      status: () => {},
-      clock: time,
-      scheduler: time,
-      random: () => 0.5, // no jitter
-    });
+      { random: () => 0.5 }, // no jitter
+    );
     const connecting = engine.connect();
     net.channel(B).deliver(welcome('srv-b', []));
     await connecting;
