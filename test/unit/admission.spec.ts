@@ -1,10 +1,4 @@
-import {
-  Admission,
-  AdmissionSettings,
-  INITIAL_TURN_BUDGET,
-  ShedReason,
-  Waiting,
-} from '../../lib/protocol/server/admission';
+import { Admission, AdmissionSettings, INITIAL_TURN_BUDGET, ShedReason } from '../../lib/protocol/server/admission';
 import type { DownstreamSession } from '../../lib/protocol/server/sessions';
 import { Encoding, Envelope, MessageType } from '../../lib/protocol/frames';
 import { ManualTime } from '../helpers/manual-time';
@@ -55,9 +49,9 @@ function setup(over: Partial<AdmissionSettings> = {}, handlerMs = 0) {
   const admission = new Admission(
     { ...SETTINGS, ...over },
     {
-      start: (w: Waiting) => {
-        started.push(w.env.id);
-        w.session.calls.set(w.env.id, {} as never); // a call in progress until the test ends
+      start: (peer: DownstreamSession, env: Envelope) => {
+        started.push(env.id);
+        peer.calls.set(env.id, {} as never); // a call in progress until the test ends
         time.advance(handlerMs); // a synchronous handler's CPU time
       },
       shed: (w, reason) => void shed.push([w.env.id, reason]),

@@ -76,16 +76,17 @@ export class LinkHealth {
 
   /**
    * Whether a new request should be refused here (adaptive throttling);
-   * `random` in [0, 1). A refused request counts as a request, so the
-   * refusals stay in proportion to what the server accepts.
+   * `random` gives a number in [0, 1), asked only when a refusal is possible.
+   * A refused request counts as a request, so the refusals stay in proportion
+   * to what the server accepts.
    */
-  throttles(now: number, random: number): boolean {
+  throttles(now: number, random: () => number): boolean {
     this.roll(now);
     const requests = this.requests[0]! + this.requests[1]!;
-    const accepts = this.accepts[0]! + this.accepts[1]!;
     if (requests < THROTTLE_MIN_VOLUME) return false;
+    const accepts = this.accepts[0]! + this.accepts[1]!;
     const p = (requests - THROTTLE_K * accepts) / (requests + 1);
-    if (p <= 0 || random >= p) return false;
+    if (p <= 0 || random() >= p) return false;
     this.requests[1]!++;
     return true;
   }

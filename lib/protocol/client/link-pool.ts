@@ -152,9 +152,9 @@ export class LinkPool {
     const health = this.health;
     if (health === undefined) return link;
     const now = health.now();
-    if (!link.health.throttles(now, health.random())) return link;
+    if (!link.health.throttles(now, health.random)) return link;
     for (const other of candidates) {
-      if (other !== link && !other.health.throttles(now, health.random())) return other;
+      if (other !== link && !other.health.throttles(now, health.random)) return other;
     }
     this.throttled++;
     throw new ZmqOverloadedError(pattern, 'client', `server ${link.welcome?.id ?? link.endpoint} refuses most calls`);

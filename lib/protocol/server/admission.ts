@@ -50,7 +50,8 @@ export type ShedReason = 'peer-limit' | 'queue-age' | 'queue-full';
 
 /** What admission reports of its decisions. */
 export interface AdmissionHost {
-  start(waiting: Waiting): void;
+  /** Starts a request that waited `waited` ms (0: started as it was read). */
+  start(session: DownstreamSession, env: Envelope, waited: number): void;
   shed(waiting: Waiting, reason: ShedReason): void;
 }
 
@@ -134,7 +135,7 @@ export class Admission {
     if (this.queued === 0 && this.state.kind === 'flowing' && this.hasTurnRoom(now)) {
       this.startedThisTurn++;
       this.starts++;
-      return this.host.start({ session, env, at: now, gone: false });
+      return this.host.start(session, env, 0); // as read: no wait, nothing allocated
     }
     const waiting: Waiting = { session, env, at: now, gone: false };
     session.waiting.set(env.id, waiting);
@@ -213,7 +214,7 @@ export class Admission {
       waiting.session.waiting.delete(waiting.env.id);
       this.startedThisTurn++;
       this.starts++;
-      this.host.start(waiting);
+      this.host.start(waiting.session, waiting.env, now - waiting.at);
     }
     this.compact();
     if (!this.turnScheduled) {

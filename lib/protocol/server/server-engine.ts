@@ -112,7 +112,7 @@ export class ServerEngine<H> implements InboundHandler<Origin>, CallOutput {
     this.admission = new Admission(
       this.config.admission ?? DEFAULT_ADMISSION,
       {
-        start: waiting => this.startWaiting(waiting),
+        start: (session, env, waited) => this.startRequest(session, env, waited),
         shed: (waiting, reason) => this.shed(waiting, reason),
       },
       this.clock,
@@ -354,9 +354,7 @@ export class ServerEngine<H> implements InboundHandler<Origin>, CallOutput {
    * handler, its deadline watched and, with flag STREAM, its data an
    * Observable of the caller's CHUNKs (§6.1).
    */
-  private startWaiting(waiting: Waiting): void {
-    const { session, env } = waiting;
-    const waited = this.clock.now() - waiting.at;
+  private startRequest(session: DownstreamSession, env: Envelope, waited: number): void {
     if (env.deadline !== undefined && waited >= env.deadline) {
       this.admission.abandoned++;
       return;
