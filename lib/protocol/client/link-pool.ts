@@ -175,7 +175,7 @@ export class LinkPool {
 /** What the pool needs to take the links' health into account. */
 export interface PoolHealth {
   now(): number;
-  random(): number;
+  readonly random: () => number;
   /** An ejected link's time is over: it is back in routing. */
   restored(link: UpstreamLink): void;
 }
