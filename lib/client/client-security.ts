@@ -2,7 +2,7 @@ import type { ClientConfig } from '../config/client-config.js';
 import { serverKeyOf } from '../config/security-config.js';
 import { ZmqAuthFailedError, ZmqConnectTimeoutError, ZmqError, ZmqErrorCode } from '../errors/zmq.errors.js';
 import type { ClientEngine } from '../protocol/client/client-engine.js';
-import type { HandshakeFailure } from '../transport/curve-options.js';
+import type { HandshakeFailure } from '../transport/handshake-monitor.js';
 import type { DealerSecurity } from '../transport/zmq-channels.js';
 
 /** The AUTH_FAILED of a security handshake libzmq failed on the link to `endpoint`. */

@@ -1,7 +1,21 @@
 import { Logger } from '@nestjs/common';
 import { ClientProxy, MsPattern, ReadPacket, WritePacket } from '@nestjs/microservices';
-import { defer, map, merge, mergeMap, Observable, Subscriber, throwError } from 'rxjs';
+import {
+  catchError,
+  connectable,
+  defer,
+  map,
+  merge,
+  mergeMap,
+  Observable,
+  of,
+  ReplaySubject,
+  Subscriber,
+  throwError,
+} from 'rxjs';
 import { TransportMonitor } from '../common/transport-monitor.js';
+import { printable } from '../common/log-limiter.js';
+import { encodeMetadata, Metadata } from '../protocol/frames.js';
 import { resolveClientConfig } from '../config/client-config.js';
 import { checkEndpoint } from '../config/validate.js';
 import {
@@ -22,7 +36,6 @@ import { Metrics } from '../protocol/metrics.js';
 import { probeAll, ZmqPingResult } from '../protocol/client/ping-probe.js';
 import { DEFAULT_PING_TIMEOUT } from '../defaults.js';
 import { ANY_SERVER, Route } from '../protocol/client/client-deps.js';
-import { eventNotSent, metadataOf, packetOf, peerReplies, runHot } from './client-packets.js';
 import { startClientSpan } from '../common/tracing.js';
 import { tracedEmit, tracedRequest } from './traced-request.js';
 import { clientEngine, connector } from './client-connect.js';
@@ -303,3 +316,44 @@ export class ClientZmq extends ClientProxy<ZmqEvents> {
 }
 
 function noop(): void {}
+
+/** Nest 12 packet metadata (set by `setOnDispatchHook`), encoded for the header; `undefined` when there is none. */
+function metadataOf(packet: ReadPacket): Buffer | undefined {
+  const metadata = (packet as { metadata?: Metadata }).metadata;
+  if (metadata === undefined || metadata === null || Object.keys(metadata).length === 0) return undefined;
+  return encodeMetadata(metadata);
+}
+
+/** One server's replies in a broadcast: each value, or its error, tagged with the server's id. */
+function peerReplies<T>(peerId: string, replies: Observable<T>): Observable<ZmqPeerReply<T>> {
+  return replies.pipe(
+    map((value): ZmqPeerReply<T> => ({ peerId, value })),
+    catchError((error: Error) => of<ZmqPeerReply<T>>({ peerId, error })),
+  );
+}
+
+/** Runs `source` now (hot, like Nest's `emit()`) and replays its outcome to late subscribers. */
+function runHot<T>(source: Observable<T>): Observable<T> {
+  const hot = connectable(source, { connector: () => new ReplaySubject<T>(1), resetOnDisconnect: false });
+  hot.connect();
+  return hot;
+}
+
+/** The packet of a send or emit: Nest 12 runs its dispatch hook (packet metadata) in createPacket; Nest 11 has none. */
+function packetOf(client: object, pattern: unknown, data: unknown): ReadPacket {
+  const create = (client as { createPacket?: (p: unknown, d: unknown) => ReadPacket }).createPacket;
+  return typeof create === 'function' ? create.call(client, pattern, data) : { pattern, data };
+}
+
+/**
+ * An event `emit()` could not send (e.g. NO_PEER: no connected server
+ * handles its pattern). Nest's `emit()` is hot, so nobody may ever see its
+ * error: it is counted (`getStats().dropped.unsentEvent`) and logged,
+ * rate-limited with the other unsent events.
+ */
+function eventNotSent(monitor: TransportMonitor, err: unknown): void {
+  const message = err instanceof Error ? err.message : String(err);
+  const code = (err as { code?: unknown } | null)?.code;
+  monitor.drop('unsentEvent', message);
+  monitor.warn(`Event not sent (${typeof code === 'string' ? code : 'error'}): ${printable(message)}`, 'unsent-event');
+}

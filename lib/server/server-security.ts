@@ -6,7 +6,7 @@ import { ZmqAuthFailedError } from '../errors/zmq.errors.js';
 import type { HelloAuthorizer } from '../protocol/server/server-handshake.js';
 import { KeyAuthority } from '../security/allow.js';
 import { helloAuthorizer } from '../security/hello-auth.js';
-import type { HandshakeFailure } from '../transport/curve-options.js';
+import type { HandshakeFailure } from '../transport/handshake-monitor.js';
 import type { RouterSecurity } from '../transport/zmq-channels.js';
 
 /** Why libzmq failed a client's security handshake, in words. */

@@ -9,7 +9,8 @@ import type {
   SendFailure,
 } from '../protocol/channel.js';
 import { FAST_RECONNECT_MS } from '../protocol/tuning.js';
-import { DealerCurve, HandshakeFailure, RouterCurve, watchHandshakes } from './curve-options.js';
+import { DealerCurve, RouterCurve } from './curve-options.js';
+import { HandshakeFailure, watchHandshakes } from './handshake-monitor.js';
 import { registerZapDomain, ZAP_ENDPOINT, ZapAuthorizer, ZapProblem } from './zap.js';
 import { HICCUP_NOTICE, ZmqSocketSettings } from './raw-sockets.js';
 import { ZmqSocket } from './zmq-socket.js';
