@@ -3,12 +3,12 @@
 //
 //   node test/consumers/run.mjs [package@version ...]
 //
-// 1. `npm pack --dry-run` (prepack builds dist/) and checks what would ship.
+// 1. Builds dist/ (unless CONSUMERS_BUILT=1 says it is fresh), then checks what `npm pack` would ship.
 // 2. Packs the tarball into a temp dir and installs it there with the Nest
 //    packages, rxjs and reflect-metadata: by default the versions installed in
 //    this repo's node_modules; package@version arguments override them (CI
 //    passes the Nest 11 versions for a second run).
-// 3. Runs these apps against it, each of which must exit 0 on its own:
+// 3. Runs these apps against it, CONSUMER_JOBS (2) at a time, each of which must exit 0 on its own:
 //    esm           esm-app.mjs as main.js of a "type": "module" app (named imports)
 //    cjs           cjs-app.cjs as main.cjs (require)
 //    readme-esm    the README quick start, verbatim, compiled by tsc (nodenext) as ESM
@@ -26,7 +26,7 @@
 //                  then runs the README's Jest spec with its @swc/jest config
 //
 // Prints `consumers (<nest versions>): N passed, M failed` last; exits non-zero on any failure.
-import { execFileSync, spawn } from 'node:child_process';
+import { execFile, execFileSync, spawn } from 'node:child_process';
 import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -36,6 +36,7 @@ import { fileURLToPath } from 'node:url';
 const here = dirname(fileURLToPath(import.meta.url));
 const root = resolve(here, '../..');
 const APP_LIMIT_MS = 60_000; // guards against a hang only
+const JOBS = Math.max(1, Number(process.env.CONSUMER_JOBS ?? 2));
 const npm = process.platform === 'win32' ? 'npm.cmd' : 'npm';
 const npx = process.platform === 'win32' ? 'npx.cmd' : 'npx';
 const NEST = ['@nestjs/common', '@nestjs/core', '@nestjs/microservices'];
@@ -43,6 +44,16 @@ const PEERS = [...NEST, 'rxjs', 'reflect-metadata'];
 
 function sh(cmd, args, cwd) {
   return execFileSync(cmd, args, { cwd, stdio: ['ignore', 'pipe', 'inherit'], encoding: 'utf8' });
+}
+
+/** `sh` without blocking: the apps run side by side, so none of them may hold up the event loop. */
+function shAsync(cmd, args, cwd) {
+  return new Promise((res, rej) => {
+    execFile(cmd, args, { cwd, encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 }, (err, stdout, stderr) => {
+      if (err) rej(new Error(`${cmd} ${args.join(' ')} failed: ${err.message}\n${stdout}${stderr}`));
+      else res(stdout);
+    });
+  });
 }
 
 function versionIn(dir, pkg) {
@@ -70,7 +81,7 @@ function leavesOf(value) {
  * with the package.json that sets its module type), LICENSE, README, package.json; no tests, sources or configs.
  */
 function checkPackContents() {
-  const pack = packJson(sh(npm, ['pack', '--dry-run', '--json', '--loglevel=error'], root));
+  const pack = packJson(sh(npm, ['pack', '--dry-run', '--ignore-scripts', '--json', '--loglevel=error'], root));
   const files = pack.files.map(f => f.path);
   const problems = [];
   const manifest = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8'));
@@ -263,20 +274,22 @@ async function jestApp(work, name, nestMajor) {
 }
 
 /** cli: the installed package's bin runs through npx, as the README shows. */
-function cliApp(work) {
-  const help = sh(npx, ['--no-install', 'nestjs-zeromq', '--help'], work);
+async function cliApp(work) {
+  const help = await shAsync(npx, ['--no-install', 'nestjs-zeromq', '--help'], work);
   if (!/^Usage: nestjs-zeromq <command>/.test(help) || !/^ {2}stream /m.test(help))
     throw new Error(`npx nestjs-zeromq --help printed:\n${help}`);
-  const stream = sh(npx, ['--no-install', 'nestjs-zeromq', 'stream', '--help'], work);
+  const stream = await shAsync(npx, ['--no-install', 'nestjs-zeromq', 'stream', '--help'], work);
   if (!stream.includes('Usage: nestjs-zeromq stream <endpoint>'))
     throw new Error(`npx nestjs-zeromq stream --help printed:\n${stream}`);
   // The terminus subpath resolves in both builds (terminus itself is not installed here: the main entry,
   // which every other app loads, must not need it).
-  const cjs = sh(process.execPath, ['-p', "require.resolve('nestjs-zeromq/terminus')"], work).trim();
-  const esm = sh(
-    process.execPath,
-    ['--input-type=module', '-e', "console.log(import.meta.resolve('nestjs-zeromq/terminus'))"],
-    work,
+  const cjs = (await shAsync(process.execPath, ['-p', "require.resolve('nestjs-zeromq/terminus')"], work)).trim();
+  const esm = (
+    await shAsync(
+      process.execPath,
+      ['--input-type=module', '-e', "console.log(import.meta.resolve('nestjs-zeromq/terminus'))"],
+      work,
+    )
   ).trim();
   if (!cjs.endsWith('dist/cjs/terminus.js') || !esm.endsWith('dist/esm/terminus.js'))
     throw new Error(`nestjs-zeromq/terminus resolves to ${cjs} (require) and ${esm} (import)`);
@@ -304,11 +317,11 @@ async function ts7App(work) {
   mkdirSync(join(dir, 'src'), { recursive: true });
   writeJson(join(dir, 'package.json'), { name: 'consumer-ts7', private: true, type: 'module' });
   const tools = ['typescript@^7', '@swc/core@^1', '@swc/jest@^0.2'];
-  sh(npm, ['install', '--prefer-offline', '--no-audit', '--no-fund', '--loglevel=error', ...tools], dir);
+  await shAsync(npm, ['install', '--prefer-offline', '--no-audit', '--no-fund', '--loglevel=error', ...tools], dir);
   const version = versionIn(dir, 'typescript');
   if (!version.startsWith('7.')) throw new Error(`typescript@^7 installed ${version}`);
   const tsc = join(dir, 'node_modules', 'typescript', 'bin', 'tsc');
-  sh(process.execPath, [tsc, '--init'], dir);
+  await shAsync(process.execPath, [tsc, '--init'], dir);
   const init = readFileSync(join(dir, 'tsconfig.json'), 'utf8');
   if (!init.includes('"types": [],') || !init.includes('"verbatimModuleSyntax": true'))
     throw new Error(`tsc --init wrote what this test does not expect:\n${init}`);
@@ -320,7 +333,7 @@ async function ts7App(work) {
   writeFileSync(join(dir, 'src', 'caller.ts'), caller);
   copyFileSync(join(here, 'ts7-app.ts'), join(dir, 'src', 'app.ts'));
   try {
-    sh(process.execPath, [tsc, '-p', dir], dir);
+    await shAsync(process.execPath, [tsc, '-p', dir], dir);
   } catch (err) {
     throw new Error(`TypeScript ${version}: ${err.stdout ?? err.message}`);
   }
@@ -371,7 +384,7 @@ async function readmeApp(work, name, port) {
   });
   writeFileSync(join(dir, 'src', 'service.ts'), withPort(service));
   writeFileSync(join(dir, 'src', 'caller.ts'), withPort(caller));
-  sh(process.execPath, [join(work, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', dir], dir);
+  await shAsync(process.execPath, [join(work, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', dir], dir);
   const svc = await run(['dist/service.js'], dir, { until: /successfully started/ });
   let callerOut;
   try {
@@ -398,6 +411,8 @@ async function main() {
   const results = [];
   const work = mkdtempSync(join(tmpdir(), 'nestjs-zeromq-consumers-'));
   try {
+    // CONSUMERS_BUILT=1: dist/ is fresh (CI builds once for both consumer runs).
+    if (process.env.CONSUMERS_BUILT !== '1') sh(npm, ['run', 'build', '--silent'], root);
     checkPackContents();
     const tarball = packJson(
       sh(npm, ['pack', '--ignore-scripts', '--json', '--loglevel=error', '--pack-destination', work], root),
@@ -434,15 +449,17 @@ async function main() {
         `jest-cjs runs with Nest 11, or on Node >= 24.9: Jest on Node ${process.versions.node} cannot require() Nest 12 (ESM only)`,
       );
     expected = apps.length;
-    for (const name of apps) {
+    // The two README apps run side by side on their own ports; the first keeps the README's port when it is free.
+    const ports = { 'readme-esm': port, 'readme-cjs': await freePort() };
+    const runApp = async name => {
       try {
         const what =
           name === 'cli'
-            ? cliApp(work)
+            ? await cliApp(work)
             : name === 'ts7'
               ? await ts7App(work)
               : name.startsWith('readme')
-                ? await readmeApp(work, name, port)
+                ? await readmeApp(work, name, ports[name])
                 : name.startsWith('jest')
                   ? await jestApp(work, name, nestMajor)
                   : name.startsWith('node-test')
@@ -454,7 +471,13 @@ async function main() {
         console.log(`FAIL ${name}: ${err.message}`);
         results.push(false);
       }
-    }
+    };
+    // JOBS apps at a time (each is a handful of node processes); the slowest (ts7: an npm install) starts first.
+    const queue = ['ts7', ...apps.filter(a => a !== 'ts7')];
+    const worker = async () => {
+      for (let name = queue.shift(); name !== undefined; name = queue.shift()) await runApp(name);
+    };
+    await Promise.all(Array.from({ length: JOBS }, worker));
   } catch (err) {
     console.log(`FAIL setup: ${err.message}`);
     results.push(false);
