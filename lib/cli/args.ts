@@ -68,11 +68,29 @@ export interface Parsed {
 
 type Options = NonNullable<ParseArgsConfig['options']>;
 
+/**
+ * `--name value` as `--name=value` for every option that takes a value: a
+ * Z85 key may begin with `-`, which parseArgs would otherwise refuse as
+ * ambiguous (one key in 85).
+ */
+function joinValues(argv: string[], options: Options): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!;
+    if (arg === '--') return out.concat(argv.slice(i));
+    const takesValue = arg.startsWith('--') && !arg.includes('=') && options[arg.slice(2)]?.type === 'string';
+    if (takesValue && i + 1 < argv.length) out.push(`${arg}=${argv[++i]!}`);
+    else out.push(arg);
+  }
+  return out;
+}
+
 /** Parses `argv` with the common options plus `extra`; throws {@link UsageError} on anything unknown. */
 export function parseCommand(argv: string[], extra: Options = {}): Parsed {
+  const options = { ...COMMON_OPTIONS, ...extra };
   let parsed;
   try {
-    parsed = parseArgs({ args: argv, options: { ...COMMON_OPTIONS, ...extra }, allowPositionals: true, strict: true });
+    parsed = parseArgs({ args: joinValues(argv, options), options, allowPositionals: true, strict: true });
   } catch (err) {
     throw new UsageError((err as Error).message);
   }

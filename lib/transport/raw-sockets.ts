@@ -1,5 +1,5 @@
 /** The zeromq.js sockets this transport uses (lib/transport/ alone imports `zeromq`), with their options. */
-import { Dealer, Router } from 'zeromq';
+import { context, Dealer, Router } from 'zeromq';
 import { DealerCurve, dealerCurveOptions, RouterCurve, routerCurveOptions } from './curve-options.js';
 
 export interface ZmqSocketSettings {
@@ -35,6 +35,36 @@ const ZMQ_NOTIFY_DISCONNECT = 2;
 const ZMQ_HICCUP_MSG = 114;
 export const HICCUP_NOTICE = Buffer.from('\u0000nestjs-zeromq/connection-lost');
 
+/** libzmq's ZMQ_ZERO_COPY_RECV context option (zmq_draft.h). */
+const ZMQ_ZERO_COPY_RECV = 10;
+let receiveCopies = false;
+
+/**
+ * Turns off libzmq's zero-copy receive in zeromq.js's default context, the
+ * one every socket of this transport lives in, before the first ROUTER is
+ * made (a socket takes the setting when it is created). With zero-copy on, a
+ * received frame of over 128 bytes stays a view into libzmq's 8 KiB read
+ * buffer until V8 collects it, while V8 is told only the frame's own size: a
+ * flood of small garbage frames pins whole read buffers between collections,
+ * and the allocator keeps that peak (docs/streams.md, "Memory under floods").
+ * Copied, each frame holds just its bytes. Process-wide: other sockets of
+ * the default context created afterwards receive by copy too.
+ */
+function receiveByCopy(): void {
+  if (receiveCopies) return;
+  receiveCopies = true;
+  try {
+    (context as unknown as RawContextOptions).setBoolOption(ZMQ_ZERO_COPY_RECV, false);
+  } catch {
+    // a libzmq without draft APIs: frames stay views into the read buffer
+  }
+}
+
+/** zeromq.js's raw context option setter (typed protected; public at run time). */
+interface RawContextOptions {
+  setBoolOption(option: number, value: boolean): void;
+}
+
 /** zeromq.js's raw option setters (typed protected; public at run time). */
 interface RawOptions {
   setInt32Option(option: number, value: number): void;
@@ -51,8 +81,12 @@ function commonOptions(settings: ZmqSocketSettings) {
   };
 }
 
-/** A ROUTER: `mandatory` so an unroutable send fails instead of vanishing; ZMQ_ROUTER_NOTIFY where libzmq has it. */
+/**
+ * A ROUTER: `mandatory` so an unroutable send fails instead of vanishing; ZMQ_ROUTER_NOTIFY where libzmq has it;
+ * frames received by copy (receiveByCopy).
+ */
 export function createRouter(settings: ZmqSocketSettings, curve?: RouterCurve): Router {
+  receiveByCopy();
   const raw = new Router({
     ...(curve !== undefined ? routerCurveOptions(curve) : {}),
     ...commonOptions(settings),

@@ -1,5 +1,9 @@
 /**
  * Many calls in flight on one client: every reply must reach its own caller.
+ * The server runs without admission control: a burst of 10,000 calls on a
+ * starved machine can be shed OVERLOADED, as it should be, and this spec is
+ * about correlation, not overload (test/unit/admission.spec.ts and
+ * test/e2e/retries.spec.ts are).
  */
 import 'reflect-metadata';
 import { Controller } from '@nestjs/common';
@@ -35,7 +39,11 @@ describe.each(TRANSPORTS)('over %s', kind => {
   let client: ClientZmq;
 
   beforeAll(async () => {
-    const started = await h.startServer({ bind: bindEndpoint(kind, h.dirs), controllers: [EchoController] });
+    const started = await h.startServer({
+      bind: bindEndpoint(kind, h.dirs),
+      controllers: [EchoController],
+      options: { admission: false },
+    });
     server = started.server;
     client = await h.connectClient(started.endpoint);
   });

@@ -25,12 +25,14 @@ import {
   throwError,
   toArray,
 } from 'rxjs';
-import { ClientZmq } from 'nestjs-zeromq';
+import { ClientZmq, ServerZmq } from 'nestjs-zeromq';
 import { Harness } from '../helpers/nest';
 import { deferred, Deferred, within } from '../helpers/async';
 
 const SERVER_WINDOW = 8;
 let serverTeardown: Deferred<string> = deferred<string>();
+/** Calls of the `double` handler: a request can be cancelled while it waits for admission, and never run. */
+let doubleStarted = 0;
 /** Values the handler of 'count' has taken. */
 let handlerTaken = 0;
 
@@ -52,6 +54,7 @@ class UploadController {
 
   @MessagePattern('double')
   double(@Payload() values: Observable<number>): Observable<number> {
+    doubleStarted++;
     return values.pipe(
       map(v => v * 2),
       finalize(() => serverTeardown.resolve('double')),
@@ -73,9 +76,10 @@ class UploadController {
 const h = new Harness();
 let endpoint: string;
 let client: ClientZmq;
+let server: ServerZmq;
 
 beforeAll(async () => {
-  ({ endpoint } = await h.startServer({
+  ({ endpoint, server } = await h.startServer({
     bind: 'tcp://127.0.0.1:*',
     controllers: [UploadController],
     options: { streamWindow: SERVER_WINDOW },
@@ -166,6 +170,7 @@ it('the handler ends first: the rest of the upload is stopped on the caller (its
 
 it("the caller's source fails: the call fails with that error and the handler's stream is torn down (RS-5)", async () => {
   serverTeardown = deferred<string>();
+  doubleStarted = 0;
   const upload = new Observable<number>(s => {
     s.next(1);
     setTimeout(() => s.error(new Error('source broke')), 20);
@@ -173,7 +178,20 @@ it("the caller's source fails: the call fails with that error and the handler's 
   await expect(within(lastValueFrom(client.send('double', upload)), 10_000, 'the failure')).rejects.toThrow(
     'source broke',
   );
-  await within(serverTeardown.promise, 5_000, "the handler's teardown");
+  // The CANCEL that follows the failure ends the call: torn down if it ran; on a starved machine the request can
+  // still have been waiting for admission, and then it never runs.
+  await within(
+    (async () => {
+      for (let i = 0; i < 1_000_000; i++) {
+        const { inFlight, admission } = server.getStats();
+        if (inFlight === 0 && admission!.waiting === 0) return;
+        await new Promise(resolve => setImmediate(resolve));
+      }
+    })(),
+    5_000,
+    'the call to end on the server',
+  );
+  if (doubleStarted > 0) await within(serverTeardown.promise, 5_000, "the handler's teardown");
 });
 
 it('a server that takes no credit (streamWindow: 0): the caller fails with STREAM_UNSUPPORTED, plain calls work', async () => {

@@ -1,27 +1,26 @@
 /**
- * Memory under floods: a server's RSS after a flood of
- * random and mutated messages, and after a flood of short-lived sessions,
- * compared with its baseline. The targets: within 30 MiB after
- * 100,000 fuzz messages, within 50 MiB after 20,000 sessions. The sessions
- * bound holds as is; after the fuzz flood the V8 heap is flat (+0.3 MiB after
- * a full GC) and what stays is libzmq's receive queue freed into glibc's
- * arenas: with the default receiveHighWaterMark (1,000) the growth measured
- * 34-47 MiB over runs (57-61 with 10,000), 27-30 MiB with 100, and
- * 26 MiB with MALLOC_ARENA_MAX=2 MALLOC_TRIM_THRESHOLD_=65536 in the server's
- * environment (docs/streams.md "Memory under floods"). Under CI load the
- * default allocator kept up to 52 MiB after only 10,000 messages, so the
- * server here runs with MALLOC_ARENA_MAX=2, the setting docs/streams.md
- * recommends for servers that face untrusted peers, and the bound is 50 MiB.
+ * Memory under floods: a server's RSS after floods of random and mutated
+ * messages and of short-lived sessions, against its baseline. The bounds:
+ * 30 MiB after the first fuzz flood, 5 MiB more after a second one of the
+ * same size (a plateau, not a slope), 30 MiB after the sessions. Before the
+ * baseline the server streams 20,000 values, as a server in service has
+ * done: V8 grows its young generation once under allocation (heapTotal about
+ * +16 MiB), which is not the floods' doing. What the floods leave is native:
+ * received frames and the allocator's hold on their peak, which the server
+ * keeps low by receiving frames by copy (lib/transport/raw-sockets.ts
+ * receiveByCopy). The server child runs with MALLOC_ARENA_MAX=2, the setting
+ * docs/streams.md recommends for servers that face untrusted peers.
  *
- * In CI the floods are a tenth of that (10,000 messages, 2,000 sessions), the
- * bounds the same; `SOAK=1` runs the full sizes. The server is a
- * child process (its RSS read from /proc/<pid>/status); every flood ends with
- * a round trip on the same connection, so everything sent before it has been
- * read by the server when the RSS is taken. The figures are printed.
+ * In CI the floods are a tenth of the full size (10,000 messages each, 2,000
+ * sessions), the bounds the same; `SOAK=1` runs 100,000 and 20,000, and
+ * FLOOD_MESSAGES sets the fuzz flood's size. The server is a child process
+ * (its RSS read from /proc/<pid>/status); every flood ends with a round trip
+ * on the same connection, so everything sent before it has been read by the
+ * server when the RSS is taken. The figures are printed.
  */
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { firstValueFrom } from 'rxjs';
+import { count, firstValueFrom, lastValueFrom } from 'rxjs';
 import { Dealer } from 'zeromq';
 import { ClientZmq } from 'nestjs-zeromq';
 import { TsChild } from '../helpers/child';
@@ -29,7 +28,7 @@ import { Harness } from '../helpers/nest';
 import { SOAK } from '../helpers/soak';
 import { ENC, header, helloPayload, T } from '../helpers/wire';
 
-const FUZZ = SOAK ? 100_000 : 10_000;
+const FUZZ = Number(process.env.FLOOD_MESSAGES ?? (SOAK ? 100_000 : 10_000));
 const SESSIONS = SOAK ? 20_000 : 2_000;
 const PARALLEL = 16;
 const MIB = 1024 * 1024;
@@ -55,7 +54,11 @@ let probe: ClientZmq;
 /** The server's V8 heap and external memory, in MiB (what is the JavaScript's, not libzmq's or the allocator's). */
 async function heapOf(suffix = ''): Promise<Record<string, number>> {
   const m = await firstValueFrom(probe.send<NodeJS.MemoryUsage>('mem', {}));
-  return { [`heap${suffix}MiB`]: m.heapUsed / MIB, [`external${suffix}MiB`]: m.external / MIB };
+  return {
+    [`heap${suffix}MiB`]: m.heapUsed / MIB,
+    [`heapTotal${suffix}MiB`]: m.heapTotal / MIB,
+    [`external${suffix}MiB`]: m.external / MIB,
+  };
 }
 
 /**
@@ -74,7 +77,12 @@ beforeAll(async () => {
   server = h.track(new TsChild('test/fixtures/stream-server.ts', ['tcp://127.0.0.1:*', '', '', rhwm]));
   endpoint = (await server.line(/^READY (\S+)$/, 30_000))[1]!;
   probe = await h.connectClient(endpoint);
-}, 40_000);
+  // Ordinary traffic first, as a server in service has had: V8 grows its young generation under allocation
+  // (heapTotal +16 MiB here), a one-time growth that is not the floods' to answer for.
+  const items = await lastValueFrom(probe.send<string>('gen', { n: 20_000, size: 1024 }).pipe(count()));
+  if (items !== 20_000) throw new Error(`warm-up streamed ${items} of 20000 items`);
+  for (let i = 0; i < 20; i++) await session(`warm-${i}`);
+}, 60_000);
 
 /** One session: HELLO, its WELCOME, BYE, close. */
 async function session(id: string): Promise<void> {
@@ -102,52 +110,62 @@ function fuzzMessage(i: number, valid: Buffer[]): Buffer[] {
   return [header0, randomBytes(i % 512)];
 }
 
+/** Sends FUZZ garbage messages on one connection; resolves once the server has read all of them. */
+async function fuzzFlood(pid: number, round: number): Promise<number> {
+  const d = new Dealer({ linger: 0, receiveTimeout: 20_000, sendHighWaterMark: 100_000 });
+  let peak = rssOf(pid);
+  try {
+    d.connect(endpoint);
+    const valid = [
+      header(T.HELLO, { enc: ENC.JSON }),
+      header(T.REQUEST, { id: 1, pattern: 'gen', enc: ENC.JSON }),
+      header(T.PING),
+    ];
+    for (let i = 0; i < FUZZ; i++) {
+      await d.send(fuzzMessage(i, valid));
+      if (i % 5_000 === 0) peak = Math.max(peak, rssOf(pid));
+    }
+    // In order on this connection: once the WELCOME is back, the server has read every message before it.
+    await d.send([header(T.HELLO, { enc: ENC.JSON }), helloPayload(`after-fuzz-${round}`)]);
+    for (let i = 0; i < FUZZ + 10; i++) {
+      const [head] = await d.receive();
+      if (head!.length >= 2 && head![1] === T.WELCOME) break;
+    }
+    return peak;
+  } finally {
+    d.close();
+  }
+}
+
 it(
-  `${FUZZ} random and mutated messages leave the server within 50 MiB of its baseline`,
+  `${FUZZ} random and mutated messages leave the server within 30 MiB of its baseline, and ${FUZZ} more within 5 MiB of that`,
   async () => {
     const pid = server.process.pid!;
-    for (let i = 0; i < 20; i++) await session(`warm-${i}`);
     const heap0 = await heapOf('Before');
     const before = rssOf(pid);
-    const d = new Dealer({ linger: 0, receiveTimeout: 20_000, sendHighWaterMark: 100_000 });
-    try {
-      d.connect(endpoint);
-      const valid = [
-        header(T.HELLO, { enc: ENC.JSON }),
-        header(T.REQUEST, { id: 1, pattern: 'gen', enc: ENC.JSON }),
-        header(T.PING),
-      ];
-      let peak = before;
-      for (let i = 0; i < FUZZ; i++) {
-        await d.send(fuzzMessage(i, valid));
-        if (i % 5_000 === 0) peak = Math.max(peak, rssOf(pid));
-      }
-      // In order on this connection: once the WELCOME is back, the server has read every message before it.
-      await d.send([header(T.HELLO, { enc: ENC.JSON }), helloPayload('after-fuzz')]);
-      for (let i = 0; i < FUZZ + 10; i++) {
-        const [head] = await d.receive();
-        if (head!.length >= 2 && head![1] === T.WELCOME) break;
-      }
-      const { heap1, after } = await retained(pid);
-      report('fuzz', {
-        ...heap0,
-        ...heap1,
-        messages: FUZZ,
-        beforeMiB: before / MIB,
-        peakMiB: Math.max(peak, after) / MIB,
-        afterMiB: after / MIB,
-        growthMiB: (after - before) / MIB,
-      });
-      expect(after - before).toBeLessThan(50 * MIB);
-    } finally {
-      d.close();
-    }
+    const peak1 = await fuzzFlood(pid, 1);
+    const first = await retained(pid);
+    const peak2 = await fuzzFlood(pid, 2);
+    const second = await retained(pid);
+    report('fuzz', {
+      ...heap0,
+      ...second.heap1,
+      messages: FUZZ,
+      beforeMiB: before / MIB,
+      peakMiB: Math.max(peak1, peak2, second.after) / MIB,
+      afterFirstMiB: first.after / MIB,
+      afterSecondMiB: second.after / MIB,
+      growthMiB: (first.after - before) / MIB,
+      secondGrowthMiB: (second.after - first.after) / MIB,
+    });
+    expect(first.after - before).toBeLessThan(30 * MIB);
+    expect(second.after - first.after).toBeLessThan(5 * MIB);
   },
-  SOAK ? 600_000 : 120_000,
+  SOAK ? 900_000 : 180_000,
 );
 
 it(
-  `${SESSIONS} short-lived sessions leave the server within 50 MiB of its baseline`,
+  `${SESSIONS} short-lived sessions leave the server within 30 MiB of its baseline`,
   async () => {
     const pid = server.process.pid!;
     const before = rssOf(pid);
@@ -166,7 +184,7 @@ it(
       afterMiB: after / MIB,
       growthMiB: (after - before) / MIB,
     });
-    expect(after - before).toBeLessThan(50 * MIB);
+    expect(after - before).toBeLessThan(30 * MIB);
   },
   SOAK ? 900_000 : 180_000,
 );

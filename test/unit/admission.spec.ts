@@ -55,6 +55,7 @@ function setup(over: Partial<AdmissionSettings> = {}, handlerMs = 0) {
         time.advance(handlerMs); // a synchronous handler's CPU time
       },
       shed: (w, reason) => void shed.push([w.env.id, reason]),
+      forgotten: () => undefined,
     },
     time,
     turns.yieldTo,

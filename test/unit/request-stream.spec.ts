@@ -176,6 +176,56 @@ describe('server: a request stream', () => {
     expect(s.ch.of(MessageType.Error).at(-1)).toMatchObject({ id: 3, payload: { code: 'MALFORMED' } });
   });
 
+  /** Fills this turn's admission budget (8 starts) with plain requests, so the next REQUEST waits in the queue. */
+  function fillTurn(s: Awaited<ReturnType<typeof server>>): void {
+    for (let id = 101; id <= 108; id++)
+      s.ch.deliverFrom(R1, dataEnvelope(MessageType.Request, id, 'plain', MAX, 0, encodePattern('up')));
+    expect(s.host.runs).toHaveLength(8);
+  }
+
+  async function runsOf(s: Awaited<ReturnType<typeof server>>, n: number): Promise<void> {
+    for (let i = 0; i < 100 && s.host.runs.length < n; i++) await new Promise(resolve => setImmediate(resolve));
+    expect(s.host.runs).toHaveLength(n);
+  }
+
+  it('CHUNKs and END that come while the REQUEST waits for admission reach the handler when it starts (RS-1, RS-2)', async () => {
+    const s = await server();
+    fillTurn(s);
+    s.ch.deliverFrom(R1, streamReq(1), upChunk(1, 'a'), upChunk(1, 'b'), controlEnvelope(MessageType.End, 1));
+    expect(s.host.runs).toHaveLength(8);
+    expect(s.observer.dropped('lateReply')).toBe(0);
+    await runsOf(s, 9);
+    const got: unknown[] = [];
+    let completed = false;
+    (s.host.runs[8]!.data as Observable<unknown>).subscribe({
+      next: v => got.push(v),
+      complete: () => (completed = true),
+    });
+    expect(got).toEqual(['a', 'b']);
+    expect(completed).toBe(true);
+  });
+
+  it('a waiting request stream held to its credit: past the window it is refused MALFORMED and never runs (RS-3)', async () => {
+    const s = await server();
+    fillTurn(s);
+    s.ch.deliverFrom(R1, streamReq(1));
+    for (let i = 0; i < 5; i++) s.ch.deliverFrom(R1, upChunk(1, i)); // the window is 4
+    expect(s.ch.of(MessageType.Error).at(-1)).toMatchObject({ id: 1, payload: { code: 'MALFORMED' } });
+    s.ch.deliverFrom(R1, dataEnvelope(MessageType.Request, 2, 'plain', MAX, 0, encodePattern('up')));
+    await runsOf(s, 9);
+    expect(s.host.runs.map(r => r.call.id)).not.toContain(1);
+  });
+
+  it('a CREDIT, or a CHUNK for a waiting request that is not a stream, is counted and not held', async () => {
+    const s = await server();
+    fillTurn(s);
+    s.ch.deliverFrom(R1, dataEnvelope(MessageType.Request, 1, 'plain', MAX, 0, encodePattern('up')));
+    s.ch.deliverFrom(R1, upChunk(1, 'stray'), creditEnvelope(1, 4));
+    expect(s.observer.dropped('unexpected')).toBe(2);
+    await runsOf(s, 9);
+    expect(s.host.runs[8]!.data).toBe('plain');
+  });
+
   it('flag STREAM with a payload is malformed (header)', async () => {
     const s = await server();
     s.ch.deliverFrom(R1, dataEnvelope(MessageType.Request, 1, 'x', MAX, Flag.Stream, encodePattern('up')));

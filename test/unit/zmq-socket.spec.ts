@@ -12,17 +12,9 @@ import { PACK_MAX_PAYLOAD } from '../../lib/protocol/batch';
 import { MessageType } from '../../lib/protocol/frames';
 import { ZmqSocket, ZmqSocketSettings } from '../../lib/transport/zmq-socket';
 import { BATCH, parseEnvelopes } from '../helpers/wire';
+import { TEST_SOCKET_SETTINGS } from '../helpers/socket-settings';
 
-const settings: ZmqSocketSettings = {
-  linger: 0,
-  sendHighWaterMark: 1000,
-  receiveHighWaterMark: 1000,
-  maxFrameSize: -1,
-  queueLimit: 1000,
-  maxBatch: 256,
-  maxBatchBytes: 1024 * 1024,
-  earlyFlush: Number.POSITIVE_INFINITY,
-};
+const settings: ZmqSocketSettings = TEST_SOCKET_SETTINGS;
 
 let router: Router;
 let dealer: ZmqSocket;

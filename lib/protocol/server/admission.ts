@@ -53,6 +53,8 @@ export interface AdmissionHost {
   /** Starts a request that waited `waited` ms (0: started as it was read). */
   start(session: DownstreamSession, env: Envelope, waited: number): void;
   shed(waiting: Waiting, reason: ShedReason): void;
+  /** A waiting request left the queue without starting (cancelled, shed, abandoned, its session gone). */
+  forgotten(waiting: Waiting): void;
 }
 
 /**
@@ -149,6 +151,7 @@ export class Admission {
   forget(waiting: Waiting): void {
     waiting.gone = true;
     waiting.session.waiting.delete(waiting.env.id);
+    this.host.forgotten(waiting);
   }
 
   /** Drops every waiting request (close). */

@@ -7,6 +7,7 @@ import { BYE, PING, PONG } from '../envelopes.js';
 import { incomingData } from '../packet-codec.js';
 import { Envelope, Flag, MalformedError, MessageType, OutEnvelope } from '../frames.js';
 import { OutboxSettings, realYield } from '../stream-outbox.js';
+import { queuedCost } from '../chunk-queue.js';
 import { holdsBye, InboundDecoder, InboundHandler } from '../inbound.js';
 import { BYE_ACK_WAIT_MS } from '../tuning.js';
 import { Heartbeat } from '../liveness.js';
@@ -114,6 +115,7 @@ export class ServerEngine<H> implements InboundHandler<Origin>, CallOutput {
       {
         start: (session, env, waited) => this.startRequest(session, env, waited),
         shed: (waiting, reason) => this.shed(waiting, reason),
+        forgotten: waiting => void this.takeHeld(waiting.session, waiting.env.id),
       },
       this.clock,
       deps.yieldTo ?? realYield,
@@ -294,9 +296,12 @@ export class ServerEngine<H> implements InboundHandler<Origin>, CallOutput {
         return this.onCancel(session, env.id);
       case MessageType.Credit: // §6; and a request stream's CHUNK and END (§6.1)
       case MessageType.Chunk:
-      case MessageType.End:
-        if (session.calls.get(env.id)?.streamed(env) !== true) this.observer.drop('lateReply', `no stream ${env.id}`);
-        return;
+      case MessageType.End: {
+        if (session.calls.get(env.id)?.streamed(env) === true) return;
+        const waiting = session.waiting.get(env.id);
+        if (waiting !== undefined) return this.hold(waiting, env);
+        return this.observer.drop('lateReply', `no stream ${env.id}`);
+      }
       case MessageType.Ping:
         return void this.send(session, PONG);
       case MessageType.Drain: // the client's answer (§5.6)
@@ -309,6 +314,44 @@ export class ServerEngine<H> implements InboundHandler<Origin>, CallOutput {
         // A PONG is only a sign of life, counted when the message arrived.
         if (env.type !== MessageType.Pong) this.observer.drop('unexpected', `message type ${env.type} from a client`);
     }
+  }
+
+  /**
+   * A CHUNK or END of a request stream whose REQUEST waits in the admission
+   * queue: held, in order, and given to the call when it starts (§6.1). What
+   * is held keeps to the stream's credit and buffer limits, the peer's byte
+   * budget included; past them the request is refused as its stream would be
+   * failed. Anything else for a waiting request is not the client's to send.
+   */
+  private hold(waiting: Waiting, env: Envelope): void {
+    const { session } = waiting;
+    if (env.type === MessageType.Credit || !(waiting.env.flags & Flag.Stream))
+      return this.observer.drop('unexpected', `message type ${env.type} for request ${env.id}, not started yet`);
+    const held = session.held?.get(env.id) ?? { envs: [], chunks: 0, bytes: 0 };
+    const cost = env.type === MessageType.Chunk ? queuedCost(env.payload) : 0;
+    const chunks = held.chunks + (env.type === MessageType.Chunk ? 1 : 0);
+    const { limitBytes, shared } = this.streamSettings(session);
+    const overCredit = chunks > (this.config.stream?.window ?? 1);
+    if (overCredit || held.bytes + cost > limitBytes || (shared !== undefined && shared.used + cost > shared.limit)) {
+      this.admission.forget(waiting);
+      const message = 'The request stream went beyond its credit or its buffer limits';
+      const err = { status: 'error', code: ZmqErrorCode.MALFORMED, message };
+      return void this.send(session, this.replies.error(env.id, err), true);
+    }
+    held.envs.push(env);
+    held.chunks = chunks;
+    held.bytes += cost;
+    if (shared !== undefined) shared.used += cost;
+    (session.held ??= new Map()).set(env.id, held);
+  }
+
+  /** What request `id`'s stream sent while it waited, taken off the session and the peer's byte budget. */
+  private takeHeld(session: DownstreamSession, id: number): Envelope[] | undefined {
+    const held = session.held?.get(id);
+    if (held === undefined) return undefined;
+    session.held!.delete(id);
+    if (session.buffered !== undefined) session.buffered.used -= held.bytes;
+    return held.envs;
   }
 
   /** A CANCEL: a waiting request never starts, a running call stops. */
@@ -355,6 +398,7 @@ export class ServerEngine<H> implements InboundHandler<Origin>, CallOutput {
    * Observable of the caller's CHUNKs (§6.1).
    */
   private startRequest(session: DownstreamSession, env: Envelope, waited: number): void {
+    const held = this.takeHeld(session, env.id);
     if (env.deadline !== undefined && waited >= env.deadline) {
       this.admission.abandoned++;
       return;
@@ -374,6 +418,7 @@ export class ServerEngine<H> implements InboundHandler<Origin>, CallOutput {
     session.calls.set(call.id, call);
     if (remaining !== undefined) this.deadlines.watch(call, remaining);
     const payload = env.flags & Flag.Stream ? call.openUpload(this.config.stream?.window ?? 1) : data;
+    if (held !== undefined) for (const early of held) call.streamed(early);
     this.host.runRequest(call, handler, payload, env.metadata);
   }
 

@@ -1,6 +1,7 @@
 import type { ZmqPeerEvent, ZmqPeerInfo } from '../../interfaces/zmq-events.interface.js';
 import type { LivenessState } from '../liveness.js';
 import type { ByteBudget } from '../stream-outbox.js';
+import type { Envelope } from '../frames.js';
 import type { Waiting } from './admission.js';
 import type { ServerCall } from './server-call.js';
 
@@ -17,6 +18,8 @@ export interface DownstreamSession extends LivenessState {
   readonly calls: Map<number, ServerCall>;
   /** Requests read but waiting in the admission queue, by request id. */
   readonly waiting: Map<number, Waiting>;
+  /** The CHUNKs and END of waiting request streams, by request id, held until their request starts (§6.1). */
+  held?: Map<number, HeldStream>;
   /** The session took MessagePack (docs/PROTOCOL.md §3.5): object replies go as encoding 4. */
   readonly msgpack: boolean;
   /** The session took `bye-ack`: a BYE is answered with a BYE, both ways. */
@@ -31,6 +34,13 @@ export interface DownstreamSession extends LivenessState {
   buffered?: ByteBudget;
   /** Bytes of the HELLO that opened it: what its metadata costs the server's handshake budget. */
   readonly helloBytes?: number;
+}
+
+/** What a request stream sent while its REQUEST waited: its envelopes in order, its CHUNKs and their cost. */
+export interface HeldStream {
+  readonly envs: Envelope[];
+  chunks: number;
+  bytes: number;
 }
 
 /**
