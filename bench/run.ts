@@ -30,6 +30,10 @@
  * 0.5×, 1×, 2×, 4× of a 200 µs handler's capacity, nestjs-zeromq against
  * Nest TCP; see bench/overload.ts; with --quick, short phases).
  *
+ * --partition (instead of the contenders: a silent partition of one of two
+ * servers in the simulated cluster, per routing strategy; needs root, `ip`
+ * and `dnsmasq`; see bench/partition.ts; with --quick, one cycle).
+ *
  * Besides the report it draws an SVG chart (bench/chart.ts) into
  * .bench-results/, and a full run of every contender also into
  * docs/bench.svg, the picture the README shows.
@@ -42,6 +46,7 @@ import { dirname, join, resolve } from 'node:path';
 import { FLOW_FULL, FLOW_QUICK, runFlow } from './flow';
 import { metricsHookCost } from './metrics-hooks';
 import { runOverload } from './overload';
+import { runPartition } from './partition';
 import { ChartInput, renderChart } from './chart';
 import { generateCurveKeyPair } from '../lib/security/keys';
 import {
@@ -609,6 +614,12 @@ async function main(): Promise<void> {
   if (options.metricsCost) return mainMetricsCost(options.quick);
   if (argv.includes('--overload')) {
     process.stdout.write(`${await runOverload(options.quick)}\n`);
+    return;
+  }
+  if (argv.includes('--partition')) {
+    const report = await runPartition(options.quick);
+    if (report === undefined) process.exitCode = 2;
+    else process.stdout.write(`${report}\n`);
     return;
   }
   shareCurveKeys();
