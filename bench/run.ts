@@ -600,6 +600,19 @@ function reportHead(options: Options, plan: Plan): { machine: string; versions: 
   return { machine, versions, lines };
 }
 
+/** `--overload` or `--partition`: runs that mode instead of the contenders; false when neither is asked for. */
+async function ranResilienceMode(argv: string[], quick: boolean): Promise<boolean> {
+  if (argv.includes('--overload')) {
+    process.stdout.write(`${await runOverload(quick)}\n`);
+    return true;
+  }
+  if (!argv.includes('--partition')) return false;
+  const report = await runPartition(quick);
+  if (report === undefined) process.exitCode = 2;
+  else process.stdout.write(`${report}\n`);
+  return true;
+}
+
 async function main(): Promise<void> {
   const argv = process.argv.slice(2);
   const from = argv.indexOf('--chart-from');
@@ -612,16 +625,7 @@ async function main(): Promise<void> {
   }
   const options = parseArgs(argv);
   if (options.metricsCost) return mainMetricsCost(options.quick);
-  if (argv.includes('--overload')) {
-    process.stdout.write(`${await runOverload(options.quick)}\n`);
-    return;
-  }
-  if (argv.includes('--partition')) {
-    const report = await runPartition(options.quick);
-    if (report === undefined) process.exitCode = 2;
-    else process.stdout.write(`${report}\n`);
-    return;
-  }
+  if (await ranResilienceMode(argv, options.quick)) return;
   shareCurveKeys();
   if (options.heapProf) {
     mkdirSync(join(RESULTS, 'profiles'), { recursive: true });
