@@ -5,6 +5,8 @@
  * another key. Engine-level with the fake channel and the manual clock.
  */
 import { generateCurveKeyPair, ZmqErrorCode } from 'nestjs-zeromq';
+import { resolveServerCurve } from '../../lib/config/security-config';
+import type { ZmqOptionsError } from '../../lib/errors/zmq.errors';
 import { dataEnvelope } from '../../lib/protocol/envelopes';
 import { encodePattern, MessageType, OutEnvelope } from '../../lib/protocol/frames';
 import { handshakeEnvelope, Hello } from '../../lib/protocol/handshake';
@@ -363,5 +365,33 @@ describe('HelloNonces', () => {
   test('a real nonce carries HELLO_NONCE_BYTES random bytes', () => {
     const nonce = new HelloNonces().issue('c', 'K', 0);
     expect(Buffer.from(nonce, 'base64')).toHaveLength(HELLO_NONCE_BYTES);
+  });
+});
+
+describe('the acceptUnboundKeyProof option', () => {
+  const endpoints = ['tcp://127.0.0.1:4000'];
+
+  test('defaults to false, takes a boolean with curve, and is refused anywhere else at construction', () => {
+    expect(resolveServerCurve({ bind: endpoints, curve: server, allow: '*' }, endpoints)?.acceptUnboundKeyProof).toBe(
+      false,
+    );
+    const on = resolveServerCurve(
+      { bind: endpoints, curve: server, allow: '*', acceptUnboundKeyProof: true },
+      endpoints,
+    );
+    expect(on?.acceptUnboundKeyProof).toBe(true);
+    const invalid = (options: Record<string, unknown>) => {
+      try {
+        resolveServerCurve({ bind: endpoints, ...options }, endpoints);
+      } catch (err) {
+        return err as ZmqOptionsError;
+      }
+      throw new Error('accepted');
+    };
+    const notBoolean = invalid({ curve: server, allow: '*', acceptUnboundKeyProof: 'yes' });
+    expect([notBoolean.code, notBoolean.option]).toEqual([ZmqErrorCode.INVALID_OPTIONS, 'acceptUnboundKeyProof']);
+    const plaintext = invalid({ acceptUnboundKeyProof: true });
+    expect([plaintext.code, plaintext.option]).toEqual([ZmqErrorCode.INVALID_OPTIONS, 'acceptUnboundKeyProof']);
+    expect(resolveServerCurve({ bind: endpoints, acceptUnboundKeyProof: false }, endpoints)).toBeUndefined();
   });
 });
