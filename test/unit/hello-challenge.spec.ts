@@ -53,6 +53,15 @@ describe('a CURVE client and the CHALLENGE', () => {
     expect(s.engine.peers().map(p => p.peerId)).toEqual(['srv-a']);
   });
 
+  it('[C-18] a server that welcomes the first HELLO (one without curve-key-2) takes the unbound proof', async () => {
+    const s = curveClient();
+    const connecting = s.engine.connect();
+    s.ch(A).deliver(welcome('srv-a', ['echo']));
+    await connecting;
+    expect(hellos(s)).toHaveLength(1);
+    expect(s.engine.peers().map(p => p.peerId)).toEqual(['srv-a']);
+  });
+
   it('[C-18] a CHALLENGE while a session is up is dropped (unexpected): no HELLO goes out', async () => {
     const s = curveClient();
     const connecting = s.engine.connect();
