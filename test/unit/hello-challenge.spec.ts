@@ -31,7 +31,7 @@ const hellos = (s: ReturnType<typeof clientEngine>) =>
     .map(e => e.payload as Hello);
 
 describe('a CURVE client and the CHALLENGE', () => {
-  it('[C-18] offers curve-key-2 with the unbound proof, then answers a CHALLENGE with the proof over its nonce', async () => {
+  it('[C-21] offers curve-key-2 with the unbound proof, then answers a CHALLENGE with the proof over its nonce', async () => {
     const s = curveClient();
     const connecting = s.engine.connect();
     const [first] = hellos(s);
@@ -53,7 +53,7 @@ describe('a CURVE client and the CHALLENGE', () => {
     expect(s.engine.peers().map(p => p.peerId)).toEqual(['srv-a']);
   });
 
-  it('[C-18] a server that welcomes the first HELLO (one without curve-key-2) takes the unbound proof', async () => {
+  it('[C-21] a server that welcomes the first HELLO (one without curve-key-2) takes the unbound proof', async () => {
     const s = curveClient();
     const connecting = s.engine.connect();
     s.ch(A).deliver(welcome('srv-a', ['echo']));
@@ -62,7 +62,7 @@ describe('a CURVE client and the CHALLENGE', () => {
     expect(s.engine.peers().map(p => p.peerId)).toEqual(['srv-a']);
   });
 
-  it('[C-18] a CHALLENGE while a session is up is dropped (unexpected): no HELLO goes out', async () => {
+  it('[C-21] a CHALLENGE while a session is up is dropped (unexpected): no HELLO goes out', async () => {
     const s = curveClient();
     const connecting = s.engine.connect();
     s.ch(A).deliver(welcome('srv-a', ['echo']));
@@ -74,7 +74,7 @@ describe('a CURVE client and the CHALLENGE', () => {
     expect(s.engine.peers()).toHaveLength(1);
   });
 
-  it('[C-18] a client without CURVE offers no curve-key-2 and drops a CHALLENGE', () => {
+  it('[C-21] a client without CURVE offers no curve-key-2 and drops a CHALLENGE', () => {
     const s = clientEngine();
     void s.engine.connect().catch(() => undefined);
     expect(hellos(s)[0]!.features).not.toContain(BOUND_KEY_FEATURE);
