@@ -130,3 +130,10 @@ export const DEFAULT_RETRIES = { maxAttempts: 3, budget: 0.1 } as const;
  * the answer names every client and pattern (docs/security.md).
  */
 export const DEFAULT_INTROSPECTION = false;
+
+/**
+ * Whether a CURVE server accepts a HELLO key proof that is not bound to its
+ * connection (`acceptUnboundKeyProof`): off, because such a proof can be
+ * replayed (docs/security.md).
+ */
+export const DEFAULT_ACCEPT_UNBOUND_KEY_PROOF = false;

@@ -25,7 +25,7 @@ import {
 import { checkKnownKeys } from './validate.js';
 import { CLIENT_OPTION_KEYS, SERVER_ONLY_KEYS } from './option-keys.js';
 import { ClientCurveConfig, curveHelloOf, resolveClientCurve } from './security-config.js';
-import type { HelloCurve } from '../security/hello-proof.js';
+import type { CurveHelloOf } from '../security/hello-proof.js';
 import { helloInstance } from '../protocol/client/hello.js';
 
 /** Every option of a {@link ClientZmq}, defaulted and validated. */
@@ -46,7 +46,7 @@ export interface ClientConfig extends CommonConfig {
   /** CURVE settings, when the client connects with CURVE. */
   readonly curve: ClientCurveConfig | undefined;
   /** Per endpoint slot, the HELLO's CURVE key proof (with `curve`). */
-  readonly curveHello: ((slot: number, endpoint: string) => HelloCurve | undefined) | undefined;
+  readonly curveHello: CurveHelloOf | undefined;
 }
 
 /**

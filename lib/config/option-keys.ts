@@ -28,6 +28,7 @@ export const SERVER_OPTION_KEYS = [
   'introspection',
   'curve',
   'allow',
+  'acceptUnboundKeyProof',
   'drainTimeout',
   'maxCallsPerPeer',
   'maxBufferedPerPeer',

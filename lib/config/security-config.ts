@@ -6,12 +6,15 @@ import type {
   ZmqServerOptions,
 } from '../interfaces/zmq-options.interface.js';
 import { checkAllow } from '../security/allow.js';
-import { HelloCurve, helloProof } from '../security/hello-proof.js';
+import { DEFAULT_ACCEPT_UNBOUND_KEY_PROOF } from '../defaults.js';
+import { type CurveHelloOf, helloProof } from '../security/hello-proof.js';
 import { checkCurveKey, checkKeyPair, CurveKeyPair, generateCurveKeyPair } from '../security/keys.js';
 
 /** A server's resolved CURVE settings. */
 export interface ServerCurveConfig extends CurveKeyPair {
   readonly allow: ZmqAllow;
+  /** Accept HELLO key proofs not bound to their connection (a migration, docs/PROTOCOL.md §12.2). */
+  readonly acceptUnboundKeyProof: boolean;
 }
 
 /** A client's resolved CURVE settings: its pair and, per endpoint slot, the server's key. */
@@ -48,9 +51,18 @@ export function resolveServerCurve(
   options: ZmqServerOptions,
   endpoints: readonly string[],
 ): ServerCurveConfig | undefined {
-  const { curve, allow } = options;
+  const { curve, allow, acceptUnboundKeyProof } = options;
+  if (acceptUnboundKeyProof !== undefined && typeof acceptUnboundKeyProof !== 'boolean') {
+    throw new ZmqOptionsError('acceptUnboundKeyProof', '"acceptUnboundKeyProof" must be a boolean');
+  }
   if (curve === undefined) {
     if (allow !== undefined) throw new ZmqOptionsError('allow', '"allow" needs "curve" (the server\'s key pair)');
+    if (acceptUnboundKeyProof === true) {
+      throw new ZmqOptionsError(
+        'acceptUnboundKeyProof',
+        '"acceptUnboundKeyProof" needs "curve": a plaintext server checks no key proof',
+      );
+    }
     return undefined;
   }
   if (!isRecord(curve)) throw new ZmqOptionsError('curve', '"curve" must be { publicKey, secretKey }');
@@ -63,7 +75,11 @@ export function resolveServerCurve(
       `"curve" needs "allow": the client public keys that may connect, a function (peer) => boolean, or '*' for any client with a key pair (encryption without authentication)`,
     );
   }
-  return Object.freeze({ ...pair, allow: checkAllow(allow) });
+  return Object.freeze({
+    ...pair,
+    allow: checkAllow(allow),
+    acceptUnboundKeyProof: acceptUnboundKeyProof ?? DEFAULT_ACCEPT_UNBOUND_KEY_PROOF,
+  });
 }
 
 function serverKeysOf(serverKey: ZmqClientCurveOptions['serverKey'], endpoints: readonly string[]): string[] {
@@ -116,15 +132,19 @@ export function serverKeyOf(
   return keys.size === 1 ? curve.serverKeys[0] : undefined;
 }
 
-/** The HELLO key proof of the link of endpoint slot `slot` to `endpoint` (docs/PROTOCOL.md §12.1). */
+/**
+ * The HELLO key proof of the link of endpoint slot `slot` to `endpoint`:
+ * unbound (docs/PROTOCOL.md §12.1), or bound to the `nonce` of the server's
+ * CHALLENGE on that link's connection (§12.2).
+ */
 export function curveHelloOf(
   curve: ClientCurveConfig,
   endpoints: readonly string[],
   id: string,
   instanceOf: (slot: number) => string,
-): (slot: number, endpoint: string) => HelloCurve | undefined {
-  return (slot, endpoint) => {
+): CurveHelloOf {
+  return (slot, endpoint, nonce) => {
     const serverKey = serverKeyOf(curve, endpoints, endpoint);
-    return serverKey === undefined ? undefined : helloProof(curve, serverKey, id, instanceOf(slot));
+    return serverKey === undefined ? undefined : helloProof(curve, serverKey, id, instanceOf(slot), nonce);
   };
 }

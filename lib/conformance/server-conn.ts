@@ -49,10 +49,11 @@ export class Conn {
 
   /**
    * A valid HELLO payload with `extra` fields (a field set to `undefined` is
-   * left out). Over CURVE it offers `curve-key` and proves the kit's key for
-   * the id and instance it ends up with.
+   * left out). Over CURVE it offers `curve-key` and `curve-key-2` and proves
+   * the kit's key for the id and instance it ends up with: the unbound proof
+   * (§12.1), or with `nonce` the proof bound to it (§12.2).
    */
-  helloOf(extra: Record<string, unknown> = {}): Record<string, unknown> {
+  helloOf(extra: Record<string, unknown> = {}, nonce?: string): Record<string, unknown> {
     const { curve } = this.opts;
     const out: Record<string, unknown> = {
       version: 1,
@@ -65,11 +66,33 @@ export class Conn {
     for (const k of Object.keys(out)) if (out[k] === undefined) delete out[k];
     if (curve === undefined || 'curve' in extra) return out;
     const features = Array.isArray(out.features) ? (out.features as unknown[]) : [];
-    if (!('features' in extra) || Array.isArray(extra.features)) out.features = [...features, 'curve-key'];
+    if (!('features' in extra) || Array.isArray(extra.features)) {
+      out.features = [...features, 'curve-key', 'curve-key-2'];
+    }
     const id = typeof out.id === 'string' ? out.id : '';
     const instance = typeof out.instance === 'string' ? out.instance : '';
-    out.curve = helloProof(curve, curve.serverKey, id, instance);
+    out.curve = helloProof(curve, curve.serverKey, id, instance, nonce);
     return out;
+  }
+
+  /**
+   * The HELLO `sent` again with its `curve` proof bound to `nonce` (§12.2):
+   * the kit's answer to a CHALLENGE; `undefined` when `sent` is no JSON
+   * object with an id (a server challenges no such HELLO).
+   */
+  answerOf(sent: Buffer, nonce: string): Buffer | undefined {
+    const { curve } = this.opts;
+    let hello: unknown;
+    try {
+      hello = JSON.parse(sent.toString('utf8'));
+    } catch {
+      return undefined;
+    }
+    if (curve === undefined || typeof hello !== 'object' || hello === null) return undefined;
+    const fields = hello as Record<string, unknown>;
+    if (typeof fields.id !== 'string') return undefined;
+    const instance = typeof fields.instance === 'string' ? fields.instance : '';
+    return json({ ...fields, curve: helloProof(curve, curve.serverKey, fields.id, instance, nonce) });
   }
 
   send(...pairs: Pair[]): Promise<void> {
@@ -81,11 +104,33 @@ export class Conn {
     return (await this.socket.next(a => match(a.env), this.opts.timeoutMs, what, from)).env;
   }
 
-  /** Sends a HELLO (any payload, any header) and returns the WELCOME or ERROR(0) that answers it. */
+  /** The next WELCOME, CHALLENGE or ERROR(0) from `from` on. */
+  handshakeAnswer(from: number): Promise<Seen> {
+    return this.next(
+      e => e.type === T.WELCOME || e.type === T.CHALLENGE || (e.type === T.ERROR && e.id === 0),
+      'WELCOME, CHALLENGE or ERROR(0)',
+      from,
+    );
+  }
+
+  /**
+   * Sends a HELLO (any payload, any header) and returns the WELCOME or
+   * ERROR(0) that answers it. Over CURVE a CHALLENGE is answered first, with
+   * the same HELLO proving the kit's key over its nonce (§12.2).
+   */
   async helloRaw(payload: Buffer, h: Buffer = header(T.HELLO, { enc: ENC.JSON })): Promise<Seen> {
-    const mark = this.socket.mark;
+    let mark = this.socket.mark;
     await this.send([h, payload]);
-    return this.next(e => e.type === T.WELCOME || (e.type === T.ERROR && e.id === 0), 'WELCOME or ERROR(0)', mark);
+    const answer = await this.handshakeAnswer(mark);
+    if (answer.type !== T.CHALLENGE) return answer;
+    const nonce = objectOf(answer)?.nonce;
+    const bound = typeof nonce === 'string' ? this.answerOf(payload, nonce) : undefined;
+    expectThat(bound !== undefined, `a CHALLENGE the kit cannot answer: ${describe(answer)}`);
+    mark = this.socket.mark;
+    await this.send([h, bound]);
+    const last = await this.handshakeAnswer(mark);
+    expectThat(last.type !== T.CHALLENGE, `the HELLO that answered a CHALLENGE got another: ${describe(last)}`);
+    return last;
   }
 
   /** A session offering `features`: the WELCOME payload; fails the check on a refusal. */

@@ -20,6 +20,7 @@ export const T = {
   BATCH: 12,
   DRAIN: 13,
   CREDIT: 14,
+  CHALLENGE: 15,
 } as const;
 
 /** Payload encodings (§3). */

@@ -171,6 +171,16 @@ export interface ZmqServerOptions extends ZmqCommonOptions {
    */
   allow?: ZmqAllow;
   /**
+   * With `curve`: also accept the HELLO key proof of a client that cannot bind
+   * it to its connection (one without the `curve-key-2` feature), for a
+   * migration. Such a proof can be replayed by another allowed key on its own
+   * connection to take the client's session over; each one accepted is
+   * logged (rate-limited) with its key. Turn it off once every client is
+   * upgraded (docs/security.md).
+   * @default false (DEFAULT_ACCEPT_UNBOUND_KEY_PROOF)
+   */
+  acceptUnboundKeyProof?: boolean;
+  /**
    * Milliseconds a closing server (`close()`, `app.close()`, SIGTERM with
    * Nest's shutdown hooks) lets its calls in progress finish after telling its
    * clients DRAIN, before it says BYE and cancels what is left. Clients stop

@@ -27,10 +27,15 @@ export const enum MessageType {
   Drain = 13,
   /** A stream's receiver lets its sender send that many more values (§6). Negotiated (`credit`). */
   Credit = 14,
+  /**
+   * A CURVE server's single-use nonce for the key proof of the next HELLO on
+   * this connection (docs/PROTOCOL.md §12.2). Negotiated (`curve-key-2`).
+   */
+  Challenge = 15,
 }
 
 /** The highest type a header may carry; BATCH (12) never reaches the decoder unpacked, so it is dropped as malformed there. */
-const MAX_TYPE = MessageType.Credit;
+const MAX_TYPE = MessageType.Challenge;
 const isEnvelopeType = (type: number): boolean =>
   type >= MessageType.Hello && type <= MAX_TYPE && type !== MessageType.Batch;
 
@@ -260,7 +265,7 @@ function readDeadline(header: Buffer, offset: number, type: number, id: number):
 function checkPayload(type: number, encoding: number, payload: Buffer, maxPayload: number, id: number): void {
   // The handshake has a limit of its own, the same for sender and receiver: a
   // small maxPayloadSize must not lock peers out, a large one must not let a hello grow.
-  const handshake = type === MessageType.Hello || type === MessageType.Welcome;
+  const handshake = type === MessageType.Hello || type === MessageType.Welcome || type === MessageType.Challenge;
   const limit = handshake ? MAX_HANDSHAKE_BYTES : maxPayload;
   if (payload.length > limit) {
     throw new MalformedError('oversized', `payload of ${payload.length} bytes exceeds ${limit}`, id);

@@ -30,9 +30,11 @@ export interface Hello {
   features?: string[];
   /**
    * HELLO to a CURVE server (feature `curve-key`, docs/PROTOCOL.md §12.1): the
-   * client's public key and the proof that it holds the secret key.
+   * client's public key and the proof that it holds the secret key; with
+   * `nonce` (feature `curve-key-2`, §12.2) the proof covers the server's
+   * CHALLENGE nonce for this connection.
    */
-  curve?: { key: string; proof: string };
+  curve?: { key: string; proof: string; nonce?: string };
   /**
    * With the `credit` feature (docs/PROTOCOL.md §6): the values this side
    * lets a stream carry towards it before it grants more (its `streamWindow`).
@@ -48,6 +50,11 @@ export interface Welcome extends Hello {
   events: string[];
   /** Patterns (of `patterns`) whose handlers are idempotent: a client may send such a request again elsewhere. */
   idempotent?: string[];
+}
+
+/** Payload of CHALLENGE (server → client, docs/PROTOCOL.md §12.2): the nonce the next HELLO's key proof covers. */
+export interface Challenge {
+  nonce: string;
 }
 
 /** Payload of a connection-level ERROR (id 0), e.g. a refused handshake. */
@@ -136,13 +143,19 @@ function helloProblem(v: Record<string, unknown>): string | undefined {
 
 /** The fields of later features: `curve` (§12.1) and `window` (§6). */
 function extensionProblem(v: Record<string, unknown>): string | undefined {
-  if (v.curve !== undefined && !isCurveField(v.curve)) return 'hello curve must be { key, proof } strings';
+  if (v.curve !== undefined && !isCurveField(v.curve)) return 'hello curve must be { key, proof, nonce? } strings';
   if (v.window !== undefined && !isWindow(v.window)) return `hello window must be an integer of 1 to ${MAX_WINDOW}`;
   return undefined;
 }
 
-function isCurveField(v: unknown): v is { key: string; proof: string } {
-  return isRecord(v) && isIdString(v.key, 1) && isIdString(v.proof, 1);
+function isCurveField(v: unknown): v is { key: string; proof: string; nonce?: string } {
+  return (
+    isRecord(v) && isIdString(v.key, 1) && isIdString(v.proof, 1) && (v.nonce === undefined || isIdString(v.nonce, 1))
+  );
+}
+
+function curveOf(v: { key: string; proof: string; nonce?: string }): NonNullable<Hello['curve']> {
+  return { key: v.key, proof: v.proof, ...(v.nonce !== undefined ? { nonce: v.nonce } : {}) };
 }
 
 /** Validates a decoded HELLO payload; returns a reason string when invalid. */
@@ -158,7 +171,7 @@ export function validateHello(v: unknown): Hello | string {
     metadata: (v.metadata as Record<string, unknown> | undefined) ?? {},
     heartbeat: { interval: hb.interval, liveness: hb.liveness },
     ...(v.features !== undefined ? { features: [...(v.features as string[])] } : {}),
-    ...(isCurveField(v.curve) ? { curve: { key: v.curve.key, proof: v.curve.proof } } : {}),
+    ...(isCurveField(v.curve) ? { curve: curveOf(v.curve) } : {}),
     ...(v.window !== undefined ? { window: v.window as number } : {}),
   };
 }
@@ -172,6 +185,20 @@ export function validateWelcome(v: unknown): Welcome | string {
   // An `idempotent` that is not a list of strings is ignored: then nothing is retried, which is always safe.
   const idempotent = isStringArray(w.idempotent) ? { idempotent: w.idempotent } : {};
   return { ...hello, patterns: w.patterns, events: w.events, ...idempotent };
+}
+
+/** Validates a decoded CHALLENGE payload; returns a reason string when invalid. */
+export function validateChallenge(v: unknown): Challenge | string {
+  if (!isRecord(v) || !isIdString(v.nonce, 1)) {
+    return `a challenge must be { nonce }, a string of 1 to ${MAX_ID_LENGTH} characters`;
+  }
+  return { nonce: v.nonce };
+}
+
+/** A CHALLENGE envelope (docs/PROTOCOL.md §12.2). */
+export function challengeEnvelope(nonce: string): OutEnvelope {
+  const challenge: Challenge = { nonce };
+  return dataEnvelope(MessageType.Challenge, 0, challenge, MAX_HANDSHAKE_BYTES);
 }
 
 /** Validates a connection-level ERROR payload. */

@@ -26,6 +26,30 @@ export const MAX_RETAINED_HELLO_BYTES = 32 * 1024 * 1024;
 export const MAX_RETAINED_HELLO_BYTES_PER_KEY = MAX_RETAINED_HELLO_BYTES / 8;
 
 /**
+ * Most key-proof nonces (docs/PROTOCOL.md §12.2) a CURVE server keeps
+ * unanswered. Past it the oldest is forgotten: a nonce waits for one round
+ * trip, so only a peer that issues this many within a client's round trip
+ * makes that client say HELLO again.
+ */
+export const MAX_HELLO_NONCES = 16_384;
+
+/**
+ * Most of {@link MAX_HELLO_NONCES} the HELLOs of one CURVE key may hold: past
+ * it that key's oldest is forgotten, so one key's churn never evicts another
+ * key's nonce.
+ */
+export const MAX_HELLO_NONCES_PER_KEY = MAX_HELLO_NONCES / 16;
+
+/**
+ * Most nonces one connection holds: a few, for HELLOs repeated before the
+ * first CHALLENGE arrived; past it that connection's oldest is forgotten.
+ */
+export const MAX_HELLO_NONCES_PER_CONNECTION = 4;
+
+/** How long, in ms, a nonce stays usable: the proof that answers it is fresh. */
+export const HELLO_NONCE_TTL_MS = 10_000;
+
+/**
  * Longest a closing side waits for the BYE with which a peer that took the
  * `bye-ack` feature answers its own (docs/PROTOCOL.md §10): the proof that the
  * peer has it, before the socket closes and the process may exit.

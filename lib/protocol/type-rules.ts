@@ -32,7 +32,8 @@ function forbidsId(type: number): boolean {
     type === MessageType.Ping ||
     type === MessageType.Pong ||
     type === MessageType.Bye ||
-    type === MessageType.Drain
+    type === MessageType.Drain ||
+    type === MessageType.Challenge
   );
 }
 

@@ -42,7 +42,7 @@ export class ServerSecurity {
       },
       error: message => monitor.error(message, 'allow function failures'),
     });
-    this.authorize = helloAuthorizer(curve, this.authority);
+    this.authorize = helloAuthorizer(curve, this.authority, { acceptUnbound: curve.acceptUnboundKeyProof });
     this.router = {
       curve: {
         publicKey: curve.publicKey,

@@ -41,11 +41,18 @@ afterAll(() => h.closeAll());
 const verdictsOf = (id: string) => verdicts.filter(v => v.id === id);
 
 describe('conformance server against ServerZmq', () => {
-  it('fails no check and prints one line per check and a summary; only the close checks skip', () => {
+  it('fails no check and prints one line per check and a summary; only the close and CURVE checks skip', () => {
     expect(verdicts.filter(v => v.outcome === 'FAIL')).toEqual([]);
-    expect(verdicts.filter(v => v.outcome === 'SKIP').map(v => v.id)).toEqual(['S-27', 'S-19']);
+    expect(verdicts.filter(v => v.outcome === 'SKIP').map(v => v.id)).toEqual([
+      'S-40',
+      'S-41',
+      'S-41',
+      'S-42',
+      'S-27',
+      'S-19',
+    ]);
     expect(output.trimEnd().split('\n')).toHaveLength(verdicts.length + 1);
-    expect(output).toMatch(/^conformance: \d+ passed, 0 failed, 2 skipped$/m);
+    expect(output).toMatch(/^conformance: \d+ passed, 0 failed, 6 skipped$/m);
   });
 
   it.each([
@@ -131,5 +138,34 @@ describe('conformance server --server-key against a CURVE ServerZmq', () => {
     );
     expect(run.filter(v => v.outcome === 'FAIL')).toEqual([]);
     expect(run.filter(v => v.outcome === 'PASS').length).toBeGreaterThan(30);
+  }, 60_000);
+
+  it('[S-40] [S-41] [S-42] the bound key proof: CHALLENGE, no replay on another connection, single-use nonces, no unbound proof', async () => {
+    const serverPair = generateCurveKeyPair();
+    const { endpoint } = await curved.startServer({
+      bind: 'tcp://127.0.0.1:*',
+      controllers: [KitController],
+      options: { curve: serverPair, allow: '*' },
+    });
+    const run = await runServerConformance(
+      { endpoint, timeoutMs: 5_000, curve: { serverKey: serverPair.publicKey, ...generateCurveKeyPair() } },
+      () => undefined,
+    );
+    const proof = run.filter(v => ['S-40', 'S-41', 'S-42'].includes(v.id));
+    expect(proof.map(v => `${v.id} ${v.outcome}`)).toEqual(['S-40 PASS', 'S-41 PASS', 'S-41 PASS', 'S-42 PASS']);
+  }, 60_000);
+
+  it('[S-42] against a server that accepts unbound proofs, the kit fails S-42 and nothing else', async () => {
+    const serverPair = generateCurveKeyPair();
+    const { endpoint } = await curved.startServer({
+      bind: 'tcp://127.0.0.1:*',
+      controllers: [KitController],
+      options: { curve: serverPair, allow: '*', acceptUnboundKeyProof: true },
+    });
+    const run = await runServerConformance(
+      { endpoint, timeoutMs: 5_000, curve: { serverKey: serverPair.publicKey, ...generateCurveKeyPair() } },
+      () => undefined,
+    );
+    expect(run.filter(v => v.outcome === 'FAIL').map(v => v.id)).toEqual(['S-42']);
   }, 60_000);
 });

@@ -77,6 +77,7 @@ export function kitChecks(root: string): Map<string, string[]> {
   const out = new Map<string, string[]>();
   for (const [side, file] of [
     ['server', 'handshake-checks.ts'],
+    ['server', 'proof-checks.ts'],
     ['server', 'input-checks.ts'],
     ['server', 'call-checks.ts'],
     ['server', 'close-checks.ts'],

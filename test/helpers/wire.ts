@@ -13,6 +13,7 @@ export const T = {
   PING: 9,
   PONG: 10,
   BYE: 11,
+  CHALLENGE: 15,
 };
 export const ENC = { NONE: 0, JSON: 1, RAW: 2, TEXT: 3 };
 export const FLAG_END = 0x01;

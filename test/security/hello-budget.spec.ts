@@ -76,7 +76,7 @@ describe('the HELLO budget of one CURVE key', () => {
     const [bob, alice] = [generateCurveKeyPair(), generateCurveKeyPair()];
     const authority = new KeyAuthority('*', { refused: () => undefined, error: () => undefined });
     const s = await listeningEngine(new Host(), serverConfig(1 << 20, HB), {
-      authorize: helloAuthorizer(server, authority),
+      authorize: helloAuthorizer(server, authority, { acceptUnbound: true }),
     });
     const hello = (pair: typeof bob, id: string, i: number): OutEnvelope => {
       const instance = `${id}/${i}`;

@@ -66,10 +66,30 @@ describe('identity attacks', () => {
     return h.track(new RawPeer(endpoint, options));
   }
 
-  /** A HELLO proving `pair` (its `publicKey` as given), with `id` and `instance`. */
-  function provenHello(pair: { publicKey: string; secretKey: string }, id: string, instance: string): Buffer {
-    const curve = helloProof(pair, server.publicKey, id, instance);
-    return json({ version: 1, id, instance, metadata: {}, heartbeat: HB, features: ['curve-key'], curve });
+  /**
+   * A HELLO proving `pair` (its `publicKey` as given), with `id` and
+   * `instance`: the unbound proof offering `curve-key-2`, or with `nonce` the
+   * proof bound to that CHALLENGE nonce.
+   */
+  function provenHello(
+    pair: { publicKey: string; secretKey: string },
+    id: string,
+    instance: string,
+    nonce?: string,
+  ): Buffer {
+    const curve = helloProof(pair, server.publicKey, id, instance, nonce);
+    const features = ['curve-key', 'curve-key-2'];
+    return json({ version: 1, id, instance, metadata: {}, heartbeat: HB, features, curve });
+  }
+
+  /** The bound handshake of `pair` on `peer`: the answer to the HELLO that answers the CHALLENGE. */
+  async function join(peer: RawPeer, pair: { publicKey: string; secretKey: string }, id: string, instance: string) {
+    await peer.send([header(T.HELLO, { enc: ENC.JSON }), provenHello(pair, id, instance)]);
+    const challenge = await peer.until(r => r.id === 0 && r.type !== T.PONG);
+    if (challenge.type !== T.CHALLENGE) return challenge;
+    const { nonce } = challenge.body as { nonce: string };
+    await peer.send([header(T.HELLO, { enc: ENC.JSON }), provenHello(pair, id, instance, nonce)]);
+    return peer.until(r => r.id === 0 && r.type !== T.PONG);
   }
 
   it('[S-36] the bit-255 alias of a key an allow function denies is refused at the CURVE handshake', async () => {
@@ -191,7 +211,8 @@ describe('identity attacks', () => {
       const refusal = await attacker.until(r => r.type === T.ERROR && r.id === 0);
       expect(refusal.body).toMatchObject({ code: ZmqErrorCode.AUTH_FAILED });
     }
-    expect((await attacker.until(r => r.type === T.WELCOME || r.type === T.ERROR)).type).toBe(T.WELCOME);
+    const last = await attacker.until(r => r.type === T.CHALLENGE || r.type === T.WELCOME || r.type === T.ERROR);
+    expect(last.type).toBe(T.CHALLENGE);
   });
 
   it('[S-37] a client id belongs to its key: another allowed key neither blocks it nor takes it over', async () => {
@@ -200,15 +221,13 @@ describe('identity attacks', () => {
     const { endpoint, server: srv } = await start({ allow: [alice.publicKey, bob.publicKey] });
     // Bob squats the id first.
     const squatter = curvePeer(endpoint, bob.publicKey, bob.secretKey);
-    await squatter.send([header(T.HELLO, { enc: ENC.JSON }), provenHello(bob, 'billing', 'b/0')]);
-    expect((await squatter.until(r => r.id === 0)).type).toBe(T.WELCOME);
+    expect((await join(squatter, bob, 'billing', 'b/0')).type).toBe(T.WELCOME);
     // Alice, the owner of "billing", still gets in and is served.
     const victim = await h.connectClient(endpoint, { id: 'billing', curve: { ...alice, serverKey: server.publicKey } });
     expect(await firstValueFrom(victim.send('echo', 1))).toBe(1);
     // Bob says HELLO as "billing" again from another connection: it never touches alice's session.
     const again = curvePeer(endpoint, bob.publicKey, bob.secretKey);
-    await again.send([header(T.HELLO, { enc: ENC.JSON }), provenHello(bob, 'billing', 'b/1')]);
-    await again.until(r => r.id === 0);
+    await join(again, bob, 'billing', 'b/1');
     expect(srv.getPeers().filter(p => p.publicKey === alice.publicKey)).toHaveLength(1);
     expect(await firstValueFrom(victim.send('echo', 2))).toBe(2);
   });

@@ -25,7 +25,7 @@ import {
   Metadata,
   OutEnvelope,
 } from '../../lib/protocol/frames';
-import { handshakeEnvelope, refusalEnvelope } from '../../lib/protocol/handshake';
+import { challengeEnvelope, handshakeEnvelope, refusalEnvelope } from '../../lib/protocol/handshake';
 import { checkTable, idsOfTitle, rulesOf } from '../conformance/spec-table';
 import { repoRoot } from '../helpers/child';
 
@@ -235,6 +235,18 @@ const VECTORS: Record<string, Vector> = {
     decoded: [
       { type: MessageType.Chunk, flags: 0, encoding: Encoding.Json, id: 2, value: 0 },
       none(MessageType.End, 2),
+    ],
+  },
+  CHALLENGE: {
+    encode: () => frames(challengeEnvelope('AAECAwQFBgcICQoLDA0ODxAREhMUFRYX')),
+    decoded: [
+      {
+        type: MessageType.Challenge,
+        flags: 0,
+        encoding: Encoding.Json,
+        id: 0,
+        value: { nonce: 'AAECAwQFBgcICQoLDA0ODxAREhMUFRYX' },
+      },
     ],
   },
   'CHUNK in MSGPACK': {

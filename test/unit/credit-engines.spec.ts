@@ -178,10 +178,10 @@ describe('server: a reply stream under credit', () => {
     expect(s.observer.dropped('sendFailed')).toBe(1);
   });
 
-  it('type 12 (an unpacked BATCH) and 15 stay unknown types', async () => {
+  it('type 12 (an unpacked BATCH) and 16 stay unknown types', async () => {
     const s = await server();
     s.ch.deliverFrom(R1, hello({ features: ['credit'], window: 4 }));
-    s.ch.deliverFrom(R1, { ...controlEnvelope(MessageType.Ping), type: 15 as MessageType });
+    s.ch.deliverFrom(R1, { ...controlEnvelope(MessageType.Ping), type: 16 as MessageType });
     s.ch.deliverFrom(R1, { ...controlEnvelope(MessageType.Ping), type: 12 as MessageType });
     expect(s.observer.dropCounts()).toEqual({ type: 2 });
   });

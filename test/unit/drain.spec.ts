@@ -227,12 +227,12 @@ describe('the DRAIN envelope (§3)', () => {
     }
   };
 
-  it('is type 13, id 0, payload NONE; an id or a payload is malformed (header), 15 and above unknown (type)', () => {
+  it('is type 13, id 0, payload NONE; an id or a payload is malformed (header), 16 and above unknown (type)', () => {
     expect(encodeHeader(DRAIN)).toEqual(header(13, 0, 0));
     expect(decodeEnvelope(header(13, 0, 0), EMPTY, MAX)).toMatchObject({ type: MessageType.Drain, id: 0 });
     expect(reasonOf(() => decodeEnvelope(header(13, 5, 0), EMPTY, MAX))).toBe('header');
     expect(reasonOf(() => decodeEnvelope(header(13, 0, 1), Buffer.from('1'), MAX))).toBe('header');
-    expect(reasonOf(() => decodeEnvelope(header(15, 0, 0), EMPTY, MAX))).toBe('type');
+    expect(reasonOf(() => decodeEnvelope(header(16, 0, 0), EMPTY, MAX))).toBe('type');
     expect(reasonOf(() => decodeEnvelope(header(12, 0, 0), EMPTY, MAX))).toBe('type');
   });
 });

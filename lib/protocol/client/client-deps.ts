@@ -6,6 +6,7 @@ import type { HeartbeatSettings } from '../handshake.js';
 import type { Metrics } from '../metrics.js';
 import type { PacketCodec } from '../packet-codec.js';
 import type { UpstreamLink } from './upstream-link.js';
+import type { CurveHelloOf } from '../../security/hello-proof.js';
 
 /** What the engine needs of the client's resolved options. */
 export interface ClientEngineConfig {
@@ -24,8 +25,8 @@ export interface ClientEngineConfig {
   readonly retries?: RetrySettings | undefined;
   /** Offer MessagePack (encoding 4) in the HELLO; the codec must be installed before `connect()`. */
   readonly msgpack?: boolean;
-  /** The HELLO's CURVE key proof of a link (feature `curve-key`, docs/PROTOCOL.md §12.1). */
-  readonly curveHello?: ((slot: number, endpoint: string) => { key: string; proof: string } | undefined) | undefined;
+  /** The HELLO's CURVE key proof of a link (features `curve-key`, `curve-key-2`, docs/PROTOCOL.md §12). */
+  readonly curveHello?: CurveHelloOf | undefined;
   /** Milliseconds between two resolutions of the endpoints that name a host (default DEFAULT_RESOLVE_INTERVAL). */
   readonly resolveInterval?: number;
   /** `streamWindow` (undefined: no credit offered) and `streamBufferLimit` (§6). */

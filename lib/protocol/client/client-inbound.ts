@@ -12,7 +12,14 @@ import type { SessionObserver } from '../channel.js';
 import { decodePayload } from '../codec.js';
 import { BYE, controlEnvelope, PONG } from '../envelopes.js';
 import { Envelope, Flag, MalformedError, MessageType } from '../frames.js';
-import { asRefusal, peekForeignVersion, validateWelcome, Welcome } from '../handshake.js';
+import {
+  asRefusal,
+  type Challenge,
+  peekForeignVersion,
+  validateChallenge,
+  validateWelcome,
+  Welcome,
+} from '../handshake.js';
 import type { InboundHandler } from '../inbound.js';
 import { creditEnvelope, grantOf } from '../credit.js';
 import { GrantCounter } from '../credit.js';
@@ -74,6 +81,8 @@ export class ClientInbound implements InboundHandler<UpstreamLink> {
         return this.sessions.sessionEnded(link, 'bye');
       case MessageType.Drain:
         return this.sessions.draining(link);
+      case MessageType.Challenge:
+        return this.onChallenge(link, env);
       default:
         this.observer.drop('unexpected', `message type ${env.type} from a server`);
     }
@@ -91,6 +100,20 @@ export class ClientInbound implements InboundHandler<UpstreamLink> {
     // A reply that cannot be read is never silent: fail the call it belongs to.
     if (err.id !== 0 && this.callOn(link, err.id) !== undefined) {
       this.calls.fail(err.id, new ZmqProtocolError(`Malformed reply: ${err.message}`));
+    }
+  }
+
+  /** A CURVE server's nonce for this link's key proof (§12.2): answered at once while handshaking, else dropped. */
+  private onChallenge(link: UpstreamLink, env: Envelope): void {
+    let challenge: Challenge | string;
+    try {
+      challenge = validateChallenge(decodePayload(env.encoding, env.payload));
+    } catch (err) {
+      challenge = (err as Error).message;
+    }
+    if (typeof challenge === 'string') return this.observer.drop('payload', `challenge: ${challenge}`);
+    if (!link.challenged(challenge.nonce)) {
+      this.observer.drop('unexpected', `a challenge from ${link.endpoint} while ${link.state.kind}`);
     }
   }
 

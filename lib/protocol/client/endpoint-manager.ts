@@ -9,7 +9,7 @@ import type { ClientEngineConfig } from './client-deps.js';
 import { diffEndpoints, EndpointTarget, targetOf } from './endpoint-set.js';
 import type { LinkPool } from './link-pool.js';
 import { fastWindowOver, linkView, nextAddresses, refreshOnResolve, resolveName, retryInterval } from './resolution.js';
-import { helloFor } from './hello.js';
+import { linkHello } from './hello.js';
 import { UpstreamLink } from './upstream-link.js';
 
 /** What the endpoint manager needs of its engine. */
@@ -215,7 +215,7 @@ export class EndpointManager {
     const link: UpstreamLink = new UpstreamLink(
       endpoint,
       channel,
-      helloFor(this.host.config, slot, endpoint),
+      linkHello(this.host.config, slot, endpoint),
       observer,
       fast ? clock.now() + RETURN_WINDOW_MS : undefined,
     );

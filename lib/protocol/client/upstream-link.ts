@@ -2,6 +2,7 @@ import { ZmqError } from '../../errors/zmq.errors.js';
 import type { ZmqPeerEvent, ZmqPeerInfo, ZmqPeerLeftReason } from '../../interfaces/zmq-events.interface.js';
 import type { Channel, SessionObserver } from '../channel.js';
 import type { OutEnvelope } from '../frames.js';
+import type { LinkHello } from './hello.js';
 import { type Scheduler, settleWithin } from '../clock.js';
 import { BYE, PING } from '../envelopes.js';
 import { LinkHealth } from './link-health.js';
@@ -13,8 +14,10 @@ import type { LivenessState } from '../liveness.js';
 
 /**
  * The lifecycle of one link (docs/PROTOCOL.md, client link table):
- * - `handshaking`: no session; a HELLO was queued at `helloAt`. `fastUntil`:
- *   its server just left and is expected back, so it reconnects fast until then;
+ * - `handshaking`: no session; a HELLO was queued at `helloAt` (and, if the
+ *   server challenged it, the HELLO that answers: the link waits for WELCOME
+ *   either way). `fastUntil`: its server just left and is expected back, so
+ *   it reconnects fast until then;
  * - `ready`: the server's WELCOME arrived, requests may go out;
  * - `draining`: the server said DRAIN (§5.6): the session is up and the calls
  *   in flight get their replies, but new requests go elsewhere while another
@@ -90,7 +93,7 @@ export class UpstreamLink implements LivenessState {
   constructor(
     readonly endpoint: string,
     readonly channel: Channel,
-    private readonly hello: OutEnvelope,
+    private readonly hello: LinkHello,
     private readonly observer: SessionObserver,
     /** Its server just left: the end of the window in which it reconnects fast. */
     fastUntil?: number,
@@ -197,7 +200,20 @@ export class UpstreamLink implements LivenessState {
 
   /** Queues HELLO; from here the link is handshaking. */
   sendHello(now: number): void {
-    if (this.to({ kind: 'handshaking', helloAt: now, fastUntil: this.fastUntil })) this.trySend(this.hello);
+    if (this.to({ kind: 'handshaking', helloAt: now, fastUntil: this.fastUntil })) this.trySend(this.hello.first());
+  }
+
+  /**
+   * The server's CHALLENGE (docs/PROTOCOL.md §12.2): while handshaking, the
+   * HELLO whose key proof covers `nonce` goes out at once, and the link goes
+   * on waiting for WELCOME (its HELLO retry counts from the HELLO that was
+   * challenged). False (nothing sent) in any other state, or when this link
+   * proves no key.
+   */
+  challenged(nonce: string): boolean {
+    if (this.current.kind !== 'handshaking') return false;
+    const answer = this.hello.answer(nonce);
+    return answer !== undefined && this.trySend(answer);
   }
 
   /**

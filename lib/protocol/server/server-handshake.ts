@@ -15,6 +15,7 @@ import { DRAIN } from '../envelopes.js';
 import { Envelope, MessageType, OutEnvelope } from '../frames.js';
 import {
   BYE_ACK_FEATURE,
+  challengeEnvelope,
   DRAIN_FEATURE,
   DEADLINE_FEATURE,
   handshakeEnvelope,
@@ -39,12 +40,20 @@ const NO_SESSION = 'The server has no session for this client: handshake first';
 const TAKEN_OVER = 'A newer connection of this client (the same id and instance) took the session over';
 
 /**
- * A CURVE server's check of a HELLO (docs/PROTOCOL.md §12.1): the client's
- * proven public key, or why the HELLO is refused with AUTH_FAILED.
+ * A CURVE server's check of a HELLO on the connection `connection`
+ * (docs/PROTOCOL.md §12): the client's proven public key (`unbound`: by a
+ * proof not bound to the connection, which a migrating server accepts), a
+ * nonce to CHALLENGE the connection with, or why the HELLO is refused with
+ * AUTH_FAILED.
  */
 export type HelloAuthorizer = (
   hello: Hello,
-) => { readonly publicKey: string } | { readonly refusal: string; readonly publicKey?: string };
+  connection: string,
+  now: number,
+) =>
+  | { readonly publicKey: string; readonly unbound?: boolean }
+  | { readonly challenge: string; readonly publicKey: string }
+  | { readonly refusal: string; readonly publicKey?: string };
 
 /**
  * The features a server accepts (§4.4): `credit` when it has a `streamWindow`, `msgpack` with that codec,
@@ -228,11 +237,27 @@ export class ServerHandshake {
     this.host.observer.refused({ ...(peerId !== undefined ? { peerId } : {}), direction: 'downstream', error });
   }
 
-  /** The HELLO's proven CURVE key (`undefined` on a plaintext server), or `null` when it was refused. */
-  private authorize(routingId: Buffer, hello: Hello): string | undefined | null {
-    const verdict = this.host.authorize?.(hello);
+  /**
+   * The HELLO's proven CURVE key (`undefined` on a plaintext server), or
+   * `null` when it was refused or challenged (§12.2: the HELLO that answers
+   * the CHALLENGE decides; the connection's session, if any, is untouched).
+   */
+  private authorize(routingId: Buffer, key: string, hello: Hello): string | undefined | null {
+    const verdict = this.host.authorize?.(hello, key, this.host.now());
     if (verdict === undefined) return undefined;
-    if (!('refusal' in verdict)) return verdict.publicKey;
+    if ('challenge' in verdict) {
+      this.host.sendRouted(routingId, challengeEnvelope(verdict.challenge));
+      return null;
+    }
+    if (!('refusal' in verdict)) {
+      if (verdict.unbound === true) {
+        this.host.observer.warn(
+          `Accepted an unbound key proof from client ${printable(hello.id)} (${verdict.publicKey}): its hello can be replayed; upgrade that client`,
+          'Accepted unbound key proofs',
+        );
+      }
+      return verdict.publicKey;
+    }
     const error = new ZmqAuthFailedError(`Refused: ${verdict.refusal}`);
     const { publicKey } = verdict;
     this.host.observer.warn(
@@ -251,7 +276,7 @@ export class ServerHandshake {
 
   private decide(routingId: Buffer, key: string, hello: Hello, helloBytes: number): void {
     const { sessions, observer } = this.host;
-    const publicKey = this.authorize(routingId, hello);
+    const publicKey = this.authorize(routingId, key, hello);
     if (publicKey === null) return;
     if (publicKey !== undefined && this.overKeyBudget(routingId, key, publicKey, helloBytes)) return;
     let onConnection = sessions.onConnection(key);
