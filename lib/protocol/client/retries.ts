@@ -197,7 +197,7 @@ export class Resends {
   retry(call: PendingCall, err: unknown): boolean {
     const plan = call.retry!;
     if (!isRetryable(err) || plan.attempts >= plan.maxAttempts || this.deps.clock.now() >= plan.until) return false;
-    const others = this.targets(plan, link => link !== call.link);
+    const others = this.targets(plan, link => link !== call.link && !plan.live.some(c => c.link === link));
     if (others.length === 0) return false;
     if (!this.budget.withdraw()) {
       this.counts.retriesDenied++;
