@@ -39,7 +39,7 @@ import { ANY_SERVER, Route } from '../protocol/client/client-deps.js';
 import { startClientSpan } from '../common/tracing.js';
 import { tracedEmit, tracedRequest } from './traced-request.js';
 import { clientEngine, connector } from './client-connect.js';
-import { unwrapRecord, ZmqRecord } from './zmq-record.js';
+import { recordData, recordPolicy, ZmqRecord } from './zmq-record.js';
 import type { CallPolicy } from '../protocol/client/retries.js';
 
 /**
@@ -179,11 +179,11 @@ export class ClientZmq extends ClientProxy<ZmqEvents> {
    * options apply to this call (`retry`, `hedge`).
    */
   override send<TResult = any, TInput = any>(pattern: any, data: TInput): Observable<TResult> {
-    const { data: value, policy } = unwrapRecord(data);
+    const value = recordData(data);
     if (pattern === null || pattern === undefined || value === null || value === undefined) {
       return super.send<TResult>(pattern, value); // Nest's InvalidMessageException
     }
-    return this.request<TResult>(pattern, value, ANY_SERVER, policy);
+    return this.request<TResult>(pattern, value, ANY_SERVER, recordPolicy(data));
   }
 
   /**
@@ -197,7 +197,7 @@ export class ClientZmq extends ClientProxy<ZmqEvents> {
    * ```
    */
   sendTo<TResult = any, TInput = any>(target: ZmqTarget, pattern: any, data: TInput): Observable<TResult> {
-    return this.request<TResult>(pattern, unwrapRecord(data).data, { target });
+    return this.request<TResult>(pattern, recordData(data), { target });
   }
 
   /**
@@ -218,7 +218,7 @@ export class ClientZmq extends ClientProxy<ZmqEvents> {
   ): Observable<ZmqPeerReply<TResult>> {
     return defer(() => this.connect()).pipe(
       mergeMap(() => {
-        const packet = packetOf(this, pattern, unwrapRecord(data).data);
+        const packet = packetOf(this, pattern, recordData(data));
         let links;
         try {
           links = this.engine.serversOf(this.normalizePattern(packet.pattern as MsPattern), target);
@@ -322,7 +322,7 @@ export class ClientZmq extends ClientProxy<ZmqEvents> {
   }
 
   private hotEvent(pattern: any, data: unknown, target: ZmqTarget | undefined, all: boolean): Observable<string[]> {
-    const value = unwrapRecord(data).data;
+    const value = recordData(data);
     return runHot(
       defer(() => this.connect()).pipe(map(() => this.emitOn(packetOf(this, pattern, value), target, all))),
     );

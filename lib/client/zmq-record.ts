@@ -74,10 +74,14 @@ export class ZmqRecordBuilder<TData = unknown> {
   }
 }
 
-/** A request's data and the call's own policy: a record unwrapped, any other value as it is. */
-export function unwrapRecord(data: unknown): { data: unknown; policy: CallPolicy | undefined } {
-  if (!ZmqRecord.is(data)) return { data, policy: undefined };
-  return { data: data.data, policy: data.options };
+/** A request's data: a record's, or the value itself (nothing allocated). */
+export function recordData(value: unknown): unknown {
+  return ZmqRecord.is(value) ? value.data : value;
+}
+
+/** A call's own policy: a record's options, or none. */
+export function recordPolicy(value: unknown): CallPolicy | undefined {
+  return ZmqRecord.is(value) ? value.options : undefined;
 }
 
 function checkCallOptions(options: ZmqCallOptions): Readonly<ZmqCallOptions> {

@@ -7,7 +7,7 @@
  */
 import 'reflect-metadata';
 import { Controller, Type } from '@nestjs/common';
-import { MessagePattern, Payload } from '@nestjs/microservices';
+import { EventPattern, MessagePattern, Payload } from '@nestjs/microservices';
 import { firstValueFrom, Observable } from 'rxjs';
 import { ClientZmq, ZmqRecord } from 'nestjs-zeromq';
 import { within } from '../helpers/async';
@@ -19,6 +19,9 @@ interface Silent {
   cancelled: number;
 }
 
+/** The data of every `seen` event either server received. */
+const seen: unknown[] = [];
+
 function controllerFor(name: 'fast' | 'silent', silent: Silent): Type<unknown> {
   @Controller()
   class HedgedController {
@@ -29,6 +32,11 @@ function controllerFor(name: 'fast' | 'silent', silent: Silent): Type<unknown> {
         silent.started++;
         return () => void silent.cancelled++;
       });
+    }
+
+    @EventPattern('seen')
+    onSeen(@Payload() data: unknown) {
+      seen.push(data);
     }
   }
   return HedgedController;
@@ -77,7 +85,7 @@ describe('hedging over real sockets', () => {
     await until(() => (s.server.getMetrics().patterns['get']?.cancels ?? 0) === silent.started, 'cancels counted');
   });
 
-  it('a ZmqRecord hedges one call of a client without hedging; the server gets its data alone', async () => {
+  it('a ZmqRecord hedges one call of a client without hedging; the server gets its data alone, of a call or an event', async () => {
     const { silent, client } = await mesh({});
     const replies = await within(
       Promise.all(
@@ -91,5 +99,9 @@ describe('hedging over real sockets', () => {
     expect(replies).toEqual(['fast:{"id":1}', 'fast:{"id":2}']);
     await until(() => silent.cancelled === silent.started, 'the silent server was cancelled');
     expect(client.getStats().resilience!.hedgesWon).toBe(1);
+    seen.length = 0;
+    client.emit('seen', new ZmqRecord({ id: 3 }, { retry: false }));
+    await until(() => seen.length > 0, 'the event arrived');
+    expect(seen).toEqual([{ id: 3 }]);
   });
 });

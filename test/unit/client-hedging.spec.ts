@@ -6,7 +6,7 @@
  */
 import { ZmqErrorCode, ZmqOptionsError } from '../../lib/errors/zmq.errors';
 import { resolveClientConfig } from '../../lib/config/client-config';
-import { ZmqRecord, ZmqRecordBuilder, unwrapRecord } from '../../lib/client/zmq-record';
+import { recordData, recordPolicy, ZmqRecord, ZmqRecordBuilder } from '../../lib/client/zmq-record';
 import type { ReplyPacket } from '../../lib/protocol/client/calls';
 import type { ClientEngineConfig } from '../../lib/protocol/client/client-deps';
 import type { CallPolicy } from '../../lib/protocol/client/retries';
@@ -294,13 +294,13 @@ describe("a call's own policy", () => {
 describe('ZmqRecord and the hedging option', () => {
   it('unwraps to its data and its checked options; any other value is its own data', () => {
     const record = new ZmqRecord({ id: 1 }, { retry: false });
-    expect(unwrapRecord(record)).toEqual({ data: { id: 1 }, policy: { retry: false } });
-    expect(unwrapRecord({ id: 1 })).toEqual({ data: { id: 1 }, policy: undefined });
+    expect([recordData(record), recordPolicy(record)]).toEqual([{ id: 1 }, { retry: false }]);
+    expect([recordData({ id: 1 }), recordPolicy({ id: 1 })]).toEqual([{ id: 1 }, undefined]);
     const built = new ZmqRecordBuilder(5)
       .setOptions({ hedge: { delayMs: 10 } })
       .setOptions({ retry: true })
       .build();
-    expect(unwrapRecord(built)).toEqual({ data: 5, policy: { retry: true, hedge: { delayMs: 10 } } });
+    expect([recordData(built), recordPolicy(built)]).toEqual([5, { retry: true, hedge: { delayMs: 10 } }]);
     expect(Object.isFrozen(built.options)).toBe(true);
   });
 
