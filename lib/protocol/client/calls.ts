@@ -179,7 +179,7 @@ export class CallRegistry {
     call.link.pending--;
     this.observeEnd?.(call, errorCode(err) === ZmqErrorCode.OVERLOADED ? 'shed' : 'accepted');
     if (this.retried(call, err)) return true;
-    this.decide(call, true);
+    this.decide(call, !isRetryable(err)); // a shed is no answer of the handler
     this.metrics.end(call, 'error', errorCode(err), call.link.lastSeen);
     call.upload?.stop();
     this.deliver(call, { err, isDisposed: true });
