@@ -16,13 +16,15 @@ import { BYE, dataEnvelope, errorEnvelope } from '../../lib/protocol/envelopes';
 import { Flag, MessageType, OutEnvelope } from '../../lib/protocol/frames';
 import { handshakeEnvelope } from '../../lib/protocol/handshake';
 import { DEFAULT_HEDGING } from '../../lib/defaults';
+import { Subject } from 'rxjs';
 import { A, B, clientEngine, MAX_PAYLOAD } from '../helpers/client-engine';
 
 const C = 'tcp://c:3';
 const DELAY = 20;
 
-function welcome(id: string, idempotent: string[]): OutEnvelope {
+function welcome(id: string, idempotent: string[], extra: object = {}): OutEnvelope {
   return handshakeEnvelope(MessageType.Welcome, {
+    ...extra,
     version: 1,
     id,
     metadata: {},
@@ -36,7 +38,7 @@ function welcome(id: string, idempotent: string[]): OutEnvelope {
 const HEDGING = { delayMs: DELAY, maxAttempts: 2 };
 
 /** An engine connected to `endpoints` (each server declares `get` idempotent), with metrics on its clock. */
-async function connected(over: Partial<ClientEngineConfig> = {}, endpoints = [A, B]) {
+async function connected(over: Partial<ClientEngineConfig> = {}, endpoints = [A, B], fields: object = {}) {
   let metrics: Metrics | undefined;
   const { time, net, observer, engine } = clientEngine(
     {
@@ -51,11 +53,11 @@ async function connected(over: Partial<ClientEngineConfig> = {}, endpoints = [A,
     t => ({ random: () => 0.5, metrics: (metrics = new Metrics(t, true, true)) }),
   );
   const connecting = engine.connect();
-  endpoints.forEach((endpoint, i) => net.channel(endpoint).deliver(welcome(`srv-${i}`, ['get'])));
+  endpoints.forEach((endpoint, i) => net.channel(endpoint).deliver(welcome(`srv-${i}`, ['get'], fields)));
   await connecting;
-  const call = (pattern: string, policy?: CallPolicy) => {
+  const call = (pattern: string, policy?: CallPolicy, data: unknown = { id: 7 }) => {
     const packets: ReplyPacket[] = [];
-    const cancel = engine.request(pattern, { id: 7 }, undefined, p => void packets.push(p), ANY_SERVER, policy);
+    const cancel = engine.request(pattern, data, undefined, p => void packets.push(p), ANY_SERVER, policy);
     return { packets, cancel };
   };
   const requests = (endpoint: string) => net.channel(endpoint).of(MessageType.Request);
@@ -191,6 +193,22 @@ describe('client hedging', () => {
     s.time.advance(DELAY * 5);
     expect(s.requests(B)).toHaveLength(0);
     expect(c.packets).toEqual([{ response: 'first' }]);
+  });
+
+  it('[C-18] never hedges a request stream', async () => {
+    const s = await connected({ stream: { window: 4, bufferLimit: 1 << 20 }, socket: { queueLimit: 100 } }, [A, B], {
+      features: ['credit'],
+      window: 4,
+    });
+    const source = new Subject<number>();
+    s.call('get', undefined, source);
+    expect(s.requests(A)[0]!.flags & Flag.Stream).toBe(Flag.Stream);
+    s.time.advance(DELAY * 5);
+    expect(s.requests(B)).toHaveLength(0);
+    s.call('get'); // the control: a plain call of the same pattern on the same servers is hedged
+    s.time.advance(DELAY);
+    expect(s.requests(A).length + s.requests(B).length).toBe(3);
+    source.complete();
   });
 
   it('[C-20] hedges spend the retry budget: once it is spent, no hedge goes out and each refusal is counted', async () => {
