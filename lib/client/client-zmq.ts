@@ -197,7 +197,7 @@ export class ClientZmq extends ClientProxy<ZmqEvents> {
    * ```
    */
   sendTo<TResult = any, TInput = any>(target: ZmqTarget, pattern: any, data: TInput): Observable<TResult> {
-    return this.request<TResult>(pattern, recordData(data), { target });
+    return this.request<TResult>(pattern, recordData(data), { target }, recordPolicy(data));
   }
 
   /**
@@ -219,6 +219,7 @@ export class ClientZmq extends ClientProxy<ZmqEvents> {
     return defer(() => this.connect()).pipe(
       mergeMap(() => {
         const packet = packetOf(this, pattern, recordData(data));
+        const policy = recordPolicy(data);
         let links;
         try {
           links = this.engine.serversOf(this.normalizePattern(packet.pattern as MsPattern), target);
@@ -228,7 +229,9 @@ export class ClientZmq extends ClientProxy<ZmqEvents> {
         const replies = links.map(link =>
           peerReplies(
             link.welcome!.id,
-            new Observable<TResult>(observer => this.publishOn(packet, this.createObserver(observer), { link })),
+            new Observable<TResult>(observer =>
+              this.publishOn(packet, this.createObserver(observer), { link }, policy),
+            ),
           ),
         );
         return merge(...replies);

@@ -1,5 +1,6 @@
 import { hedgeFields } from '../config/client-config.js';
 import { ZmqOptionsError } from '../errors/zmq.errors.js';
+import { numberOption } from '../config/common.js';
 import type { CallPolicy } from '../protocol/client/retries.js';
 
 /** One call's options, given with its data in a {@link ZmqRecord}. */
@@ -18,6 +19,14 @@ export interface ZmqCallOptions {
    * @default the client's `hedging`
    */
   hedge?: boolean | { delayMs?: number; maxAttempts?: number };
+  /**
+   * Milliseconds this call may wait for its next reply message before it
+   * fails with `TIMEOUT`, instead of the client's `requestTimeout` (the
+   * server is told it as the call's deadline; retries and hedges start within
+   * it); `0`: no limit. At most 2147483647 (a timer's limit).
+   * @default the client's `requestTimeout`
+   */
+  timeout?: number;
 }
 
 /** The brand of a record: `instanceof` fails across the package's CJS and ESM builds, a registered symbol does not. */
@@ -86,22 +95,39 @@ export function recordPolicy(value: unknown): CallPolicy | undefined {
 
 function checkCallOptions(options: ZmqCallOptions): Readonly<ZmqCallOptions> {
   if (typeof options !== 'object' || options === null) {
-    throw new ZmqOptionsError('record', "a ZmqRecord's options must be an object { retry?, hedge? }");
+    throw new ZmqOptionsError('record', "a ZmqRecord's options must be an object { retry?, hedge?, timeout? }");
   }
   for (const key of Object.keys(options)) {
-    if (key !== 'retry' && key !== 'hedge')
-      throw new ZmqOptionsError(`record.${key}`, `unknown ZmqRecord option "${key}" (known: retry, hedge)`);
+    if (!RECORD_OPTIONS.includes(key))
+      throw new ZmqOptionsError(
+        `record.${key}`,
+        `unknown ZmqRecord option "${key}" (known: ${RECORD_OPTIONS.join(', ')})`,
+      );
   }
-  const { retry, hedge } = options;
+  const { retry, hedge, timeout } = options;
   if (retry !== undefined && typeof retry !== 'boolean') {
     throw new ZmqOptionsError('record.retry', '"retry" must be true or false');
   }
   const out: ZmqCallOptions = { ...(retry !== undefined ? { retry } : {}) };
+  if (timeout !== undefined) out.timeout = checkTimeout(timeout);
   if (hedge !== undefined) out.hedge = checkHedge(hedge);
   if (retry === false && out.hedge !== undefined && out.hedge !== false) {
     throw new ZmqOptionsError('record.hedge', '"retry: false" never sends a call twice: it cannot be hedged');
   }
   return Object.freeze(out);
+}
+
+/** The keys of {@link ZmqCallOptions}. */
+const RECORD_OPTIONS: readonly string[] = ['retry', 'hedge', 'timeout'];
+
+/** The longest delay a timer takes (Node fires a longer one at once). */
+const MAX_TIMER_MS = 2_147_483_647;
+
+function checkTimeout(timeout: unknown): number {
+  const ms = numberOption(timeout as number, 0, 'record.timeout', true);
+  if (ms > MAX_TIMER_MS)
+    throw new ZmqOptionsError('record.timeout', `"record.timeout" must be at most ${MAX_TIMER_MS}`);
+  return ms;
 }
 
 function checkHedge(hedge: unknown): NonNullable<ZmqCallOptions['hedge']> {

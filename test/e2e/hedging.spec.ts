@@ -104,4 +104,21 @@ describe('hedging over real sockets', () => {
     await until(() => seen.length > 0, 'the event arrived');
     expect(seen).toEqual([{ id: 3 }]);
   });
+
+  it("a ZmqRecord's timeout ends that call with TIMEOUT and cancels it on its server", async () => {
+    const silent: Silent = { started: 0, cancelled: 0 };
+    const s = await h.startServer({ bind: 'tcp://127.0.0.1:*', controllers: [controllerFor('silent', silent)] });
+    const client = await h.connectClient(s.endpoint, { requestTimeout: 60_000 });
+    const err = await within(
+      firstValueFrom(client.send('get', new ZmqRecord(1, { timeout: 100 }))).then(
+        () => undefined,
+        (e: unknown) => e,
+      ),
+      10_000,
+      'the call timed out',
+    );
+    expect(err).toMatchObject({ code: 'TIMEOUT', timeoutMs: 100 });
+    await until(() => silent.cancelled === 1, 'the server cancelled the call');
+    expect(silent.started).toBe(1);
+  });
 });

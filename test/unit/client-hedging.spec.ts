@@ -309,6 +309,73 @@ describe("a call's own policy", () => {
   });
 });
 
+describe("a call's own timeout", () => {
+  it('replaces requestTimeout for that call only: TIMEOUT after it, CANCEL to its server; the others keep theirs', async () => {
+    const s = await connected({ requestTimeout: 1_000, hedging: undefined }, [A], { features: ['deadline'] });
+    const short = s.call('get', { timeout: 100 });
+    const plain = s.call('get');
+    const [first, second] = s.requests(A);
+    expect(first!.env.deadline).toBe(100); // the server is told the call's own wait
+    expect(second!.env.deadline).toBe(1_000);
+    s.time.advance(101);
+    expect(short.packets).toHaveLength(1);
+    expect(short.packets[0]!.err).toMatchObject({ code: ZmqErrorCode.TIMEOUT, timeoutMs: 100 });
+    expect(s.cancels(A)).toEqual([first!.id]);
+    expect(plain.packets).toEqual([]);
+    expect(s.engine.stats().inFlight).toBe(1);
+    s.time.advance(1_000);
+    expect(plain.packets[0]!.err).toMatchObject({ code: ZmqErrorCode.TIMEOUT, timeoutMs: 1_000 });
+    expect(s.metrics().patterns['get']).toMatchObject({ requests: 2, timeouts: 2 });
+  });
+
+  it('restarts at every reply message, as requestTimeout does; 0 waits without limit', async () => {
+    const s = await connected({ requestTimeout: 50, hedging: undefined }, [A]);
+    const streamed = s.call('get', { timeout: 100 });
+    const patient = s.call('get', { timeout: 0 });
+    const [first, second] = s.requests(A);
+    for (let i = 0; i < 5; i++) {
+      s.time.advance(80);
+      s.deliver(A, chunk(first!.id, i));
+    }
+    expect(streamed.packets).toHaveLength(5);
+    expect(streamed.packets.every(p => p.err === undefined)).toBe(true);
+    s.time.advance(10_000);
+    expect(streamed.packets.at(-1)!.err).toMatchObject({ code: ZmqErrorCode.TIMEOUT });
+    expect(patient.packets).toEqual([]);
+    s.deliver(A, reply(second!.id, 'at last'));
+    expect(patient.packets).toEqual([{ response: 'at last', isDisposed: true }]);
+  });
+
+  it('bounds the retries and hedges of the call, and is kept by them', async () => {
+    const s = await connected({ requestTimeout: 5_000, hedging: { delayMs: 200, maxAttempts: 2 } });
+    const c = s.call('get', { timeout: 100 });
+    s.time.advance(150); // the hedge would be due at 200: the call ended first
+    expect(c.packets[0]!.err).toMatchObject({ code: ZmqErrorCode.TIMEOUT, timeoutMs: 100 });
+    expect(s.requests(B)).toHaveLength(0);
+    const r = s.call('get', { timeout: 100, hedge: false });
+    const on = s.requests(B).length === 1 ? B : A; // where round-robin sent it
+    const other = on === A ? B : A;
+    const before = s.requests(other).length;
+    s.deliver(on, BYE); // its server leaves: it is retried on the other one, with the call's own timeout
+    expect(s.requests(other)).toHaveLength(before + 1);
+    s.time.advance(101);
+    expect(r.packets).toHaveLength(1);
+    expect(r.packets[0]!.err).toMatchObject({ code: ZmqErrorCode.TIMEOUT, timeoutMs: 100 });
+  });
+
+  it('calls with their own timeout fail with their server like the others (PEER_LOST), and close() fails them', async () => {
+    const s = await connected({ hedging: undefined, retries: undefined }, [A, B]);
+    const a = s.call('get', { timeout: 300 });
+    const b = s.call('get', { timeout: 300 });
+    s.deliver(A, BYE);
+    expect(a.packets[0]!.err).toMatchObject({ code: ZmqErrorCode.PEER_LOST });
+    expect(b.packets).toEqual([]);
+    await s.engine.close();
+    expect(b.packets[0]!.err).toMatchObject({ code: ZmqErrorCode.CLOSED });
+    expect(s.engine.stats().inFlight).toBe(0);
+  });
+});
+
 describe('ZmqRecord and the hedging option', () => {
   it('unwraps to its data and its checked options; any other value is its own data', () => {
     const record = new ZmqRecord({ id: 1 }, { retry: false });
@@ -331,6 +398,9 @@ describe('ZmqRecord and the hedging option', () => {
     [{ hedge: { maxAttempts: 1 } }, 'record.hedge.maxAttempts'],
     [{ hedge: { maxAttempts: 2.5 } }, 'record.hedge.maxAttempts'],
     [{ retry: false, hedge: true }, 'record.hedge'],
+    [{ timeout: -1 }, 'record.timeout'],
+    [{ timeout: '5s' }, 'record.timeout'],
+    [{ timeout: 2 ** 31 }, 'record.timeout'],
   ])('options %j are refused with INVALID_OPTIONS naming %s', (options, option) => {
     let caught: unknown;
     try {

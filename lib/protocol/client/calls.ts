@@ -1,7 +1,7 @@
 import { ZmqErrorCode, ZmqTimeoutError } from '../../errors/zmq.errors.js';
 import { Clock, Scheduler } from '../clock.js';
 import { errorCode, Metered, Metrics } from '../metrics.js';
-import { RequestTracker } from '../request-tracker.js';
+import { CallTimers } from './call-timers.js';
 import type { GrantCounter } from '../credit.js';
 import type { CallVerdict } from './link-health.js';
 import { isRetryable, RetryPlan } from './retries.js';
@@ -32,6 +32,8 @@ export interface PendingCall extends Metered {
   retry?: RetryPlan;
   /** This attempt is a hedge: sent while an earlier attempt of the call was still in flight. */
   hedge?: boolean;
+  /** The call's own timeout (ms, 0: none), when it set one; else the client's `requestTimeout`. */
+  timeoutMs?: number;
 }
 
 /** What the registry asks of the resends (retries.ts) for a call with a plan. */
@@ -53,7 +55,7 @@ export type EndObserver = (call: PendingCall, verdict: CallVerdict) => void;
  * pattern's metrics count each call once.
  */
 export class CallRegistry {
-  private readonly tracker: RequestTracker<PendingCall>;
+  private readonly tracker: CallTimers<PendingCall>;
   /** Where calls with a plan go for their next attempt (set by the engine, which owns the resends). */
   resender: Resender | undefined;
 
@@ -68,7 +70,7 @@ export class CallRegistry {
     readonly metrics: Metrics,
     private readonly observeEnd?: EndObserver,
   ) {
-    this.tracker = new RequestTracker<PendingCall>(timeoutMs, (_id, call) => this.expire(call), clock, scheduler);
+    this.tracker = new CallTimers<PendingCall>(timeoutMs, (_id, call) => this.expire(call), clock, scheduler);
   }
 
   get size(): number {
@@ -104,11 +106,25 @@ export class CallRegistry {
       started: previous.started,
       ...(previous.retry !== undefined ? { retry: previous.retry } : {}),
       ...(hedge ? { hedge } : {}),
+      ...(previous.timeoutMs !== undefined ? { timeoutMs: previous.timeoutMs } : {}),
     };
-    this.tracker.add(id, call);
+    this.tracker.add(id, call, call.timeoutMs);
     link.pending++;
     call.retry?.live.push(call);
     return call;
+  }
+
+  /** The call's own timeout replaces the client's for it (its deadline starts again, from now). */
+  retime(call: PendingCall, timeoutMs: number): void {
+    if (timeoutMs === this.timeoutMs || this.tracker.get(call.id) !== call) return;
+    this.tracker.delete(call.id);
+    call.timeoutMs = timeoutMs;
+    this.tracker.add(call.id, call, timeoutMs);
+  }
+
+  /** How long `call` may wait for a reply message (0: no limit). */
+  timeoutOf(call: PendingCall): number {
+    return call.timeoutMs ?? this.timeoutMs;
   }
 
   /** A request that could not go out (NO_PEER, TOO_LARGE...): counted, and ended at once through `callback`. */
@@ -275,6 +291,6 @@ export class CallRegistry {
     this.metrics.abort(call, 'timeout');
     call.upload?.stop();
     this.cancelOnWire(call);
-    this.deliver(call, { err: new ZmqTimeoutError(call.pattern, this.timeoutMs), isDisposed: true });
+    this.deliver(call, { err: new ZmqTimeoutError(call.pattern, this.timeoutOf(call)), isDisposed: true });
   }
 }

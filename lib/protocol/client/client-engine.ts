@@ -94,7 +94,7 @@ export class ClientEngine {
       restored: link => this.healthChanged(link, 'restored'),
     });
     const timeout = this.config.requestTimeout;
-    this.deadline = timeout > 0 ? Math.min(Math.ceil(timeout), MAX_DEADLINE_MS) : undefined;
+    this.deadline = deadlineOf(timeout);
     this.encoder = new RequestEncoder(this.config.maxPayload, deps.serializers?.serializer);
     this.waiter = new ConnectWaiter(this.scheduler);
     this.calls = new CallRegistry(
@@ -220,9 +220,11 @@ export class ClientEngine {
     let call: PendingCall;
     try {
       const link = route.link ?? this.pool.pickServing(pattern, route.target);
-      const deadline = link.deadlines ? this.deadline : undefined;
+      const own = policy?.timeout;
+      const deadline = !link.deadlines ? undefined : own === undefined ? this.deadline : deadlineOf(own);
       const meta = typeof metadata === 'function' ? metadata(link.welcome!.id) : metadata; // per server: trace context
       call = this.uploads.send(this.calls.nextId(), link, pattern, callback, data, meta, deadline);
+      if (own !== undefined) this.calls.retime(call, own);
       this.resends.sent(call, data, meta, route === ANY_SERVER ? policy : ONCE);
     } catch (err) {
       this.calls.refuse(pattern, err, callback);
@@ -398,6 +400,11 @@ export class ClientEngine {
 }
 
 function noop(): void {}
+
+/** What a REQUEST tells a server that takes deadlines of a wait of `timeout` ms: none for no timeout (0). */
+function deadlineOf(timeout: number): number | undefined {
+  return timeout > 0 ? Math.min(Math.ceil(timeout), MAX_DEADLINE_MS) : undefined;
+}
 
 /** The policy of a call to a chosen server: never sent again. */
 const ONCE: CallPolicy = Object.freeze({ retry: false });

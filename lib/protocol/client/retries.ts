@@ -45,11 +45,14 @@ export interface HedgeSettings {
  * One call's own policy (a `ZmqRecord`'s options, docs/resilience.md), over
  * the client's: `retry: false` never sends the call twice (no retry, no
  * hedge); `hedge` replaces the client's hedging for this call (`true`: the
- * client's settings or the defaults; fields given replace theirs).
+ * client's settings or the defaults; fields given replace theirs);
+ * `timeout` replaces its `requestTimeout`.
  */
 export interface CallPolicy {
   readonly retry?: boolean;
   readonly hedge?: boolean | Partial<HedgeSettings>;
+  /** Milliseconds the call may wait for a reply message, instead of the client's `requestTimeout` (0: no limit). */
+  readonly timeout?: number;
 }
 
 /** The shared state of the attempts of one call that may be sent more than once. */
@@ -171,7 +174,7 @@ export class Resends {
     const hedge = this.hedgeSettings(policy);
     const maxAttempts = retries?.maxAttempts ?? 1;
     if (maxAttempts <= 1 && hedge === undefined) return;
-    const timeout = this.deps.calls.timeoutMs;
+    const timeout = this.deps.calls.timeoutOf(call);
     const plan: RetryPlan = {
       pattern: call.pattern,
       data,
