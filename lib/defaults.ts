@@ -126,6 +126,15 @@ export const DEFAULT_MAX_BUFFERED_PER_PEER = 128 * 1024 * 1024;
 export const DEFAULT_RETRIES = { maxAttempts: 3, budget: 0.1 } as const;
 
 /**
+ * Hedging of idempotent calls (`hedging`, off unless set): the settings a
+ * client's `hedging: {}` or a call's `hedge: true` takes, field by field.
+ * `delayMs`: no reply message within it sends the next attempt to another
+ * server (set it near the pattern's p95 latency); `maxAttempts`: attempts
+ * hedging starts at most, the first included.
+ */
+export const DEFAULT_HEDGING = { delayMs: 50, maxAttempts: 2 } as const;
+
+/**
  * Whether a server answers `$zmq/metrics` (`introspection`): off, because
  * the answer names every client and pattern (docs/security.md).
  */

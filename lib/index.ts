@@ -1,5 +1,7 @@
 export { ServerZmq, ZMQ_TRANSPORT } from './server/server-zmq.js';
 export { ClientZmq } from './client/client-zmq.js';
+export { ZmqRecord, ZmqRecordBuilder } from './client/zmq-record.js';
+export type { ZmqCallOptions } from './client/zmq-record.js';
 export { ZmqClientsModule } from './client/zmq-clients.module.js';
 export type { ZmqClientAsyncRegistration, ZmqClientRegistration } from './client/zmq-clients.module.js';
 export { ZmqPeerEvents } from './common/peer-events.js';

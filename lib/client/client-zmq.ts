@@ -39,6 +39,8 @@ import { ANY_SERVER, Route } from '../protocol/client/client-deps.js';
 import { startClientSpan } from '../common/tracing.js';
 import { tracedEmit, tracedRequest } from './traced-request.js';
 import { clientEngine, connector } from './client-connect.js';
+import { recordData, recordPolicy, ZmqRecord } from './zmq-record.js';
+import type { CallPolicy } from '../protocol/client/retries.js';
 
 /**
  * A Nest `ClientProxy` over ZeroMQ DEALER sockets, one per server endpoint.
@@ -173,12 +175,15 @@ export class ClientZmq extends ClientProxy<ZmqEvents> {
    * every request in `defer(connect)` + `mergeMap`, which costs more CPU per
    * request than the transport itself. Still cold: nothing is sent until
    * someone subscribes. Before a connection, it is Nest's own path.
+   * `data` may be a {@link ZmqRecord}: the server gets its data, and its
+   * options apply to this call (`retry`, `hedge`).
    */
   override send<TResult = any, TInput = any>(pattern: any, data: TInput): Observable<TResult> {
-    if (pattern === null || pattern === undefined || data === null || data === undefined) {
-      return super.send<TResult, TInput>(pattern, data); // Nest's InvalidMessageException
+    const value = recordData(data);
+    if (pattern === null || pattern === undefined || value === null || value === undefined) {
+      return super.send<TResult>(pattern, value); // Nest's InvalidMessageException
     }
-    return this.request<TResult>(pattern, data, ANY_SERVER);
+    return this.request<TResult>(pattern, value, ANY_SERVER, recordPolicy(data));
   }
 
   /**
@@ -192,7 +197,7 @@ export class ClientZmq extends ClientProxy<ZmqEvents> {
    * ```
    */
   sendTo<TResult = any, TInput = any>(target: ZmqTarget, pattern: any, data: TInput): Observable<TResult> {
-    return this.request<TResult>(pattern, data, { target });
+    return this.request<TResult>(pattern, recordData(data), { target }, recordPolicy(data));
   }
 
   /**
@@ -213,7 +218,8 @@ export class ClientZmq extends ClientProxy<ZmqEvents> {
   ): Observable<ZmqPeerReply<TResult>> {
     return defer(() => this.connect()).pipe(
       mergeMap(() => {
-        const packet = packetOf(this, pattern, data);
+        const packet = packetOf(this, pattern, recordData(data));
+        const policy = recordPolicy(data);
         let links;
         try {
           links = this.engine.serversOf(this.normalizePattern(packet.pattern as MsPattern), target);
@@ -223,7 +229,9 @@ export class ClientZmq extends ClientProxy<ZmqEvents> {
         const replies = links.map(link =>
           peerReplies(
             link.welcome!.id,
-            new Observable<TResult>(observer => this.publishOn(packet, this.createObserver(observer), { link })),
+            new Observable<TResult>(observer =>
+              this.publishOn(packet, this.createObserver(observer), { link }, policy),
+            ),
           ),
         );
         return merge(...replies);
@@ -255,7 +263,8 @@ export class ClientZmq extends ClientProxy<ZmqEvents> {
 
   protected dispatchEvent<T = any>(packet: ReadPacket): Promise<T> {
     return new Promise<T>(resolve => {
-      this.emitOn(packet, undefined, false);
+      // An event's record gives its data: an event is sent once, whatever its options.
+      this.emitOn(ZmqRecord.is(packet.data) ? { ...packet, data: packet.data.data } : packet, undefined, false);
       resolve(undefined as T);
     });
   }
@@ -266,9 +275,9 @@ export class ClientZmq extends ClientProxy<ZmqEvents> {
   }
 
   /** A cold request: published at subscription, after `connect()` only while no server is up. */
-  private request<TResult>(pattern: unknown, data: unknown, route: Route): Observable<TResult> {
+  private request<TResult>(pattern: unknown, data: unknown, route: Route, policy?: CallPolicy): Observable<TResult> {
     const publish = (observer: Subscriber<TResult>) =>
-      this.publishOn(packetOf(this, pattern, data), this.createObserver(observer), route);
+      this.publishOn(packetOf(this, pattern, data), this.createObserver(observer), route, policy);
     return new Observable<TResult>(observer => {
       if (this.engine.isConnected) return publish(observer);
       const sub = defer(() => this.connect())
@@ -278,7 +287,12 @@ export class ClientZmq extends ClientProxy<ZmqEvents> {
     });
   }
 
-  private publishOn(packet: ReadPacket, callback: (packet: WritePacket) => void, route: Route): () => void {
+  private publishOn(
+    packet: ReadPacket,
+    callback: (packet: WritePacket) => void,
+    route: Route,
+    policy?: CallPolicy,
+  ): () => void {
     let pattern: string;
     let metadata: Buffer | undefined;
     try {
@@ -289,8 +303,8 @@ export class ClientZmq extends ClientProxy<ZmqEvents> {
       return noop;
     }
     const trace = startClientSpan(pattern);
-    if (trace === undefined) return this.engine.request(pattern, packet.data, metadata, callback, route);
-    return tracedRequest(this.engine, trace, pattern, packet, callback, route);
+    if (trace === undefined) return this.engine.request(pattern, packet.data, metadata, callback, route, policy);
+    return tracedRequest(this.engine, trace, pattern, packet, callback, route, policy);
   }
 
   /** Sends an event; one that cannot go out is counted and logged (a hot emit's error may have no reader). */
@@ -311,7 +325,10 @@ export class ClientZmq extends ClientProxy<ZmqEvents> {
   }
 
   private hotEvent(pattern: any, data: unknown, target: ZmqTarget | undefined, all: boolean): Observable<string[]> {
-    return runHot(defer(() => this.connect()).pipe(map(() => this.emitOn(packetOf(this, pattern, data), target, all))));
+    const value = recordData(data);
+    return runHot(
+      defer(() => this.connect()).pipe(map(() => this.emitOn(packetOf(this, pattern, value), target, all))),
+    );
   }
 }
 

@@ -3,6 +3,7 @@ import type { ClientTrace } from '../common/tracing.js';
 import { TracedCall } from '../common/tracing.js';
 import type { ClientEngine } from '../protocol/client/client-engine.js';
 import type { Route } from '../protocol/client/client-deps.js';
+import type { CallPolicy } from '../protocol/client/retries.js';
 import { encodeMetadata, Metadata } from '../protocol/frames.js';
 
 /**
@@ -18,6 +19,7 @@ export function tracedRequest(
   packet: ReadPacket,
   callback: (packet: WritePacket) => void,
   route: Route,
+  policy?: CallPolicy,
 ): () => void {
   const user = (packet as { metadata?: Metadata }).metadata ?? undefined;
   const metadata = (peerId: string) => {
@@ -36,6 +38,7 @@ export function tracedRequest(
       callback(reply);
     },
     route,
+    policy,
   );
   return () => {
     trace.call.end('cancelled');

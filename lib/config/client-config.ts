@@ -1,4 +1,4 @@
-import type { RetrySettings } from '../protocol/client/retries.js';
+import type { HedgeSettings, RetrySettings } from '../protocol/client/retries.js';
 import {
   DEFAULT_CONNECT_TIMEOUT,
   DEFAULT_RECONNECT_INTERVAL,
@@ -7,6 +7,7 @@ import {
   DEFAULT_RESOLVE_INTERVAL,
   DEFAULT_STRATEGY,
   DEFAULT_RETRIES,
+  DEFAULT_HEDGING,
 } from '../defaults.js';
 import { ZmqOptionsError } from '../errors/zmq.errors.js';
 import { ZmqStrategy } from '../interfaces/zmq-events.interface.js';
@@ -39,6 +40,8 @@ export interface ClientConfig extends CommonConfig {
   readonly strategy: ZmqStrategy;
   /** Retries of idempotent calls; `undefined`: never. */
   readonly retries: RetrySettings | undefined;
+  /** Hedging of idempotent calls; `undefined`: off. */
+  readonly hedging: HedgeSettings | undefined;
   readonly resolveInterval: number;
   /** The `resolver` option; `undefined`: DNS. */
   readonly resolver: ((host: string) => Promise<string[]>) | undefined;
@@ -88,6 +91,7 @@ export function resolveClientConfig(options: ZmqClientOptions): ClientConfig {
     requestTimeout: numberOption(options.requestTimeout, DEFAULT_REQUEST_TIMEOUT, 'requestTimeout', true),
     strategy,
     retries: retriesOption(options.retries),
+    hedging: hedgingOption(options.hedging),
     resolveInterval: numberOption(options.resolveInterval, DEFAULT_RESOLVE_INTERVAL, 'resolveInterval'),
     resolver: resolverOption(options.resolver),
     socket: Object.freeze(socket),
@@ -111,6 +115,40 @@ function retriesOption(value: ZmqClientOptions['retries']): RetrySettings | unde
   const budget = numberOption(o.budget, DEFAULT_RETRIES.budget, 'retries.budget', true);
   if (budget > 1) throw new ZmqOptionsError('retries.budget', '"retries.budget" must be at most 1');
   return Object.freeze({ maxAttempts, budget });
+}
+
+function hedgingOption(value: ZmqClientOptions['hedging']): HedgeSettings | undefined {
+  if (value === false || value === undefined) return undefined;
+  if (typeof value !== 'object' || value === null) {
+    throw new ZmqOptionsError('hedging', '"hedging" must be false or { delayMs?, maxAttempts? }');
+  }
+  return Object.freeze({ ...DEFAULT_HEDGING, ...hedgeFields(value, 'hedging') });
+}
+
+/**
+ * The fields of `{ delayMs?, maxAttempts? }` that are set (the `hedging`
+ * option, or a call's `hedge`), checked: a delay of 0 or more ms, an integer
+ * of attempts of at least 2; anything else is INVALID_OPTIONS naming `name`.
+ */
+export function hedgeFields(value: object, name: string): Partial<HedgeSettings> {
+  const o = value as { delayMs?: number; maxAttempts?: number };
+  for (const key of Object.keys(o)) {
+    if (key !== 'delayMs' && key !== 'maxAttempts')
+      throw new ZmqOptionsError(`${name}.${key}`, `unknown ${name} option "${key}" (known: delayMs, maxAttempts)`);
+  }
+  const out: { delayMs?: number; maxAttempts?: number } = {};
+  if (o.delayMs !== undefined) out.delayMs = numberOption(o.delayMs, 0, `${name}.delayMs`, true);
+  if (o.maxAttempts !== undefined) {
+    const max = numberOption(o.maxAttempts, 0, `${name}.maxAttempts`);
+    if (!Number.isInteger(max) || max < 2) {
+      throw new ZmqOptionsError(
+        `${name}.maxAttempts`,
+        `"${name}.maxAttempts" must be an integer of at least 2 (the first attempt and one hedge)`,
+      );
+    }
+    out.maxAttempts = max;
+  }
+  return Object.freeze(out);
 }
 
 function resolverOption(value: unknown): ClientConfig['resolver'] {

@@ -9,6 +9,7 @@ export const CLIENT_OPTION_KEYS = [
   'requestTimeout',
   'strategy',
   'retries',
+  'hedging',
   'reconnectInterval',
   'reconnectMaxInterval',
   'curve',

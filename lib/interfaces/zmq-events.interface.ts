@@ -193,6 +193,12 @@ export interface ZmqClientResilienceStats {
   retries: number;
   /** Retries not made because the retry budget was spent. */
   retriesDenied: number;
+  /** Hedges sent: further attempts to another server while the first had not answered (`hedging`). */
+  hedges: number;
+  /** Hedges not sent because the retry budget was spent. */
+  hedgesDenied: number;
+  /** Calls a hedge answered first (the other attempts were cancelled). */
+  hedgesWon: number;
   /** Servers ejected as outliers so far. */
   ejections: number;
 }

@@ -46,6 +46,12 @@ export interface ZmqPatternMetrics {
   latency: ZmqLatency;
   /** Client only: time from sending the REQUEST to its first CHUNK. */
   firstChunk?: ZmqLatency;
+  /** Client only: attempts sent again to another server after their server was lost or shed them (idempotent calls). */
+  retries?: number;
+  /** Client only: hedges sent (a further attempt to another server while the first had not answered). */
+  hedges?: number;
+  /** Client only: calls a hedge answered first (the other attempts were cancelled). */
+  hedgesWon?: number;
 }
 
 /** What `getMetrics()` returns, on a client or a server: plain data, JSON-safe. */

@@ -263,6 +263,16 @@ export interface ZmqClientOptions extends ZmqCommonOptions {
    */
   retries?: false | { maxAttempts?: number; budget?: number };
   /**
+   * Hedging of calls whose server declared their pattern idempotent: when no
+   * reply message came within `delayMs`, the call is also sent to another
+   * server (never the same one); the first answer wins and the other attempts
+   * are cancelled. `maxAttempts` counts the first (2: one hedge). Hedges spend
+   * the retry budget (`retries.budget`). A call can turn it on or off with a
+   * `ZmqRecord` (docs/resilience.md). `false`: no hedging.
+   * @default false (`{}` takes { delayMs: 50, maxAttempts: 2 }, DEFAULT_HEDGING)
+   */
+  hedging?: false | { delayMs?: number; maxAttempts?: number };
+  /**
    * Milliseconds before the first try to reconnect to a server that went
    * away; each further try waits twice as long, up to `reconnectMaxInterval`.
    * @default 100 (DEFAULT_RECONNECT_INTERVAL)

@@ -116,6 +116,21 @@ export function dropped(readings: readonly SideReading[]): Sample[] {
   return out.samples;
 }
 
+/**
+ * `retries_denied_total{side,kind}` from getStats().resilience: retries
+ * (`kind="retry"`) and hedges (`kind="hedge"`) the retry budget refused.
+ */
+export function retriesDenied(readings: readonly SideReading[]): Sample[] {
+  const out = new Summed();
+  for (const { side, stats } of readings) {
+    const resilience = stats?.resilience;
+    if (resilience === undefined) continue;
+    out.add(undefined, { side, kind: 'retry' }, resilience.retriesDenied);
+    out.add(undefined, { side, kind: 'hedge' }, resilience.hedgesDenied);
+  }
+  return out.samples;
+}
+
 /** The side of a source: a ServerZmq listens, a ClientZmq connects. */
 export function sideOf(source: ZmqMetricsSource): ZmqSide {
   return typeof (source as { listen?: unknown }).listen === 'function' ? 'server' : 'client';

@@ -60,6 +60,10 @@ export class PatternRecord {
   ok = 0;
   cancels = 0;
   timeouts = 0;
+  /** Client: attempts sent again after a loss, hedges sent, and calls a hedge answered first. */
+  retries = 0;
+  hedges = 0;
+  hedgesWon = 0;
   readonly errors = new Map<string, number>();
   readonly latency = new Histogram();
   readonly firstChunk: Histogram | undefined;
@@ -96,7 +100,14 @@ export class PatternRecord {
       cancels,
       timeouts,
       latency: this.latency.snapshot(),
-      ...(this.firstChunk !== undefined ? { firstChunk: this.firstChunk.snapshot() } : {}),
+      ...(this.firstChunk !== undefined
+        ? {
+            firstChunk: this.firstChunk.snapshot(),
+            retries: this.retries,
+            hedges: this.hedges,
+            hedgesWon: this.hedgesWon,
+          }
+        : {}),
     };
   }
 }
@@ -176,6 +187,21 @@ export class Metrics {
     if (meter === undefined) return;
     call.meter = undefined;
     meter.end(outcome, -1, code);
+  }
+
+  /** The call went out again after its attempt was lost or shed (client). */
+  retried(call: Metered): void {
+    if (call.meter !== undefined) call.meter.retries++;
+  }
+
+  /** A hedge of the call went out (client). */
+  hedged(call: Metered): void {
+    if (call.meter !== undefined) call.meter.hedges++;
+  }
+
+  /** A hedge answered the call first (client). */
+  hedgeWon(call: Metered): void {
+    if (call.meter !== undefined) call.meter.hedgesWon++;
   }
 
   /** `n` events of `pattern` went out (client) or came in (server). */

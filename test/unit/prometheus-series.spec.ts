@@ -100,3 +100,23 @@ describe('registerZmqMetrics: series appear when they occur', () => {
     expect(lines.some(l => l.includes('reason="unknownPeer"'))).toBe(false);
   });
 });
+
+describe('registerZmqMetrics: retries and hedges', () => {
+  it('exports per-pattern retries, hedges and hedges won, and the budget refusals by kind, once they occur', async () => {
+    const register = new Registry();
+    const src = source();
+    src.state.metrics.patterns = { get: pattern({ requests: 10, ok: 10, retries: 1, hedges: 3, hedgesWon: 2 }) };
+    const resilience = { throttled: 0, retries: 1, retriesDenied: 0, hedges: 3, hedgesDenied: 4, hedgesWon: 2 };
+    const withStats = {
+      getMetrics: src.getMetrics,
+      getStats: () => ({ dropped: {}, resilience: { ...resilience, ejections: 0 } }) as unknown as ZmqStats,
+    };
+    registerZmqMetrics({ register, sources: [{ side: 'client', source: withStats }] });
+    const lines = await scrape(register);
+    expect(lines).toContain('nestjs_zeromq_retries_total{pattern="get",side="client"} 1');
+    expect(lines).toContain('nestjs_zeromq_hedges_total{pattern="get",side="client"} 3');
+    expect(lines).toContain('nestjs_zeromq_hedges_won_total{pattern="get",side="client"} 2');
+    expect(lines).toContain('nestjs_zeromq_retries_denied_total{side="client",kind="hedge"} 4');
+    expect(lines.some(l => l.startsWith('nestjs_zeromq_retries_denied_total{side="client",kind="retry"}'))).toBe(false);
+  });
+});

@@ -1,10 +1,10 @@
 import { ZmqErrorCode, ZmqTimeoutError } from '../../errors/zmq.errors.js';
 import { Clock, Scheduler } from '../clock.js';
 import { errorCode, Metered, Metrics } from '../metrics.js';
-import { RequestTracker } from '../request-tracker.js';
+import { CallTimers } from './call-timers.js';
 import type { GrantCounter } from '../credit.js';
 import type { CallVerdict } from './link-health.js';
-import type { RetryPlan } from './retries.js';
+import { isRetryable, RetryPlan } from './retries.js';
 import type { UpstreamLink } from './upstream-link.js';
 
 /** What a call's subscriber is told: Nest's `WritePacket` shape. */
@@ -28,12 +28,21 @@ export interface PendingCall extends Metered {
   grants?: GrantCounter;
   /** The request stream this call sends (§6.1): stopped when the call ends, however it ends. */
   upload?: { stop(): void; grant(n: number): void };
-  /** Set when the call may be sent again elsewhere (its pattern is idempotent on its server). */
+  /** Set when the call may be sent again elsewhere (its pattern is idempotent on its server): shared by its attempts. */
   retry?: RetryPlan;
+  /** This attempt is a hedge: sent while an earlier attempt of the call was still in flight. */
+  hedge?: boolean;
+  /** The call's own timeout (ms, 0: none), when it set one; else the client's `requestTimeout`. */
+  timeoutMs?: number;
 }
 
-/** Sends a failed call again elsewhere; true when a new attempt went out (the failure is then not delivered). */
-export type Retrier = (call: PendingCall, err: unknown) => boolean;
+/** What the registry asks of the resends (retries.ts) for a call with a plan. */
+export interface Resender {
+  /** Sends a failed attempt's call again elsewhere; true when a new attempt went out (the failure is then not delivered). */
+  retry(call: PendingCall, err: unknown): boolean;
+  /** The call is decided: `winner` answered first, or (undefined) it ended otherwise; no more attempts start. */
+  decided(plan: RetryPlan, winner: PendingCall | undefined): void;
+}
 
 /** Told how each attempt ended for its server's health: answered, or timed out / shed. */
 export type EndObserver = (call: PendingCall, verdict: CallVerdict) => void;
@@ -46,21 +55,22 @@ export type EndObserver = (call: PendingCall, verdict: CallVerdict) => void;
  * pattern's metrics count each call once.
  */
 export class CallRegistry {
-  private readonly tracker: RequestTracker<PendingCall>;
+  private readonly tracker: CallTimers<PendingCall>;
+  /** Where calls with a plan go for their next attempt (set by the engine, which owns the resends). */
+  resender: Resender | undefined;
 
   constructor(
-    private readonly timeoutMs: number,
-    /** Called for a call that timed out, after it was removed (the engine sends CANCEL). */
-    private readonly onTimeout: (call: PendingCall) => void,
+    readonly timeoutMs: number,
+    /** Tells the server of an attempt that was removed to stop it (the engine sends CANCEL). */
+    private readonly cancelOnWire: (call: PendingCall) => void,
     private readonly onSubscriberError: (call: PendingCall, err: unknown) => void,
     clock: Clock,
     scheduler: Scheduler,
     /** Per-pattern counters and latencies, fed here (every call starts and ends through this registry). */
     readonly metrics: Metrics,
-    private readonly retrier?: Retrier,
     private readonly observeEnd?: EndObserver,
   ) {
-    this.tracker = new RequestTracker<PendingCall>(timeoutMs, (_id, call) => this.expire(call), clock, scheduler);
+    this.tracker = new CallTimers<PendingCall>(timeoutMs, (_id, call) => this.expire(call), clock, scheduler);
   }
 
   get size(): number {
@@ -81,10 +91,11 @@ export class CallRegistry {
   }
 
   /**
-   * Registers the next attempt of `previous` (a retry) as request `id` on
-   * `link`: same subscriber, same plan, and its metrics count the call once.
+   * Registers the next attempt of `previous` (a retry, or a hedge while
+   * `previous` is still in flight) as request `id` on `link`: same
+   * subscriber, same plan, and its metrics count the call once.
    */
-  reopen(previous: PendingCall, id: number, link: UpstreamLink): PendingCall {
+  reopen(previous: PendingCall, id: number, link: UpstreamLink, hedge = false): PendingCall {
     const call: PendingCall = {
       id,
       link,
@@ -94,10 +105,26 @@ export class CallRegistry {
       meter: previous.meter,
       started: previous.started,
       ...(previous.retry !== undefined ? { retry: previous.retry } : {}),
+      ...(hedge ? { hedge } : {}),
+      ...(previous.timeoutMs !== undefined ? { timeoutMs: previous.timeoutMs } : {}),
     };
-    this.tracker.add(id, call);
+    this.tracker.add(id, call, call.timeoutMs);
     link.pending++;
+    call.retry?.live.push(call);
     return call;
+  }
+
+  /** The call's own timeout replaces the client's for it (its deadline starts again, from now). */
+  retime(call: PendingCall, timeoutMs: number): void {
+    if (timeoutMs === this.timeoutMs || this.tracker.get(call.id) !== call) return;
+    this.tracker.delete(call.id);
+    call.timeoutMs = timeoutMs;
+    this.tracker.add(call.id, call, timeoutMs);
+  }
+
+  /** How long `call` may wait for a reply message (0: no limit). */
+  timeoutOf(call: PendingCall): number {
+    return call.timeoutMs ?? this.timeoutMs;
   }
 
   /** A request that could not go out (NO_PEER, TOO_LARGE...): counted, and ended at once through `callback`. */
@@ -110,6 +137,7 @@ export class CallRegistry {
   chunk(call: PendingCall): void {
     if (call.chunked) return;
     call.chunked = true;
+    this.decide(call, true);
     this.metrics.firstReply(call, call.link.lastSeen);
   }
 
@@ -122,19 +150,33 @@ export class CallRegistry {
     this.tracker.touch(id);
   }
 
-  /**
-   * Removes the call; `undefined` when it had already ended. `'ok'`: its last
-   * reply arrived (timed at the message's receive time); `'cancel'`: unsubscribed.
-   */
-  settle(id: number, outcome: 'ok' | 'cancel' = 'ok'): PendingCall | undefined {
+  /** Removes the call, whose last reply arrived (timed at the message's receive time); `undefined` when it had already ended. */
+  settle(id: number): PendingCall | undefined {
     const call = this.tracker.delete(id);
     if (call === undefined) return undefined;
     call.link.pending--;
     call.upload?.stop();
-    if (outcome === 'ok') this.observeEnd?.(call, 'accepted');
-    if (outcome === 'ok') this.metrics.end(call, 'ok', undefined, call.link.lastSeen);
-    else this.metrics.abort(call, outcome);
+    this.decide(call, true);
+    this.observeEnd?.(call, 'accepted');
+    this.metrics.end(call, 'ok', undefined, call.link.lastSeen);
     return call;
+  }
+
+  /**
+   * The caller unsubscribed before the end: every attempt of the call still
+   * in flight is removed and its server told to stop (CANCEL); counted once.
+   */
+  cancel(call: PendingCall): void {
+    const plan = call.retry;
+    const attempts = plan !== undefined ? plan.live.splice(0) : [call];
+    if (plan !== undefined) this.stop(plan);
+    let counted = false;
+    for (const attempt of attempts) {
+      if (this.tracker.get(attempt.id) !== attempt) continue;
+      if (!counted) this.metrics.abort(attempt, 'cancel');
+      counted = true;
+      this.withdraw(attempt);
+    }
   }
 
   /** Tells the subscriber; the call stays open unless `packet.isDisposed`. */
@@ -153,7 +195,9 @@ export class CallRegistry {
     call.link.pending--;
     this.observeEnd?.(call, errorCode(err) === ZmqErrorCode.OVERLOADED ? 'shed' : 'accepted');
     if (this.retried(call, err)) return true;
+    this.decide(call, !isRetryable(err)); // a shed is no answer of the handler
     this.metrics.end(call, 'error', errorCode(err), call.link.lastSeen);
+    call.upload?.stop();
     this.deliver(call, { err, isDisposed: true });
     return true;
   }
@@ -161,39 +205,92 @@ export class CallRegistry {
   /** Ends every call on `link` with `err` (no round trip: no latency counted). */
   failLink(link: UpstreamLink, err: unknown): void {
     const code = errorCode(err);
-    for (const call of this.tracker.drainWhere(c => c.link === link)) {
+    const lost = this.tracker.drainWhere(c => c.link === link);
+    link.pending = 0;
+    for (const call of lost) {
       if (this.retried(call, err)) continue;
+      this.decide(call, false);
       this.metrics.abort(call, 'error', code);
       call.upload?.stop();
       this.deliver(call, { err, isDisposed: true });
     }
-    link.pending = 0;
   }
 
-  /** Ends every call with `err` (no latency counted). */
+  /** Ends every call with `err` (no latency counted); a call with several attempts is told once. */
   failAll(err: unknown): void {
     const code = errorCode(err);
+    const told = new Set<RetryPlan>();
     for (const call of this.tracker.drain()) {
       call.link.pending = 0;
-      this.metrics.abort(call, 'error', code);
       call.upload?.stop();
+      const plan = call.retry;
+      if (plan !== undefined) {
+        if (told.has(plan)) continue; // another attempt of the call has told the subscriber
+        told.add(plan);
+        this.stop(plan);
+      }
+      this.metrics.abort(call, 'error', code);
       this.deliver(call, { err, isDisposed: true });
     }
   }
 
-  /** Whether `call` went out again elsewhere: idempotent, nothing of its reply arrived, no request stream. */
+  /**
+   * Whether `call`'s failure stays unseen by the subscriber: another attempt
+   * went out elsewhere (idempotent, nothing of its reply arrived, no request
+   * stream), or, for a failure that says nothing ran or may have run on a
+   * lost server, a sibling attempt is still in flight and answers instead.
+   */
   private retried(call: PendingCall, err: unknown): boolean {
-    if (call.retry === undefined || call.chunked || call.upload !== undefined || this.retrier === undefined)
+    const plan = call.retry;
+    if (plan === undefined || plan.decided || call.chunked || call.upload !== undefined || this.resender === undefined)
       return false;
-    return this.retrier(call, err);
+    const at = plan.live.indexOf(call);
+    if (at >= 0) plan.live.splice(at, 1);
+    if (this.resender.retry(call, err)) return true;
+    if (plan.live.length > 0 && isRetryable(err)) return true;
+    return false;
+  }
+
+  /**
+   * The call is decided by `winner`, from its first reply message
+   * (`answered`) or its end: the other attempts in flight are removed and
+   * cancelled on their servers, and no further attempt starts.
+   */
+  private decide(winner: PendingCall, answered: boolean): void {
+    const plan = winner.retry;
+    if (plan === undefined || plan.decided) return;
+    plan.decided = true;
+    for (const other of plan.live.splice(0)) {
+      if (other === winner || this.tracker.get(other.id) !== other) continue;
+      other.meter = undefined; // the call is counted through the winner
+      this.withdraw(other);
+    }
+    plan.live.push(winner);
+    this.resender?.decided(plan, answered ? winner : undefined);
+  }
+
+  /** The call ends with none of its attempts answering: no further attempt starts. */
+  private stop(plan: RetryPlan): void {
+    if (plan.decided) return;
+    plan.decided = true;
+    this.resender?.decided(plan, undefined);
+  }
+
+  /** Removes an attempt in flight and tells its server to stop it (CANCEL); nothing is delivered. */
+  private withdraw(attempt: PendingCall): void {
+    this.tracker.delete(attempt.id);
+    attempt.link.pending--;
+    attempt.upload?.stop();
+    this.cancelOnWire(attempt);
   }
 
   private expire(call: PendingCall): void {
     call.link.pending--;
+    this.decide(call, false);
     this.observeEnd?.(call, 'timeout');
     this.metrics.abort(call, 'timeout');
     call.upload?.stop();
-    this.onTimeout(call);
-    this.deliver(call, { err: new ZmqTimeoutError(call.pattern, this.timeoutMs), isDisposed: true });
+    this.cancelOnWire(call);
+    this.deliver(call, { err: new ZmqTimeoutError(call.pattern, this.timeoutOf(call)), isDisposed: true });
   }
 }

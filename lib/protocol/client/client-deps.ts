@@ -1,4 +1,4 @@
-import type { RetrySettings } from './retries.js';
+import type { HedgeSettings, RetrySettings } from './retries.js';
 import type { ZmqStatus, ZmqTarget } from '../../interfaces/zmq-events.interface.js';
 import type { ConnectChannel, SessionObserver } from '../channel.js';
 import type { Clock, Scheduler } from '../clock.js';
@@ -23,6 +23,8 @@ export interface ClientEngineConfig {
   readonly strategy: 'round-robin' | 'least-pending';
   /** Retries of idempotent calls; absent: never. */
   readonly retries?: RetrySettings | undefined;
+  /** Hedging of idempotent calls; absent: none unless a call asks for it. */
+  readonly hedging?: HedgeSettings | undefined;
   /** Offer MessagePack (encoding 4) in the HELLO; the codec must be installed before `connect()`. */
   readonly msgpack?: boolean;
   /** The HELLO's CURVE key proof of a link (features `curve-key`, `curve-key-2`, docs/PROTOCOL.md §12). */

@@ -29,7 +29,8 @@ import { ConnectWaiter } from './connect-waiter.js';
 import { EndpointManager } from './endpoint-manager.js';
 import { LinkPool } from './link-pool.js';
 import { RequestEncoder } from './requests.js';
-import { isRetryable, RETRY_BURST, RetryBudget } from './retries.js';
+import { CallPolicy, Resends } from './retries.js';
+import { DEFAULT_HEDGING, DEFAULT_RETRIES } from '../../defaults.js';
 import { Uploads } from './uploads.js';
 import { isRestart } from './hello.js';
 import type { UpstreamLink } from './upstream-link.js';
@@ -74,10 +75,8 @@ export class ClientEngine {
   /** The links' membership: endpoints, resolved names, endpoints added and removed at run time. */
   readonly endpoints: EndpointManager;
   private readonly uploads: Uploads;
-  /** Retries of idempotent calls: at most a share of the requests sent. */
-  private readonly budget: RetryBudget;
-  /** Whether idempotent calls are retried at all (`retries` not false). */
-  private readonly retries: boolean;
+  /** Retries and hedges of idempotent calls: at most a share of the requests sent. */
+  private readonly resends: Resends;
   /** What a REQUEST tells a server that takes deadlines: the caller's wait (none without a requestTimeout). */
   private readonly deadline: number | undefined;
   private lifecycle: EngineState = STOPPED;
@@ -89,15 +88,13 @@ export class ClientEngine {
     this.observer = deps.observer;
     this.clock = deps.clock ?? monotonicClock;
     this.scheduler = deps.scheduler ?? realScheduler;
-    this.retries = this.config.retries !== undefined && this.config.retries.maxAttempts > 1;
-    this.budget = new RetryBudget({ ratio: this.config.retries?.budget ?? 0, max: RETRY_BURST });
     this.pool = new LinkPool(this.config.strategy, {
       now: () => this.clock.now(),
       random: deps.random ?? Math.random,
       restored: link => this.healthChanged(link, 'restored'),
     });
     const timeout = this.config.requestTimeout;
-    this.deadline = timeout > 0 ? Math.min(Math.ceil(timeout), MAX_DEADLINE_MS) : undefined;
+    this.deadline = deadlineOf(timeout);
     this.encoder = new RequestEncoder(this.config.maxPayload, deps.serializers?.serializer);
     this.waiter = new ConnectWaiter(this.scheduler);
     this.calls = new CallRegistry(
@@ -107,12 +104,22 @@ export class ClientEngine {
       this.clock,
       this.scheduler,
       deps.metrics ?? new Metrics(this.clock, true, true),
-      (call, err) => this.retry(call, err),
       (call, verdict) => {
         if (call.link.health.ended(verdict, this.clock.now())) this.healthChanged(call.link, 'ejected');
       },
     );
     this.uploads = new Uploads(this.encoder, this.calls, this.config);
+    this.resends = new Resends({
+      calls: this.calls,
+      encoder: this.encoder,
+      pool: this.pool,
+      clock: this.clock,
+      scheduler: this.scheduler,
+      retries: this.config.retries,
+      hedging: this.config.hedging,
+      defaults: { retries: DEFAULT_RETRIES, hedging: DEFAULT_HEDGING },
+    });
+    this.calls.resender = this.resends;
     this.liveness = new Heartbeat<UpstreamLink>(
       this.config.heartbeat,
       {
@@ -199,7 +206,8 @@ export class ClientEngine {
   /**
    * Sends a REQUEST on the route (its data an Observable or AsyncIterable: a request stream, §6.1); `callback`
    * gets every reply message. Never throws: a request that cannot go out (NO_PEER, TOO_LARGE, QUEUE_FULL,
-   * STREAM_UNSUPPORTED...) ends at once through `callback`. Returns the cancel function.
+   * STREAM_UNSUPPORTED...) ends at once through `callback`. `policy`: the call's own retry and hedging
+   * (a call to a chosen server is never sent again). Returns the cancel function.
    */
   request(
     pattern: string,
@@ -207,56 +215,23 @@ export class ClientEngine {
     metadata: Buffer | undefined | ((peerId: string) => Buffer),
     callback: ReplyCallback,
     route: Route = ANY_SERVER,
+    policy?: CallPolicy,
   ): () => void {
     let call: PendingCall;
     try {
       const link = route.link ?? this.pool.pickServing(pattern, route.target);
-      const deadline = link.deadlines ? this.deadline : undefined;
+      const own = policy?.timeout;
+      const deadline = !link.deadlines ? undefined : own === undefined ? this.deadline : deadlineOf(own);
       const meta = typeof metadata === 'function' ? metadata(link.welcome!.id) : metadata; // per server: trace context
       call = this.uploads.send(this.calls.nextId(), link, pattern, callback, data, meta, deadline);
-      this.budget.deposit();
-      if (this.retries && route === ANY_SERVER && call.upload === undefined && link.isIdempotent(pattern)) {
-        const timeout = this.config.requestTimeout;
-        const until = timeout > 0 ? this.clock.now() + timeout : Number.POSITIVE_INFINITY;
-        call.retry = { data, metadata: meta, attempts: 1, until, currentId: call.id };
-      }
+      if (own !== undefined) this.calls.retime(call, own);
+      this.resends.sent(call, data, meta, route === ANY_SERVER ? policy : ONCE);
     } catch (err) {
       this.calls.refuse(pattern, err, callback);
       return noop;
     }
-    return () => {
-      // Unsubscribed before the end: tell the server of the current attempt to stop.
-      const id = call.retry?.currentId ?? call.id;
-      const ended = this.calls.settle(id, 'cancel');
-      if (ended !== undefined) ended.link.trySend(controlEnvelope(MessageType.Cancel, id), true);
-    };
-  }
-
-  /**
-   * Sends `call` again to another server that declared its pattern idempotent
-   * (its server was lost or shed it), within its deadline, its attempts and
-   * the retry budget. False: the failure goes to the caller.
-   */
-  private retry(call: PendingCall, err: unknown): boolean {
-    const plan = call.retry!;
-    const now = this.clock.now();
-    const maxAttempts = this.config.retries?.maxAttempts ?? 1;
-    if (!isRetryable(err) || plan.attempts >= maxAttempts || now >= plan.until) return false;
-    const others = this.pool.readyLinks.filter(l => l !== call.link && l.isIdempotent(call.pattern));
-    if (others.length === 0 || !this.budget.withdraw()) return false;
-    const link = this.pool.pick(others);
-    const id = this.calls.nextId();
-    const remaining = Math.min(Math.ceil(plan.until - now), MAX_DEADLINE_MS);
-    try {
-      const deadline = link.deadlines && Number.isFinite(remaining) ? remaining : undefined;
-      link.channel.send(this.encoder.request(id, call.pattern, plan.data, plan.metadata, link.msgpack, deadline));
-    } catch {
-      return false; // the queue is full or the value cannot be encoded again: the original failure stands
-    }
-    plan.attempts++;
-    plan.currentId = id;
-    this.calls.reopen(call, id, link);
-    return true;
+    // Unsubscribed before the end: the servers of its attempts in flight are told to stop.
+    return () => this.calls.cancel(call);
   }
 
   /** Sends an EVENT to one server that handles it (or to every one); returns their ids. Throws NO_PEER. */
@@ -286,12 +261,7 @@ export class ClientEngine {
   resilienceStats(): ZmqClientResilienceStats {
     let ejections = 0;
     for (const link of this.pool.all) ejections += link.health.ejections;
-    return {
-      throttled: this.pool.throttled,
-      retries: this.budget.retries,
-      retriesDenied: this.budget.denied,
-      ejections,
-    };
+    return { throttled: this.pool.throttled, ...this.resends.stats(), ejections };
   }
 
   /** A server was ejected as an outlier or is back: told to listeners (a link with no session says nothing). */
@@ -430,3 +400,11 @@ export class ClientEngine {
 }
 
 function noop(): void {}
+
+/** What a REQUEST tells a server that takes deadlines of a wait of `timeout` ms: none for no timeout (0). */
+function deadlineOf(timeout: number): number | undefined {
+  return timeout > 0 ? Math.min(Math.ceil(timeout), MAX_DEADLINE_MS) : undefined;
+}
+
+/** The policy of a call to a chosen server: never sent again. */
+const ONCE: CallPolicy = Object.freeze({ retry: false });
