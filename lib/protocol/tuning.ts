@@ -88,3 +88,14 @@ export const REFUSED_RETRY_MS = 1_000;
 
 /** The longest wait, in ms, between two HELLOs of a refused link. */
 export const REFUSED_RETRY_MAX_MS = 30_000;
+
+/**
+ * How long a `connect()` waits for a first session before it probes the
+ * endpoints (one short connection attempt each, lib/transport/tcp-probe.ts):
+ * a server that answers at once is never probed. At most half the
+ * `connectTimeout`.
+ */
+export const CONNECT_PROBE_DELAY_MS = 250;
+
+/** Longest one probe of the endpoints takes: an endpoint neither accepting nor refusing by then met nothing. */
+export const CONNECT_PROBE_TIMEOUT_MS = 1_000;

@@ -17,7 +17,7 @@
 import 'reflect-metadata';
 import { Test } from '@nestjs/testing';
 import { ClientZmq, ServerZmq, ZmqPeerEvent } from 'nestjs-zeromq';
-import { within } from '../helpers/async';
+import { rejectionOf, within } from '../helpers/async';
 import { deadTcpEndpoint, Harness, silentLogger } from '../helpers/nest';
 import { PingController } from '../helpers/ping.controller';
 
@@ -109,15 +109,16 @@ describe('fast return', () => {
         ...GROWN_BACKOFF,
       }),
     );
-    const connected = client.connect();
-    // Nothing listens yet: the first connect failed, and libzmq would wait 20 s for the next.
+    // Nothing listens yet (connect() ends CONNECT_REFUSED, the link keeps trying); libzmq would wait 20 s to retry.
+    const first = rejectionOf(client.connect());
     await within(resolvedTwice, GUARD_MS, 'a second resolution');
     const joined = next(client, 'peer:joined');
     const listenedAt = await listenAt(endpoint);
     const event = await joined;
     process.stdout.write(`fast return after re-resolution: joined ${event.at - listenedAt} ms after listen\n`);
     expect(event.endpoint).toBe(endpoint);
-    await connected;
+    expect((await first).code).toBe('CONNECT_REFUSED');
+    await client.connect();
     expect(client.getEndpoints()).toEqual([{ endpoint: `tcp://svc.test:${port}`, addresses: [endpoint] }]);
   });
 
