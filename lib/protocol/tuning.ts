@@ -97,5 +97,11 @@ export const REFUSED_RETRY_MAX_MS = 30_000;
  */
 export const CONNECT_PROBE_DELAY_MS = 250;
 
-/** Longest one probe of the endpoints takes: an endpoint neither accepting nor refusing by then met nothing. */
+/** Longest a probe's connection attempt takes: an endpoint neither accepting nor refusing by then met nothing. */
 export const CONNECT_PROBE_TIMEOUT_MS = 1_000;
+
+/** Longest a probe whose connection was accepted waits for the peer's ZeroMQ greeting. */
+export const CONNECT_PROBE_GREETING_MS = 250;
+
+/** Longest a probe of every endpoint takes, whatever the probe does (a margin over the two waits above). */
+export const CONNECT_PROBE_ROUND_MS = CONNECT_PROBE_TIMEOUT_MS + CONNECT_PROBE_GREETING_MS + 250;

@@ -1,13 +1,34 @@
 /**
  * One short connection attempt to a tcp:// or ipc:// endpoint with Node's
- * `net`, closed as soon as it is accepted, without a byte sent: whether
- * anything accepts connections there. libzmq's own attempts say nothing a
- * socket without a monitor reads, and a monitor per socket costs a socket
- * and an inproc endpoint.
+ * `net`: whether anything accepts connections there and, when something
+ * does, the start of its ZeroMQ greeting (ZMTP 3, rfc.zeromq.org/spec/23):
+ * the probe sends the 10-byte signature and its major version 3, which is
+ * what a ZeroMQ socket needs to send its own signature, version and
+ * security mechanism, then closes the connection without a handshake
+ * (libzmq reports that as a handshake failure without detail, which no
+ * monitor here reads). libzmq's own attempts say nothing a socket without a
+ * monitor reads, and a monitor per socket costs a socket and an inproc
+ * endpoint.
  */
 import { connect, Socket } from 'node:net';
-import type { EndpointProbe, ProbeRefusal, ProbeResult } from '../protocol/client/connect-probe.js';
-import { CONNECT_PROBE_TIMEOUT_MS } from '../protocol/tuning.js';
+import type { EndpointProbe, Greeting, ProbeRefusal, ProbeResult } from '../protocol/client/connect-probe.js';
+import { CONNECT_PROBE_GREETING_MS, CONNECT_PROBE_TIMEOUT_MS } from '../protocol/tuning.js';
+
+/** A ZMTP signature (0xFF, 8 padding bytes, 0x7F) and major version 3: what makes a ZeroMQ peer send its greeting. */
+const GREETING_START = Buffer.from([0xff, 0, 0, 0, 0, 0, 0, 0, 1, 0x7f, 3]);
+/** Bytes of a ZMTP 3 greeting up to the end of its mechanism field. */
+const GREETING_THROUGH_MECHANISM = 32;
+
+/**
+ * What the first bytes of a peer say: a ZMTP greeting (with its mechanism
+ * from ZMTP 3 on, kept to the characters a mechanism name has) or none.
+ */
+export function greetingOf(bytes: Buffer): Greeting {
+  if (bytes.length < 10 || bytes[0] !== 0xff || bytes[9] !== 0x7f) return { kind: 'none' };
+  if (bytes.length < GREETING_THROUGH_MECHANISM || bytes[10]! < 3) return { kind: 'zmtp', mechanism: undefined };
+  const name = bytes.subarray(12, GREETING_THROUGH_MECHANISM).toString('latin1').replace(/\0+$/, '');
+  return { kind: 'zmtp', mechanism: /^[A-Z0-9_.+-]{1,20}$/.test(name) ? name : undefined };
+}
 
 /** Where to connect for a libzmq endpoint; undefined for one the probe cannot try (inproc, malformed). */
 export function probeTarget(endpoint: string): { host: string; port: number } | { path: string } | undefined {
@@ -56,15 +77,23 @@ function codeOf(err: unknown): string | undefined {
 }
 
 /**
- * Tries one connection to `endpoint`, at most `timeoutMs`: accepted (closed
- * at once), refused and why, silent, or failed. Never rejects.
+ * Tries one connection to `endpoint`: refused and why, silent (nothing
+ * within `timeoutMs`), failed, or accepted with what the peer sent first
+ * within `greetingMs` of the connection. Never rejects; the connection is
+ * closed before it settles.
  */
-export function probeEndpoint(endpoint: string, timeoutMs = CONNECT_PROBE_TIMEOUT_MS): Promise<ProbeResult> {
+export function probeEndpoint(
+  endpoint: string,
+  timeoutMs = CONNECT_PROBE_TIMEOUT_MS,
+  greetingMs = CONNECT_PROBE_GREETING_MS,
+): Promise<ProbeResult> {
   const target = probeTarget(endpoint);
   if (target === undefined) return Promise.resolve({ kind: 'unprobed' });
   return new Promise<ProbeResult>(resolve => {
     let socket: Socket | undefined;
     let settled = false;
+    let connected = false;
+    let received = Buffer.alloc(0);
     const done = (result: ProbeResult) => {
       if (settled) return;
       settled = true;
@@ -72,15 +101,29 @@ export function probeEndpoint(endpoint: string, timeoutMs = CONNECT_PROBE_TIMEOU
       socket?.destroy();
       resolve(result);
     };
-    const timer = setTimeout(() => done({ kind: 'silent' }), timeoutMs);
+    const accepted = () => done({ kind: 'accepted', greeting: greetingOf(received) });
+    let timer = setTimeout(() => done({ kind: 'silent' }), timeoutMs);
     try {
       socket = connect(target);
     } catch (err) {
       return done(resultOfError(codeOf(err)));
     }
-    socket.once('connect', () => done({ kind: 'accepted' }));
+    socket.once('connect', () => {
+      connected = true;
+      clearTimeout(timer);
+      timer = setTimeout(accepted, greetingMs);
+      socket!.write(GREETING_START);
+    });
+    socket.on('data', (chunk: Buffer) => {
+      received = Buffer.concat([received, chunk]).subarray(0, GREETING_THROUGH_MECHANISM);
+      // Enough to know: the mechanism is in, or the first bytes are no ZMTP signature.
+      const notZmtp = received[0] !== 0xff || (received.length >= 10 && received[9] !== 0x7f);
+      if (notZmtp || received.length >= GREETING_THROUGH_MECHANISM) accepted();
+    });
+    // The peer closed first: what it sent is all there is.
+    socket.once('end', () => (connected ? accepted() : undefined));
     // Kept after the result: an error of a socket being destroyed must not go unhandled.
-    socket.on('error', err => done(resultOfError(codeOf(err))));
+    socket.on('error', err => (connected ? accepted() : done(resultOfError(codeOf(err)))));
   });
 }
 

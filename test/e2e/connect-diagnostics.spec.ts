@@ -19,6 +19,8 @@ import {
   ZmqConnectTimeoutError,
   ZmqErrorCode,
 } from 'nestjs-zeromq';
+import { Router } from 'zeromq';
+import { probeEndpoint } from '../../lib/transport/tcp-probe';
 import { deferred, rejectionOf } from '../helpers/async';
 import { Harness, silentLogger } from '../helpers/nest';
 
@@ -140,9 +142,22 @@ describe('something accepts the connection, no handshake completes: CONNECT_TIME
     expect(err.code).toBe(ZmqErrorCode.CONNECT_TIMEOUT);
     expect((err as ZmqConnectTimeoutError).reason).toBe('no-handshake');
     expect(err.message).toContain(
-      `something at ${endpoint} accepted the TCP connection but no ZeroMQ handshake (HELLO/WELCOME) completed`,
+      `something at ${endpoint} accepted the TCP connection but no ZeroMQ handshake (HELLO/WELCOME) completed: ` +
+        'it sent no ZeroMQ greeting, so it is not a ZeroMQ server',
     );
-    expect(err.message).toContain('a listener that is not a nestjs-zeromq server');
+  });
+
+  it('a ZeroMQ socket that is not a nestjs-zeromq server: reason "no-session", no WELCOME', async () => {
+    const router = new Router({ linger: 0 });
+    h.track({ close: () => router.close() });
+    await router.bind('tcp://127.0.0.1:*');
+    const endpoint = router.lastEndpoint!;
+    const err = (await rejectionOf(client(endpoint, { connectTimeout: 1_000 }).connect())) as ZmqConnectTimeoutError;
+    expect(err.code).toBe(ZmqErrorCode.CONNECT_TIMEOUT);
+    expect(err.reason).toBe('no-session');
+    expect(err.message).toContain(
+      `a ZeroMQ socket at ${endpoint} accepted the connection but no nestjs-zeromq WELCOME`,
+    );
   });
 
   it('a plaintext client of a CURVE server: the message names CURVE and the "curve" option', async () => {
@@ -153,8 +168,10 @@ describe('something accepts the connection, no handshake completes: CONNECT_TIME
     });
     const err = await rejectionOf(client(endpoint, { connectTimeout: 1_000 }).connect());
     expect(err.code).toBe(ZmqErrorCode.CONNECT_TIMEOUT);
-    expect(err.message).toContain(`something at ${endpoint} accepted the TCP connection`);
-    expect(err.message).toContain('a server that requires CURVE (give this client the "curve" option');
+    expect(err.message).toContain(
+      `something at ${endpoint} accepted the TCP connection but no ZeroMQ handshake (HELLO/WELCOME) completed: ` +
+        'its ZeroMQ greeting asks for CURVE, and this client has no "curve" option',
+    );
   });
 
   it('one endpoint refused and one accepting: connect() waits, each endpoint says its own', async () => {
@@ -170,5 +187,41 @@ describe('something accepts the connection, no handshake completes: CONNECT_TIME
       [silent, 'no-handshake'],
     ]);
     expect(await refused.promise).toBe(dead);
+  });
+});
+
+describe('the probe over real sockets (lib/transport/tcp-probe.ts)', () => {
+  it('a closed port is refused; an ipc path without a file has no file; inproc is not probed', async () => {
+    expect(await probeEndpoint(await closedPort())).toEqual({
+      kind: 'refused',
+      cause: 'refused',
+      code: 'ECONNREFUSED',
+    });
+    const ipc = `ipc://${join(h.dirs.make(), 'none.sock')}`;
+    expect(await probeEndpoint(ipc)).toEqual({ kind: 'refused', cause: 'no-file', code: 'ENOENT' });
+    expect(await probeEndpoint('inproc://x')).toEqual({ kind: 'unprobed' });
+  });
+
+  it('a listener that sends something other than ZeroMQ, or nothing: accepted, no greeting', async () => {
+    const http = await tcpListener(socket => socket.end('HTTP/1.1 400 Bad Request\r\n\r\n'));
+    expect(await probeEndpoint(http)).toEqual({ kind: 'accepted', greeting: { kind: 'none' } });
+    const silent = await tcpListener(() => undefined);
+    expect(await probeEndpoint(silent)).toEqual({ kind: 'accepted', greeting: { kind: 'none' } });
+  });
+
+  it('ZeroMQ sockets: their greeting names their mechanism (NULL, CURVE)', async () => {
+    const router = new Router({ linger: 0 });
+    h.track({ close: () => router.close() });
+    await router.bind('tcp://127.0.0.1:*');
+    expect(await probeEndpoint(router.lastEndpoint!)).toEqual({
+      kind: 'accepted',
+      greeting: { kind: 'zmtp', mechanism: 'NULL' },
+    });
+    const { endpoint } = await h.startServer({
+      bind: `ipc://${join(h.dirs.make(), 'curve.sock')}`,
+      controllers: [EchoController],
+      options: { curve: generateCurveKeyPair(), allow: '*' },
+    });
+    expect(await probeEndpoint(endpoint)).toEqual({ kind: 'accepted', greeting: { kind: 'zmtp', mechanism: 'CURVE' } });
   });
 });

@@ -10,6 +10,7 @@ import { ZmqConnectRefusedError, ZmqConnectTimeoutError, ZmqErrorCode } from '..
 import type { ClientEngineConfig } from '../../lib/protocol/client/client-deps';
 import { EndpointProbe, furthest, ProbeResult, probeEndpoint, seenOf } from '../../lib/protocol/client/connect-probe';
 import { CONNECT_PROBE_DELAY_MS, CONNECT_PROBE_TIMEOUT_MS } from '../../lib/protocol/tuning';
+import { greetingOf, probeTarget } from '../../lib/transport/tcp-probe';
 import { deferred, flush } from '../helpers/async';
 import { A, B, clientEngine, welcome } from '../helpers/client-engine';
 
@@ -283,5 +284,63 @@ describe('probeEndpoint and furthest', () => {
     );
     expect(text('ipc:///tmp/x.sock', ACCEPTED)).toContain('accepted the connection but no ZeroMQ handshake');
     expect(seenOf('inproc://x', { kind: 'unprobed' }, false, 1_000)).toBeUndefined();
+  });
+
+  it('a greeting names the cause: the mechanism the server asks for against what the client uses', () => {
+    const reasonAndText = (greeting: ProbeResult & { kind: 'accepted' }, curve: boolean) => {
+      const seen = seenOf(A, greeting, curve, 1_000)!;
+      return [seen.reason, seen.detail.slice(seen.detail.indexOf(': ') + 2)];
+    };
+    const zmtp = (mechanism: string | undefined) => ({
+      kind: 'accepted' as const,
+      greeting: { kind: 'zmtp' as const, mechanism },
+    });
+    expect(reasonAndText(zmtp('CURVE'), false)).toEqual([
+      'no-handshake',
+      'its ZeroMQ greeting asks for CURVE, and this client has no "curve" option: give it the server\'s public key (curve.serverKey)',
+    ]);
+    expect(reasonAndText(zmtp('CURVE'), true)[1]).toMatch(
+      /^the server uses CURVE and the CURVE handshake failed: a wrong curve\.serverKey/,
+    );
+    expect(reasonAndText(zmtp('NULL'), true)[1]).toMatch(
+      /^its ZeroMQ greeting says it does not use CURVE, and this client does/,
+    );
+    expect(reasonAndText(zmtp('NULL'), false)[0]).toBe('no-session');
+    expect(reasonAndText(zmtp('PLAIN'), false)[1]).toContain(
+      'asks for the PLAIN mechanism, which nestjs-zeromq does not use',
+    );
+    expect(reasonAndText({ kind: 'accepted', greeting: { kind: 'none' } }, true)[1]).toMatch(
+      /^it sent no ZeroMQ greeting, so it is not a ZeroMQ server/,
+    );
+  });
+});
+
+describe("the transport probe's parsing (lib/transport/tcp-probe.ts)", () => {
+  const greeting = (mechanism: string, major = 3) => {
+    const bytes = Buffer.alloc(64);
+    bytes[0] = 0xff;
+    bytes[9] = 0x7f;
+    bytes[10] = major;
+    bytes.write(mechanism, 12, 'latin1');
+    return bytes;
+  };
+
+  it('reads the mechanism of a ZMTP 3 greeting; anything else is no greeting', () => {
+    expect(greetingOf(greeting('CURVE'))).toEqual({ kind: 'zmtp', mechanism: 'CURVE' });
+    expect(greetingOf(greeting('NULL').subarray(0, 32))).toEqual({ kind: 'zmtp', mechanism: 'NULL' });
+    expect(greetingOf(greeting('NULL', 2))).toEqual({ kind: 'zmtp', mechanism: undefined });
+    expect(greetingOf(greeting('\x1b[31mX'))).toEqual({ kind: 'zmtp', mechanism: undefined });
+    expect(greetingOf(Buffer.from('HTTP/1.1 400 Bad Request'))).toEqual({ kind: 'none' });
+    expect(greetingOf(Buffer.alloc(0))).toEqual({ kind: 'none' });
+  });
+
+  it('finds the address of tcp (IPv4, IPv6, a source), ipc (a path, the abstract namespace) endpoints; not inproc', () => {
+    expect(probeTarget('tcp://127.0.0.1:5555')).toEqual({ host: '127.0.0.1', port: 5555 });
+    expect(probeTarget('tcp://[::1]:5555')).toEqual({ host: '::1', port: 5555 });
+    expect(probeTarget('tcp://eth0;svc.test:80')).toEqual({ host: 'svc.test', port: 80 });
+    expect(probeTarget('ipc:///tmp/a.sock')).toEqual({ path: '/tmp/a.sock' });
+    expect(probeTarget('ipc://@svc')).toEqual({ path: '\0svc' });
+    expect(probeTarget('inproc://svc')).toBeUndefined();
+    expect(probeTarget('tcp://host:0')).toBeUndefined();
   });
 });

@@ -21,11 +21,19 @@ export type ProbeRefusal =
   /** No route to the host or network (EHOSTUNREACH, ENETUNREACH). */
   | 'unreachable';
 
+/**
+ * The first bytes of the peer that accepted a probe: a ZeroMQ (ZMTP)
+ * greeting, with the security mechanism it asks for (`NULL`, `CURVE`;
+ * undefined before ZMTP 3), or no greeting at all (not a ZeroMQ socket, or
+ * one too busy to send it in time).
+ */
+export type Greeting = { readonly kind: 'zmtp'; readonly mechanism: string | undefined } | { readonly kind: 'none' };
+
 /** What one short connection attempt to an endpoint met. */
 export type ProbeResult =
   | { readonly kind: 'refused'; readonly cause: ProbeRefusal; readonly code: string }
-  /** Something accepted the connection (it was closed at once, nothing sent). */
-  | { readonly kind: 'accepted' }
+  /** Something accepted the connection; `greeting` is what it sent first, when that was read. */
+  | { readonly kind: 'accepted'; readonly greeting?: Greeting }
   /** Neither accepted nor refused within the attempt's time. */
   | { readonly kind: 'silent' }
   /** The attempt failed otherwise (e.g. EACCES on an ipc file). */
@@ -113,13 +121,8 @@ export function seenOf(
   switch (result.kind) {
     case 'refused':
       return seen('refused', refusedText(endpoint, result.cause, result.code));
-    case 'accepted': {
-      const what = endpoint.startsWith('tcp://') ? 'the TCP connection' : 'the connection';
-      return seen(
-        'no-handshake',
-        `something at ${endpoint} accepted ${what} but no ZeroMQ handshake (HELLO/WELCOME) completed: ${handshakeCauses(curve)}`,
-      );
-    }
+    case 'accepted':
+      return acceptedSeen(endpoint, result.greeting, curve);
     case 'silent':
       return seen(
         'no-answer',
@@ -145,6 +148,55 @@ function refusedText(endpoint: string, cause: ProbeRefusal, code: string): strin
     case 'unreachable':
       return `nothing can be reached at ${endpoint} (${code}: no route to it): check the address and the network`;
   }
+}
+
+/**
+ * A connection accepted without a session: the cause its greeting names
+ * when it sent one (the mechanism it asks for against this client's), else
+ * the likely causes.
+ */
+function acceptedSeen(endpoint: string, greeting: Greeting | undefined, curve: boolean): ZmqConnectSeen {
+  const what = endpoint.startsWith('tcp://') ? 'the TCP connection' : 'the connection';
+  const base = `something at ${endpoint} accepted ${what} but no ZeroMQ handshake (HELLO/WELCOME) completed`;
+  const seen = (reason: ZmqConnectReason, detail: string): ZmqConnectSeen => ({ endpoint, reason, detail });
+  if (greeting?.kind === 'none') {
+    return seen(
+      'no-handshake',
+      `${base}: it sent no ZeroMQ greeting, so it is not a ZeroMQ server (or one too busy to answer): check the address and port`,
+    );
+  }
+  const mechanism = greeting?.mechanism;
+  if (mechanism === 'CURVE' && !curve) {
+    return seen(
+      'no-handshake',
+      `${base}: its ZeroMQ greeting asks for CURVE, and this client has no "curve" option: give it the server's public key (curve.serverKey)`,
+    );
+  }
+  if (mechanism === 'CURVE') {
+    return seen(
+      'no-handshake',
+      `${base}: the server uses CURVE and the CURVE handshake failed: a wrong curve.serverKey (the server cannot read this client), or a server too busy to answer?`,
+    );
+  }
+  if (mechanism === 'NULL' && curve) {
+    return seen(
+      'no-handshake',
+      `${base}: its ZeroMQ greeting says it does not use CURVE, and this client does: drop the client's "curve" option or give the server its keys`,
+    );
+  }
+  if (mechanism === 'NULL') {
+    return seen(
+      'no-session',
+      `a ZeroMQ socket at ${endpoint} accepted the connection but no nestjs-zeromq WELCOME answered the HELLO: another application's ZeroMQ socket, or a server too busy to answer?`,
+    );
+  }
+  if (mechanism !== undefined) {
+    return seen(
+      'no-handshake',
+      `${base}: its ZeroMQ greeting asks for the ${mechanism} mechanism, which nestjs-zeromq does not use (CURVE or none)`,
+    );
+  }
+  return seen('no-handshake', `${base}: ${handshakeCauses(curve)}`);
 }
 
 /** The likely causes of a connection accepted without a completed handshake, for a CURVE client or a plaintext one. */

@@ -2,7 +2,7 @@ import { ZmqConnectRefusedError, ZmqConnectSeen, ZmqConnectTimeoutError } from '
 import type { ZmqEndpointInfo } from '../../interfaces/zmq-events.interface.js';
 import type { SessionObserver } from '../channel.js';
 import type { Scheduler } from '../clock.js';
-import { CONNECT_PROBE_DELAY_MS, CONNECT_PROBE_TIMEOUT_MS } from '../tuning.js';
+import { CONNECT_PROBE_DELAY_MS, CONNECT_PROBE_ROUND_MS, CONNECT_PROBE_TIMEOUT_MS } from '../tuning.js';
 import { ConnectDiagnostics, everyRefused, ProbeResult, probeEndpoint, seenOf } from './connect-probe.js';
 
 /** What the waiter needs: its timers, where refusals are reported, and (optionally) how to probe the endpoints. */
@@ -91,7 +91,7 @@ export class ConnectWaiter {
     return w;
   }
 
-  /** One attempt per endpoint, all of them over within CONNECT_PROBE_TIMEOUT_MS (what is not over met nothing). */
+  /** One attempt per endpoint, all of them over within CONNECT_PROBE_ROUND_MS (what is not over met nothing). */
   private probe(
     w: Waiting,
     diagnostics: ConnectDiagnostics,
@@ -109,7 +109,7 @@ export class ConnectWaiter {
       for (const info of infos) if (!results.has(info.endpoint)) results.set(info.endpoint, SILENT);
       if (this.waiting === w) this.found(w, diagnostics, results, giveUp);
     };
-    w.probeTimer = scheduler.setTimeout(finish, CONNECT_PROBE_TIMEOUT_MS);
+    w.probeTimer = scheduler.setTimeout(finish, CONNECT_PROBE_ROUND_MS);
     if (left === 0) return finish();
     for (const info of infos) {
       void probeEndpoint(info, diagnostics.probe, this.deps.resolve)
