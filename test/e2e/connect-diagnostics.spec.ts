@@ -217,11 +217,19 @@ describe('the probe over real sockets (lib/transport/tcp-probe.ts)', () => {
       kind: 'accepted',
       greeting: { kind: 'zmtp', mechanism: 'NULL' },
     });
-    const { endpoint } = await h.startServer({
+    const serverPair = generateCurveKeyPair();
+    const { server, endpoint } = await h.startServer({
       bind: `ipc://${join(h.dirs.make(), 'curve.sock')}`,
       controllers: [EchoController],
-      options: { curve: generateCurveKeyPair(), allow: '*' },
+      options: { curve: serverPair, allow: '*' },
     });
+    const refusals: unknown[] = [];
+    server.on('peer:refused', event => void refusals.push(event));
     expect(await probeEndpoint(endpoint)).toEqual({ kind: 'accepted', greeting: { kind: 'zmtp', mechanism: 'CURVE' } });
+    // The server counts no refused handshake for a probe: a CURVE client served after it finds none.
+    const c = client(endpoint, { curve: { serverKey: serverPair.publicKey } });
+    await c.connect();
+    expect(refusals).toEqual([]);
+    expect(server.getStats().refused).toBe(0);
   });
 });
