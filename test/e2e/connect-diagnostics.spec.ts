@@ -22,7 +22,7 @@ import {
 import { Router } from 'zeromq';
 import { probeEndpoint } from '../../lib/transport/tcp-probe';
 import { deferred, rejectionOf } from '../helpers/async';
-import { Harness, silentLogger } from '../helpers/nest';
+import { deadTcpEndpoint, Harness, silentLogger } from '../helpers/nest';
 
 @Controller()
 class EchoController {
@@ -35,6 +35,12 @@ class EchoController {
 /** Far beyond each test's own limit: a CONNECT_REFUSED that waited for it would fail the test by its timeout. */
 const LONG_CONNECT_TIMEOUT = 30_000;
 const TEST_MS = 20_000;
+/**
+ * The connectTimeout of the cases that end with CONNECT_TIMEOUT: the probe
+ * (at 250 ms, then up to 250 ms for a greeting) is over well before it, even
+ * on a loaded machine, so the message can say what it found.
+ */
+const HANDSHAKE_WAIT = 3_000;
 
 const h = new Harness();
 beforeAll(() => Logger.overrideLogger(silentLogger));
@@ -123,7 +129,8 @@ describe('nothing accepts connections: CONNECT_REFUSED as soon as it is known', 
   it(
     'the client keeps trying: a server started after CONNECT_REFUSED is reached by the next connect()',
     async () => {
-      const endpoint = await closedPort();
+      // Below the ephemeral range: no other socket takes the port before the server binds it.
+      const endpoint = await deadTcpEndpoint();
       const c = client(endpoint);
       expect((await rejectionOf(c.connect())).code).toBe(ZmqErrorCode.CONNECT_REFUSED);
       await h.startServer({ bind: endpoint, controllers: [EchoController] });
@@ -137,7 +144,7 @@ describe('nothing accepts connections: CONNECT_REFUSED as soon as it is known', 
 describe('something accepts the connection, no handshake completes: CONNECT_TIMEOUT saying so', () => {
   it('a plain tcp listener that says nothing: the connection was accepted, what to check', async () => {
     const endpoint = await tcpListener(() => undefined);
-    const err = await rejectionOf(client(endpoint, { connectTimeout: 1_000 }).connect());
+    const err = await rejectionOf(client(endpoint, { connectTimeout: HANDSHAKE_WAIT }).connect());
     expect(err).toBeInstanceOf(ZmqConnectTimeoutError);
     expect(err.code).toBe(ZmqErrorCode.CONNECT_TIMEOUT);
     expect((err as ZmqConnectTimeoutError).reason).toBe('no-handshake');
@@ -152,7 +159,9 @@ describe('something accepts the connection, no handshake completes: CONNECT_TIME
     h.track({ close: () => router.close() });
     await router.bind('tcp://127.0.0.1:*');
     const endpoint = router.lastEndpoint!;
-    const err = (await rejectionOf(client(endpoint, { connectTimeout: 1_000 }).connect())) as ZmqConnectTimeoutError;
+    const err = (await rejectionOf(
+      client(endpoint, { connectTimeout: HANDSHAKE_WAIT }).connect(),
+    )) as ZmqConnectTimeoutError;
     expect(err.code).toBe(ZmqErrorCode.CONNECT_TIMEOUT);
     expect(err.reason).toBe('no-session');
     expect(err.message).toContain(
@@ -166,7 +175,7 @@ describe('something accepts the connection, no handshake completes: CONNECT_TIME
       controllers: [EchoController],
       options: { curve: generateCurveKeyPair(), allow: '*' },
     });
-    const err = await rejectionOf(client(endpoint, { connectTimeout: 1_000 }).connect());
+    const err = await rejectionOf(client(endpoint, { connectTimeout: HANDSHAKE_WAIT }).connect());
     expect(err.code).toBe(ZmqErrorCode.CONNECT_TIMEOUT);
     expect(err.message).toContain(
       `something at ${endpoint} accepted the TCP connection but no ZeroMQ handshake (HELLO/WELCOME) completed: ` +
@@ -177,7 +186,7 @@ describe('something accepts the connection, no handshake completes: CONNECT_TIME
   it('one endpoint refused and one accepting: connect() waits, each endpoint says its own', async () => {
     const dead = await closedPort();
     const silent = await tcpListener(() => undefined);
-    const c = client([dead, silent], { connectTimeout: 1_000 });
+    const c = client([dead, silent], { connectTimeout: HANDSHAKE_WAIT });
     const refused = deferred<string>();
     c.on('connect:refused', e => refused.resolve(e.endpoint));
     const err = (await rejectionOf(c.connect())) as ZmqConnectTimeoutError;

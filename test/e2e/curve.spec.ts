@@ -148,7 +148,7 @@ describe('refusals', () => {
     const client = h.track(
       new ClientZmq({
         connect: endpoint,
-        connectTimeout: 1_000,
+        connectTimeout: 3_000,
         curve: { serverKey: generateCurveKeyPair().publicKey, ...alice },
       }),
     );

@@ -17,7 +17,7 @@
 import 'reflect-metadata';
 import { Test } from '@nestjs/testing';
 import { ClientZmq, ServerZmq, ZmqPeerEvent } from 'nestjs-zeromq';
-import { rejectionOf, within } from '../helpers/async';
+import { within } from '../helpers/async';
 import { deadTcpEndpoint, Harness, silentLogger } from '../helpers/nest';
 import { PingController } from '../helpers/ping.controller';
 
@@ -109,15 +109,19 @@ describe('fast return', () => {
         ...GROWN_BACKOFF,
       }),
     );
-    // Nothing listens yet (connect() ends CONNECT_REFUSED, the link keeps trying); libzmq would wait 20 s to retry.
-    const first = rejectionOf(client.connect());
+    // Nothing listens yet: libzmq would wait 20 s to retry. connect() ends CONNECT_REFUSED when its probe finds the
+    // port closed (the link keeps trying), or waits on when the probe comes after the listen (a loaded machine).
+    const first = client.connect().then(
+      () => 'connected',
+      (err: { code?: unknown }) => err.code,
+    );
     await within(resolvedTwice, GUARD_MS, 'a second resolution');
     const joined = next(client, 'peer:joined');
     const listenedAt = await listenAt(endpoint);
     const event = await joined;
     process.stdout.write(`fast return after re-resolution: joined ${event.at - listenedAt} ms after listen\n`);
     expect(event.endpoint).toBe(endpoint);
-    expect((await first).code).toBe('CONNECT_REFUSED');
+    expect(['connected', 'CONNECT_REFUSED']).toContain(await first);
     await client.connect();
     expect(client.getEndpoints()).toEqual([{ endpoint: `tcp://svc.test:${port}`, addresses: [endpoint] }]);
   });

@@ -107,7 +107,7 @@ export class ConnectWaiter {
       over = true;
       scheduler.clearTimeout(w.probeTimer);
       for (const info of infos) if (!results.has(info.endpoint)) results.set(info.endpoint, SILENT);
-      if (this.waiting === w) this.found(w, diagnostics, results, giveUp);
+      if (this.waiting === w) this.probed(w, diagnostics, results, giveUp);
     };
     w.probeTimer = scheduler.setTimeout(finish, CONNECT_PROBE_ROUND_MS);
     if (left === 0) return finish();
@@ -123,7 +123,7 @@ export class ConnectWaiter {
   }
 
   /** Reports each endpoint found refusing; ends the wait with CONNECT_REFUSED when every one does. */
-  private found(
+  private probed(
     w: Waiting,
     diagnostics: ConnectDiagnostics,
     results: ReadonlyMap<string, ProbeResult>,
