@@ -1,7 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { Logger } from '@nestjs/common';
 import { ClientZmq } from '../client/client-zmq.js';
-import { ZmqConnectRefusedError } from '../errors/zmq.errors.js';
 import { EXIT_FAILED, EXIT_INTERRUPTED, UsageError, type CliIo, type Parsed } from './args.js';
 import { printError } from './output.js';
 
@@ -78,8 +77,9 @@ export function untilAborted<T>(promise: Promise<T>, signal: AbortSignal): Promi
 
 /**
  * Connects a client to `endpoints`, runs `body` with it and closes it (BYE)
- * whatever happens. An error is printed and gives exit code 1; an interrupt
- * gives 130.
+ * whatever happens. An error is printed and gives exit code 1 (nothing
+ * accepting connections at any endpoint ends the wait at once:
+ * CONNECT_REFUSED); an interrupt gives 130.
  */
 export async function withClient(
   endpoints: string[],
@@ -89,7 +89,7 @@ export async function withClient(
 ): Promise<number> {
   const client = cliClient(endpoints, parsed, text => io.err(text));
   try {
-    await untilAborted(Promise.race([client.connect(), refusedEverywhere(client, endpoints)]), io.signal);
+    await untilAborted(client.connect(), io.signal);
     return await body(client);
   } catch (err) {
     if (err instanceof Interrupted) return EXIT_INTERRUPTED;
@@ -98,22 +98,4 @@ export async function withClient(
   } finally {
     await client.close();
   }
-}
-
-/**
- * Rejects with CONNECT_REFUSED once every endpoint has refused a connection
- * while no server has a session: a command has nothing to wait for when
- * nothing listens, unlike a service whose servers may start later. An
- * endpoint given by name (its addresses refuse, not it) never counts, so
- * such a command waits for --timeout.
- */
-function refusedEverywhere(client: ClientZmq, endpoints: readonly string[]): Promise<never> {
-  return new Promise<never>((_, reject) => {
-    const refused = new Set<string>();
-    client.on('connect:refused', ({ endpoint }) => {
-      if (!endpoints.includes(endpoint) || client.getPeers().length > 0) return;
-      refused.add(endpoint);
-      if (refused.size === new Set(endpoints).size) reject(new ZmqConnectRefusedError(endpoints));
-    });
-  });
 }

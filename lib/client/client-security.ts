@@ -1,6 +1,6 @@
 import type { ClientConfig } from '../config/client-config.js';
 import { serverKeyOf } from '../config/security-config.js';
-import { ZmqAuthFailedError, ZmqConnectTimeoutError, ZmqError, ZmqErrorCode } from '../errors/zmq.errors.js';
+import { ZmqAuthFailedError } from '../errors/zmq.errors.js';
 import type { ClientEngine } from '../protocol/client/client-engine.js';
 import type { HandshakeFailure } from '../transport/handshake-monitor.js';
 import type { DealerSecurity } from '../transport/zmq-channels.js';
@@ -48,15 +48,4 @@ export function dealerSecurity(config: ClientConfig, engine: () => ClientEngine)
       engine().refused(link, handshakeError(link.endpoint, failure, curve !== undefined));
     },
   };
-}
-
-const SECURITY_HINT =
-  'the CURVE handshake may have been refused (a wrong curve.serverKey, or a server that does not use CURVE)';
-const PLAINTEXT_HINT = 'a server that requires CURVE refuses a client without the "curve" option';
-
-/** A CONNECT_TIMEOUT says that security may be why (a CURVE client's, and a plaintext one's). */
-export function withSecurityHint(err: unknown, config: ClientConfig): unknown {
-  if (!(err instanceof ZmqError) || err.code !== ZmqErrorCode.CONNECT_TIMEOUT) return err;
-  const hint = config.curve === undefined ? PLAINTEXT_HINT : SECURITY_HINT;
-  return new ZmqConnectTimeoutError(config.endpoints, config.connectTimeout, hint);
 }

@@ -7,17 +7,19 @@ import type { ZmqPeerLeftReason } from '../interfaces/zmq-events.interface.js';
  */
 export const ZmqErrorCode = {
   /**
-   * No server completed the handshake within `connectTimeout`. The error's
-   * `reason` says what the attempts met: `refused` (nothing accepts
-   * connections there), `no-handshake`, `no-session` or `no-answer`.
+   * No server completed the handshake within `connectTimeout`, while
+   * something accepts connections at an endpoint (or the endpoints could not
+   * be probed). The error's `reason` says what was met: `no-handshake`
+   * (something accepted the connection but no ZeroMQ handshake completed),
+   * `no-answer`, or `refused` for the endpoints that refused.
    */
   CONNECT_TIMEOUT: 'CONNECT_TIMEOUT',
   /**
-   * Nothing accepts connections at any endpoint (each attempt was refused).
-   * The CLI ends with it at once; a client's `connect()` waits for
-   * `connectTimeout` instead (its servers may start later) and says so with
-   * CONNECT_TIMEOUT, reason `refused`; its `connect:refused` event is the
-   * earlier sign.
+   * Nothing accepts connections at any endpoint: each one refused a
+   * connection (ECONNREFUSED), has no ipc socket file, no route, or a host
+   * name that does not resolve. `connect()` rejects with it as soon as that
+   * is known, without waiting for `connectTimeout`; the client keeps trying
+   * in the background, and a later `connect()` resolves once a server is up.
    */
   CONNECT_REFUSED: 'CONNECT_REFUSED',
   /** A request got no reply message within `requestTimeout`. */
@@ -106,21 +108,23 @@ export class ZmqOptionsError extends ZmqError {
 }
 
 /**
- * What a client's connection attempts to one endpoint met before its
- * CONNECT_TIMEOUT, from the furthest it got:
+ * What one endpoint met while a client's `connect()` waited, as a short
+ * connection attempt beside libzmq's own found it, from the furthest:
  * - `no-session`: a ZeroMQ socket completed the ZeroMQ handshake, but no
  *   nestjs-zeromq WELCOME answered the HELLO (another application's socket);
  * - `no-handshake`: something accepts connections there, but no ZeroMQ
- *   handshake completed (not a ZeroMQ socket, or a CURVE server that could
- *   not decrypt the client's handshake: a wrong `curve.serverKey`);
+ *   handshake completed (a listener that is not a nestjs-zeromq server, a
+ *   CURVE server and a plaintext client or the reverse, a wrong
+ *   `curve.serverKey`, or a server too busy to answer);
  * - `refused`: nothing accepts connections there (no server running or
- *   bound at that address: ECONNREFUSED, or no ipc file);
- * - `no-answer`: no connection was made or refused (an unreachable host,
- *   packets dropped by a firewall, or a transport that reports nothing).
+ *   bound at that address: ECONNREFUSED, no ipc socket file, no route, or a
+ *   host name that does not resolve);
+ * - `no-answer`: the attempt was neither accepted nor refused in time (an
+ *   unreachable host, packets dropped by a firewall) or failed otherwise.
  */
 export type ZmqConnectReason = 'no-session' | 'no-handshake' | 'refused' | 'no-answer';
 
-/** One endpoint of a CONNECT_TIMEOUT: what its attempts met, and that said for a person. */
+/** One endpoint of a CONNECT_TIMEOUT or CONNECT_REFUSED: what it met, and that said for a person. */
 export interface ZmqConnectSeen {
   readonly endpoint: string;
   readonly reason: ZmqConnectReason;
@@ -158,13 +162,24 @@ export class ZmqConnectTimeoutError extends ZmqError {
   }
 }
 
-/** Every endpoint refused the connection: nothing accepts connections there (see `CONNECT_REFUSED`). */
+/**
+ * Nothing accepts connections at any endpoint (see `CONNECT_REFUSED`):
+ * `seen` says per endpoint what was met and what to check.
+ */
 export class ZmqConnectRefusedError extends ZmqError {
-  constructor(readonly endpoints: readonly string[]) {
+  readonly seen: readonly ZmqConnectSeen[];
+
+  constructor(
+    readonly endpoints: readonly string[],
+    seen: readonly ZmqConnectSeen[] = [],
+  ) {
     super(
       ZmqErrorCode.CONNECT_REFUSED,
-      `Nothing accepts connections at ${endpoints.join(', ')} (connection refused): is the server running and bound to that address?`,
+      seen.length === 0
+        ? `Nothing accepts connections at ${endpoints.join(', ')} (connection refused): is the server running and bound to that address?`
+        : seen.map((s, i) => (i === 0 ? s.detail.charAt(0).toUpperCase() + s.detail.slice(1) : s.detail)).join('; '),
     );
+    this.seen = seen;
   }
 }
 

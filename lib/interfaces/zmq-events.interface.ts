@@ -64,19 +64,22 @@ export type ZmqEvents = {
   /** Client only: an ejected server is back in routing. */
   'peer:restored': (event: ZmqPeerEvent) => void;
   /**
-   * Client only: an attempt to connect to `endpoint` was refused: nothing
-   * accepts connections there (no server running or bound at that address).
-   * libzmq retries every `reconnectInterval`; `attempts` counts the refusals
-   * of the endpoint's current socket. `connect()` keeps waiting until
-   * `connectTimeout` (a server may start after its clients): an application
-   * that would rather fail at once can do so here.
+   * Client only, plaintext and CURVE alike: while `connect()` waited, a
+   * short connection attempt found nothing accepting connections at
+   * `endpoint` (ECONNREFUSED, no ipc socket file, no route, or a host name
+   * that does not resolve); `attempts` counts such findings for that
+   * endpoint since the client was made. When every endpoint is refused,
+   * `connect()` fails with CONNECT_REFUSED at once; the sockets keep trying
+   * either way. Never emitted for `inproc://` endpoints, which are not probed.
    */
   'connect:refused': (event: ZmqConnectRefusedEvent) => void;
 };
 
 /** What a `connect:refused` listener gets. */
 export interface ZmqConnectRefusedEvent {
+  /** As configured (`connect`) or added (`addEndpoint`). */
   endpoint: string;
+  /** Findings of nothing accepting connections there, this one included. */
   attempts: number;
 }
 

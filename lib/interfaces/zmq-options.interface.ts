@@ -236,7 +236,9 @@ export interface ZmqClientOptions extends ZmqCommonOptions {
   connect: string | string[];
   /**
    * Milliseconds `connect()` waits for a first server to complete the
-   * handshake before it rejects with `CONNECT_TIMEOUT`. @default 5000
+   * handshake before it rejects with `CONNECT_TIMEOUT` (with
+   * `CONNECT_REFUSED` before then, once nothing accepts connections at any
+   * endpoint). @default 5000
    */
   connectTimeout?: number;
   /**

@@ -112,3 +112,20 @@ export const REFUSED_RETRY_MS = 1_000;
 
 /** The longest wait, in ms, between two HELLOs of a refused link. */
 export const REFUSED_RETRY_MAX_MS = 30_000;
+
+/**
+ * How long a `connect()` waits for a first session before it probes the
+ * endpoints (one short connection attempt each, lib/transport/tcp-probe.ts):
+ * a server that answers at once is never probed. At most half the
+ * `connectTimeout`.
+ */
+export const CONNECT_PROBE_DELAY_MS = 250;
+
+/** Longest a probe's connection attempt takes: an endpoint neither accepting nor refusing by then met nothing. */
+export const CONNECT_PROBE_TIMEOUT_MS = 1_000;
+
+/** Longest a probe whose connection was accepted waits for the peer's ZeroMQ greeting. */
+export const CONNECT_PROBE_GREETING_MS = 250;
+
+/** Longest a probe of every endpoint takes, whatever the probe does (a margin over the two waits above). */
+export const CONNECT_PROBE_ROUND_MS = CONNECT_PROBE_TIMEOUT_MS + CONNECT_PROBE_GREETING_MS + 250;

@@ -27,8 +27,6 @@ export interface DealerSecurity {
   curveOf(endpoint: string): DealerCurve | undefined;
   /** libzmq reported a failed security handshake on `channel`. */
   failed(channel: Channel, failure: HandshakeFailure): void;
-  /** An attempt of `channel` to connect to `endpoint` was refused (reported where the monitor is read). */
-  refused?(channel: Channel, endpoint: string): void;
 }
 
 /** A CURVE server's security: its pair and domain, the allow decision, where failures go. */

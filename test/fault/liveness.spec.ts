@@ -153,7 +153,7 @@ describe('liveness with real processes', () => {
       child.signal('SIGKILL');
       await child.exited;
       const client = newClient(endpoint, { connectTimeout: 200 });
-      await expect(client.connect()).rejects.toMatchObject({ code: 'CONNECT_TIMEOUT' });
+      await expect(client.connect()).rejects.toMatchObject({ code: 'CONNECT_REFUSED' });
       const joined = next(client, 'peer:joined', () => true, START_GUARD_MS);
       await startServer('s-late', endpoint);
       await joined;

@@ -258,6 +258,13 @@ export class RecordingObserver implements SessionObserver {
     this.refusals.push(event);
   }
 
+  /** `connect:refused` reports: [endpoint, attempts]. */
+  readonly connectRefusals: Array<[string, number]> = [];
+
+  connectRefused(endpoint: string, attempts: number): void {
+    this.connectRefusals.push([endpoint, attempts]);
+  }
+
   drop(reason: DropCounterKey, detail: string, n = 1): void {
     this.drops.push({ reason, detail, n });
   }

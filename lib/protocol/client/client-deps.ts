@@ -5,6 +5,7 @@ import type { Clock, Scheduler } from '../clock.js';
 import type { HeartbeatSettings } from '../handshake.js';
 import type { Metrics } from '../metrics.js';
 import type { PacketCodec } from '../packet-codec.js';
+import type { ConnectDiagnostics } from './connect-probe.js';
 import type { UpstreamLink } from './upstream-link.js';
 import type { CurveHelloOf } from '../../security/hello-proof.js';
 
@@ -52,6 +53,13 @@ export interface ClientEngineDeps {
    * are left to libzmq (one connection, to the first address).
    */
   readonly resolve?: (host: string) => Promise<string[]>;
+  /**
+   * Probes the endpoints while `connect()` waits (lib/transport/tcp-probe.ts):
+   * nothing accepting connections anywhere ends the wait with
+   * CONNECT_REFUSED, and a CONNECT_TIMEOUT says what each endpoint met.
+   * Without it, neither.
+   */
+  readonly diagnostics?: ConnectDiagnostics;
   readonly clock?: Clock;
   readonly scheduler?: Scheduler;
   /** Where the per-pattern counters and latencies go (`getMetrics()`); one on the engine's clock by default. */

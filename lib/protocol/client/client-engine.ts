@@ -1,10 +1,4 @@
-import {
-  ZmqClosedError,
-  ZmqConnectTimeoutError,
-  ZmqError,
-  ZmqErrorCode,
-  ZmqPeerLostError,
-} from '../../errors/zmq.errors.js';
+import { ZmqClosedError, ZmqError, ZmqErrorCode, ZmqPeerLostError } from '../../errors/zmq.errors.js';
 import {
   ZmqClientResilienceStats,
   ZmqPeerInfo,
@@ -96,7 +90,12 @@ export class ClientEngine {
     const timeout = this.config.requestTimeout;
     this.deadline = deadlineOf(timeout);
     this.encoder = new RequestEncoder(this.config.maxPayload, deps.serializers?.serializer);
-    this.waiter = new ConnectWaiter(this.scheduler);
+    this.waiter = new ConnectWaiter({
+      scheduler: this.scheduler,
+      observer: this.observer,
+      diagnostics: deps.diagnostics,
+      resolve: deps.resolve,
+    });
     this.calls = new CallRegistry(
       this.config.requestTimeout,
       call => call.link.trySend(controlEnvelope(MessageType.Cancel, call.id), true),
@@ -163,8 +162,9 @@ export class ClientEngine {
   }
 
   /**
-   * Opens the links (once), resolves when a server has a session. Rejects on the connect timeout (the links
-   * keep trying), at once when every server refused, and on close. Cached until it rejects or closes.
+   * Opens the links (once), resolves when a server has a session. Rejects on the connect timeout and when
+   * nothing accepts connections at any endpoint (CONNECT_REFUSED; the links keep trying both times), at once
+   * when every server refused, and on close. Cached until it rejects or closes.
    */
   connect(): Promise<void> {
     const current = this.connection;
@@ -180,10 +180,15 @@ export class ClientEngine {
       void this.teardown();
       return Promise.reject(refusal);
     }
-    const connection = this.waiter.wait(this.config.connectTimeout, () => {
-      if (this.lifecycle.kind === 'connecting') this.to({ kind: 'open', connection: undefined });
-      return this.pool.refusal() ?? new ZmqConnectTimeoutError(this.config.endpoints, this.config.connectTimeout);
-    });
+    const connection = this.waiter.wait(
+      this.config.connectTimeout,
+      () => this.endpoints.list(),
+      err => {
+        // The links keep trying: a later connect() resolves once a server is up.
+        if (this.lifecycle.kind === 'connecting') this.to({ kind: 'open', connection: undefined });
+        return this.pool.refusal() ?? err;
+      },
+    );
     const wasStopped = this.lifecycle.kind === 'stopped';
     this.to({ kind: 'connecting', connection });
     if (wasStopped) {

@@ -12,6 +12,7 @@ const LOCAL_STATUS: Record<string, number> = {
   [ZmqErrorCode.NO_PEER]: HttpStatus.SERVICE_UNAVAILABLE,
   [ZmqErrorCode.PEER_LOST]: HttpStatus.SERVICE_UNAVAILABLE,
   [ZmqErrorCode.CONNECT_TIMEOUT]: HttpStatus.SERVICE_UNAVAILABLE,
+  [ZmqErrorCode.CONNECT_REFUSED]: HttpStatus.SERVICE_UNAVAILABLE,
   [ZmqErrorCode.CLOSED]: HttpStatus.SERVICE_UNAVAILABLE,
   [ZmqErrorCode.QUEUE_FULL]: HttpStatus.SERVICE_UNAVAILABLE,
   [ZmqErrorCode.TIMEOUT]: HttpStatus.GATEWAY_TIMEOUT,
