@@ -96,28 +96,9 @@ export class ClientEngine {
       diagnostics: deps.diagnostics,
       resolve: deps.resolve,
     });
-    this.calls = new CallRegistry(
-      this.config.requestTimeout,
-      call => call.link.trySend(controlEnvelope(MessageType.Cancel, call.id), true),
-      (call, err) => this.observer.error(`A subscriber of "${call.pattern}" threw: ${String(err)}`),
-      this.clock,
-      this.scheduler,
-      deps.metrics ?? new Metrics(this.clock, true, true),
-      (call, verdict) => {
-        if (call.link.health.ended(verdict, this.clock.now())) this.healthChanged(call.link, 'ejected');
-      },
-    );
+    this.calls = this.callRegistry(deps);
     this.uploads = new Uploads(this.encoder, this.calls, this.config);
-    this.resends = new Resends({
-      calls: this.calls,
-      encoder: this.encoder,
-      pool: this.pool,
-      clock: this.clock,
-      scheduler: this.scheduler,
-      retries: this.config.retries,
-      hedging: this.config.hedging,
-      defaults: { retries: DEFAULT_RETRIES, hedging: DEFAULT_HEDGING },
-    });
+    this.resends = this.resendsOf();
     this.calls.resender = this.resends;
     this.liveness = new Heartbeat<UpstreamLink>(
       this.config.heartbeat,
@@ -140,6 +121,35 @@ export class ClientEngine {
       receive: (link, frames) => this.receive(link, frames),
       retired: (link, welcome) => this.afterLoss(link, welcome, 'bye'),
       disconnected: link => this.connectionLost(link),
+    });
+  }
+
+  /** The calls in progress: timed out by `requestTimeout`, cancelled on the wire, their endings judged per server. */
+  private callRegistry(deps: ClientEngineDeps): CallRegistry {
+    return new CallRegistry(
+      this.config.requestTimeout,
+      call => call.link.trySend(controlEnvelope(MessageType.Cancel, call.id), true),
+      (call, err) => this.observer.error(`A subscriber of "${call.pattern}" threw: ${String(err)}`),
+      this.clock,
+      this.scheduler,
+      deps.metrics ?? new Metrics(this.clock, true, true),
+      (call, verdict) => {
+        if (call.link.health.ended(verdict, this.clock.now())) this.healthChanged(call.link, 'ejected');
+      },
+    );
+  }
+
+  /** Retries and hedges of idempotent calls, within the retry budget. */
+  private resendsOf(): Resends {
+    return new Resends({
+      calls: this.calls,
+      encoder: this.encoder,
+      pool: this.pool,
+      clock: this.clock,
+      scheduler: this.scheduler,
+      retries: this.config.retries,
+      hedging: this.config.hedging,
+      defaults: { retries: DEFAULT_RETRIES, hedging: DEFAULT_HEDGING },
     });
   }
 
