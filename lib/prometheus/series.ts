@@ -131,6 +131,31 @@ export function retriesDenied(readings: readonly SideReading[]): Sample[] {
   return out.samples;
 }
 
+/** `shed_total{side,reason}`: requests refused OVERLOADED, by the server (getStats().admission) and the client's throttle. */
+export function shed(readings: readonly SideReading[]): Sample[] {
+  const out = new Summed();
+  for (const { side, stats } of readings) {
+    for (const [reason, n] of Object.entries(stats?.admission?.shedByReason ?? {}))
+      out.add(undefined, { side, reason }, n);
+    if (stats?.resilience !== undefined) out.add(undefined, { side, reason: 'throttled' }, stats.resilience.throttled);
+  }
+  return out.samples;
+}
+
+/** A counter or gauge with the label `side`, read from getStats(); sources without that figure add nothing. */
+export function statsBySide(
+  readings: readonly SideReading[],
+  pick: (stats: ZmqStats) => number | undefined,
+  counter = true,
+): Sample[] {
+  const out = new Summed(counter);
+  for (const { side, stats } of readings) {
+    const value = stats === undefined ? undefined : pick(stats);
+    if (value !== undefined) out.add(undefined, { side }, value);
+  }
+  return out.samples;
+}
+
 /** The side of a source: a ServerZmq listens, a ClientZmq connects. */
 export function sideOf(source: ZmqMetricsSource): ZmqSide {
   return typeof (source as { listen?: unknown }).listen === 'function' ? 'server' : 'client';

@@ -120,3 +120,54 @@ describe('registerZmqMetrics: retries and hedges', () => {
     expect(lines.some(l => l.startsWith('nestjs_zeromq_retries_denied_total{side="client",kind="retry"}'))).toBe(false);
   });
 });
+
+describe('registerZmqMetrics: overload and outliers', () => {
+  it('exports the sheds by reason (server and client throttle), abandoned requests, the admission queue and ejections', async () => {
+    const register = new Registry();
+    const server = source();
+    const client = source();
+    const admission = {
+      state: 'overloaded',
+      waiting: 7,
+      shed: 5,
+      shedByReason: { 'peer-limit': 0, 'queue-age': 4, 'queue-full': 1 },
+      abandoned: 2,
+    };
+    const resilience = {
+      throttled: 3,
+      retries: 0,
+      retriesDenied: 0,
+      hedges: 0,
+      hedgesDenied: 0,
+      hedgesWon: 0,
+      ejections: 1,
+    };
+    registerZmqMetrics({
+      register,
+      sources: [
+        {
+          side: 'server',
+          source: {
+            getMetrics: server.getMetrics,
+            getStats: () => ({ dropped: {}, admission }) as unknown as ZmqStats,
+          },
+        },
+        {
+          side: 'client',
+          source: {
+            getMetrics: client.getMetrics,
+            getStats: () => ({ dropped: {}, resilience }) as unknown as ZmqStats,
+          },
+        },
+      ],
+    });
+    const lines = await scrape(register);
+    expect(lines).toContain('nestjs_zeromq_shed_total{side="server",reason="queue-age"} 4');
+    expect(lines).toContain('nestjs_zeromq_shed_total{side="server",reason="queue-full"} 1');
+    expect(lines).toContain('nestjs_zeromq_shed_total{side="client",reason="throttled"} 3');
+    expect(lines.some(l => l.includes('reason="peer-limit"'))).toBe(false);
+    expect(lines).toContain('nestjs_zeromq_abandoned_total{side="server"} 2');
+    expect(lines).toContain('nestjs_zeromq_admission_waiting{side="server"} 7');
+    expect(lines).toContain('nestjs_zeromq_ejections_total{side="client"} 1');
+  });
+});
