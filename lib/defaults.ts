@@ -95,8 +95,11 @@ export const DEFAULT_ADMISSION_SLICE_MS = 10;
 /** The longest wait (ms) of a request in an overloaded server's queue before it is shed OVERLOADED (`admission.queueTarget`); 0: never shed. */
 export const DEFAULT_ADMISSION_QUEUE_TARGET = 5;
 
-/** The share of its caller's deadline a request may wait in an overloaded server's queue (`admission.deadlineShare`). */
-export const DEFAULT_ADMISSION_DEADLINE_SHARE = 0.02;
+/**
+ * The share of its caller's deadline a request may wait in an overloaded server's queue beyond the queue target
+ * (`admission.deadlineShare`); 0: the target alone, so the calls an overloaded server answers stay as fast as unloaded.
+ */
+export const DEFAULT_ADMISSION_DEADLINE_SHARE = 0;
 
 /** A server queue that has not emptied for this long (ms) means overload (`admission.interval`). */
 export const DEFAULT_ADMISSION_INTERVAL = 100;
