@@ -15,24 +15,24 @@ export interface AdmissionSettings {
    * How long (ms) one event-loop turn should take: the requests started per
    * turn adapt so that the handlers they run (which Nest runs right after,
    * in the same turn) fit in it; later requests wait in the admission queue.
-   * While requests wait, a turn takes at most half of `queueTarget` (see
+   * While overloaded, a turn takes at most half of `queueTarget` (see
    * {@link Admission.turnSlice}).
    */
   readonly sliceMs: number;
   /**
-   * The longest wait (ms) a request should have: past it the queue serves the
-   * newest first, and while overloaded a request is shed once it waited
-   * longer than both this and `deadlineShare` of its caller's deadline.
-   * 0: neither (FIFO always, nothing shed for its age).
+   * The longest wait (ms) of a request while the server is overloaded: past
+   * it (and past `deadlineShare` of its caller's deadline) it is shed.
+   * 0: no overload state at all (oldest first always, nothing shed for its age).
    */
   readonly queueTarget: number;
-  /** The share of a caller's deadline a request may wait while the server is overloaded. */
+  /** The share of a caller's deadline a request may wait while the server is overloaded, when longer than `queueTarget`. */
   readonly deadlineShare: number;
   /** The deadline (ms) assumed for a request that carries none. */
   readonly assumedDeadline: number;
   /**
-   * A queue that has not emptied for this long (ms) means overload; it is also
-   * the longest wait a request may have while the server is not overloaded.
+   * A queue that has not emptied for this long (ms) while requests surged in
+   * means overload; overload ends once this long passed in which every turn
+   * emptied the queue.
    */
   readonly intervalMs: number;
   /** Requests the queue holds at most; past it the oldest is shed. */
@@ -62,21 +62,19 @@ export interface AdmissionHost {
 /**
  * The admission state of the server:
  * - `flowing`: requests start as they are read;
- * - `queueing` (since the queue last was empty): this turn's handler time is
- *   used up: requests wait for a later turn, oldest first while the oldest
- *   waited less than `queueTarget`, newest first once it waited longer (the
- *   queue stands: the newest caller is the most likely still to be waiting);
- *   one whose caller's deadline passed never starts;
+ * - `queueing` (since the queue formed): this turn's handler time is used up:
+ *   requests wait for a later turn, oldest first (newest first while they
+ *   surge in: see {@link Admission} `judge`); one whose caller's deadline
+ *   passed never starts;
  * - `overloaded`: the queue did not empty for `intervalMs` while requests
- *   kept arriving at least as fast as they started: newest first, and a
- *   request that waited longer than `queueTarget` (and `deadlineShare` of its
- *   deadline) is shed with OVERLOADED, so its caller hears early instead of
- *   timing out. `pressure` is the last time a waiting request had waited past
- *   `queueTarget`; the state lasts until a whole `intervalMs` passes without
- *   (or until requests stop arriving faster than they start), so a queue that
- *   empties for a moment under sustained load does not let the next requests
- *   queue unbounded again. A burst that its callers' deadlines leave time
- *   for, with nothing more arriving, is served whole.
+ *   surged in: newest first (its caller is the most likely still to be
+ *   waiting), in turns of at most half of `queueTarget`, and a request that
+ *   waited longer than `queueTarget` (and `deadlineShare` of its deadline) is
+ *   shed with OVERLOADED, so its caller hears early instead of timing out and
+ *   the calls served stay about as fast as unloaded. `pressure` is the last
+ *   time a turn ended with requests still waiting: the state lasts until a
+ *   whole `intervalMs` passes without, so a queue that empties for a moment
+ *   under sustained load does not let the next requests pile up oldest first.
  */
 export type AdmissionState =
   | { readonly kind: 'flowing' }

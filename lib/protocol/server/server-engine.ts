@@ -209,6 +209,9 @@ export class ServerEngine<H> implements InboundHandler<Origin>, CallOutput {
       shed: shedCounts['peer-limit'] + shedCounts['queue-age'] + shedCounts['queue-full'],
       shedByReason: { ...shedCounts },
       abandoned: this.admission.abandoned,
+      turnBudget: this.admission.turnBudget,
+      turnSliceMs: this.admission.turnSlice,
+      oldestWaitMs: this.admission.oldestWait,
     };
   }
 
