@@ -41,7 +41,7 @@ function request(id: number, deadline?: number): Envelope {
   } as Envelope;
 }
 
-function setup(over: Partial<AdmissionSettings> = {}, handlerMs = 0) {
+function setup(over: Partial<AdmissionSettings> = {}, handlerMs = 0, cpu?: () => number) {
   const time = new ManualTime();
   const turns = new Turns();
   const started: number[] = [];
@@ -58,6 +58,7 @@ function setup(over: Partial<AdmissionSettings> = {}, handlerMs = 0) {
     },
     time,
     turns.yieldTo,
+    cpu,
   );
   return { time, turns, started, shed, admission };
 }
@@ -111,6 +112,24 @@ describe('Admission', () => {
       s.turns.run();
     }
     expect(s.admission.turnBudget).toBeGreaterThan(INITIAL_TURN_BUDGET);
+  });
+
+  it('a turn costs its CPU time when that is less than its clock time: waiting for a core shrinks no budget', () => {
+    const peer = session();
+    const run = (withCpu: boolean) => {
+      let started: readonly number[] = [];
+      const cpu = () => 0.1 * started.length; // each handler: 2 ms on the clock, of which 0.1 ms on a core
+      const s = setup({ maxCallsPerPeer: 0, maxQueued: 100_000 }, 2, withCpu ? cpu : undefined);
+      started = s.started;
+      let id = 0;
+      for (let turn = 0; turn < 20; turn++) {
+        for (let i = 0; i < 100; i++) s.admission.admit(peer, request(++id));
+        s.turns.run();
+      }
+      return s.admission.turnBudget;
+    };
+    expect(run(false)).toBeLessThan(INITIAL_TURN_BUDGET);
+    expect(run(true)).toBeGreaterThan(INITIAL_TURN_BUDGET);
   });
 
   it('turns are shorter while overloaded: at most half the queue target', () => {
@@ -209,26 +228,38 @@ describe('Admission', () => {
     expect(s.started).toHaveLength(1_000);
   });
 
-  it('serves bursts whole with no share of the deadline to wait on, one landing on the queue of the other', () => {
+  it('serves a burst whole with no share of the deadline to wait on: nothing more arrives, so it is no overload', () => {
     const s = setup({ maxCallsPerPeer: 0, maxQueued: 10_000, deadlineShare: 0 }, 1);
     const peer = session();
-    const start = s.time.now();
     for (let id = 1; id <= 1_000; id++) s.admission.admit(peer, request(id, 30_000));
     const states = new Set<string>();
-    let second = false;
     for (let turn = 0; turn < 5_000 && s.admission.queued > 0; turn++) {
       s.turns.run();
       states.add(s.admission.current.kind);
-      if (!second && s.time.now() - start >= 60) {
-        // Nothing else arrives: a second burst on the first one's standing queue is no overload either.
-        second = true;
-        for (let id = 1_001; id <= 2_000; id++) s.admission.admit(peer, request(id, 30_000));
-      }
     }
-    expect(second).toBe(true);
     expect(s.shed).toEqual([]);
-    expect(s.started).toHaveLength(2_000);
+    expect(s.started).toHaveLength(1_000);
     expect(states.has('overloaded')).toBe(false);
+  });
+
+  it('an overload whose requests arrive in bursts, with nothing in between, is overload', () => {
+    const s = setup({ maxCallsPerPeer: 0, maxQueued: 100_000, deadlineShare: 0 }, 1);
+    const peer = session();
+    let id = 0;
+    let next = s.time.now();
+    // Handlers of 1 ms: 1,000 a second. Every 150 ms, 300 requests at once: twice that, never in two half
+    // intervals in a row.
+    for (let turn = 0; turn < 20_000 && s.time.now() < 3_000; turn++) {
+      if (s.time.now() >= next) {
+        for (let i = 0; i < 300; i++) s.admission.admit(peer, request(++id, 2_000));
+        next += 150;
+      }
+      if (s.admission.queued > 0) s.turns.run();
+      else s.time.advance(1);
+    }
+    expect(s.time.now()).toBeGreaterThanOrEqual(3_000);
+    expect(s.admission.current.kind).toBe('overloaded');
+    expect(s.shed.length).toBeGreaterThan(0);
   });
 
   it('[S-32] never starts a request whose caller gave up while it waited, nor a cancelled one', () => {

@@ -84,6 +84,12 @@ export type AdmissionState =
 /** How requests came in during half an interval, against how many started (see `judge`). */
 type Inflow = 'none' | 'growing' | 'surging';
 
+/** The CPU time (ms) this process used so far, all threads (see the `cpu` of {@link Admission}). */
+export const processCpuTime = (): number => {
+  const { user, system } = process.cpuUsage();
+  return (user + system) / 1000;
+};
+
 /** Requests a turn may start at first, and at most; the figure adapts between them. */
 export const INITIAL_TURN_BUDGET = 8;
 export const MAX_TURN_BUDGET = 8_192;
@@ -105,8 +111,9 @@ export class Admission {
   private state: AdmissionState = { kind: 'flowing' };
   private queue: Waiting[] = [];
   private head = 0;
-  /** When this turn's first request started (undefined: none started in this turn yet). */
+  /** When this turn's first request started (undefined: none started in this turn yet), and the CPU time then. */
   private turnStart: number | undefined;
+  private turnCpu = 0;
   private turnScheduled = false;
   /** Requests this turn may start, and has started. */
   private budget = INITIAL_TURN_BUDGET;
@@ -123,11 +130,18 @@ export class Admission {
   /** Requests shed so far, by reason. */
   readonly shedCounts: Record<ShedReason, number> = { 'peer-limit': 0, 'queue-age': 0, 'queue-full': 0 };
 
+  /**
+   * @param cpu the CPU time (ms) the process used so far: a turn costs the
+   * smaller of its CPU and clock time, so a turn during which the process
+   * waited for a core (a busy machine) does not shrink the budget. Without
+   * it, turns are measured on `clock` alone.
+   */
   constructor(
     private readonly settings: AdmissionSettings,
     private readonly host: AdmissionHost,
     private readonly clock: Clock,
     private readonly yieldTo: Yield,
+    private readonly cpu?: () => number,
   ) {}
 
   get current(): AdmissionState {
@@ -211,7 +225,7 @@ export class Admission {
 
   private hasTurnRoom(now: number): boolean {
     if (this.turnStart === undefined) {
-      this.turnStart = now;
+      this.beginTurn(now);
       if (!this.turnScheduled) {
         this.turnScheduled = true;
         this.yieldTo(this.endTurn);
@@ -225,11 +239,16 @@ export class Admission {
     this.closeTurn(this.clock.now());
   };
 
+  private beginTurn(now: number): void {
+    this.turnStart = now;
+    if (this.cpu !== undefined) this.turnCpu = this.cpu();
+  }
+
   /** A turn is over: the budget adapts to how long it took. */
   private closeTurn(now: number): void {
     const start = this.turnStart;
     if (start !== undefined && this.startedThisTurn > 0) {
-      const took = now - start;
+      const took = this.cpu === undefined ? now - start : Math.min(now - start, this.cpu() - this.turnCpu);
       const slice = this.turnSlice;
       if (took > slice) {
         // As many as would have fit, at what they cost in this turn.
@@ -255,7 +274,7 @@ export class Admission {
     this.drainScheduled = false;
     const now = this.clock.now();
     this.closeTurn(now);
-    this.turnStart = now;
+    this.beginTurn(now);
     this.judge(now);
     this.shedStale(now);
     // Newest first while overloaded, and already while requests surge in (the last half interval): the onset of
@@ -301,17 +320,17 @@ export class Admission {
    * Twice per interval, the inflow of the last half interval is judged:
    * `surging` when more than a quarter more requests arrived than started,
    * `growing` when more arrived than started. The server is overloaded when
-   * the queue has not emptied for a whole interval and, in each of the last
-   * two half intervals, requests surged in, or kept coming faster than they
-   * started while the oldest of them waited a whole interval (a slow
-   * overload, whose queue grows little by little).
+   * the queue has not emptied for a whole interval and requests surged in
+   * during each of the last two half intervals (the onset of an overload,
+   * caught early), or more kept arriving than started while the oldest
+   * waiting request waited a whole interval (an overload whose requests come
+   * in bursts, or grow little by little).
    *
-   * What is no overload: a burst being worked off with nothing more coming,
-   * even one that lands on the queue of another (it arrives within one half
-   * interval; the next sees no inflow), is served whole within its callers'
-   * deadlines; callers in closed loops (each sends again when answered) keep
-   * a queue as long as their calls in flight, which does not grow: served
-   * oldest first, as fast as the handlers run.
+   * What is no overload: a burst being worked off with nothing more coming
+   * (the half intervals after it see no inflow) is served whole within its
+   * callers' deadlines; callers in closed loops (each sends again when
+   * answered) keep a queue as long as their calls in flight, which does not
+   * surge: served oldest first while it waits less than an interval.
    */
   private judge(now: number): void {
     if (now - this.windowStart < this.settings.intervalMs / 2) return;
@@ -327,7 +346,7 @@ export class Admission {
     const { queueTarget, intervalMs } = this.settings;
     if (queueTarget <= 0) return;
     if (state.kind !== 'queueing') return this.settle(now);
-    if (now - state.since < intervalMs || inflow === 'none' || before === 'none') return;
+    if (now - state.since < intervalMs || inflow === 'none') return;
     const surged = inflow === 'surging' && before === 'surging';
     if (surged || this.oldestWait >= intervalMs) this.move({ kind: 'overloaded', since: now, pressure: now });
   }
