@@ -99,10 +99,11 @@ export const DEFAULT_ADMISSION_SLICE_MS = 10;
 export const DEFAULT_ADMISSION_QUEUE_TARGET = 5;
 
 /**
- * The share of its caller's deadline a request may wait in an overloaded server's queue beyond the queue target
- * (`admission.deadlineShare`); 0: the target alone, so the calls an overloaded server answers stay as fast as unloaded.
+ * The share of its caller's deadline a request may wait in an overloaded server's queue when that is longer than the
+ * queue target (`admission.deadlineShare`: 40 ms of a 2 s timeout): a burst its callers can wait for is not shed;
+ * 0: the target alone.
  */
-export const DEFAULT_ADMISSION_DEADLINE_SHARE = 0;
+export const DEFAULT_ADMISSION_DEADLINE_SHARE = 0.02;
 
 /** A server queue that has not emptied for this long (ms) under surging inflow means overload; as long without pressure ends it (`admission.interval`). */
 export const DEFAULT_ADMISSION_INTERVAL = 100;

@@ -200,12 +200,12 @@ export interface ZmqServerOptions extends ZmqCommonOptions {
    * faster than they started, the server is overloaded until an `interval`
    * passes in which every turn emptied its queue: it serves the newest
    * first, in turns of at most half of `queueTarget`, and answers those that
-   * waited longer than `queueTarget` ms (and `deadlineShare` of their
-   * caller's deadline, when set) with `OVERLOADED`, so callers hear early
-   * instead of timing out and the calls it serves stay as fast as unloaded.
+   * waited longer than `queueTarget` ms and `deadlineShare` of their
+   * caller's deadline with `OVERLOADED`, so callers hear early instead of
+   * timing out and the calls it serves wait little.
    * Bursts and callers in closed loops are served whole. A request whose
    * caller's deadline passed while it waited never runs. `false`: requests start as they are read, however many.
-   * @default { sliceMs: 10, queueTarget: 5, deadlineShare: 0, interval: 100, maxQueued: 50000 }
+   * @default { sliceMs: 10, queueTarget: 5, deadlineShare: 0.02, interval: 100, maxQueued: 50000 }
    */
   admission?: false | ZmqAdmissionOptions;
 }
@@ -219,7 +219,7 @@ export interface ZmqAdmissionOptions {
    * shed; turns take at most half of it while overloaded. 0: nothing is shed for its age. @default 5
    */
   queueTarget?: number;
-  /** The share (0–1) of its caller's deadline a request may wait in an overloaded server, when longer than `queueTarget`. @default 0 */
+  /** The share (0–1) of its caller's deadline a request may wait in an overloaded server, when longer than `queueTarget`. @default 0.02 */
   deadlineShare?: number;
   /** A queue that has not emptied for this long (ms) under surging inflow means overload; as long without pressure ends it. @default 100 */
   interval?: number;

@@ -328,7 +328,8 @@ export class Admission {
    *
    * What is no overload: a burst being worked off with nothing more coming
    * (the half intervals after it see no inflow) is served whole within its
-   * callers' deadlines; callers in closed loops (each sends again when
+   * callers' deadlines (one read over a longer time is, and `deadlineShare`
+   * keeps it from being shed while its callers can wait); callers in closed loops (each sends again when
    * answered) keep a queue as long as their calls in flight, which does not
    * surge: served oldest first while it waits less than an interval.
    */
