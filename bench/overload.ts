@@ -13,10 +13,14 @@
  * Nest TCP, which has none of its own), and waits until every call settled.
  *
  * Figures per phase: goodput (successes that came back while sending, per
- * second), failed calls by code, p50/p99 of the successes, and how many
- * handlers the server ran (work done for callers that had given up shows as
- * runs beyond the successes). Nothing is asserted; the report goes to stdout
- * and .bench-results/overload-latest.json.
+ * second, and its share of the capacity), p50/p99 of the successes, how many
+ * calls were shed (`OVERLOADED`) and how fast their callers heard, other
+ * failures by code, and how many handlers the server ran (work done for
+ * callers that had given up shows as runs beyond the successes). Then the
+ * targets per contender: at 2× and 4× the goodput stays ≥ 90 % of capacity
+ * and the successes' p99 ≤ 3 × their p99 at 0.5× (the unloaded p99) + the
+ * handler's 0.2 ms, each met or not. Nothing is asserted; the report goes to
+ * stdout and .bench-results/overload-latest.json.
  *
  * Children: `bench/overload.ts server <zmq|tcp>` prints `READY <endpoint>`;
  * `bench/overload.ts client <zmq|tcp> <endpoint>` reads `closed <loops> <count>`
@@ -35,12 +39,17 @@ import { firstValueFrom, timeout } from 'rxjs';
 import { ClientZmq, ServerZmq } from '../lib';
 import { freePort } from './common';
 
-type Kind = 'zmq' | 'tcp';
+export type Kind = 'zmq' | 'tcp';
 const KINDS: readonly Kind[] = ['zmq', 'tcp'];
 const LABEL: Record<Kind, string> = { zmq: 'nestjs-zeromq', tcp: 'Nest TCP' };
 const WORK_NS = 200_000n;
 const TIMEOUT_MS = 2_000;
 const LOADS = [0.5, 1, 2, 4];
+/** The load whose ok p99 is the unloaded one the targets are relative to. */
+const UNLOADED = 0.5;
+const HANDLER_MS = Number(WORK_NS) / 1e6;
+/** The share of capacity the goodput must keep at 2× and 4×. */
+const GOODPUT_TARGET = 0.9;
 const ROOT = resolve(__dirname, '..');
 
 /** One phase's figures (see the file comment). */
@@ -49,8 +58,13 @@ interface PhaseResult {
   ok: number;
   goodput: number;
   failed: Record<string, number>;
+  /** Successes: p50/p99 latency (ms). */
   p50: number;
   p99: number;
+  /** Calls refused OVERLOADED (by the server or the client's throttle), and their p50/p99 latency (ms). */
+  shed: number;
+  shedP50: number;
+  shedP99: number;
   elapsedMs: number;
   /** Handlers the server ran during the phase. */
   handled?: number;
@@ -166,6 +180,7 @@ async function clientChild(kind: Kind, endpoint: string): Promise<void> {
 
   const run = async (open: boolean, a: number, b: number): Promise<PhaseResult> => {
     const lat: number[] = [];
+    const shedLat: number[] = [];
     const ends: number[] = [];
     const failed: Record<string, number> = {};
     const one = async () => {
@@ -178,6 +193,7 @@ async function clientChild(kind: Kind, endpoint: string): Promise<void> {
       } catch (err) {
         const code = codeOf(err);
         failed[code] = (failed[code] ?? 0) + 1;
+        if (code === 'OVERLOADED') shedLat.push(now() - t0);
       }
     };
     const before = await handledSoFar();
@@ -187,6 +203,7 @@ async function clientChild(kind: Kind, endpoint: string): Promise<void> {
     const window = open ? b : elapsed;
     const after = await handledSoFar();
     lat.sort((x, y) => x - y);
+    shedLat.sort((x, y) => x - y);
     return {
       sent,
       ok: lat.length,
@@ -194,6 +211,9 @@ async function clientChild(kind: Kind, endpoint: string): Promise<void> {
       failed,
       p50: pct(lat, 50),
       p99: pct(lat, 99),
+      shed: shedLat.length,
+      shedP50: pct(shedLat, 50),
+      shedP99: pct(shedLat, 99),
       elapsedMs: Math.round(elapsed),
       ...(before !== undefined && after !== undefined ? { handled: after - before } : {}),
     };
@@ -268,7 +288,42 @@ async function withPair<T>(kind: Kind, body: (client: Proc) => Promise<T>): Prom
 
 const ask = async (client: Proc, command: string) => JSON.parse(await client.next('RESULT', command)) as PhaseResult;
 
-export async function runOverload(quick: boolean): Promise<string> {
+/** The issue's targets for one contender: goodput ≥ 90 % of capacity and ok p99 ≤ 3 × its unloaded p99 + the handler. */
+interface Verdict {
+  kind: Kind;
+  /** 3 × the ok p99 at 0.5× + the handler's time (ms). */
+  p99Target: number;
+  /** Per overloaded phase (2×, 4×): the two targets met. */
+  phases: Array<{ load: number; goodputMet: boolean; p99Met: boolean }>;
+  line: string;
+}
+
+function verdictOf(
+  kind: Kind,
+  rows: ReadonlyArray<{ kind: Kind; load: number; result: PhaseResult }>,
+  cap: number,
+): Verdict {
+  const mine = rows.filter(r => r.kind === kind);
+  const unloaded = mine.find(r => r.load === UNLOADED)?.result.p99 ?? 0;
+  const p99Target = Math.round((3 * unloaded + HANDLER_MS) * 100) / 100;
+  const phases = mine
+    .filter(r => r.load >= 2)
+    .map(({ load, result: r }) => ({
+      load,
+      goodputMet: r.goodput >= GOODPUT_TARGET * cap,
+      p99Met: r.ok > 0 && r.p99 <= p99Target,
+    }));
+  const met = (b: boolean) => (b ? 'met' : 'NOT met');
+  const line =
+    `ok p99 ≤ 3 × ${unloaded} + ${HANDLER_MS} = ${p99Target}: ` +
+    phases.map(p => `${p.load}× ${met(p.p99Met)}`).join(', ') +
+    `; goodput ≥ ${GOODPUT_TARGET * 100} %: ` +
+    phases.map(p => `${p.load}× ${met(p.goodputMet)}`).join(', ');
+  return { kind, p99Target, phases, line };
+}
+
+/** Runs every phase for `kinds` (both contenders by default) and returns the report. */
+export async function runOverload(quick: boolean, kinds: readonly Kind[] = KINDS): Promise<string> {
   const phaseMs = quick ? 1_500 : 5_000;
   const measure = quick ? 3_000 : 10_000;
   // The best of three closed-loop runs: other load on the machine only ever lowers a run's figure.
@@ -283,7 +338,7 @@ export async function runOverload(quick: boolean): Promise<string> {
   });
   const rows: Array<{ kind: Kind; load: number; rate: number; result: PhaseResult }> = [];
   for (const load of LOADS) {
-    for (const kind of KINDS) {
+    for (const kind of kinds) {
       const rate = Math.round(capacity.goodput * load);
       const result = await withPair(kind, async client => {
         await ask(client, `closed 32 ${measure / 5}`);
@@ -295,30 +350,35 @@ export async function runOverload(quick: boolean): Promise<string> {
   }
 
   const machine = `${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}`;
+  const verdicts = kinds.map(kind => verdictOf(kind, rows, capacity.goodput));
   const lines = [
     `Overload${quick ? ' (QUICK: figures not meaningful)' : ''}: ${new Date().toISOString().slice(0, 10)}, ${machine}`,
     `handler 200 µs of CPU; capacity ${capacity.goodput} calls/s (nestjs-zeromq, 32 in flight, p99 ${capacity.p99} ms); ` +
       `open loop for ${phaseMs / 1000} s per phase, 2 s timeout per call, fresh processes per phase`,
     '',
-    'load  rate/s   contender       goodput/s  (% cap)  p50 ms   p99 ms   handlers run  failed',
+    'load  rate/s   contender       goodput/s  (% cap)  ok p50  ok p99     shed  shed p99  handlers run  other failures',
   ];
   for (const { kind, load, rate, result: r } of rows) {
     const share = Math.round((r.goodput / capacity.goodput) * 100);
     const failed = Object.entries(r.failed)
+      .filter(([code]) => code !== 'OVERLOADED')
       .map(([code, n]) => `${code} ${n}`)
       .join(', ');
     lines.push(
       `${`${load}×`.padEnd(6)}${String(rate).padEnd(9)}${LABEL[kind].padEnd(16)}${String(r.goodput).padStart(9)}  ` +
-        `${`${share}%`.padStart(7)}  ${String(r.p50).padStart(7)}  ${String(r.p99).padStart(7)}  ` +
+        `${`${share}%`.padStart(7)}  ${String(r.p50).padStart(6)}  ${String(r.p99).padStart(6)}  ` +
+        `${String(r.shed).padStart(7)}  ${String(r.shedP99).padStart(8)}  ` +
         `${String(r.handled ?? '').padStart(12)}  ${failed || '-'}`,
     );
   }
+  lines.push('', `targets (ms of latency, % of capacity; "ok" = calls that succeeded; handler ${HANDLER_MS} ms):`);
+  for (const v of verdicts) lines.push(`  ${LABEL[v.kind].padEnd(15)} ${v.line}`);
   const report = lines.join('\n');
   const dir = join(ROOT, '.bench-results');
   mkdirSync(dir, { recursive: true });
   writeFileSync(
     join(dir, 'overload-latest.json'),
-    JSON.stringify({ date: new Date().toISOString(), quick, machine, capacity, rows, report }, null, 2),
+    JSON.stringify({ date: new Date().toISOString(), quick, machine, capacity, rows, verdicts, report }, null, 2),
   );
   return report;
 }

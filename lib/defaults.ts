@@ -92,13 +92,20 @@ export const DEFAULT_MAX_CALLS_PER_PEER = 16_384;
 /** How long (ms) one event-loop turn of a server should take: the requests it starts per turn adapt to it (`admission.sliceMs`). */
 export const DEFAULT_ADMISSION_SLICE_MS = 10;
 
-/** The longest wait (ms) of a request in an overloaded server's queue before it is shed OVERLOADED (`admission.queueTarget`); 0: never shed. */
+/**
+ * The longest wait (ms) of a request in an overloaded server's queue before it is shed OVERLOADED; an overloaded
+ * server's turns take at most half of it (`admission.queueTarget`); 0: never shed.
+ */
 export const DEFAULT_ADMISSION_QUEUE_TARGET = 5;
 
-/** The share of its caller's deadline a request may wait in an overloaded server's queue (`admission.deadlineShare`). */
+/**
+ * The share of its caller's deadline a request may wait in an overloaded server's queue when that is longer than the
+ * queue target (`admission.deadlineShare`: 40 ms of a 2 s timeout): a burst its callers can wait for is not shed;
+ * 0: the target alone.
+ */
 export const DEFAULT_ADMISSION_DEADLINE_SHARE = 0.02;
 
-/** A server queue that has not emptied for this long (ms) means overload (`admission.interval`). */
+/** A server queue that has not emptied for this long (ms) under surging inflow means overload; as long without pressure ends it (`admission.interval`). */
 export const DEFAULT_ADMISSION_INTERVAL = 100;
 
 /** Requests a server's admission queue holds at most (`admission.maxQueued`). */

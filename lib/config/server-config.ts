@@ -60,7 +60,7 @@ function admissionOf(options: ZmqServerOptions): AdmissionSettings {
         `unknown admission option "${key}" (known: ${ADMISSION_KEYS.join(', ')})`,
       );
   }
-  const deadlineShare = numberOption(o.deadlineShare, DEFAULT_ADMISSION.deadlineShare, 'admission.deadlineShare');
+  const deadlineShare = numberOption(o.deadlineShare, DEFAULT_ADMISSION.deadlineShare, 'admission.deadlineShare', true);
   if (deadlineShare > 1)
     throw new ZmqOptionsError('admission.deadlineShare', '"admission.deadlineShare" must be at most 1');
   return {

@@ -205,11 +205,15 @@ export interface ZmqServerOptions extends ZmqCommonOptions {
   /**
    * Overload protection (docs/resilience.md). Each event-loop turn starts as
    * many requests as fit in `sliceMs` of handler time (learnt from the turns
-   * before); the rest wait in a queue where their age is known; when the
-   * queue has not emptied for `interval` ms the server is overloaded: it
-   * serves the newest first and answers those that waited longer than
-   * `queueTarget` ms and `deadlineShare` of their caller's deadline with
-   * `OVERLOADED`, so callers hear early instead of timing out. A request whose
+   * before); the rest wait in a queue where their age is known. When the
+   * queue has not emptied for `interval` ms while requests kept surging in
+   * faster than they started, the server is overloaded until an `interval`
+   * passes in which every turn emptied its queue: it serves the newest
+   * first, in turns of at most half of `queueTarget`, and answers those that
+   * waited longer than `queueTarget` ms and `deadlineShare` of their
+   * caller's deadline with `OVERLOADED`, so callers hear early instead of
+   * timing out and the calls it serves wait little.
+   * Bursts and callers in closed loops are served whole. A request whose
    * caller's deadline passed while it waited never runs. `false`: requests start as they are read, however many.
    * @default { sliceMs: 10, queueTarget: 5, deadlineShare: 0.02, interval: 100, maxQueued: 50000 }
    */
@@ -220,11 +224,14 @@ export interface ZmqServerOptions extends ZmqCommonOptions {
 export interface ZmqAdmissionOptions {
   /** How long (ms) one event-loop turn should take: the requests started per turn adapt to it, later ones wait. @default 10 */
   sliceMs?: number;
-  /** An overloaded server sheds a request that waited longer than this (ms) and `deadlineShare` of its deadline. @default 5 */
+  /**
+   * The longest wait (ms) in an overloaded server: past it (and past `deadlineShare` of its deadline) a request is
+   * shed; turns take at most half of it while overloaded. 0: nothing is shed for its age. @default 5
+   */
   queueTarget?: number;
-  /** The share (0–1) of its caller's deadline a request may wait in an overloaded server. @default 0.02 */
+  /** The share (0–1) of its caller's deadline a request may wait in an overloaded server, when longer than `queueTarget`. @default 0.02 */
   deadlineShare?: number;
-  /** A queue that has not emptied for this long (ms) means overload; also the longest wait otherwise. @default 100 */
+  /** A queue that has not emptied for this long (ms) under surging inflow means overload; as long without pressure ends it. @default 100 */
   interval?: number;
   /** Requests the queue holds at most; past it the oldest is shed. @default 50000 */
   maxQueued?: number;

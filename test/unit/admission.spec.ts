@@ -41,7 +41,7 @@ function request(id: number, deadline?: number): Envelope {
   } as Envelope;
 }
 
-function setup(over: Partial<AdmissionSettings> = {}, handlerMs = 0) {
+function setup(over: Partial<AdmissionSettings> = {}, handlerMs = 0, cpu?: () => number) {
   const time = new ManualTime();
   const turns = new Turns();
   const started: number[] = [];
@@ -59,6 +59,7 @@ function setup(over: Partial<AdmissionSettings> = {}, handlerMs = 0) {
     },
     time,
     turns.yieldTo,
+    cpu,
   );
   return { time, turns, started, shed, admission };
 }
@@ -93,13 +94,101 @@ describe('Admission', () => {
       for (let i = 0; i < 10; i++) slow.admission.admit(peer, request(turn * 10 + i + 1));
       slow.turns.run();
     }
-    expect(slow.admission.turnBudget).toBeLessThanOrEqual(2);
+    expect(slow.admission.turnBudget).toBeLessThanOrEqual(3); // what fits, or one more that the next turn shows too many
     const fast = setup({ maxCallsPerPeer: 0 }, 0);
     for (let turn = 0; turn < 20; turn++) {
       for (let i = 0; i < 100; i++) fast.admission.admit(peer, request(10_000 + turn * 100 + i));
       fast.turns.run();
     }
     expect(fast.admission.turnBudget).toBeGreaterThan(INITIAL_TURN_BUDGET);
+  });
+
+  it('the turn budget counts the handlers a drain started, not the time spent reading requests between drains', () => {
+    const s = setup({ maxCallsPerPeer: 0, maxQueued: 100_000 }, 0);
+    const peer = session();
+    let id = 0;
+    for (let turn = 0; turn < 20; turn++) {
+      for (let i = 0; i < 100; i++) s.admission.admit(peer, request(++id));
+      s.time.advance(20); // reading the next requests takes longer than a slice; the handlers take nothing
+      s.turns.run();
+    }
+    expect(s.admission.turnBudget).toBeGreaterThan(INITIAL_TURN_BUDGET);
+  });
+
+  it('a turn costs its CPU time when that is less than its clock time: waiting for a core shrinks no budget', () => {
+    const peer = session();
+    const run = (withCpu: boolean) => {
+      let started: readonly number[] = [];
+      const cpu = () => 0.1 * started.length; // each handler: 2 ms on the clock, of which 0.1 ms on a core
+      const s = setup({ maxCallsPerPeer: 0, maxQueued: 100_000 }, 2, withCpu ? cpu : undefined);
+      started = s.started;
+      let id = 0;
+      for (let turn = 0; turn < 20; turn++) {
+        for (let i = 0; i < 100; i++) s.admission.admit(peer, request(++id));
+        s.turns.run();
+      }
+      return s.admission.turnBudget;
+    };
+    expect(run(false)).toBeLessThan(INITIAL_TURN_BUDGET);
+    expect(run(true)).toBeGreaterThan(INITIAL_TURN_BUDGET);
+  });
+
+  it('turns are shorter while overloaded: at most half the queue target', () => {
+    const s = setup({ maxCallsPerPeer: 0, maxQueued: 10_000, sliceMs: 10, queueTarget: 4 }, 1);
+    expect(s.admission.turnSlice).toBe(10);
+    const peer = session();
+    let id = 0;
+    for (let turn = 0; turn < 100; turn++) {
+      for (let i = 0; i < 20; i++) s.admission.admit(peer, request(++id, 200));
+      s.turns.run();
+    }
+    expect(s.admission.current.kind).toBe('overloaded');
+    expect(s.admission.turnSlice).toBe(2);
+    expect(s.admission.turnBudget).toBeLessThanOrEqual(3);
+  });
+
+  it('callers in closed loops are no overload: their queue does not grow, and nothing is shed', () => {
+    const s = setup({ maxCallsPerPeer: 0, maxQueued: 10_000, deadlineShare: 0 }, 1);
+    const peer = session();
+    let id = 0;
+    // 64 callers, each sending again as soon as its call started (a handler of 1 ms, twelve times a turn's slice).
+    for (let i = 0; i < 64; i++) s.admission.admit(peer, request(++id, 2_000));
+    const states = new Set<string>();
+    for (let turn = 0; turn < 2_000 && s.time.now() < 3_000; turn++) {
+      const before = s.started.length;
+      s.turns.run();
+      states.add(s.admission.current.kind);
+      for (let i = before; i < s.started.length; i++) s.admission.admit(peer, request(++id, 2_000));
+    }
+    expect(s.time.now()).toBeGreaterThanOrEqual(3_000);
+    expect(states.has('queueing')).toBe(true);
+    expect(states.has('overloaded')).toBe(false);
+    expect(s.shed).toEqual([]);
+  });
+
+  it('overload lasts while the queue stands, through a moment it empties, and ends an interval after it drains', () => {
+    const s = setup({ maxCallsPerPeer: 0, maxQueued: 10_000 }, 1);
+    const peer = session();
+    let id = 0;
+    for (let turn = 0; turn < 100; turn++) {
+      for (let i = 0; i < 20; i++) s.admission.admit(peer, request(++id, 200));
+      s.turns.run();
+    }
+    expect(s.admission.current.kind).toBe('overloaded');
+    for (let turn = 0; turn < 100 && s.admission.queued > 0; turn++) s.turns.run();
+    expect(s.admission.queued).toBe(0);
+    // Requests arrive again before an interval passed: still overloaded, so the newest is served first.
+    s.time.advance(10);
+    const again = id;
+    for (let i = 0; i < 20; i++) s.admission.admit(peer, request(++id, 200));
+    expect(s.admission.current.kind).toBe('overloaded');
+    const drainedFrom = s.started.length;
+    s.turns.run();
+    expect(s.started[drainedFrom]).toBe(id);
+    for (let turn = 0; turn < 100 && s.admission.queued > 0; turn++) s.turns.run();
+    expect(s.started.filter(n => n > again)).toHaveLength(20); // within the target: none shed
+    s.time.advance(100);
+    expect(s.admission.current.kind).toBe('flowing');
   });
 
   it('answers OVERLOADED at once past the per-peer budget, and counts it', () => {
@@ -138,6 +227,40 @@ describe('Admission', () => {
     for (let turn = 0; turn < 2_000 && s.admission.queued > 0; turn++) s.turns.run();
     expect(s.shed).toEqual([]);
     expect(s.started).toHaveLength(1_000);
+  });
+
+  it('serves a burst whole with no share of the deadline to wait on: nothing more arrives, so it is no overload', () => {
+    const s = setup({ maxCallsPerPeer: 0, maxQueued: 10_000, deadlineShare: 0 }, 1);
+    const peer = session();
+    for (let id = 1; id <= 1_000; id++) s.admission.admit(peer, request(id, 30_000));
+    const states = new Set<string>();
+    for (let turn = 0; turn < 5_000 && s.admission.queued > 0; turn++) {
+      s.turns.run();
+      states.add(s.admission.current.kind);
+    }
+    expect(s.shed).toEqual([]);
+    expect(s.started).toHaveLength(1_000);
+    expect(states.has('overloaded')).toBe(false);
+  });
+
+  it('an overload whose requests arrive in bursts, with nothing in between, is overload', () => {
+    const s = setup({ maxCallsPerPeer: 0, maxQueued: 100_000, deadlineShare: 0 }, 1);
+    const peer = session();
+    let id = 0;
+    let next = s.time.now();
+    // Handlers of 1 ms: 1,000 a second. Every 150 ms, 300 requests at once: twice that, never in two half
+    // intervals in a row.
+    for (let turn = 0; turn < 20_000 && s.time.now() < 3_000; turn++) {
+      if (s.time.now() >= next) {
+        for (let i = 0; i < 300; i++) s.admission.admit(peer, request(++id, 2_000));
+        next += 150;
+      }
+      if (s.admission.queued > 0) s.turns.run();
+      else s.time.advance(1);
+    }
+    expect(s.time.now()).toBeGreaterThanOrEqual(3_000);
+    expect(s.admission.current.kind).toBe('overloaded');
+    expect(s.shed.length).toBeGreaterThan(0);
   });
 
   it('[S-32] never starts a request whose caller gave up while it waited, nor a cancelled one', () => {

@@ -12,7 +12,7 @@ import { holdsBye, InboundDecoder, InboundHandler } from '../inbound.js';
 import { BYE_ACK_WAIT_MS } from '../tuning.js';
 import { Heartbeat } from '../liveness.js';
 import { Metrics } from '../metrics.js';
-import { Admission, ShedReason, Waiting } from './admission.js';
+import { Admission, processCpuTime, ShedReason, Waiting } from './admission.js';
 import { AwaitedByes, sayByeToAll } from './awaited-byes.js';
 import { DeadlineWatch } from './deadlines.js';
 import { DrainWait } from './drain.js';
@@ -119,6 +119,7 @@ export class ServerEngine<H> implements InboundHandler<Origin>, CallOutput {
       },
       this.clock,
       deps.yieldTo ?? realYield,
+      deps.clock === undefined ? processCpuTime : undefined, // a test's clock alone measures its turns
     );
     const { id, metadata, heartbeat } = this.config;
     this.handshake = new ServerHandshake({
@@ -211,6 +212,9 @@ export class ServerEngine<H> implements InboundHandler<Origin>, CallOutput {
       shed: shedCounts['peer-limit'] + shedCounts['queue-age'] + shedCounts['queue-full'],
       shedByReason: { ...shedCounts },
       abandoned: this.admission.abandoned,
+      turnBudget: this.admission.turnBudget,
+      turnSliceMs: this.admission.turnSlice,
+      oldestWaitMs: this.admission.oldestWait,
     };
   }
 
