@@ -186,6 +186,8 @@ export interface ZmqAdmissionStats {
   shedByReason: { 'peer-limit': number; 'queue-age': number; 'queue-full': number };
   /** Requests not started because their caller's deadline passed while they waited. */
   abandoned: number;
+  /** Requests not started because their caller cancelled them (CANCEL) while they waited. */
+  cancelled: number;
   /** Requests one event-loop turn may start now: adapts so that their handlers fit in `turnSliceMs`. */
   turnBudget: number;
   /** The handler time (ms) a turn aims at now: `admission.sliceMs`, at most half of `queueTarget` while overloaded. */

@@ -216,6 +216,18 @@ describe('server: a request stream', () => {
     expect(s.host.runs.map(r => r.call.id)).not.toContain(1);
   });
 
+  it('[S-32] a CANCEL for a waiting request: it never runs, it is counted cancelled, what its stream sent is let go', async () => {
+    const s = await server();
+    fillTurn(s);
+    s.ch.deliverFrom(R1, streamReq(1), upChunk(1, 'a'), controlEnvelope(MessageType.Cancel, 1));
+    expect(s.engine.admissionStats()).toMatchObject({ cancelled: 1, waiting: 0 });
+    s.ch.deliverFrom(R1, upChunk(1, 'late'));
+    expect(s.observer.dropped('lateReply')).toBe(1);
+    s.ch.deliverFrom(R1, dataEnvelope(MessageType.Request, 2, 'plain', MAX, 0, encodePattern('up')));
+    await runsOf(s, 9);
+    expect(s.host.runs.map(r => r.call.id)).not.toContain(1);
+  });
+
   it('a CREDIT, or a CHUNK for a waiting request that is not a stream, is counted and not held', async () => {
     const s = await server();
     fillTurn(s);

@@ -129,6 +129,10 @@ export class Admission {
   private drainScheduled = false;
   /** Requests not started because their caller's deadline passed while they waited. */
   abandoned = 0;
+  /** Requests in the sessions' waiting maps (the queue also keeps gone ones until they reach its end). */
+  private live = 0;
+  /** Requests not started because their caller cancelled them while they waited. */
+  cancelled = 0;
   /** Requests shed so far, by reason. */
   readonly shedCounts: Record<ShedReason, number> = { 'peer-limit': 0, 'queue-age': 0, 'queue-full': 0 };
 
@@ -178,6 +182,11 @@ export class Admission {
     return this.queue.length - this.head;
   }
 
+  /** Requests waiting to start: those queued less those cancelled or dropped while they waited. */
+  get waiting(): number {
+    return this.live;
+  }
+
   /** A REQUEST was read: start it now, queue it, or refuse it. */
   admit(session: DownstreamSession, env: Envelope): void {
     const limit = this.settings.maxCallsPerPeer;
@@ -194,6 +203,7 @@ export class Admission {
     }
     const waiting: Waiting = { session, env, at: now, gone: false };
     session.waiting.set(env.id, waiting);
+    this.live++;
     this.queue.push(waiting);
     if (this.state.kind === 'flowing') {
       this.move({ kind: 'queueing', since: now });
@@ -208,9 +218,15 @@ export class Admission {
   }
 
   /** A waiting request was cancelled (CANCEL, deadline, session end): it will not start. */
+  /** The caller cancelled a waiting request: it never starts. */
+  cancel(waiting: Waiting): void {
+    this.cancelled++;
+    this.forget(waiting);
+  }
+
   forget(waiting: Waiting): void {
     waiting.gone = true;
-    waiting.session.waiting.delete(waiting.env.id);
+    if (waiting.session.waiting.delete(waiting.env.id)) this.live--;
     this.host.forgotten(waiting);
   }
 
@@ -287,7 +303,7 @@ export class Admission {
       const waiting = lifo ? this.queue.pop() : this.queue[this.head++];
       if (waiting === undefined) break;
       if (waiting.gone) continue;
-      waiting.session.waiting.delete(waiting.env.id);
+      if (waiting.session.waiting.delete(waiting.env.id)) this.live--;
       this.startedThisTurn++;
       this.starts++;
       this.host.start(waiting.session, waiting.env, now - waiting.at);

@@ -208,10 +208,11 @@ export class ServerEngine<H> implements InboundHandler<Origin>, CallOutput {
     const { shedCounts } = this.admission;
     return {
       state: this.admission.current.kind,
-      waiting: this.admission.queued,
+      waiting: this.admission.waiting,
       shed: shedCounts['peer-limit'] + shedCounts['queue-age'] + shedCounts['queue-full'],
       shedByReason: { ...shedCounts },
       abandoned: this.admission.abandoned,
+      cancelled: this.admission.cancelled,
       turnBudget: this.admission.turnBudget,
       turnSliceMs: this.admission.turnSlice,
       oldestWaitMs: this.admission.oldestWait,
@@ -361,7 +362,7 @@ export class ServerEngine<H> implements InboundHandler<Origin>, CallOutput {
   /** A CANCEL: a waiting request never starts, a running call stops. */
   private onCancel(session: DownstreamSession, id: number): void {
     const waiting = session.waiting.get(id);
-    if (waiting !== undefined) return this.admission.forget(waiting);
+    if (waiting !== undefined) return this.admission.cancel(waiting);
     session.calls.get(id)?.cancel();
   }
 
