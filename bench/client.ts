@@ -27,7 +27,7 @@ import {
 } from './common';
 import { createInterface } from 'node:readline';
 import type { Step, StepKind } from './schedule';
-import { HeapSampler, measureCost, PhaseCost, processCpuNs } from './usage';
+import { GcCounter, HeapSampler, measureCost, PhaseCost, processCpuNs } from './usage';
 
 /** What the measurements need from a contender's client. */
 export interface Driver {
@@ -154,6 +154,8 @@ class Totals {
     rpsLarge: { requests: 0, seconds: 0 },
     rpsObj: { requests: 0, seconds: 0 },
   };
+  /** Full garbage collections of this process during the 64 KiB sequential blocks. */
+  majorGcLarge = 0;
   /** CPU of the small sequential blocks, all threads, ns. */
   seqCpu = { client: 0, server: 0 };
   /** Cost of the small throughput blocks, summed (per-request figures × requests). */
@@ -181,7 +183,11 @@ async function runStep(driver: Driver, plan: Plan, step: Step, totals: Totals, c
   if (step.kind === 'seq' || step.kind === 'seqLarge' || step.kind === 'seqHuge') {
     const make = PAYLOADS[step.kind] as (i: number) => SmallPayload | string;
     const cpu0 = step.kind === 'seq' ? ctx.cpu() : undefined;
+    const gc0 = ctx.gc.read().major;
     const micros = await bounded(timedCalls(driver, step.count, make), limit, what);
+    // GC entries reach their observer on a timer, after the block.
+    await new Promise(resolve => setTimeout(resolve, 1));
+    if (step.kind === 'seqLarge') totals.majorGcLarge += ctx.gc.read().major - gc0;
     if (cpu0 !== undefined) {
       const cpu1 = ctx.cpu();
       totals.seqCpu.client += cpu1.client - cpu0.client;
@@ -213,6 +219,7 @@ interface StepContext {
   cpu(): { client: number; server: number };
   /** The sampler for a block of the small throughput workload: the first block's only. */
   sampler(block: number): HeapSampler | undefined;
+  gc: GcCounter;
 }
 
 function stepContext(contender: Contender, serverPid: number | undefined): StepContext {
@@ -223,6 +230,7 @@ function stepContext(contender: Contender, serverPid: number | undefined): StepC
       server: serverPid === undefined ? Number.NaN : (processCpuNs(serverPid)?.all ?? Number.NaN),
     }),
     sampler: block => (block === 0 ? new HeapSampler(`${contender}-client`) : undefined),
+    gc: new GcCounter(),
   };
 }
 
@@ -236,6 +244,7 @@ function mainResult(totals: Totals, plan: Plan): ClientResult {
     ...small,
     p50LargeUs: large.p50Us,
     p99LargeUs: large.p99Us,
+    majorGcLargePer1k: (totals.majorGcLarge * 1000) / Math.max(1, totals.latencies.seqLarge.length),
     p50HugeUs: huge.p50Us,
     p99HugeUs: huge.p99Us,
     seqClientCpuUs: totals.seqCpu.client / 1000 / plan.sequential,

@@ -136,6 +136,8 @@ export interface ClientResult {
   /** The sequential round trips of a 64 KiB string. */
   p50LargeUs?: number;
   p99LargeUs?: number;
+  /** Full (mark-compact) garbage collections of the client per 1,000 sequential 64 KiB round trips. */
+  majorGcLargePer1k?: number;
   /** The sequential round trips of a 1 MiB string. */
   p50HugeUs?: number;
   p99HugeUs?: number;

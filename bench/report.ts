@@ -10,6 +10,8 @@ import type { ClientResult, Contender } from './common';
 export interface PairResult {
   client: ClientResult;
   serverPeakRss: number;
+  /** Full (mark-compact) garbage collections of the server per 1,000 sequential 64 KiB round trips. */
+  serverMajorGcLargePer1k?: number;
 }
 
 /** The contender every ratio is taken against. */
@@ -77,6 +79,14 @@ export const METRICS: Metric[] = [
   lower('seqServerCpu', 'server CPU per request, sequential', 'µs', 'seqServerCpuUs', [tcp(1.2, true)]),
   lower('p50Large', 'sequential p50, 64 KiB', 'µs', 'p50LargeUs'),
   lower('p99Large', 'sequential p99, 64 KiB', 'µs', 'p99LargeUs', [tcp(0.7, true)]),
+  {
+    key: 'gcLargeServer',
+    label: 'server full GCs per 1,000 sequential 64 KiB calls',
+    unit: 'count',
+    higherIsBetter: false,
+    read: m => m.serverMajorGcLargePer1k ?? Number.NaN,
+  },
+  lower('gcLargeClient', 'client full GCs per 1,000 sequential 64 KiB calls', 'count', 'majorGcLargePer1k'),
   lower('p50Huge', 'sequential p50, 1 MiB', 'µs', 'p50HugeUs'),
   lower('p99Huge', 'sequential p99, 1 MiB', 'µs', 'p99HugeUs', [tcp(0.7, true)]),
   higher('rps', 'req/s, 64 in flight', 'req/s', 'throughput', [tcp(2), { ratio: 3, against: 'nest-grpc' }]),

@@ -45,7 +45,7 @@
 import { ChildProcess, spawn } from 'node:child_process';
 import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
-import { HEAP_PROF_ENV } from './usage';
+import { GcCount, HEAP_PROF_ENV } from './usage';
 import { dirname, join, resolve } from 'node:path';
 import { FLOW_FULL, FLOW_QUICK, runFlow } from './flow';
 import { metricsHookCost } from './metrics-hooks';
@@ -281,6 +281,12 @@ class Pair {
     return { client: result, serverPeakRss };
   }
 
+  /** The server's full garbage collections so far (its `GC` answer to a `gc` line). */
+  async serverGc(): Promise<number> {
+    this.server.send('gc');
+    return (JSON.parse(await this.server.line('GC', 10_000)) as GcCount).major;
+  }
+
   kill(): void {
     this.client.kill();
     this.server.kill();
@@ -315,17 +321,21 @@ async function runMain(
       pair.client.send('warm');
       await pair.client.line('WARM', plan.phaseTimeoutMs * 2);
     }
+    const serverGc = new Map<Contender, number>(contenders.map(c => [c, 0]));
     for (const { step, order } of interleave(contenders, plan, round)) {
       for (const c of order) {
-        const { client } = pairs.get(c)!;
-        client.send(`step ${JSON.stringify(step)}`);
-        await client.line('DONE', plan.phaseTimeoutMs);
+        const pair = pairs.get(c)!;
+        const gc0 = step.kind === 'seqLarge' ? await pair.serverGc() : 0;
+        pair.client.send(`step ${JSON.stringify(step)}`);
+        await pair.client.line('DONE', plan.phaseTimeoutMs);
+        if (step.kind === 'seqLarge') serverGc.set(c, serverGc.get(c)! + (await pair.serverGc()) - gc0);
       }
     }
     const results = new Map<Contender, PairResult>();
     for (const [c, pair] of pairs) {
       pair.client.send('finish');
-      results.set(c, await pair.finish(plan));
+      const result = await pair.finish(plan);
+      results.set(c, { ...result, serverMajorGcLargePer1k: (serverGc.get(c)! * 1000) / plan.sequentialLarge });
     }
     return results;
   } finally {
