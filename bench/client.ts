@@ -1,6 +1,6 @@
 /**
  * Benchmark client process:
- * `node <build>/bench/client.js <contender> <endpoint> <phase> <plan json> <server pid>`.
+ * `node <build>/bench/client.js <contender> <endpoint> <phase> <plan json> <server pid> [lifetime ms]`.
  *
  * Runs the phase's measurements against a running bench/server.ts, checks
  * every answer, prints one `RESULT <json>` line and exits. A wrong answer or
@@ -282,16 +282,17 @@ async function mainPhase(driver: Driver, plan: Plan, contender: Contender, serve
 }
 
 async function main(): Promise<void> {
-  const [contender, endpoint, phase, planJson, serverPid] = process.argv.slice(2) as [
+  const [contender, endpoint, phase, planJson, serverPid, lifetime] = process.argv.slice(2) as [
     string,
     string,
     Phase,
     string,
     string | undefined,
+    string | undefined,
   ];
   if (!isContender(contender)) throw new Error(`unknown contender ${contender}`);
   const plan = JSON.parse(planJson) as Plan;
-  exitAfter(plan.phaseTimeoutMs * 5, `bench client ${contender}`);
+  exitAfter(lifetime === undefined ? plan.phaseTimeoutMs * 5 : Number(lifetime), `bench client ${contender}`);
   const driver = await bounded(connect(contender, endpoint), 10_000, 'connect');
   const limit = plan.phaseTimeoutMs;
   let result: ClientResult;

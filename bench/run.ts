@@ -244,9 +244,18 @@ class Pair {
     readonly client: Child,
   ) {}
 
-  /** Starts the server, then (once it serves) the client, which connects and starts the phase. */
-  static async start(contender: Contender, phase: Phase, plan: Plan, profile?: string): Promise<Pair> {
-    const childLimit = plan.phaseTimeoutMs * 5;
+  /**
+   * Starts the server, then (once it serves) the client, which connects and
+   * starts the phase. Both exit on their own after `lifetimeMs` at the latest.
+   */
+  static async start(
+    contender: Contender,
+    phase: Phase,
+    plan: Plan,
+    lifetimeMs: number,
+    profile?: string,
+  ): Promise<Pair> {
+    const childLimit = lifetimeMs;
     const server = new Child(
       'bench/server.js',
       [contender, String(childLimit)],
@@ -257,7 +266,7 @@ class Pair {
       const endpoint = await server.line('READY', 60_000);
       const client = new Child(
         'bench/client.js',
-        [contender, endpoint, phase, JSON.stringify(plan), String(server.proc.pid)],
+        [contender, endpoint, phase, JSON.stringify(plan), String(server.proc.pid), String(childLimit)],
         `${contender} client (${phase})`,
         profile && `${profile}-client`,
       );
@@ -295,7 +304,7 @@ class Pair {
 
 /** A stream phase: fresh processes for one contender, run alone. */
 async function runStream(contender: Contender, plan: Plan, profile?: string): Promise<PairResult> {
-  const pair = await Pair.start(contender, 'stream', plan, profile);
+  const pair = await Pair.start(contender, 'stream', plan, plan.phaseTimeoutMs * 5, profile);
   try {
     return await pair.finish(plan);
   } finally {
@@ -316,7 +325,9 @@ async function runMain(
 ): Promise<Map<Contender, PairResult>> {
   const pairs = new Map<Contender, Pair>();
   try {
-    for (const c of contenders) pairs.set(c, await Pair.start(c, 'main', plan, profile(c)));
+    // Every pair lives through the warm-ups and blocks of all the others.
+    const lifetime = plan.phaseTimeoutMs * 5 * contenders.length;
+    for (const c of contenders) pairs.set(c, await Pair.start(c, 'main', plan, lifetime, profile(c)));
     for (const pair of pairs.values()) {
       pair.client.send('warm');
       await pair.client.line('WARM', plan.phaseTimeoutMs * 2);
