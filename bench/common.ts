@@ -76,6 +76,8 @@ export interface Plan {
   sequential: number;
   /** Sequential round trips of a 64 KiB string, timed one by one (after up to 500 unmeasured). */
   sequentialLarge: number;
+  /** Sequential round trips of a 1 MiB string, timed one by one (after up to 50 unmeasured). */
+  sequentialHuge: number;
   inFlight: number;
   /** Small-payload requests for the throughput figure. */
   throughput: number;
@@ -87,19 +89,23 @@ export interface Plan {
   streamItems: number;
   /** Upper bound for one measurement, in ms: a stuck contender fails instead of hanging. */
   phaseTimeoutMs: number;
+  /** Blocks each timed workload is cut into; the contenders take turns block by block (bench/schedule.ts). */
+  blocks: number;
 }
 
 export const FULL_PLAN: Plan = {
   warmupBurst: 10_000,
-  warmup: 3_000,
+  warmup: 10_000,
   sequential: 5_000,
   sequentialLarge: 2_000,
+  sequentialHuge: 300,
   inFlight: 64,
   throughput: 20_000,
   throughputLarge: 20_000,
   throughputObject: 5_000,
   streamItems: 100_000,
   phaseTimeoutMs: 120_000,
+  blocks: 5,
 };
 
 export const QUICK_PLAN: Plan = {
@@ -107,12 +113,14 @@ export const QUICK_PLAN: Plan = {
   warmup: 50,
   sequential: 300,
   sequentialLarge: 50,
+  sequentialHuge: 5,
   inFlight: 64,
   throughput: 2_000,
   throughputLarge: 200,
   throughputObject: 100,
   streamItems: 10_000,
   phaseTimeoutMs: 30_000,
+  blocks: 2,
 };
 
 /** The percentiles of the latency distribution the client reports (and the chart draws). */
@@ -128,6 +136,11 @@ export interface ClientResult {
   /** The sequential round trips of a 64 KiB string. */
   p50LargeUs?: number;
   p99LargeUs?: number;
+  /** Full (mark-compact) garbage collections of the client per 1,000 sequential 64 KiB round trips. */
+  majorGcLargePer1k?: number;
+  /** The sequential round trips of a 1 MiB string. */
+  p50HugeUs?: number;
+  p99HugeUs?: number;
   /** CPU per request of the (small) sequential round trips, all threads (bench/usage.ts). */
   seqClientCpuUs?: number;
   seqServerCpuUs?: number;
@@ -162,6 +175,13 @@ const LARGE_BODY = 'x'.repeat(64 * 1024 - 10);
 /** A 64 KiB string (10-character sequence prefix, so each request is distinct). */
 export function largePayload(seq: number): string {
   return String(seq).padStart(10, '0') + LARGE_BODY;
+}
+
+const HUGE_BODY = 'x'.repeat(1024 * 1024 - 10);
+
+/** A 1 MiB string (10-character sequence prefix). */
+export function hugePayload(seq: number): string {
+  return String(seq).padStart(10, '0') + HUGE_BODY;
 }
 
 /** A 64 KiB object as JSON: 400 records, the shape a list endpoint returns. */

@@ -12,11 +12,7 @@ import { benchCurveKeys, freePort, NestFlavour, pumpItems } from './common';
 import type { BenchServer } from './server';
 import { HeapAllocations, HeapSampler } from './usage';
 
-/**
- * This process's heap allocation between the first and the second
- * `bench:alloc` (the measured phase; only then, as the counting costs every
- * collection some time), and with --heap-prof a sampling profile of it.
- */
+/** This process's heap allocation while a block is measured, and with --heap-prof a sampling profile of the first. */
 let heap: HeapAllocations | undefined;
 let sampler: HeapSampler | undefined;
 
@@ -28,16 +24,23 @@ class EchoController {
     return data;
   }
 
-  /** The bytes this process has allocated so far (the client asks before and after a phase). */
+  /**
+   * The bytes this process allocated since the previous call (the client asks
+   * before and after each measured block; the counting runs only in between,
+   * as it costs every collection some time). With --heap-prof, the first
+   * block is sampled.
+   */
   @MessagePattern('bench:alloc')
   allocated(): number {
     if (heap === undefined) {
       heap = new HeapAllocations();
-      (sampler = new HeapSampler(`${process.argv[2]}-server`)).start();
+      if (sampler === undefined) (sampler = new HeapSampler(`${process.argv[2]}-server`)).start();
       return 0;
     }
     sampler?.stop();
-    return heap.stop();
+    const bytes = heap.stop();
+    heap = undefined;
+    return bytes;
   }
 
   /** `n` numbers, 0..n-1, produced in batches (see pumpItems). */
@@ -82,6 +85,9 @@ export async function startNestServer(transport: NestFlavour): Promise<BenchServ
     bind: 'tcp://127.0.0.1:*',
     codec: transport === 'zmq-msgpack' ? 'msgpack' : 'json',
     metrics: transport !== 'zmq-nometrics',
+    // Admission as by default, but never shedding: on a loaded machine a request of the 64-in-flight workloads
+    // can wait past its share of the deadline, and an OVERLOADED answer would end the run (Nest TCP never sheds).
+    admission: { queueTarget: 0 },
     ...(keys !== undefined ? { curve: keys.server, allow: [keys.client.publicKey] } : {}),
   });
   const app = await NestFactory.createMicroservice<MicroserviceOptions>(EchoModule, { strategy, logger: false });

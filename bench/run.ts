@@ -1,13 +1,21 @@
 /**
  * `npm run bench` (full) or `npm run bench -- --quick` (smoke run).
  *
- * For each round, and each contender in an order that rotates per round, it
- * starts a server process and a client process on 127.0.0.1 twice: once for
- * latency and throughput (small and 64 KiB), once for the streamed reply, so
- * the stream's peak RSS is measured in fresh processes. It reports the median
- * of the rounds and each figure's ratio to Nest TCP, and writes everything to
- * .bench-results/. It fails (exit 1) only when a contender crashes or gives a
- * wrong answer: no figure is asserted.
+ * Each round starts a server process and a client process per contender on
+ * 127.0.0.1, all at once; warms them up one after another (untimed); then
+ * cuts every timed workload into blocks and lets the contenders take turns
+ * block by block, in an order that rotates with every block and round
+ * (bench/schedule.ts), so that a busy moment of the machine falls on all of
+ * them alike. The streamed reply runs afterwards in fresh processes per
+ * contender, so its peak RSS is its own. The report (bench/report.ts) gives
+ * each figure's median over the rounds with its min–max, the median of its
+ * per-round ratios to Nest TCP, and the performance targets with their
+ * verdicts (met in how many rounds); everything goes to .bench-results/. It
+ * fails (exit 1) only when a contender crashes or gives a wrong answer: no
+ * figure is asserted.
+ *
+ * --neighbour runs a CPU-bound process (bench/neighbour.ts) beside the whole
+ * run, killed at its end; only the latency and CPU targets are judged then.
  *
  * Options: --quick, --rounds N, --only a,b (contenders), --cpu-prof (each child
  * writes a V8 CPU profile to .bench-results/profiles/, named by contender,
@@ -41,13 +49,15 @@
 import { ChildProcess, spawn } from 'node:child_process';
 import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
-import { HEAP_PROF_ENV } from './usage';
+import { GcCount, HEAP_PROF_ENV } from './usage';
 import { dirname, join, resolve } from 'node:path';
 import { FLOW_FULL, FLOW_QUICK, runFlow } from './flow';
 import { metricsHookCost } from './metrics-hooks';
 import { runOverload } from './overload';
 import { runPartition } from './partition';
 import { ChartInput, renderChart } from './chart';
+import { BASELINE, Figures, format, median, mediansOf, METRICS, PairResult, table, targetSummary } from './report';
+import { interleave, turnOrder } from './schedule';
 import { generateCurveKeyPair } from '../lib/security/keys';
 import {
   BENCH_CURVE_ENV,
@@ -68,7 +78,6 @@ const ROOT = resolve(__dirname, '..');
 const RESULTS = join(ROOT, '.bench-results');
 /** Where this run's children are compiled to: inside the repo, so `node_modules` resolves. */
 const BUILD = join(RESULTS, `build-${process.pid}`);
-const BASELINE: Contender = 'nest-tcp';
 
 interface Options {
   quick: boolean;
@@ -79,6 +88,8 @@ interface Options {
   flow: boolean;
   rounds: number;
   contenders: Contender[];
+  /** Runs a CPU-bound neighbour process beside the benchmark (bench/neighbour.ts). */
+  neighbour: boolean;
 }
 
 function parseArgs(argv: string[]): Options {
@@ -88,7 +99,7 @@ function parseArgs(argv: string[]): Options {
     const i = argv.indexOf(flag);
     return i >= 0 ? argv[i + 1] : undefined;
   };
-  const rounds = Number(value('--rounds') ?? (quick ? 1 : 3));
+  const rounds = Number(value('--rounds') ?? (quick ? 1 : 5));
   if (!Number.isInteger(rounds) || rounds < 1 || rounds > 20) throw new Error('--rounds takes 1..20');
   const only = value('--only')?.split(',') ?? [...DEFAULT_CONTENDERS];
   const contenders = only.filter(isContender);
@@ -97,7 +108,9 @@ function parseArgs(argv: string[]): Options {
   const overrides = parseOverrides(value('--set'));
   const cpuProf = argv.includes('--cpu-prof');
   const heapProf = argv.includes('--heap-prof');
-  return { quick, metricsCost, rounds, contenders, cpuProf, heapProf, flow: !argv.includes('--no-flow'), overrides };
+  const flow = !argv.includes('--no-flow');
+  const neighbour = argv.includes('--neighbour');
+  return { quick, metricsCost, rounds, contenders, cpuProf, heapProf, flow, overrides, neighbour };
 }
 
 /** `--set key=value,...`: numbers of the plan to override. */
@@ -117,7 +130,11 @@ function parseOverrides(set: string | undefined): Partial<Plan> {
  * processes carry neither the TypeScript compiler (tens of MiB of RSS) nor
  * its require hook, as a deployed app would not.
  */
+let built = false;
+
 function buildChildren(): void {
+  if (built) return;
+  built = true;
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   const { compile } = require(join(ROOT, 'test/helpers/ts-register.cjs')) as {
     compile: (source: string, file: string) => string;
@@ -171,14 +188,22 @@ class Child {
     for (const w of waiters) w();
   }
 
-  /** The rest of the first stdout line starting with `prefix`; rejects if the child exits or `ms` pass first. */
+  /**
+   * The rest of the next unread stdout line that is `prefix` or starts with
+   * `prefix `; the lines up to it count as read. Rejects if the child exits
+   * or `ms` pass first.
+   */
   async line(prefix: string, ms: number): Promise<string> {
     const deadline = Date.now() + ms;
     let gone = false;
     void this.exited.then(() => (gone = true));
     for (;;) {
-      const found = this.stdout.split('\n').find(l => l.startsWith(`${prefix} `));
-      if (found !== undefined && this.stdout.includes(`${found}\n`)) return found.slice(prefix.length + 1);
+      const lines = this.stdout.split('\n');
+      const i = lines.findIndex((l, k) => k < lines.length - 1 && (l === prefix || l.startsWith(`${prefix} `)));
+      if (i >= 0) {
+        this.stdout = lines.slice(i + 1).join('\n');
+        return lines[i]!.slice(prefix.length + 1);
+      }
       if (gone || Date.now() >= deadline) throw this.failure(`no ${prefix} line${gone ? '' : ` within ${ms} ms`}`);
       await new Promise<void>(res => {
         const t = setTimeout(res, Math.max(1, deadline - Date.now()));
@@ -188,6 +213,11 @@ class Child {
         });
       });
     }
+  }
+
+  /** Writes a line to the child's stdin. */
+  send(line: string): void {
+    this.proc.stdin!.write(`${line}\n`);
   }
 
   /** Waits for the exit code; kills this child (and only it) if it is still running after `ms`. */
@@ -212,29 +242,50 @@ class Child {
   }
 }
 
-interface PairResult {
-  client: ClientResult;
-  serverPeakRss: number;
-}
+/** A contender's server process and client process for one phase. */
+class Pair {
+  private constructor(
+    readonly server: Child,
+    readonly client: Child,
+  ) {}
 
-async function runPair(contender: Contender, phase: Phase, plan: Plan, profile?: string): Promise<PairResult> {
-  const childLimit = plan.phaseTimeoutMs * 5;
-  const server = new Child(
-    'bench/server.js',
-    [contender, String(childLimit)],
-    `${contender} server`,
-    profile && `${profile}-server`,
-  );
-  let client: Child | undefined;
-  try {
-    const endpoint = await server.line('READY', 60_000);
-    client = new Child(
-      'bench/client.js',
-      [contender, endpoint, phase, JSON.stringify(plan), String(server.proc.pid)],
-      `${contender} client (${phase})`,
-      profile && `${profile}-client`,
+  /**
+   * Starts the server, then (once it serves) the client, which connects and
+   * starts the phase. Both exit on their own after `lifetimeMs` at the latest.
+   */
+  static async start(
+    contender: Contender,
+    phase: Phase,
+    plan: Plan,
+    lifetimeMs: number,
+    profile?: string,
+  ): Promise<Pair> {
+    const childLimit = lifetimeMs;
+    const server = new Child(
+      'bench/server.js',
+      [contender, String(childLimit)],
+      `${contender} server`,
+      profile && `${profile}-server`,
     );
-    const result = JSON.parse(await client.line('RESULT', childLimit)) as ClientResult;
+    try {
+      const endpoint = await server.line('READY', 60_000);
+      const client = new Child(
+        'bench/client.js',
+        [contender, endpoint, phase, JSON.stringify(plan), String(server.proc.pid), String(childLimit)],
+        `${contender} client (${phase})`,
+        profile && `${profile}-client`,
+      );
+      return new Pair(server, client);
+    } catch (err) {
+      server.kill();
+      throw err;
+    }
+  }
+
+  /** The client's result and the server's peak RSS, once both exited cleanly. */
+  async finish(plan: Plan): Promise<PairResult> {
+    const { client, server } = this;
+    const result = JSON.parse(await client.line('RESULT', plan.phaseTimeoutMs * 5)) as ClientResult;
     const clientCode = await client.exit(10_000);
     if (clientCode !== 0) throw client.failure(`exited with ${clientCode}`);
     server.proc.stdin!.end('stop\n');
@@ -242,137 +293,70 @@ async function runPair(contender: Contender, phase: Phase, plan: Plan, profile?:
     const serverCode = await server.exit(10_000);
     if (serverCode !== 0) throw server.failure(`exited with ${serverCode}`);
     return { client: result, serverPeakRss };
-  } finally {
-    client?.kill();
-    server.kill();
+  }
+
+  /** The server's full garbage collections so far (its `GC` answer to a `gc` line). */
+  async serverGc(): Promise<number> {
+    this.server.send('gc');
+    return (JSON.parse(await this.server.line('GC', 10_000)) as GcCount).major;
+  }
+
+  kill(): void {
+    this.client.kill();
+    this.server.kill();
   }
 }
 
-/** One figure of the report: how to read it from a round and which way is better. */
-interface Metric {
-  key: string;
-  label: string;
-  unit: string;
-  higherIsBetter: boolean;
-  read: (main: PairResult, stream: PairResult) => number;
-  /** Targets for nest-zmq, from the issues: its figure ÷ that contender's at most (or at least) this ratio. */
-  targets?: Array<[number, Contender]>;
+/** A stream phase: fresh processes for one contender, run alone. */
+async function runStream(contender: Contender, plan: Plan, profile?: string): Promise<PairResult> {
+  const pair = await Pair.start(contender, 'stream', plan, plan.phaseTimeoutMs * 5, profile);
+  try {
+    return await pair.finish(plan);
+  } finally {
+    pair.kill();
+  }
 }
 
-const MiB = 1024 * 1024;
-
-/** A figure the client reports as `field` (NaN where a contender does not measure it), lower being better. */
-function lower(key: string, label: string, unit: string, field: keyof ClientResult): Metric {
-  return { key, label, unit, higherIsBetter: false, read: m => (m.client[field] as number | undefined) ?? Number.NaN };
-}
-
-const METRICS: Metric[] = [
-  {
-    key: 'p50',
-    label: 'sequential p50',
-    unit: 'µs',
-    higherIsBetter: false,
-    read: m => m.client.p50Us!,
-    targets: [
-      [1.15, 'raw-zmq'],
-      [1, 'nest-grpc'],
-    ],
-  },
-  {
-    key: 'p99',
-    label: 'sequential p99',
-    unit: 'µs',
-    higherIsBetter: false,
-    read: m => m.client.p99Us!,
-    targets: [[0.7, 'nest-tcp']],
-  },
-  { key: 'mean', label: 'sequential mean', unit: 'µs', higherIsBetter: false, read: m => m.client.meanUs! },
-  lower('p50Large', 'sequential p50, 64 KiB', 'µs', 'p50LargeUs'),
-  {
-    key: 'p99Large',
-    label: 'sequential p99, 64 KiB',
-    unit: 'µs',
-    higherIsBetter: false,
-    read: m => m.client.p99LargeUs ?? Number.NaN,
-    targets: [[0.7, 'nest-tcp']],
-  },
-  lower('seqClientCpu', 'client CPU per request, sequential', 'µs', 'seqClientCpuUs'),
-  lower('seqServerCpu', 'server CPU per request, sequential', 'µs', 'seqServerCpuUs'),
-  {
-    key: 'rps',
-    label: 'req/s, 64 in flight',
-    unit: 'req/s',
-    higherIsBetter: true,
-    read: m => m.client.throughput!,
-    targets: [
-      [2, 'nest-tcp'],
-      [3, 'nest-grpc'],
-    ],
-  },
-  {
-    key: 'rps64k',
-    label: 'req/s, 64 in flight, 64 KiB',
-    unit: 'req/s',
-    higherIsBetter: true,
-    read: m => m.client.throughputLarge!,
-    targets: [[1.2, 'nest-tcp']],
-  },
-  {
-    key: 'rpsObj64k',
-    label: 'req/s, 64 in flight, 64 KiB object',
-    unit: 'req/s',
-    higherIsBetter: true,
-    read: m => m.client.throughputObject!,
-  },
-  {
-    key: 'stream',
-    label: 'streamed items/s',
-    unit: 'items/s',
-    higherIsBetter: true,
-    read: (_, s) => s.client.streamItemsPerSec!,
-  },
-  {
-    key: 'serverRss',
-    label: 'server peak RSS',
-    unit: 'MiB',
-    higherIsBetter: false,
-    read: m => m.serverPeakRss / MiB,
-    targets: [[1.1, 'nest-tcp']],
-  },
-  lower('clientCpu', 'client CPU per request, 64 in flight', 'µs', 'clientCpuUs'),
-  lower('serverCpu', 'server CPU per request, 64 in flight', 'µs', 'serverCpuUs'),
-  lower('clientMainCpu', 'client CPU per request, 64 in flight: main thread', 'µs', 'clientMainCpuUs'),
-  lower('serverMainCpu', 'server CPU per request, 64 in flight: main thread', 'µs', 'serverMainCpuUs'),
-  lower('clientAlloc', 'client heap allocated per request, 64 in flight', 'B', 'clientAllocBytes'),
-  lower('serverAlloc', 'server heap allocated per request, 64 in flight', 'B', 'serverAllocBytes'),
-  { key: 'clientRss', label: 'client peak RSS', unit: 'MiB', higherIsBetter: false, read: m => m.client.peakRss / MiB },
-  {
-    key: 'streamServerRss',
-    label: 'stream: server peak RSS',
-    unit: 'MiB',
-    higherIsBetter: false,
-    read: (_, s) => s.serverPeakRss / MiB,
-  },
-  {
-    key: 'streamClientRss',
-    label: 'stream: client peak RSS',
-    unit: 'MiB',
-    higherIsBetter: false,
-    read: (_, s) => s.client.peakRss / MiB,
-  },
-];
-
-function median(values: number[]): number {
-  const s = [...values].sort((a, b) => a - b);
-  const mid = Math.floor(s.length / 2);
-  return s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
-}
-
-function format(value: number): string {
-  if (Number.isNaN(value)) return '—';
-  if (value >= 1000) return Math.round(value).toLocaleString('en-US');
-  if (value >= 100) return value.toFixed(0);
-  return value.toFixed(1);
+/**
+ * A round's main phase: every contender's pair of processes at once, warmed
+ * up one after another (untimed), then the timed blocks, the contenders taking
+ * turns block by block (bench/schedule.ts).
+ */
+async function runMain(
+  contenders: readonly Contender[],
+  plan: Plan,
+  round: number,
+  profile: (c: Contender) => string | undefined,
+): Promise<Map<Contender, PairResult>> {
+  const pairs = new Map<Contender, Pair>();
+  try {
+    // Every pair lives through the warm-ups and blocks of all the others.
+    const lifetime = plan.phaseTimeoutMs * 5 * contenders.length;
+    for (const c of contenders) pairs.set(c, await Pair.start(c, 'main', plan, lifetime, profile(c)));
+    for (const pair of pairs.values()) {
+      pair.client.send('warm');
+      await pair.client.line('WARM', plan.phaseTimeoutMs * 2);
+    }
+    const serverGc = new Map<Contender, number>(contenders.map(c => [c, 0]));
+    for (const { step, order } of interleave(contenders, plan, round)) {
+      for (const c of order) {
+        const pair = pairs.get(c)!;
+        const gc0 = step.kind === 'seqLarge' ? await pair.serverGc() : 0;
+        pair.client.send(`step ${JSON.stringify(step)}`);
+        await pair.client.line('DONE', plan.phaseTimeoutMs);
+        if (step.kind === 'seqLarge') serverGc.set(c, serverGc.get(c)! + (await pair.serverGc()) - gc0);
+      }
+    }
+    const results = new Map<Contender, PairResult>();
+    for (const [c, pair] of pairs) {
+      pair.client.send('finish');
+      const result = await pair.finish(plan);
+      results.set(c, { ...result, serverMajorGcLargePer1k: (serverGc.get(c)! * 1000) / plan.sequentialLarge });
+    }
+    return results;
+  } finally {
+    for (const pair of pairs.values()) pair.kill();
+  }
 }
 
 function versionOf(pkg: string): string {
@@ -394,23 +378,27 @@ function zmqVersions(): string {
   }
 }
 
-type Figures = Partial<Record<Contender, Record<string, number>>>;
 /** Per contender, the sequential latency (µs) at each of DISTRIBUTION_PERCENTILES. */
 type Distributions = Partial<Record<Contender, number[]>>;
 
-/** Every round, each contender in an order that rotates per round: its figures (and `distributions`, filled in). */
+/**
+ * Every round: the main phase of every contender at once (blocks taking
+ * turns), then each contender's stream phase alone, in an order that rotates
+ * per round. Returns each round's figures (and fills in `distributions`).
+ */
 async function runRounds(options: Options, plan: Plan, distributions: Distributions[]): Promise<Figures[]> {
   const rounds: Figures[] = [];
   for (let round = 0; round < options.rounds; round++) {
-    const order = options.contenders.map((_, i) => options.contenders[(i + round) % options.contenders.length]!);
+    const order = turnOrder(options.contenders, round);
+    const profile = (contender: Contender, phase: Phase) =>
+      options.cpuProf ? `${contender}-${phase}-r${round + 1}` : undefined;
+    const main = await runMain(order, plan, round, c => profile(c, 'main'));
     const figures: Figures = {};
     const distribution: Distributions = {};
     for (const contender of order) {
-      const profile = (phase: Phase) => (options.cpuProf ? `${contender}-${phase}-r${round + 1}` : undefined);
-      const main = await runPair(contender, 'main', plan, profile('main'));
-      const stream = await runPair(contender, 'stream', plan, profile('stream'));
-      figures[contender] = Object.fromEntries(METRICS.map(m => [m.key, m.read(main, stream)]));
-      distribution[contender] = main.client.distributionUs ?? [];
+      const stream = await runStream(contender, plan, profile(contender, 'stream'));
+      figures[contender] = Object.fromEntries(METRICS.map(m => [m.key, m.read(main.get(contender)!, stream)]));
+      distribution[contender] = main.get(contender)!.client.distributionUs ?? [];
       process.stderr.write(
         `round ${round + 1}/${options.rounds} ${contender}: ${JSON.stringify(figures[contender])}\n`,
       );
@@ -468,42 +456,6 @@ function writeCharts(record: ChartRecord, name: string, complete: boolean): stri
   if (!record.quick && complete) paths.push(join(ROOT, 'docs', 'bench.svg'));
   for (const p of paths) writeFileSync(p, svg);
   return paths;
-}
-
-function mediansOf(contenders: Contender[], rounds: Figures[]): Figures {
-  const medians: Figures = {};
-  for (const c of contenders) {
-    medians[c] = Object.fromEntries(METRICS.map(m => [m.key, median(rounds.map(r => r[c]![m.key]!))]));
-  }
-  return medians;
-}
-
-/** The report's table: a row per figure, a column per contender (with its ratio to BASELINE), and the target. */
-function table(contenders: Contender[], medians: Figures): string[] {
-  const base = medians[BASELINE];
-  const ratio = (c: Contender, key: string) => (base === undefined ? undefined : medians[c]![key]! / base[key]!);
-  const lines: string[] = [];
-  lines.push(`| figure | ${contenders.join(' | ')} | target (nest-zmq ÷ contender) |`);
-  lines.push(`|---|${contenders.map(() => '---:').join('|')}|---|`);
-  for (const m of METRICS) {
-    const cells = contenders.map(c => {
-      const r = ratio(c, m.key);
-      return `${format(medians[c]![m.key]!)}${r === undefined || !Number.isFinite(r) ? '' : ` (${r.toFixed(2)}×)`}`;
-    });
-    const target = (m.targets ?? [])
-      .map(([goal, against]) => {
-        const ours = medians['nest-zmq']?.[m.key];
-        const theirs = medians[against]?.[m.key];
-        const r = ours === undefined || theirs === undefined ? Number.NaN : ours / theirs;
-        const met = !Number.isFinite(r)
-          ? ''
-          : ` ${r.toFixed(2)}× ${(m.higherIsBetter ? r >= goal : r <= goal) ? 'met' : '**missed**'}`;
-        return `${m.higherIsBetter ? '≥' : '≤'} ${goal}× ${against}${met}`;
-      })
-      .join('; ');
-    lines.push(`| ${m.label} (${m.unit}) | ${cells.join(' | ')} | ${target} |`);
-  }
-  return lines;
 }
 
 /** Paired ratios of neighbouring batches, their median, and what the hooks cost in-process. */
@@ -593,8 +545,12 @@ function reportHead(options: Options, plan: Plan): { machine: string; versions: 
   const lines = [
     `${options.quick ? 'QUICK smoke run (figures not meaningful)' : 'Benchmark'}: ${new Date().toISOString().slice(0, 10)}, ${machine}`,
     versions,
-    `median of ${options.rounds} round(s); ${plan.sequential} sequential round trips (${plan.sequentialLarge} of 64 KiB) after ${plan.warmupBurst} warm-up echoes at ${plan.inFlight} in flight and ${plan.warmup} sequential; ` +
-      `${plan.throughput} small / ${plan.throughputLarge} 64 KiB requests at ${plan.inFlight} in flight; stream of ${plan.streamItems} items`,
+    `median of ${options.rounds} round(s) [min–max over the rounds]; ${plan.sequential} sequential round trips (${plan.sequentialLarge} of 64 KiB, ${plan.sequentialHuge} of 1 MiB) after ${plan.warmupBurst} warm-up echoes at ${plan.inFlight} in flight and ${plan.warmup} sequential; ` +
+      `${plan.throughput} small / ${plan.throughputLarge} 64 KiB / ${plan.throughputObject} object requests at ${plan.inFlight} in flight, ` +
+      `each workload in ${plan.blocks} blocks taking turns between the contenders; stream of ${plan.streamItems} items`,
+    ...(options.neighbour
+      ? ['WITH A CPU-BOUND NEIGHBOUR PROCESS beside the benchmark: only the latency and CPU targets are judged']
+      : []),
     '',
   ];
   return { machine, versions, lines };
@@ -626,6 +582,28 @@ async function main(): Promise<void> {
   const options = parseArgs(argv);
   if (options.metricsCost) return mainMetricsCost(options.quick);
   if (await ranResilienceMode(argv, options.quick)) return;
+  const neighbour = options.neighbour ? startNeighbour() : undefined;
+  try {
+    await mainContenders(options);
+  } finally {
+    neighbour?.kill();
+  }
+}
+
+/**
+ * `--neighbour`: a CPU-bound process (bench/neighbour.ts) beside the
+ * benchmark, bounded by its own lifetime and killed when the run ends.
+ */
+function startNeighbour(): Child {
+  buildChildren();
+  return new Child('bench/neighbour.js', [String(NEIGHBOUR_LIFETIME_MS)], 'neighbour');
+}
+
+/** A run's longest lifetime for the neighbour process, in ms (it exits on its own after this). */
+const NEIGHBOUR_LIFETIME_MS = 60 * 60_000;
+
+/** The contenders' rounds, the report and the record. */
+async function mainContenders(options: Options): Promise<void> {
   shareCurveKeys();
   if (options.heapProf) {
     mkdirSync(join(RESULTS, 'profiles'), { recursive: true });
@@ -640,19 +618,23 @@ async function main(): Promise<void> {
   const distributions = medianDistributions(options.contenders, perRound);
 
   const { machine, versions, lines } = reportHead(options, plan);
-  lines.push(...table(options.contenders, medians));
+  lines.push(...table(options.contenders, rounds, options.neighbour));
+  lines.push('', targetSummary(options.contenders, rounds, options.neighbour));
   if (options.flow && options.contenders.includes('nest-zmq')) {
     lines.push('', ...(await runFlow(BUILD, ROOT, options.quick ? FLOW_QUICK : FLOW_FULL)));
   }
-  lines.push('', `(ratio to ${BASELINE} in parentheses; took ${Math.round((Date.now() - started) / 1000)} s)`);
+  lines.push(
+    '',
+    `(median per-round ratio to ${BASELINE} in parentheses; took ${Math.round((Date.now() - started) / 1000)} s)`,
+  );
   lines.push(...curveCost(options.contenders, medians));
   const report = lines.join('\n');
   process.stdout.write(`${report}\n`);
 
-  const dir = RESULTS;
   const record = {
     date: new Date().toISOString(),
     quick: options.quick,
+    neighbour: options.neighbour,
     machine,
     versions,
     plan,
@@ -661,11 +643,13 @@ async function main(): Promise<void> {
     distributions,
     report,
   };
-  const name = options.quick ? 'quick' : 'full';
-  writeFileSync(join(dir, `${name}-${record.date.replace(/[:.]/g, '-')}.json`), JSON.stringify(record, null, 2));
-  writeFileSync(join(dir, `${name}-latest.json`), JSON.stringify(record, null, 2));
+  const name = `${options.quick ? 'quick' : 'full'}${options.neighbour ? '-neighbour' : ''}`;
+  writeFileSync(join(RESULTS, `${name}-${record.date.replace(/[:.]/g, '-')}.json`), JSON.stringify(record, null, 2));
+  writeFileSync(join(RESULTS, `${name}-latest.json`), JSON.stringify(record, null, 2));
   const complete =
-    DEFAULT_CONTENDERS.every(c => options.contenders.includes(c)) && Object.keys(options.overrides).length === 0;
+    !options.neighbour &&
+    DEFAULT_CONTENDERS.every(c => options.contenders.includes(c)) &&
+    Object.keys(options.overrides).length === 0;
   const charts = writeCharts(record, name, complete);
   process.stdout.write(`chart: ${charts.map(p => p.replace(`${ROOT}/`, '')).join(', ')}\n`);
 }

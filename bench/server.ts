@@ -1,10 +1,13 @@
 /**
  * Benchmark server process: `node <build>/bench/server.js <contender> [lifetime ms]` (run.ts compiles it).
  *
- * Prints `READY <endpoint>` once it serves. On a `stop` line on stdin (or
- * stdin closing) it prints `RSS <peak bytes>`, closes and exits on its own.
+ * Prints `READY <endpoint>` once it serves. On a `gc` line on stdin it prints
+ * `GC <json>`, its garbage collections so far (bench/usage.ts). On a `stop`
+ * line (or stdin closing) it prints `RSS <peak bytes>`, closes and exits on
+ * its own.
  */
 import { Contender, exitAfter, flavourOf, isContender, peakRss } from './common';
+import { GcCounter } from './usage';
 
 export interface BenchServer {
   endpoint: string;
@@ -24,6 +27,7 @@ async function main(): Promise<void> {
   const contender = process.argv[2];
   if (!isContender(contender)) throw new Error(`unknown contender ${contender}`);
   exitAfter(Number(process.argv[3] ?? 600_000), `bench server ${contender}`);
+  const gc = new GcCounter();
   const server = await start(contender);
   let stopping = false;
   const stop = async () => {
@@ -36,6 +40,7 @@ async function main(): Promise<void> {
   };
   process.stdin.setEncoding('utf8');
   process.stdin.on('data', (text: string) => {
+    if (text.includes('gc')) process.stdout.write(`GC ${JSON.stringify(gc.read())}\n`);
     if (text.includes('stop')) void stop();
   });
   process.stdin.on('end', () => void stop());

@@ -10,6 +10,7 @@
  */
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { constants, PerformanceObserver } from 'node:perf_hooks';
 import { GCProfiler, getHeapStatistics } from 'node:v8';
 
 /** Nanoseconds of CPU process `pid` has used, all threads and its main (JavaScript) thread alone; `undefined` where /proc cannot tell. */
@@ -141,5 +142,41 @@ export class HeapSampler {
       if (err === null) writeFileSync(join(dir, `${this.name}.heapprofile`), JSON.stringify(result.profile));
     });
     session.disconnect();
+  }
+}
+
+/** Garbage collections of this process so far: full (mark-compact) ones with their pause time, and minor ones. */
+export interface GcCount {
+  major: number;
+  majorMs: number;
+  minor: number;
+}
+
+/**
+ * Counts this process's garbage collections from construction on
+ * (`PerformanceObserver` gc entries). Full collections are what a sequential
+ * caller waits for: the 64 KiB row of the report counts them.
+ */
+export class GcCounter {
+  private readonly count: GcCount = { major: 0, majorMs: 0, minor: 0 };
+
+  constructor() {
+    const observer = new PerformanceObserver(list => {
+      for (const entry of list.getEntries()) {
+        const kind = (entry as unknown as { detail?: { kind?: number } }).detail?.kind;
+        if (kind === constants.NODE_PERFORMANCE_GC_MAJOR) {
+          this.count.major++;
+          this.count.majorMs += entry.duration;
+        } else if (kind === constants.NODE_PERFORMANCE_GC_MINOR) {
+          this.count.minor++;
+        }
+      }
+    });
+    observer.observe({ entryTypes: ['gc'] });
+  }
+
+  /** The counts so far (a copy); a collection is counted once its entry is delivered, on a timer after it. */
+  read(): GcCount {
+    return { ...this.count };
   }
 }
