@@ -25,21 +25,6 @@ export interface ChannelHandlers {
 }
 
 /**
- * What a client channel's connection attempts met so far, as the transport
- * saw them (libzmq's socket monitor): the facts a CONNECT_TIMEOUT reports.
- */
-export interface ConnectAttempts {
-  /** Attempts that ended before a connection was made: nothing accepts connections there (ECONNREFUSED, no ipc file). */
-  readonly refused: number;
-  /** Connections made (something accepts them). */
-  readonly accepted: number;
-  /** ZeroMQ (ZMTP) handshakes completed on them. */
-  readonly handshakes: number;
-  /** How the last failed handshake that was not a security refusal ended, e.g. `EPIPE` (the peer closed it). */
-  readonly lastError: string | undefined;
-}
-
-/**
  * A socket as the session engines see it: envelopes out, messages in
  * (through {@link ChannelHandlers}), close. lib/transport/ implements it over
  * zeromq.js; unit tests implement it with a fake.
@@ -50,8 +35,6 @@ export interface Channel {
   readonly isClosed: boolean;
   /** The channel reports its connection's end (`disconnected`): a client's DEALER with ZMQ_HICCUP_MSG. */
   readonly notices?: boolean;
-  /** A client channel's connection attempts, where the transport watches them. */
-  readonly attempts?: ConnectAttempts;
   /** The native socket, for `unwrap()`. */
   readonly raw: unknown;
   /**

@@ -2,7 +2,7 @@
 import { Dealer, Router } from 'zeromq';
 import { ZmqQueueFullError } from '../errors/zmq.errors.js';
 import { appendEnvelopeFrames, unpackMessage } from '../protocol/batch.js';
-import type { Channel, ConnectAttempts } from '../protocol/channel.js';
+import type { Channel } from '../protocol/channel.js';
 import { PING } from '../protocol/envelopes.js';
 import type { OutEnvelope } from '../protocol/frames.js';
 import { ByeProofs } from './bye-proof.js';
@@ -38,8 +38,6 @@ export class ZmqSocket implements Channel {
   private closed = false;
   /** A DEALER that reports its connection's end (ZMQ_HICCUP_MSG was accepted). */
   notices = false;
-  /** A DEALER's connection attempts, where a monitor counts them (none reads them on plaintext sockets yet). */
-  attempts: ConnectAttempts | undefined;
   /** Envelopes of the batch `raw.send()` is writing now. */
   private sending = 0;
   private idleWaiters: Array<() => void> = [];
