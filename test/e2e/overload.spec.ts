@@ -33,16 +33,15 @@ describe('overload', () => {
 
   it('a server flooded with calls is overloaded: shorter turns, the stale shed OVERLOADED, the rest answered; then flowing again', async () => {
     const s = await h.startServer({ bind: 'tcp://127.0.0.1:*', controllers: [WorkController] });
-    const client = await h.connectClient(s.endpoint);
+    // A 2 s deadline: a request is shed once it waited max(5 ms, 2 % of 2 s) = 40 ms while the server is overloaded.
+    const client = await h.connectClient(s.endpoint, { requestTimeout: 2_000 });
     const admission = () => s.server.getStats().admission!;
     expect(admission().turnSliceMs).toBe(10);
 
     const calls: Array<Promise<{ ok: number } | { err: unknown }>> = [];
     let settled = 0;
     let sliceWhileOverloaded: number | undefined;
-    // Waves of 40 calls (40 ms of handler time) as fast as the client sends them, at most 2,000 unanswered, until
-    // the server is overloaded.
-    for (let wave = 0; wave < 5_000 && sliceWhileOverloaded === undefined; wave++) {
+    const wave = () => {
       for (let i = 0; i < 40 && calls.length - settled < 2_000; i++) {
         const reply = firstValueFrom(client.send<number>('work', calls.length));
         const outcome = reply.then(
@@ -51,9 +50,19 @@ describe('overload', () => {
         );
         calls.push(outcome.finally(() => settled++));
       }
+    };
+    // Waves of 40 calls (40 ms of handler time) as fast as the client sends them, at most 2,000 unanswered, until
+    // the server is overloaded; then 100 waves more, so that a queue stands while it is (newest first: the oldest
+    // wait past 40 ms and are shed).
+    for (let n = 0; n < 5_000 && sliceWhileOverloaded === undefined; n++) {
+      wave();
       await tick();
       const now = admission();
       if (now.state === 'overloaded') sliceWhileOverloaded = now.turnSliceMs;
+    }
+    for (let n = 0; n < 100; n++) {
+      wave();
+      await tick();
     }
     expect(sliceWhileOverloaded).toBe(2.5);
 

@@ -13,6 +13,7 @@ import { MessageType } from '../../lib/protocol/frames';
 import { ZmqSocket, ZmqSocketSettings } from '../../lib/transport/zmq-socket';
 import { BATCH, parseEnvelopes } from '../helpers/wire';
 import { TEST_SOCKET_SETTINGS } from '../helpers/socket-settings';
+import { deadTcpEndpoint } from '../helpers/nest';
 
 const settings: ZmqSocketSettings = TEST_SOCKET_SETTINGS;
 
@@ -154,10 +155,8 @@ test('the queue is bounded: one more than queueLimit is a QUEUE_FULL error', () 
 });
 
 test('a DEALER reports its connection end; what it sends with no connection up waits in libzmq and goes once one is', async () => {
-  const free = new Router({ linger: 0 });
-  await free.bind('tcp://127.0.0.1:*');
-  const endpoint = free.lastEndpoint!;
-  free.close();
+  // A free port outside the ephemeral range: nothing takes it before `late` binds it.
+  const endpoint = await deadTcpEndpoint();
   const lonely = ZmqSocket.dealer(settings, (_envs, _dest, err) => sendErrors.push(err));
   const late = new Router({ linger: 0, receiveTimeout: 5000 });
   try {
